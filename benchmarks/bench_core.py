@@ -1,0 +1,196 @@
+"""Benchmark lmm_bayes against bambi (nutpie sampler), side by side in one run.
+
+Each fit is timed end to end with ``time.perf_counter``: model build, compilation
+and sampling (data loading and imports excluded). Efficiency is the minimum bulk
+ESS over the fixed effects, the random-effect standard deviations and the
+residual standard deviation (never over the individual random effects), divided
+by the wall time. Before the first timed fit a tiny nutpie model is sampled so
+that one-time, per-process JIT costs are not billed to whichever tool runs first.
+
+Run with the benchmark environment (see ``setup_env.sh``)::
+
+    benchmarks/.venv/bin/python benchmarks/bench_core.py
+"""
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import arviz as az
+import bambi as bmb
+import nutpie
+import pandas as pd
+import pymc as pm
+
+try:
+    from lmm_bayes import LMM
+except ImportError as err:  # the package may not be installed or complete yet
+    LMM = None
+    LMM_IMPORT_ERROR = err
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmark problem.
+
+    Attributes
+    ----------
+    data : str
+        CSV file name in ``DATA_DIR``.
+    lmm_formula : str
+        lme4-style formula for lmm_bayes.
+    bambi_formula : str or None
+        Equivalent bambi formula; ``None`` when bambi cannot express the model.
+    categorical : tuple of str
+        Columns read as strings and treated as categorical by both tools.
+    factors : tuple of str
+        Categorical fixed-effect columns passed to ``LMM(factors=...)``.
+    chains, draws, tune : int
+        Default sampler settings (overridable on the command line).
+    """
+
+    data: str
+    lmm_formula: str
+    bambi_formula: str | None
+    categorical: tuple[str, ...]
+    factors: tuple[str, ...] = ()
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+
+
+WORKLOADS = {
+    "sleepstudy_uncorr": Workload(
+        "sleepstudy.csv",
+        "Reaction ~ Days + (Days || Subject)",
+        "Reaction ~ Days + (Days | Subject)",  # bambi's `|` is uncorrelated
+        categorical=("Subject",),
+    ),
+    "sleepstudy_corr": Workload(
+        "sleepstudy.csv",
+        "Reaction ~ Days + (Days | Subject)",
+        None,  # bambi has no correlated random effects
+        categorical=("Subject",),
+    ),
+    "insteval": Workload(
+        "insteval.csv",
+        "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)",
+        "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)",
+        categorical=("s", "d", "dept", "service"),
+        factors=("service",),
+        chains=2,
+        draws=500,
+        tune=500,
+    ),
+}
+
+
+def fit_bambi(wl, df, chains, draws, tune, seed):
+    """Build and sample the bambi model with nutpie.
+
+    Returns
+    -------
+    idata : arviz.InferenceData
+    var_names : list of str
+        Fixed effects, group standard deviations and residual sigma.
+    """
+    model = bmb.Model(wl.bambi_formula, df, categorical=list(wl.categorical))
+    idata = model.fit(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=seed,
+        inference_method="nutpie",
+        progressbar=False,
+    )
+    mu = model.components[model.family.likelihood.parent]
+    var_names = [mu.intercept_term.name, *mu.common_terms]
+    var_names += [f"{name}_sigma" for name in mu.group_specific_terms]
+    return idata, [*var_names, "sigma"]
+
+
+def fit_lmm_bayes(wl, df, chains, draws, tune, seed):
+    """Build and sample the lmm_bayes model with nutpie.
+
+    Returns
+    -------
+    idata : arviz.InferenceData
+    var_names : list of str
+        ``beta``, the ``sd_<group>`` variables and ``sigma``.
+    """
+    model = LMM(wl.lmm_formula, df, factors=list(wl.factors))
+    fit = model.fit(draws=draws, tune=tune, chains=chains, random_seed=seed, sampler="nutpie")
+    names = [v for v in fit.idata.posterior.data_vars if v.startswith("sd_")]
+    return fit.idata, ["beta", *names, "sigma"]
+
+
+def measure(fit_fn, *args):
+    """Time ``fit_fn(*args)`` and compute its minimum bulk ESS.
+
+    Returns
+    -------
+    wall : float
+        Seconds for build + compile + sample.
+    min_ess : float
+        Minimum bulk ESS over the selected variables.
+    """
+    start = time.perf_counter()
+    idata, var_names = fit_fn(*args)
+    wall = time.perf_counter() - start
+    ess = az.ess(idata, var_names=var_names, method="bulk")
+    return wall, min(float(da.min()) for da in ess.data_vars.values())
+
+
+def warm_up(seed):
+    """Sample a trivial model with nutpie so per-process JIT costs are paid up front."""
+    with pm.Model() as model:
+        pm.Normal("x")
+    nutpie.sample(nutpie.compile_pymc_model(model), draws=10, tune=10, chains=1, seed=seed,
+                  progress_bar=False)
+
+
+def main():
+    """Run the selected workloads and print a markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma-separated subset of: " + ", ".join(WORKLOADS))
+    parser.add_argument("--chains", type=int, help="override each workload's default")
+    parser.add_argument("--draws", type=int, help="override each workload's default")
+    parser.add_argument("--tune", type=int, help="override each workload's default")
+    parser.add_argument("--seed", type=int, default=1234)
+    args = parser.parse_args()
+
+    if LMM is None:
+        print(f"lmm_bayes not importable ({LMM_IMPORT_ERROR}); benchmarking bambi only")
+    warm_up(args.seed)
+
+    rows = []
+    for name in args.workloads.split(","):
+        wl = WORKLOADS[name]
+        df = pd.read_csv(DATA_DIR / wl.data, dtype={c: str for c in wl.categorical})
+        settings = (args.chains or wl.chains, args.draws or wl.draws, args.tune or wl.tune)
+        sampling = (wl, df, *settings, args.seed)
+        bambi_rate = None
+        if wl.bambi_formula is None:
+            rows.append((name, "bambi", *settings, None, None, None, None))
+        else:
+            wall, ess = measure(fit_bambi, *sampling)
+            bambi_rate = ess / wall
+            rows.append((name, "bambi", *settings, wall, ess, bambi_rate, 1.0))
+        if LMM is not None:
+            wall, ess = measure(fit_lmm_bayes, *sampling)
+            ratio = ess / wall / bambi_rate if bambi_rate else None
+            rows.append((name, "lmm_bayes", *settings, wall, ess, ess / wall, ratio))
+
+    print("| workload | tool | chains x draws/tune | wall s | min bulk ESS | ESS/s | ratio to bambi |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for name, tool, chains, draws, tune, *numbers in rows:
+        cells = ["n/a" if x is None else f"{x:.{p}f}" for x, p in zip(numbers, (1, 0, 1, 2))]
+        print(f"| {name} | {tool} | {chains} x {draws}/{tune} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The public entry points: :class:`LMM` (a model on data) and :class:`Fit` (its posterior).
+
+Orchestration only: each step is done by its stage module (formula → design → priors →
+builder → sampling → summaries).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import Any, Literal, Mapping
+
+import arviz as az
+import pandas as pd
+
+from .design import Design, build_design
+from .errors import DesignError
+from .priors import PriorSet, build_priors
+from .sampling import SamplerConfig, diagnose, warn_on_problems
+from .spec import ModelSpec
+from .summaries import random_effects_table, tidy_summary
+
+__all__ = ["LMM", "Fit", "fit"]
+
+logger = logging.getLogger("lmm_bayes")
+
+
+class LMM:
+    """A Bayesian linear mixed model, specified by an lme4-style formula, on a data frame.
+
+    Construction parses the formula, builds the design and the priors and validates them
+    against the data; nothing is sampled until :meth:`fit`.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 syntax, e.g. ``"Reaction ~ Days + (Days | Subject)"``; see the README's table.
+    data : pandas.DataFrame
+    family : {"gaussian"}
+    priors : mapping, optional
+        Prior overrides by key (``"Days"``, ``"sd_Subject__Days"``, ``"eta_Subject"``,
+        ``"sigma"``...), see :mod:`lmm_bayes.priors`.
+    factors : sequence of str
+        Numeric columns to treat as categorical (grouping factors always are).
+    reference : mapping, optional
+        Reference level per categorical column.
+    na_action : {"raise", "drop"}
+        What to do with rows that have missing values in a used column.
+
+    Examples
+    --------
+    >>> import lmm_bayes as lb
+    >>> model = lb.LMM("Reaction ~ Days + (Days | Subject)", lb.load_dataset("sleepstudy"))
+    >>> model.design.fixed_names
+    ('(Intercept)', 'Days')
+    """
+
+    def __init__(self, formula: str, data: pd.DataFrame, *, family: str = "gaussian",
+                 priors: Mapping[str, Any] | None = None, factors=(), reference=None,
+                 na_action: Literal["raise", "drop"] = "raise"):
+        spec = ModelSpec.from_formula(formula, family=family, priors=dict(priors or {}),
+                                      factors=factors, reference=dict(reference or {}),
+                                      na_action=na_action)
+        self._init(spec, data)
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, data: pd.DataFrame) -> "LMM":
+        """A model from a :class:`~lmm_bayes.spec.ModelSpec` (e.g. read from a TOML file)."""
+        model = cls.__new__(cls)
+        model._init(spec, data)
+        return model
+
+    def _init(self, spec: ModelSpec, data: pd.DataFrame) -> None:
+        if not isinstance(data, pd.DataFrame):
+            raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+        self.spec = spec
+        self.data = data
+        self.design: Design = build_design(spec.formula, data, factors=spec.factors,
+                                           reference=spec.reference, na_action=spec.na_action)
+        self.priors: PriorSet = build_priors(self.design, spec.priors)
+
+    def __repr__(self) -> str:
+        groups = ", ".join(f"{g.name} ({g.n_levels} levels)" for g in self.design.groups)
+        return (f"LMM({self.spec.formula.text!r}, family={self.spec.family!r}, "
+                f"n={self.design.n_obs}, groups: {groups or 'none'})")
+
+    @cached_property
+    def pymc_model(self):
+        """The PyMC model (built once, on first use)."""
+        from .builder import build_model
+
+        return build_model(self.design, self.priors, self.spec.family)
+
+    def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
+            random_seed: int | None = None,
+            sampler: Literal["nutpie", "pymc", "numpyro"] = "nutpie",
+            target_accept: float = 0.8, cores: int | None = None,
+            progressbar: bool = False) -> "Fit":
+        """Sample the posterior with NUTS and check the diagnostics.
+
+        Warns with :class:`~lmm_bayes.SamplingWarning` on divergences, R-hat > 1.01 or bulk/tail
+        ESS < 400 of the fixed effects and variance parameters, saying what to try.
+        The same ``random_seed`` gives the same draws.
+        """
+        from .sampling import sample
+
+        config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+                               sampler=sampler, target_accept=target_accept, cores=cores,
+                               progressbar=progressbar)
+        idata = sample(self.pymc_model, config)
+        idata.posterior = idata.posterior[public_names(self.design, idata.posterior)]
+        result = Fit(self, idata, config)
+        warn_on_problems(result.diagnostics())
+        return result
+
+    def prior_predictive(self, draws: int = 500, *, random_seed: int | None = None):
+        """Draws from the prior and the prior predictive distribution (InferenceData)."""
+        import pymc as pm
+
+        with self.pymc_model:
+            return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+
+
+class Fit:
+    """A fitted model: the posterior draws and the answers computed from them.
+
+    Attributes
+    ----------
+    model : LMM
+    idata : arviz.InferenceData
+        ``posterior`` with ``beta``, ``sigma``, ``sd_<g>``, ``corr_<g>``, ``b_<g>``, whose
+        coords carry the real term names and level labels; ``sample_stats``.
+    config : SamplerConfig
+    """
+
+    def __init__(self, model: LMM, idata: az.InferenceData, config: SamplerConfig):
+        self.model = model
+        self.idata = idata
+        self.config = config
+
+    def __repr__(self) -> str:
+        post = self.idata.posterior
+        return (f"Fit({self.model.spec.formula.text!r}, {post.sizes['chain']} chains × "
+                f"{post.sizes['draw']} draws, sampler={self.config.sampler!r})")
+
+    @property
+    def _groups(self) -> dict[str, tuple[str, ...]]:
+        return {g.name: g.terms for g in self.model.design.groups}
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """Posterior variables of the fixed effects and variance parameters."""
+        return [n for n in public_names(self.model.design, self.idata.posterior)
+                if not n.startswith("b_")]
+
+    def diagnostics(self) -> list[str]:
+        """Sampling problems (divergences, R-hat, ESS), each with what to try; empty if none."""
+        return diagnose(self.idata, self.parameter_names)
+
+    def summary(self, prob: float = 0.95) -> pd.DataFrame:
+        """Fixed effects and variance parameters in broom.mixed's ``tidy()`` layout.
+
+        See :func:`lmm_bayes.summaries.tidy_summary` for the columns.
+        """
+        return tidy_summary(self.idata.posterior, self._groups, prob)
+
+    def random_effects(self, group: str, prob: float = 0.95) -> pd.DataFrame:
+        """Each level's random effects (posterior mean, SD, central interval), by real level
+        label; the Bayesian counterpart of lme4's conditional modes."""
+        self.model.design.group(group)
+        return random_effects_table(self.idata.posterior, group, prob)
+
+
+def public_names(design: Design, posterior) -> list[str]:
+    """The documented posterior variables (``beta``, ``sigma``, ``sd_<g>``, ``corr_<g>``,
+    ``b_<g>``) present in ``posterior``; the sampler's internal variables are not kept."""
+    names = ["beta", "sigma"]
+    for group in design.groups:
+        names += [f"sd_{group.name}", f"corr_{group.name}", f"b_{group.name}"]
+    return [n for n in names if n in posterior]
+
+
+_MODEL_OPTIONS = {"family", "priors", "factors", "reference", "na_action"}
+
+
+def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:
+    """Build and fit in one call: ``lb.fit(formula, data, draws=..., priors=...)``.
+
+    Keywords of :class:`LMM` go to the model, the rest to :meth:`LMM.fit`.
+    """
+    model_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _MODEL_OPTIONS}
+    return LMM(formula, data, **model_kw).fit(**kwargs)

@@ -1,0 +1,305 @@
+"""Build the design of a mixed model from a parsed formula and a data frame.
+
+The fixed-effect design is a dense matrix ``X`` (n × p). Random effects are *indexed*: for
+each grouping factor the design holds the level index of every row and the few covariate
+columns whose effects vary by level (``Z``, n × q with q the number of varying terms), so the
+random part of the linear predictor is ``sum_k Z[i, k] * b[level[i], k]`` and no n × (levels·q)
+matrix is ever formed.
+
+Categorical variables are coded as in R's ``model.matrix`` (Chambers & Hastie 1992, ch. 2):
+treatment contrasts (first level as reference) when the term without that variable is also
+in the model, indicator columns otherwise; columns are named as lme4 names them
+(``SexFemale``, ``period2``, ``zBase:Trt1``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from itertools import product
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import DesignError
+from .formula import Formula, RandomTerm, Term
+from .variables import DataSchema, VariableEvaluator, columns_used
+
+__all__ = ["GroupingFactor", "Design", "build_design"]
+
+logger = logging.getLogger("lmm_bayes")
+
+MIN_LEVELS_FOR_SLOPE = 3
+
+
+@dataclass(frozen=True)
+class GroupingFactor:
+    """The random-effect design of one grouping factor.
+
+    Attributes
+    ----------
+    name : str
+        ``"Subject"``, or ``"batch:cask"`` for a nested or interaction factor.
+    levels : tuple of str
+        Level labels, in the order of the columns of ``b_<name>``.
+    index : ndarray of int, shape (n,)
+        Level of each row.
+    terms : tuple of str
+        Names of the varying effects: ``("(Intercept)", "Days")``.
+    Z : ndarray, shape (n, q)
+        Covariate value of each varying effect on each row (1 for the intercept).
+    correlated : bool
+        Whether the effects share one covariance matrix with correlations (``|``) or are
+        independent (``||``).
+    """
+
+    name: str
+    levels: tuple[str, ...]
+    index: np.ndarray
+    terms: tuple[str, ...]
+    Z: np.ndarray
+    correlated: bool
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything the model needs from the data, as plain arrays.
+
+    Attributes
+    ----------
+    formula : Formula
+    y : ndarray, shape (n,)
+        The response.
+    X : ndarray, shape (n, p)
+        The fixed-effect design matrix.
+    fixed_names : tuple of str
+        Names of the columns of ``X`` (lme4 names).
+    groups : tuple of GroupingFactor
+    rows : ndarray of int
+        Positions, in the data given, of the rows used (all of them unless NaN rows were dropped).
+    schema : DataSchema
+        Levels and transform constants, to evaluate new data the same way.
+    n_rows_given : int
+        Rows in the data given, before any rows with missing values were dropped.
+    """
+
+    formula: Formula
+    y: np.ndarray
+    X: np.ndarray
+    fixed_names: tuple[str, ...]
+    groups: tuple[GroupingFactor, ...]
+    rows: np.ndarray
+    schema: DataSchema
+    n_rows_given: int
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows of the data that were dropped for missing values (``na_action="drop"``)."""
+        return self.n_rows_given - len(self.rows)
+
+    def group(self, name: str) -> GroupingFactor:
+        """The grouping factor called ``name``; :class:`DesignError` naming the known ones."""
+        for grp in self.groups:
+            if grp.name == name:
+                return grp
+        raise DesignError(f"no grouping factor {name!r}; the model has {[g.name for g in self.groups]}")
+
+
+# ----------------------------------------------------------------------------- coding
+
+
+def _term_columns(term: Term, present: set[frozenset], ev: VariableEvaluator):
+    """Columns of one term: products of numeric values and (contrast or indicator) dummies."""
+    parts = []
+    for factor in term.factors:
+        var = ev.variable(factor)
+        if not var.is_categorical:
+            parts.append([(factor, var.values)])
+            continue
+        contrast = frozenset(term.factors) - {factor} in present
+        first = 1 if contrast else 0
+        parts.append([(f"{factor}{level}", (var.values == k).astype(float))
+                      for k, level in enumerate(var.levels) if k >= first])
+    # R varies the first variable fastest: iterate the product over the reversed list
+    columns = []
+    for combo in product(*reversed(parts)):
+        combo = combo[::-1]
+        columns.append((":".join(name for name, _ in combo), np.prod([v for _, v in combo], axis=0)))
+    return columns
+
+
+def _model_matrix(terms: tuple[Term, ...], ev: VariableEvaluator, n: int):
+    present = {frozenset(t.factors) for t in terms}
+    names, columns = [], []
+    for term in terms:
+        if term.is_intercept:
+            names.append(term.label)
+            columns.append(np.ones(n))
+            continue
+        for name, values in _term_columns(term, present, ev):
+            names.append(name)
+            columns.append(np.asarray(values, dtype=float))
+    matrix = np.column_stack(columns) if columns else np.empty((n, 0))
+    return tuple(names), matrix
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str) -> np.ndarray:
+    """Positions of the rows to keep; raise or drop (and say so) where a used column is NaN."""
+    used = []
+    for label in formula.variables:
+        cols = columns_used(label, data)
+        if not cols and label not in data.columns:
+            raise DesignError(f"column {label!r} not found in the data "
+                              f"(columns: {list(data.columns)})")
+        used.extend(cols)
+    used = list(dict.fromkeys(used))
+    missing = data[used].isna()
+    bad_rows = missing.any(axis=1).to_numpy()
+    if not bad_rows.any():
+        return np.arange(len(data))
+    if na_action == "drop":
+        logger.warning("dropped %d of %d rows with missing values in %s", int(bad_rows.sum()),
+                       len(data), [c for c in used if missing[c].any()])
+        return np.flatnonzero(~bad_rows)
+    counts = ", ".join(f"{c!r}: {int(missing[c].sum())}" for c in used if missing[c].any())
+    raise DesignError(
+        f"missing values (NaN) in the data: {counts} (first at row position "
+        f"{int(np.flatnonzero(bad_rows)[0])}); remove them or pass na_action='drop'"
+    )
+
+
+def _check_full_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
+    """Raise naming the fixed-effect columns that are linearly dependent."""
+    if X.shape[1] == 0:
+        return
+    norms = np.linalg.norm(X, axis=0)
+    zero = [names[j] for j in np.flatnonzero(norms == 0)]
+    if zero:
+        raise DesignError(f"fixed-effect column(s) {zero} are zero in every row")
+    _, singular, vt = np.linalg.svd(X / norms, full_matrices=False)
+    tol = singular.max() * max(X.shape) * np.finfo(float).eps * 10
+    if singular.min() > tol:
+        return
+    null = vt[-1]
+    involved = [names[j] for j in np.flatnonzero(np.abs(null) > 1e-6)]
+    raise DesignError(
+        f"the fixed effects are collinear: columns {involved} are linearly dependent "
+        "(one is a combination of the others); remove one of them from the formula"
+    )
+
+
+def _check_grouping(group: GroupingFactor, n: int) -> None:
+    if group.n_levels < 2:
+        raise DesignError(f"grouping factor {group.name!r} has only one level "
+                          f"({group.levels[0]!r}); a variance needs two or more groups")
+    if "(Intercept)" in group.terms and group.n_levels >= n:
+        raise DesignError(f"grouping factor {group.name!r} has {group.n_levels} levels for {n} "
+                          "observations; a random intercept needs fewer levels than observations")
+    if "(Intercept)" not in group.terms:
+        return
+    for k, term in enumerate(group.terms):
+        if term == "(Intercept)":
+            continue
+        frame = pd.DataFrame({"level": group.index, "x": group.Z[:, k]})
+        varying = int((frame.groupby("level")["x"].nunique() > 1).sum())
+        if varying == 0:
+            raise DesignError(
+                f"random slope of {term!r} by {group.name!r}: {term!r} is constant within every "
+                f"level of {group.name!r}, so its effect cannot vary by level; drop it from the "
+                "random term"
+            )
+        if varying < MIN_LEVELS_FOR_SLOPE:
+            raise DesignError(
+                f"random slope of {term!r} by {group.name!r}: only {varying} of {group.n_levels} "
+                f"levels have two or more distinct values of {term!r}; a slope variance needs at "
+                f"least {MIN_LEVELS_FOR_SLOPE}"
+            )
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def _grouping_factor(rterm: RandomTerm, ev: VariableEvaluator, n: int) -> GroupingFactor:
+    parts = [ev.variable(col, categorical=True) for col in rterm.group_columns]
+    if len(parts) == 1:
+        index, levels = parts[0].values, parts[0].levels
+    else:
+        codes = pd.DataFrame({i: p.values for i, p in enumerate(parts)})
+        index = codes.groupby(list(codes.columns), sort=True).ngroup().to_numpy()
+        combos = codes.drop_duplicates().sort_values(list(codes.columns)).to_numpy()
+        levels = tuple(":".join(p.levels[c] for p, c in zip(parts, row)) for row in combos)
+    terms, Z = _model_matrix(rterm.terms, ev, n)
+    group = GroupingFactor(rterm.group, tuple(levels), np.asarray(index), terms, Z,
+                           rterm.correlated)
+    _check_grouping(group, n)
+    return group
+
+
+def _response(formula: Formula, ev: VariableEvaluator) -> np.ndarray:
+    label = formula.response
+    dtype = ev.data[label].dtype if label in ev.data.columns else None
+    if dtype is not None and (not pd.api.types.is_numeric_dtype(dtype)
+                              or pd.api.types.is_bool_dtype(dtype)):
+        raise DesignError(f"the response {label!r} is not numeric (dtype {dtype}); "
+                          "a Gaussian model needs numbers")
+    var = ev.variable(label)
+    if var.is_categorical:
+        raise DesignError(f"the response {label!r} is not numeric")
+    return var.values
+
+
+def build_design(
+    formula: Formula,
+    data: pd.DataFrame,
+    *,
+    factors=(),
+    reference=None,
+    na_action: Literal["raise", "drop"] = "raise",
+) -> Design:
+    """Evaluate ``formula`` on ``data``: response, fixed-effect matrix, grouping factors.
+
+    Parameters
+    ----------
+    formula : Formula
+    data : pandas.DataFrame
+    factors : collection of str
+        Numeric columns to treat as categorical.
+    reference : mapping of column to level, optional
+        Reference level of categorical columns (default: the first in sorted order, or the
+        first category of a pandas Categorical).
+    na_action : {"raise", "drop"}
+        Missing values in used columns raise :class:`DesignError` (default) or drop the rows,
+        logging how many.
+
+    Raises
+    ------
+    DesignError
+        For a missing column, NaN (with ``na_action="raise"``), a non-numeric response,
+        collinear fixed effects, a grouping factor with one level, or a random slope that the
+        data cannot inform.
+    """
+    if na_action not in ("raise", "drop"):
+        raise DesignError(f"na_action must be 'raise' or 'drop', not {na_action!r}")
+    unknown = [f for f in factors if f not in data.columns]
+    if unknown:
+        raise DesignError(f"factors {unknown} are not columns of the data")
+    rows = _missing_rows(formula, data, na_action)
+    used = data.iloc[rows].reset_index(drop=True)
+    ev = VariableEvaluator(used, factors=factors, reference=reference)
+    y = _response(formula, ev)
+    fixed_names, X = _model_matrix(formula.fixed, ev, len(used))
+    _check_full_rank(X, fixed_names)
+    groups = tuple(_grouping_factor(r, ev, len(used)) for r in formula.random)
+    return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data))

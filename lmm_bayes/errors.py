@@ -1,0 +1,30 @@
+"""Error and warning classes, one per pipeline stage.
+
+Every error raised by lmm_bayes derives from :class:`LMMError`, so a caller can catch
+them all at once; the stage classes say where the problem lies (the formula, the data,
+the priors, the sampler).
+"""
+
+
+class LMMError(Exception):
+    """Base class of every error raised by lmm_bayes."""
+
+
+class SpecError(LMMError, ValueError):
+    """The model specification (formula or TOML spec) is malformed."""
+
+
+class DesignError(LMMError, ValueError):
+    """The data do not support the specified model (missing columns, NaN, rank deficiency...)."""
+
+
+class PriorError(LMMError, ValueError):
+    """A prior override names an unknown parameter or has invalid values."""
+
+
+class SamplingError(LMMError, RuntimeError):
+    """The sampler could not be run (unknown or unavailable backend, bad settings)."""
+
+
+class SamplingWarning(UserWarning):
+    """Sampling finished but its diagnostics (divergences, R-hat, ESS) call for caution."""

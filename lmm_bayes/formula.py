@@ -1,0 +1,393 @@
+"""Parse lme4-style model formulas into fixed and random terms.
+
+The parser is a small scanner → parser → term-algebra pipeline of our own (no data is
+touched here). It follows R's formula semantics (Wilkinson & Rogers 1973; Chambers & Hastie
+1992, ch. 2) and lme4's random-effect bars (Bates et al. 2015, *J. Stat. Softw.* 67(1)):
+
+* ``a + b`` adds terms, ``a - b`` removes them, ``0 +`` / ``- 1`` drops the intercept;
+* ``a:b`` is the interaction, ``a*b`` = ``a + b + a:b``, ``a/b`` = ``a + a:b``,
+  ``(a + b)^2`` all interactions up to order two;
+* ``(expr | g)`` random effects of ``expr`` (intercept implied) varying by ``g``, correlated;
+  ``(expr || g)`` the same with independent effects; ``(expr | a/b)`` = ``(expr | a) + (expr | a:b)``;
+* a variable is a column name, a backquoted name, or a call such as ``np.log(x)``,
+  ``I(x^2)``, ``center(x)``, ``scale(x)`` or ``C(x)`` (treat ``x`` as categorical), evaluated
+  later by :mod:`lmm_bayes.design`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import combinations
+
+from .errors import SpecError
+
+__all__ = ["Term", "RandomTerm", "Formula", "parse_formula"]
+
+INTERCEPT = "(Intercept)"
+
+
+@dataclass(frozen=True)
+class Term:
+    """One model term: a product of variables; the empty product is the intercept."""
+
+    factors: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        """lme4's name of the term: ``(Intercept)``, ``Days``, ``zBase:Trt``."""
+        return ":".join(self.factors) if self.factors else INTERCEPT
+
+    @property
+    def is_intercept(self) -> bool:
+        return not self.factors
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """Random effects of ``terms`` varying over the levels of one grouping factor.
+
+    Attributes
+    ----------
+    terms : tuple of Term
+        The effects that vary by level, the intercept (if any) first.
+    group : str
+        Name of the grouping factor, e.g. ``"Subject"`` or ``"batch:cask"``.
+    group_columns : tuple of str
+        Data columns whose combination defines the levels, e.g. ``("batch", "cask")``.
+    correlated : bool
+        ``True`` for ``|`` (one covariance matrix with correlations), ``False`` for ``||``.
+    """
+
+    terms: tuple[Term, ...]
+    group: str
+    group_columns: tuple[str, ...]
+    correlated: bool
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed formula: response, fixed terms and random terms, in lme4's order."""
+
+    text: str
+    response: str
+    fixed: tuple[Term, ...]
+    random: tuple[RandomTerm, ...]
+
+    @property
+    def has_intercept(self) -> bool:
+        return bool(self.fixed) and self.fixed[0].is_intercept
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Every variable the formula uses (response, predictors, grouping columns), once."""
+        found = [self.response]
+        for term in self.fixed:
+            found.extend(term.factors)
+        for rterm in self.random:
+            for term in rterm.terms:
+                found.extend(term.factors)
+            found.extend(rterm.group_columns)
+        return tuple(dict.fromkeys(found))
+
+
+# ----------------------------------------------------------------------------- scanner
+
+_TOKEN = re.compile(
+    r"(?P<space>\s+)|(?P<bar2>\|\|)|(?P<op>[~+\-*/:^|(),])|(?P<number>\d+(\.\d*)?)"
+    r"|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)|(?P<quoted>`[^`]+`)"
+)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # "op", "number", "name", "call", "end"
+    text: str
+    pos: int
+
+
+def _fail(text: str, pos: int, message: str) -> SpecError:
+    pointer = " " * pos + "^"
+    return SpecError(f"{message} at position {pos} of the formula\n  {text}\n  {pointer}")
+
+
+def _call_end(text: str, open_pos: int) -> int:
+    """Index just past the parenthesis that closes the one at ``open_pos``."""
+    depth = 0
+    for i in range(open_pos, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i + 1
+    raise _fail(text, open_pos, "unclosed '(' in function call")
+
+
+def _scan(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise _fail(text, pos, f"unexpected character {text[pos]!r}")
+        kind, value = match.lastgroup, match.group()
+        if kind == "name" and match.end() < len(text) and text[match.end()] == "(":
+            end = _call_end(text, match.end())
+            tokens.append(_Token("call", re.sub(r"\s+", "", text[pos:end]), pos))
+            pos = end
+            continue
+        if kind == "quoted":
+            tokens.append(_Token("name", value[1:-1], pos))
+        elif kind == "bar2":
+            tokens.append(_Token("op", "||", pos))
+        elif kind != "space":
+            tokens.append(_Token(kind, value, pos))
+        pos = match.end()
+    tokens.append(_Token("end", "", len(text)))
+    return tokens
+
+
+# ----------------------------------------------------------------------------- parser
+# AST nodes are tuples: ("var", label, pos), ("num", text, pos), ("bin", op, left, right, pos),
+# ("bar", lhs, group, correlated, pos).
+
+_BINARY_LEVELS = (("+", "-"), ("*", "/"), (":",))
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = _scan(text)
+        self.i = 0
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def take(self, op: str) -> _Token:
+        if self.tok.kind != "op" or self.tok.text != op:
+            found = repr(self.tok.text) if self.tok.kind != "end" else "end of formula"
+            raise _fail(self.text, self.tok.pos, f"expected {op!r}, found {found}")
+        self.i += 1
+        return self.tokens[self.i - 1]
+
+    def at_op(self, *ops: str) -> bool:
+        return self.tok.kind == "op" and self.tok.text in ops
+
+    def formula(self):
+        if self.at_op("~"):
+            raise _fail(self.text, self.tok.pos, "the formula needs a response before '~'")
+        lhs = self.binary(0)
+        self.take("~")
+        rhs = self.binary(0)
+        if self.tok.kind != "end":
+            raise _fail(self.text, self.tok.pos, f"unexpected {self.tok.text!r}")
+        return lhs, rhs
+
+    def binary(self, level: int):
+        if level == len(_BINARY_LEVELS):
+            return self.power()
+        if level == 0 and self.at_op("-", "+"):  # leading "-1" or "+x"
+            op = self.take(self.tok.text)
+            node = ("bin", op.text, ("empty",), self.binary(1), op.pos)
+        else:
+            node = self.binary(level + 1)
+        while self.at_op(*_BINARY_LEVELS[level]):
+            op = self.take(self.tok.text)
+            node = ("bin", op.text, node, self.binary(level + 1), op.pos)
+        return node
+
+    def power(self):
+        node = self.atom()
+        if self.at_op("^"):
+            op = self.take("^")
+            if self.tok.kind != "number":
+                raise _fail(self.text, self.tok.pos, "'^' needs a whole number")
+            node = ("bin", "^", node, ("num", self.tok.text, self.tok.pos), op.pos)
+            self.i += 1
+        return node
+
+    def atom(self):
+        tok = self.tok
+        if tok.kind in ("name", "call"):
+            self.i += 1
+            return ("var", tok.text, tok.pos)
+        if tok.kind == "number":
+            self.i += 1
+            return ("num", tok.text, tok.pos)
+        if self.at_op("("):
+            self.take("(")
+            inner = self.binary(0)
+            if self.at_op("|", "||"):
+                bar = self.take(self.tok.text)
+                group = self.binary(0)
+                self.take(")")
+                return ("bar", inner, group, bar.text == "|", bar.pos)
+            self.take(")")
+            return inner
+        found = repr(tok.text) if tok.kind != "end" else "end of formula"
+        raise _fail(self.text, tok.pos, f"expected a variable, number or '(', found {found}")
+
+
+# ----------------------------------------------------------------------------- term algebra
+
+
+def _merge(*parts: tuple[str, ...]) -> tuple[str, ...]:
+    """The product of terms: their variables, each once, in order of appearance."""
+    return tuple(dict.fromkeys(f for part in parts for f in part))
+
+
+def _unique(terms) -> list[tuple[str, ...]]:
+    return list(dict.fromkeys(terms))
+
+
+class _TermAlgebra:
+    """Evaluate an AST into ``(terms, intercept)``: terms without the intercept, and the
+    intercept flag (``None`` unspecified, ``True`` added by ``1``, ``False`` removed)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def eval(self, node):
+        kind = node[0]
+        if kind == "empty":
+            return [], None
+        if kind == "var":
+            return [(node[1],)], None
+        if kind == "num":
+            if node[1] not in ("0", "1"):
+                raise _fail(self.text, node[2], f"a number in a formula must be 0 or 1, not {node[1]}")
+            return [], node[1] == "1"
+        if kind == "bar":
+            raise _fail(self.text, node[4], "a random-effect term (... | g) must stand alone, "
+                        "added to the rest of the formula")
+        return self.binary(node)
+
+    def binary(self, node):
+        _, op, left, right, pos = node
+        if op == "^":
+            terms, _ = self.eval(left)
+            order = int(right[1])
+            products = (_merge(*combo) for k in range(1, order + 1)
+                        for combo in combinations(terms, k))
+            return _unique(products), None
+        lterms, lflag = self.eval(left)
+        rterms, rflag = self.eval(right)
+        if op == "+":
+            return _unique(lterms + rterms), rflag if rflag is not None else lflag
+        if op == "-":
+            flag = (not rflag) if rflag is not None else lflag
+            return [t for t in lterms if t not in rterms], flag
+        inter = _unique(_merge(a, b) for a in lterms for b in rterms)
+        if op == ":":
+            return inter, None
+        if op == "*":
+            return _unique(lterms + rterms + inter), None
+        nested = _unique(_merge(tuple(f for t in lterms for f in t), b) for b in rterms)
+        return _unique(lterms + nested), None  # op == "/"
+
+
+def _ordered_terms(terms: list[tuple[str, ...]], intercept: bool) -> tuple[Term, ...]:
+    """R's order: the intercept, then terms by interaction order, then by appearance."""
+    ranked = sorted(terms, key=len)
+    return ((Term(()),) if intercept else ()) + tuple(Term(t) for t in ranked)
+
+
+def _split_sum(node, sign: int = 1) -> list[tuple[int, tuple]]:
+    """The top-level summands of the right-hand side with their signs (random terms live
+    only there)."""
+    if node[0] == "bin" and node[1] in ("+", "-"):
+        right_sign = sign if node[1] == "+" else -sign
+        return _split_sum(node[2], sign) + _split_sum(node[3], right_sign)
+    return [(sign, node)]
+
+
+def _grouping_factors(node, text: str) -> list[tuple[str, ...]]:
+    """Grouping factors of a bar's right side: ``g``, ``a:b``, ``a/b`` (→ a, a:b)."""
+    kind = node[0]
+    if kind == "var":
+        if "(" in node[1]:
+            raise _fail(text, node[2], f"a grouping factor must be a column name, not {node[1]}")
+        return [(node[1],)]
+    if kind == "bin" and node[1] in (":", "/"):
+        left = _grouping_factors(node[2], text)
+        right = _grouping_factors(node[3], text)
+        if node[1] == ":":
+            return [_merge(a, b) for a in left for b in right]
+        outer = tuple(f for g in left for f in g)
+        return left + [_merge(outer, b) for b in right]
+    pos = node[-1]
+    raise _fail(text, pos, "a grouping factor must be a column name, a:b or a/b")
+
+
+def _random_terms(node, text: str) -> list[RandomTerm]:
+    _, lhs, group, correlated, pos = node
+    algebra = _TermAlgebra(text)
+    terms, flag = algebra.eval(lhs)
+    effects = _ordered_terms(terms, flag is not False)
+    if not effects:
+        raise _fail(text, pos, "a random-effect term needs at least one effect before '|'")
+    return [
+        RandomTerm(effects, ":".join(factors), factors, correlated)
+        for factors in _grouping_factors(group, text)
+    ]
+
+
+def parse_formula(text: str) -> Formula:
+    """Parse an lme4-style formula.
+
+    Parameters
+    ----------
+    text : str
+        For example ``"Reaction ~ Days + (Days | Subject)"``.
+
+    Returns
+    -------
+    Formula
+        Response, fixed terms (intercept first, then by order) and random terms.
+
+    Raises
+    ------
+    SpecError
+        On a syntax error, with the position and a caret under it.
+
+    Examples
+    --------
+    >>> f = parse_formula("y ~ a*b + (1 | g/h)")
+    >>> [t.label for t in f.fixed]
+    ['(Intercept)', 'a', 'b', 'a:b']
+    >>> [r.group for r in f.random]
+    ['g', 'g:h']
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError("the formula is empty; expected something like 'y ~ x + (1 | g)'")
+    if "~" not in text:
+        raise SpecError(f"the formula {text!r} has no '~' between response and predictors")
+    lhs, rhs = _Parser(text).formula()
+    if lhs[0] != "var":
+        raise _fail(text, 0, "the response must be a single variable or expression")
+    random: list[RandomTerm] = []
+    terms: list[tuple[str, ...]] = []
+    flag = None
+    algebra = _TermAlgebra(text)
+    for sign, node in _split_sum(rhs):
+        if node[0] == "bar":
+            if sign < 0:
+                raise _fail(text, node[4], "a random-effect term cannot be subtracted")
+            random.extend(_random_terms(node, text))
+            continue
+        node_terms, node_flag = algebra.eval(node)
+        if sign > 0:
+            terms = _unique(terms + node_terms)
+            flag = node_flag if node_flag is not None else flag
+        else:
+            terms = [t for t in terms if t not in node_terms]
+            flag = (not node_flag) if node_flag is not None else flag
+    fixed = _ordered_terms(terms, flag is not False)
+    groups = [r.group for r in random]
+    duplicated = {g for g in groups if groups.count(g) > 1}
+    if duplicated:
+        raise SpecError(
+            f"grouping factor(s) {sorted(duplicated)} appear in more than one random term; "
+            "put all effects of one grouping factor in one term, e.g. (1 + x | g), or use || "
+            "for independent effects"
+        )
+    return Formula(text, lhs[1], fixed, tuple(random))

@@ -1,0 +1,248 @@
+"""Default priors scaled to the data, and user overrides.
+
+Defaults (weakly informative, in the manner of rstanarm's autoscaling, Gabry & Goodrich 2020,
+"Prior distributions for rstanarm models", and brms's half-Student-t scale priors, Bürkner 2017):
+
+=============================  ===================================================
+parameter                      default prior
+=============================  ===================================================
+intercept (predictors centred)  Normal(mean(y), 2.5·sd(y))
+fixed coefficient of x          Normal(0, 2.5·sd(y)/sd(x))
+SD of a random intercept        HalfStudentT(ν=3, sd(y))
+SD of a random slope of x       HalfStudentT(ν=3, sd(y)/sd(x)); indicator (0/1) columns as intercepts
+LKJ correlation                 LKJ(η=2)
+residual SD (sigma)             HalfStudentT(ν=3, sd(y))
+=============================  ===================================================
+
+As in brms and rstanarm, the intercept prior applies to the intercept with every other
+fixed-effect column centred at its mean (the model is sampled that way and the reported
+``(Intercept)`` is transformed back).
+
+Overrides are a mapping from a key to a :class:`Prior` (or, for LKJ, a number):
+
+* ``"(Intercept)"`` (or ``"Intercept"``), or a fixed-effect name (``"Days"``); ``"b"`` for all
+  fixed coefficients;
+* ``"sd"`` (every SD), ``"sd_<group>"`` (every SD of one grouping factor),
+  ``"sd_<group>__<term>"`` (one SD, e.g. ``"sd_Subject__Days"``);
+* ``"eta"`` or ``"eta_<group>"`` for the LKJ shape;
+* ``"sigma"`` for the residual SD.
+
+More specific keys win over class-wide ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .design import Design, GroupingFactor
+from .errors import PriorError
+
+__all__ = ["Prior", "PriorSet", "default_priors", "build_priors"]
+
+_PARAMS = {
+    "normal": ("mu", "sigma"),
+    "student_t": ("nu", "mu", "sigma"),
+    "halfnormal": ("sigma",),
+    "halfstudentt": ("nu", "sigma"),
+    "halfcauchy": ("beta",),
+    "exponential": ("lam",),
+}
+_POSITIVE = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
+_SCALE_PARAMS = {"sigma", "nu", "beta", "lam"}
+DEFAULT_ETA = 2.0
+INTERCEPT = "(Intercept)"
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution: a family name and its parameters.
+
+    Parameters
+    ----------
+    dist : {"normal", "student_t", "halfnormal", "halfstudentt", "halfcauchy", "exponential"}
+    **params : float
+        The family's parameters, named as in PyMC (``mu``, ``sigma``, ``nu``, ``beta``, ``lam``).
+
+    Examples
+    --------
+    >>> Prior("normal", mu=0, sigma=10)
+    Prior('normal', mu=0.0, sigma=10.0)
+    """
+
+    dist: str
+    params: tuple[tuple[str, float], ...]
+
+    def __init__(self, dist: str, **params: float):
+        if dist not in _PARAMS:
+            raise PriorError(f"unknown prior family {dist!r}; choose one of {sorted(_PARAMS)}")
+        expected = _PARAMS[dist]
+        if set(params) != set(expected):
+            raise PriorError(f"a {dist} prior takes parameters {list(expected)}, "
+                             f"got {sorted(params)}")
+        for name, value in params.items():
+            if not np.isfinite(value) or (name in _SCALE_PARAMS and value <= 0):
+                raise PriorError(f"parameter {name}={value!r} of the {dist} prior must be "
+                                 f"{'positive' if name in _SCALE_PARAMS else 'finite'}")
+        object.__setattr__(self, "dist", dist)
+        object.__setattr__(self, "params", tuple((k, float(params[k])) for k in expected))
+
+    @property
+    def kwargs(self) -> dict[str, float]:
+        return dict(self.params)
+
+    @property
+    def is_positive(self) -> bool:
+        """Whether the family lives on the positive reals (usable for an SD)."""
+        return self.dist in _POSITIVE
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params)
+        return f"Prior({self.dist!r}, {args})"
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}={v:.4g}" for k, v in self.params)
+        return f"{self.dist}({args})"
+
+
+@dataclass(frozen=True)
+class PriorSet:
+    """The priors of every parameter of a model.
+
+    Attributes
+    ----------
+    intercept : Prior or None
+        Prior of the intercept with the other fixed-effect columns centred; None without one.
+    fixed : mapping of fixed-effect name to Prior
+        Every fixed coefficient except the intercept.
+    sd : mapping of grouping factor to a mapping of term to Prior
+    eta : mapping of grouping factor to the LKJ shape (correlated blocks with 2+ terms only)
+    sigma : Prior
+        The residual SD.
+    """
+
+    intercept: Prior | None
+    fixed: Mapping[str, Prior]
+    sd: Mapping[str, Mapping[str, Prior]]
+    eta: Mapping[str, float]
+    sigma: Prior
+
+    def table(self) -> pd.DataFrame:
+        """One row per parameter: its name and prior, for reports."""
+        rows = [(INTERCEPT, str(self.intercept))] if self.intercept is not None else []
+        rows += [(name, str(p)) for name, p in self.fixed.items()]
+        for group, terms in self.sd.items():
+            rows += [(f"sd_{group}__{term}", str(p)) for term, p in terms.items()]
+        rows += [(f"corr_{group}", f"lkj(eta={eta:g})") for group, eta in self.eta.items()]
+        rows.append(("sigma", str(self.sigma)))
+        return pd.DataFrame(rows, columns=["parameter", "prior"])
+
+
+def _sd(x: np.ndarray) -> float:
+    return float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+
+
+def _is_indicator(z: np.ndarray) -> bool:
+    return bool(np.isin(z, (0.0, 1.0)).all())
+
+
+def _slope_scale(z: np.ndarray, sd_y: float) -> float:
+    """sd(y)/sd(z) for a covariate; sd(y) for intercept and indicator columns."""
+    if _is_indicator(z) or _sd(z) == 0:
+        return sd_y
+    return sd_y / _sd(z)
+
+
+def _group_sd_priors(group: GroupingFactor, sd_y: float) -> dict[str, Prior]:
+    return {term: Prior("halfstudentt", nu=3.0, sigma=_slope_scale(group.Z[:, k], sd_y))
+            for k, term in enumerate(group.terms)}
+
+
+def default_priors(design: Design) -> PriorSet:
+    """The data-scaled default priors for ``design`` (see the module docstring)."""
+    y = design.y
+    sd_y = _sd(y)
+    if not sd_y > 0:
+        raise PriorError("the response is constant; there is nothing to model")
+    names = design.fixed_names
+    has_intercept = INTERCEPT in names
+    intercept = Prior("normal", mu=float(np.mean(y)), sigma=2.5 * sd_y) if has_intercept else None
+    fixed = {name: Prior("normal", mu=0.0, sigma=2.5 * _slope_scale(design.X[:, j], sd_y))
+             for j, name in enumerate(names) if name != INTERCEPT}
+    sd = {g.name: _group_sd_priors(g, sd_y) for g in design.groups}
+    eta = {g.name: DEFAULT_ETA for g in design.groups if g.correlated and len(g.terms) > 1}
+    return PriorSet(intercept, fixed, sd, eta, Prior("halfstudentt", nu=3.0, sigma=sd_y))
+
+
+def _valid_keys(priors: PriorSet) -> list[str]:
+    keys = ["b", "sd", "eta", "sigma"] + ([INTERCEPT] if priors.intercept else [])
+    keys += list(priors.fixed)
+    for group, terms in priors.sd.items():
+        keys += [f"sd_{group}"] + [f"sd_{group}__{t}" for t in terms]
+    keys += [f"eta_{g}" for g in priors.eta]
+    return keys
+
+
+def _check_prior(key: str, value, *, positive: bool) -> Prior:
+    if not isinstance(value, Prior):
+        raise PriorError(f"prior {key!r} must be a lmm_bayes.Prior, not {type(value).__name__}")
+    if positive and not value.is_positive:
+        raise PriorError(f"prior {key!r} is for a standard deviation and needs a positive "
+                         f"family (halfnormal, halfstudentt, halfcauchy, exponential), "
+                         f"not {value.dist}")
+    if not positive and value.is_positive:
+        raise PriorError(f"prior {key!r} is for a coefficient on the whole real line and needs "
+                         f"normal or student_t, not {value.dist}")
+    return value
+
+
+def _eta(group: str, default: float, overrides: Mapping[str, object]) -> float:
+    """The LKJ shape of ``group``: ``eta_<group>``, else ``eta``, else the default."""
+    for key in (f"eta_{group}", "eta"):
+        if key in overrides:
+            value = overrides[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise PriorError(f"{key!r} is the LKJ shape and must be a positive number, "
+                                 f"got {value!r}")
+            return float(value)
+    return default
+
+
+def build_priors(design: Design, overrides: Mapping[str, object] | None = None) -> PriorSet:
+    """Default priors for ``design`` with ``overrides`` applied (see the module docstring).
+
+    Raises
+    ------
+    PriorError
+        For an unknown key (the message lists the valid ones), a family that does not fit the
+        parameter (a normal prior on an SD), or a non-positive LKJ shape.
+    """
+    base = default_priors(design)
+    overrides = dict(overrides or {})
+    if "Intercept" in overrides:
+        overrides[INTERCEPT] = overrides.pop("Intercept")
+    unknown = [k for k in overrides if k not in _valid_keys(base)]
+    if unknown:
+        raise PriorError(f"unknown prior key(s) {unknown}; valid keys: {_valid_keys(base)}")
+
+    def pick(keys, default, positive):
+        for key in keys:
+            if key in overrides:
+                return _check_prior(key, overrides[key], positive=positive)
+        return default
+
+    intercept = pick([INTERCEPT], base.intercept, False) if base.intercept else None
+    fixed = {n: pick([n, "b"], p, False) for n, p in base.fixed.items()}
+    sd = {g: {t: pick([f"sd_{g}__{t}", f"sd_{g}", "sd"], p, True) for t, p in terms.items()}
+          for g, terms in base.sd.items()}
+    eta = {g: _eta(g, v, overrides) for g, v in base.eta.items()}
+    sigma = pick(["sigma"], base.sigma, True)
+    for group, terms in sd.items():
+        families = {p.dist for p in terms.values()}
+        if group in eta and len(families) > 1:
+            raise PriorError(f"the SDs of the correlated effects of {group!r} share one LKJ "
+                             f"prior and must use one family, got {sorted(families)}")
+    return PriorSet(intercept, fixed, sd, eta, sigma)

@@ -1,0 +1,137 @@
+"""Run NUTS on a built model and check its diagnostics.
+
+Three backends give the same result structure (an ``arviz.InferenceData`` with ``posterior``
+and ``sample_stats``): nutpie (default; Rust NUTS on a numba-compiled log density), PyMC's own
+NUTS, and numpyro (JAX; needs the ``numpyro`` extra).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from .errors import SamplingError, SamplingWarning
+
+__all__ = ["SamplerConfig", "sample", "diagnose"]
+
+logger = logging.getLogger("lmm_bayes")
+
+Sampler = Literal["nutpie", "pymc", "numpyro"]
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How to sample: draws and warm-up per chain, chains, seed, backend and step size target."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    random_seed: int | None = None
+    sampler: Sampler = "nutpie"
+    target_accept: float = 0.8
+    cores: int | None = None
+    progressbar: bool = False
+
+    def __post_init__(self):
+        for name in ("draws", "tune", "chains"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise SamplingError(f"{name} must be a positive whole number, got {value!r}")
+        if self.sampler not in ("nutpie", "pymc", "numpyro"):
+            raise SamplingError(f"unknown sampler {self.sampler!r}; choose 'nutpie', 'pymc' "
+                                "or 'numpyro'")
+        if not 0 < self.target_accept < 1:
+            raise SamplingError(f"target_accept must lie in (0, 1), got {self.target_accept}")
+
+
+def _sample_nutpie(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
+    import nutpie
+
+    compiled = nutpie.compile_pymc_model(model)
+    return nutpie.sample(
+        compiled, draws=config.draws, tune=config.tune, chains=config.chains,
+        seed=config.random_seed, target_accept=config.target_accept, cores=config.cores,
+        save_warmup=False, progress_bar=config.progressbar,
+    )
+
+
+def _sample_pymc(model: pm.Model, config: SamplerConfig, nuts_sampler: str) -> az.InferenceData:
+    with model:
+        return pm.sample(
+            draws=config.draws, tune=config.tune, chains=config.chains,
+            cores=config.cores, random_seed=config.random_seed,
+            target_accept=config.target_accept, nuts_sampler=nuts_sampler,
+            progressbar=config.progressbar, compute_convergence_checks=False,
+        )
+
+
+def sample(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
+    """Draw from the posterior of ``model`` with the backend named in ``config``."""
+    if config.sampler == "numpyro":
+        try:
+            import numpyro  # noqa: F401
+        except ImportError:
+            raise SamplingError("sampler='numpyro' needs JAX and numpyro: "
+                                "pip install 'lmm_bayes[numpyro]'") from None
+    logger.info("sampling %d chains × (%d tune + %d draws) with %s", config.chains,
+                config.tune, config.draws, config.sampler)
+    if config.sampler == "nutpie":
+        return _sample_nutpie(model, config)
+    return _sample_pymc(model, config, config.sampler)
+
+
+def _worst(values, threshold: float, *, above: bool) -> list[str]:
+    """Parameters (with coordinates) past a threshold, worst first, at most five."""
+    found = []
+    for name, da in values.data_vars.items():
+        series = da.to_series() if da.dims else pd.Series([float(da)], index=[()])
+        for coord, value in series.items():
+            if (value > threshold) if above else (value < threshold):
+                coord = coord if isinstance(coord, tuple) else (coord,)
+                label = f"{name}[{', '.join(map(str, coord))}]" if coord else name
+                found.append((value, label))
+    found.sort(reverse=above)
+    return [f"{label} ({value:.3g})" for value, label in found[:5]]
+
+
+def diagnose(idata: az.InferenceData, var_names: list[str]) -> list[str]:
+    """Problems with the sampling of ``var_names``, each a sentence with what to try.
+
+    Checks: divergent transitions, split R-hat above 1.01, bulk or tail ESS below 400
+    (Vehtari et al. 2021, "Rank-normalization, folding, and localization").
+    """
+    problems = []
+    divergences = int(idata.sample_stats["diverging"].sum())
+    if divergences:
+        problems.append(f"{divergences} divergent transitions; raise target_accept (e.g. 0.95) "
+                        "or give the variance parameters tighter priors")
+    with warnings.catch_warnings():
+        # constant draws (the unit diagonal of a correlation matrix) give NaN, not a problem
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rhat = az.rhat(idata, var_names=var_names) if idata.posterior.sizes["chain"] > 1 else None
+        ess = {m: az.ess(idata, var_names=var_names, method=m) for m in ("bulk", "tail")}
+    bad = _worst(rhat, RHAT_MAX, above=True) if rhat is not None else []
+    if bad:
+        problems.append(f"R-hat above {RHAT_MAX} for {', '.join(bad)}; run more tune and "
+                        "draws, or check the model for identifiability")
+    for method in ("bulk", "tail"):
+        bad = _worst(ess[method], ESS_MIN, above=False)
+        if bad:
+            problems.append(f"{method} ESS below {ESS_MIN} for {', '.join(bad)}; run more "
+                            "draws or chains")
+    return problems
+
+
+def warn_on_problems(problems: list[str]) -> None:
+    """Emit one :class:`SamplingWarning` per problem."""
+    for problem in problems:
+        warnings.warn(problem, SamplingWarning, stacklevel=3)

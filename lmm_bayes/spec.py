@@ -1,0 +1,129 @@
+"""Model specifications: the formula and its options, with no data; TOML spec files.
+
+A spec file (``models/*.toml``) names the model, its data and sampler settings::
+
+    [model]
+    formula = "Reaction ~ Days + (Days | Subject)"
+    family = "gaussian"          # optional
+    factors = []                 # numeric columns to treat as categorical (optional)
+    reference = {}               # reference level per categorical column (optional)
+    na_action = "raise"          # or "drop" (optional)
+
+    [data]
+    dataset = "sleepstudy"       # a data set shipped with lmm_bayes, or
+    # path = "study.csv"         # a CSV file, relative to the spec file
+
+    [priors]                     # optional overrides, keys as in lmm_bayes.priors
+    sigma = { dist = "halfstudentt", nu = 3, sigma = 50 }
+    eta_Subject = 2
+
+    [sampler]                    # optional, keywords of LMM.fit
+    draws = 1000
+    tune = 1000
+    chains = 4
+    random_seed = 1
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import pandas as pd
+
+from .datasets import load_dataset
+from .errors import LMMError, SpecError
+from .formula import Formula, parse_formula
+from .priors import Prior
+
+__all__ = ["ModelSpec", "SpecFile", "read_spec"]
+
+FAMILIES = ("gaussian",)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model with no data: formula, family, prior overrides and data-coding options."""
+
+    formula: Formula
+    family: str = "gaussian"
+    priors: Mapping[str, Any] = field(default_factory=dict)
+    factors: tuple[str, ...] = ()
+    reference: Mapping[str, Any] = field(default_factory=dict)
+    na_action: Literal["raise", "drop"] = "raise"
+
+    @classmethod
+    def from_formula(cls, formula: str | Formula, **options) -> "ModelSpec":
+        parsed = formula if isinstance(formula, Formula) else parse_formula(formula)
+        family = options.get("family", "gaussian")
+        if family not in FAMILIES:
+            raise SpecError(f"unknown family {family!r}; available: {list(FAMILIES)}")
+        options["factors"] = tuple(options.get("factors", ()))
+        return cls(parsed, **options)
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """A spec file read from disk: the model, its data and its sampler settings."""
+
+    path: Path
+    spec: ModelSpec
+    data: pd.DataFrame
+    sampler: Mapping[str, Any]
+
+
+_SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "target_accept", "cores"}
+_MODEL_KEYS = {"formula", "family", "factors", "reference", "na_action"}
+
+
+def _priors(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            params = dict(value)
+            if "dist" not in params:
+                raise SpecError(f"{path}: prior {key!r} needs a 'dist' (e.g. dist = \"normal\")")
+            out[key] = Prior(params.pop("dist"), **params)
+        else:
+            out[key] = value
+    return out
+
+
+def _data(table: Mapping[str, Any], path: Path) -> pd.DataFrame:
+    if ("dataset" in table) == ("path" in table):
+        raise SpecError(f"{path}: [data] needs exactly one of 'dataset' (shipped) or 'path' (CSV)")
+    if "dataset" in table:
+        return load_dataset(table["dataset"])
+    csv = (path.parent / table["path"]).resolve()
+    if not csv.is_file():
+        raise SpecError(f"{path}: data file {str(csv)!r} does not exist")
+    return pd.read_csv(csv)
+
+
+def read_spec(path: str | Path, data: pd.DataFrame | None = None) -> SpecFile:
+    """Read a TOML spec file; ``data`` replaces the data it names."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file {str(path)!r} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path} is not valid TOML: {err}") from None
+    unknown = set(raw) - {"model", "data", "priors", "sampler"}
+    model = raw.get("model", {})
+    sampler = raw.get("sampler", {})
+    bad = sorted(unknown | (set(model) - _MODEL_KEYS) | (set(sampler) - _SAMPLER_KEYS))
+    if bad:
+        raise SpecError(f"{path}: unknown key(s) {bad}; the sections are [model] "
+                        f"{sorted(_MODEL_KEYS)}, [data], [priors], [sampler] {sorted(_SAMPLER_KEYS)}")
+    if "formula" not in model:
+        raise SpecError(f"{path}: [model] needs a formula")
+    try:
+        spec = ModelSpec.from_formula(model.pop("formula"), priors=_priors(raw.get("priors", {}), path),
+                                      **model)
+    except LMMError as err:
+        raise type(err)(f"{path}: {err}") from None
+    frame = data if data is not None else _data(raw.get("data", {}), path)
+    return SpecFile(path, spec, frame, dict(sampler))

@@ -1,0 +1,84 @@
+"""The tidy summary of a fit in broom.mixed's ``tidy()`` layout, and random-effect tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .draws import interval_columns, summarise
+
+__all__ = ["tidy_summary", "random_effects_table"]
+
+COLUMNS = ["effect", "group", "term", "estimate", "std_error", "conf_low", "conf_high",
+           "ess_bulk", "ess_tail", "r_hat"]
+
+
+def _draws(da: xr.DataArray) -> np.ndarray:
+    return da.transpose("chain", "draw").values
+
+
+def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
+    """(effect, group, term, draws) for every summary row, in broom.mixed's order."""
+    for name in posterior["beta"]["fixed"].values:
+        yield "fixed", "", str(name), _draws(posterior["beta"].sel(fixed=name))
+    for group, terms in groups.items():
+        sd = posterior[f"sd_{group}"]
+        for term in terms:
+            yield "ran_pars", group, f"sd__{term}", _draws(sd.sel({f"{group}__term": term}))
+        if f"corr_{group}" not in posterior:
+            continue
+        corr = posterior[f"corr_{group}"]
+        for i, j in zip(*np.triu_indices(len(terms), k=1)):
+            pair = {f"{group}__term": terms[i], f"{group}__term_": terms[j]}
+            yield "ran_pars", group, f"cor__{terms[i]}.{terms[j]}", _draws(corr.sel(pair))
+    yield "ran_pars", "Residual", "sd__Observation", _draws(posterior["sigma"])
+
+
+def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
+                 prob: float = 0.95) -> pd.DataFrame:
+    """Fixed effects and variance parameters, one row each, as broom.mixed's ``tidy()``.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        The posterior group of a fit (``beta``, ``sd_<g>``, ``corr_<g>``, ``sigma``).
+    groups : mapping of grouping factor to its term names
+    prob : float
+        Mass of the central interval ``conf_low``–``conf_high``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``effect`` ("fixed" or "ran_pars"), ``group`` (grouping factor, "Residual"
+        for sigma, empty for fixed effects), ``term`` (``(Intercept)``, ``sd__Days``,
+        ``cor__(Intercept).Days``, ``sd__Observation``), ``estimate`` (posterior mean),
+        ``std_error`` (posterior SD), ``conf_low``, ``conf_high``, ``ess_bulk``, ``ess_tail``,
+        ``r_hat``.
+    """
+    records = [{"effect": e, "group": g, "term": t, **summarise(d, prob)}
+               for e, g, t, d in _rows(posterior, groups)]
+    return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def random_effects_table(posterior: xr.Dataset, group: str, prob: float = 0.95) -> pd.DataFrame:
+    """Each level's random effects (deviations from the fixed effects): posterior mean, SD and
+    central interval, the Bayesian counterpart of lme4's ``ranef()`` conditional modes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per level and term: ``group``, ``level``, ``term``, ``estimate``,
+        ``std_error``, ``conf_low``, ``conf_high``.
+    """
+    b = posterior[f"b_{group}"].transpose("chain", "draw", f"{group}__level", f"{group}__term")
+    stats = interval_columns(b.values, prob)
+    levels = b[f"{group}__level"].values.astype(str)
+    terms = b[f"{group}__term"].values.astype(str)
+    frame = pd.DataFrame({
+        "group": group,
+        "level": np.repeat(levels, len(terms)),
+        "term": np.tile(terms, len(levels)),
+        **{k: v.ravel() for k, v in stats.items()},
+    })
+    return frame
