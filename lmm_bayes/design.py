@@ -117,16 +117,16 @@ class Design:
 # ----------------------------------------------------------------------------- coding
 
 
-def _term_columns(term: Term, present: set[frozenset], ev: VariableEvaluator):
-    """Columns of one term: products of numeric values and (contrast or indicator) dummies."""
+def _term_columns(term: Term, indicator: set[str], ev: VariableEvaluator):
+    """Columns of one term: products of numeric values and dummies of its categorical
+    variables, indicators (every level) for those in ``indicator``, contrasts otherwise."""
     parts = []
     for factor in term.factors:
         var = ev.variable(factor)
         if not var.is_categorical:
             parts.append([(factor, var.values)])
             continue
-        contrast = frozenset(term.factors) - {factor} in present
-        first = 1 if contrast else 0
+        first = 0 if factor in indicator else 1
         parts.append([(f"{factor}{level}", (var.values == k).astype(float))
                       for k, level in enumerate(var.levels) if k >= first])
     # R varies the first variable fastest: iterate the product over the reversed list
@@ -137,15 +137,40 @@ def _term_columns(term: Term, present: set[frozenset], ev: VariableEvaluator):
     return columns
 
 
+def _indicator_coded(term: Term, preceding: list[frozenset], ev: VariableEvaluator) -> set[str]:
+    """Categorical variables of ``term`` that R codes by indicators rather than contrasts.
+
+    R's rule (``TermCode`` in R's model.c; Chambers & Hastie 1992, p. 38): a variable gets
+    contrasts when the term without it is empty or is contained in a preceding term, and
+    indicators otherwise.
+    """
+    found = set()
+    for factor in term.factors:
+        margin = frozenset(term.factors) - {factor}
+        if margin and not any(margin <= earlier for earlier in preceding):
+            found.add(factor)
+    return {f for f in found if ev.variable(f).is_categorical}
+
+
 def _model_matrix(terms: tuple[Term, ...], ev: VariableEvaluator, n: int):
-    present = {frozenset(t.factors) for t in terms}
+    # Without an intercept, R codes the first categorical variable of the first term that
+    # has one by indicators (``y ~ 0 + f + g``: every level of f, contrasts for g).
+    needs_indicator = not any(t.is_intercept for t in terms)
+    preceding: list[frozenset] = []
     names, columns = [], []
     for term in terms:
         if term.is_intercept:
             names.append(term.label)
             columns.append(np.ones(n))
             continue
-        for name, values in _term_columns(term, present, ev):
+        indicator = _indicator_coded(term, preceding, ev)
+        if needs_indicator:
+            categorical = [f for f in term.factors if ev.variable(f).is_categorical]
+            if categorical:
+                indicator.add(categorical[0])
+                needs_indicator = False
+        preceding.append(frozenset(term.factors))
+        for name, values in _term_columns(term, indicator, ev):
             names.append(name)
             columns.append(np.asarray(values, dtype=float))
     matrix = np.column_stack(columns) if columns else np.empty((n, 0))
@@ -188,7 +213,10 @@ def _check_full_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
     zero = [names[j] for j in np.flatnonzero(norms == 0)]
     if zero:
         raise DesignError(f"fixed-effect column(s) {zero} are zero in every row")
-    _, singular, vt = np.linalg.svd(X / norms, full_matrices=False)
+    scaled = X / norms
+    if scaled.shape[1] > scaled.shape[0]:  # more columns than rows: zero rows keep the SVD square
+        scaled = np.vstack([scaled, np.zeros((scaled.shape[1] - scaled.shape[0], scaled.shape[1]))])
+    _, singular, vt = np.linalg.svd(scaled, full_matrices=False)
     tol = singular.max() * max(X.shape) * np.finfo(float).eps * 10
     if singular.min() > tol:
         return

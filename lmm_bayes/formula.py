@@ -199,8 +199,8 @@ class _Parser:
         node = self.atom()
         if self.at_op("^"):
             op = self.take("^")
-            if self.tok.kind != "number":
-                raise _fail(self.text, self.tok.pos, "'^' needs a whole number")
+            if self.tok.kind != "number" or not self.tok.text.isdigit() or int(self.tok.text) < 1:
+                raise _fail(self.text, self.tok.pos, "'^' needs a whole number of 1 or more")
             node = ("bin", "^", node, ("num", self.tok.text, self.tok.pos), op.pos)
             self.i += 1
         return node
@@ -239,12 +239,32 @@ def _unique(terms) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(terms))
 
 
+def _variable_order(node, order: dict[str, int]) -> dict[str, int]:
+    """Number the variables of ``node`` by first appearance, not entering random terms.
+
+    As in R's ``terms()``, the variables of an interaction are listed in this order whatever
+    order they were written in: ``y ~ x + f:x`` has the term ``x:f``, and ``a:b`` and ``b:a``
+    are one term.
+    """
+    if node[0] == "var":
+        order.setdefault(node[1], len(order))
+    elif node[0] == "bin":
+        _variable_order(node[2], order)
+        _variable_order(node[3], order)
+    return order
+
+
 class _TermAlgebra:
     """Evaluate an AST into ``(terms, intercept)``: terms without the intercept, and the
     intercept flag (``None`` unspecified, ``True`` added by ``1``, ``False`` removed)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, order: dict[str, int]):
         self.text = text
+        self.order = order
+
+    def merge(self, *parts: tuple[str, ...]) -> tuple[str, ...]:
+        """The product of terms, its variables in the formula's variable order."""
+        return tuple(sorted(_merge(*parts), key=self.order.__getitem__))
 
     def eval(self, node):
         kind = node[0]
@@ -266,7 +286,7 @@ class _TermAlgebra:
         if op == "^":
             terms, _ = self.eval(left)
             order = int(right[1])
-            products = (_merge(*combo) for k in range(1, order + 1)
+            products = (self.merge(*combo) for k in range(1, order + 1)
                         for combo in combinations(terms, k))
             return _unique(products), None
         lterms, lflag = self.eval(left)
@@ -276,12 +296,12 @@ class _TermAlgebra:
         if op == "-":
             flag = (not rflag) if rflag is not None else lflag
             return [t for t in lterms if t not in rterms], flag
-        inter = _unique(_merge(a, b) for a in lterms for b in rterms)
+        inter = _unique(self.merge(a, b) for a in lterms for b in rterms)
         if op == ":":
             return inter, None
         if op == "*":
             return _unique(lterms + rterms + inter), None
-        nested = _unique(_merge(tuple(f for t in lterms for f in t), b) for b in rterms)
+        nested = _unique(self.merge(tuple(f for t in lterms for f in t), b) for b in rterms)
         return _unique(lterms + nested), None  # op == "/"
 
 
@@ -320,7 +340,7 @@ def _grouping_factors(node, text: str) -> list[tuple[str, ...]]:
 
 def _random_terms(node, text: str) -> list[RandomTerm]:
     _, lhs, group, correlated, pos = node
-    algebra = _TermAlgebra(text)
+    algebra = _TermAlgebra(text, _variable_order(lhs, {}))
     terms, flag = algebra.eval(lhs)
     effects = _ordered_terms(terms, flag is not False)
     if not effects:
@@ -367,7 +387,7 @@ def parse_formula(text: str) -> Formula:
     random: list[RandomTerm] = []
     terms: list[tuple[str, ...]] = []
     flag = None
-    algebra = _TermAlgebra(text)
+    algebra = _TermAlgebra(text, _variable_order(rhs, {lhs[1]: 0}))
     for sign, node in _split_sum(rhs):
         if node[0] == "bar":
             if sign < 0:

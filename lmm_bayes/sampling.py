@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,10 +54,15 @@ class SamplerConfig:
             raise SamplingError(f"target_accept must lie in (0, 1), got {self.target_accept}")
 
 
+_COMPILED: "weakref.WeakKeyDictionary[pm.Model, object]" = weakref.WeakKeyDictionary()
+
+
 def _sample_nutpie(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
     import nutpie
 
-    compiled = nutpie.compile_pymc_model(model)
+    if model not in _COMPILED:  # compile once per model; later fits only sample
+        _COMPILED[model] = nutpie.compile_pymc_model(model)
+    compiled = _COMPILED[model]
     return nutpie.sample(
         compiled, draws=config.draws, tune=config.tune, chains=config.chains,
         seed=config.random_seed, target_accept=config.target_accept, cores=config.cores,
@@ -91,14 +97,17 @@ def sample(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
 
 def _worst(values, threshold: float, *, above: bool) -> list[str]:
     """Parameters (with coordinates) past a threshold, worst first, at most five."""
-    found = []
+    found, seen = [], set()
     for name, da in values.data_vars.items():
         series = da.to_series() if da.dims else pd.Series([float(da)], index=[()])
         for coord, value in series.items():
-            if (value > threshold) if above else (value < threshold):
-                coord = coord if isinstance(coord, tuple) else (coord,)
-                label = f"{name}[{', '.join(map(str, coord))}]" if coord else name
-                found.append((value, label))
+            coord = coord if isinstance(coord, tuple) else (coord,)
+            key = (name, frozenset(coord))  # a correlation matrix lists each pair twice
+            if key in seen or not ((value > threshold) if above else (value < threshold)):
+                continue
+            seen.add(key)
+            label = f"{name}[{', '.join(map(str, coord))}]" if coord else name
+            found.append((value, label))
     found.sort(reverse=above)
     return [f"{label} ({value:.3g})" for value, label in found[:5]]
 

@@ -160,7 +160,9 @@ class VariableEvaluator:
         used = columns_used(source, self.data)
         namespace.update({name: self.data[name].to_numpy() for name in used})
         try:
-            return eval(compile(source.replace("^", "**"), label, "eval"), namespace)  # noqa: S307
+            # log(0) and the like give inf or nan, which the caller reports by row
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                return eval(compile(source.replace("^", "**"), label, "eval"), namespace)  # noqa: S307
         except NameError as err:
             raise DesignError(
                 f"the formula term {label!r} refers to {err.name!r}, which is not a column of "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import arviz as az
 import numpy as np
 
@@ -31,7 +33,9 @@ def summarise(draws: np.ndarray, prob: float) -> dict[str, float]:
     """Summary of a scalar's (chain, draw) draws, with bulk/tail ESS and rank-normalised R-hat
     (Vehtari et al. 2021); R-hat is NaN for a single chain."""
     row = {k: float(v) for k, v in interval_columns(draws, prob).items()}
-    row["ess_bulk"] = float(az.ess(draws, method="bulk"))
-    row["ess_tail"] = float(az.ess(draws, method="tail"))
-    row["r_hat"] = float(az.rhat(draws)) if draws.shape[0] > 1 else float("nan")
+    with warnings.catch_warnings():  # constant draws have no ESS or R-hat: NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        row["ess_bulk"] = float(az.ess(draws, method="bulk"))
+        row["ess_tail"] = float(az.ess(draws, method="tail"))
+        row["r_hat"] = float(az.rhat(draws)) if draws.shape[0] > 1 else float("nan")
     return row

@@ -1,0 +1,68 @@
+import pandas as pd
+import pytest
+
+import lmm_bayes as lb
+from lmm_bayes.sampling import SamplerConfig
+from lmm_bayes.spec import read_spec
+from conftest import REPO
+
+
+def write(tmp_path, text):
+    path = tmp_path / "m.toml"
+    path.write_text(text)
+    return path
+
+
+def test_every_shipped_spec_reads(tmp_path):
+    specs = sorted((REPO / "models").glob("*.toml"))
+    assert specs
+    for path in specs:
+        spec_file = read_spec(path)
+        lb.LMM.from_spec(spec_file.spec, spec_file.data)
+
+
+def test_spec_with_csv_priors_and_sampler(tmp_path):
+    pd.DataFrame({"y": [1.0, 2, 4, 3, 5, 7], "g": list("aabbcc")}).to_csv(tmp_path / "d.csv")
+    path = write(tmp_path, """
+[model]
+formula = "y ~ 1 + (1 | g)"
+[data]
+path = "d.csv"
+[priors]
+sigma = { dist = "halfnormal", sigma = 2 }
+[sampler]
+draws = 50
+""")
+    spec_file = read_spec(path)
+    assert spec_file.spec.priors["sigma"] == lb.Prior("halfnormal", sigma=2)
+    assert spec_file.sampler == {"draws": 50}
+    assert len(spec_file.data) == 6
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[model]\nformula = 'y ~ x'\n[data]\n", "exactly one of 'dataset'"),
+    ("[model]\n[data]\ndataset='sleepstudy'\n", "needs a formula"),
+    ("[model]\nformula='y ~ x'\nfamliy='x'\n", r"unknown key\(s\) \['famliy'\]"),
+    ("[model]\nformula='y ~ x'\n[data]\npath='nope.csv'\n", "does not exist"),
+    ("[model]\nformula='y ~ (x'\n[data]\ndataset='sleepstudy'\n", "position"),
+    ("[model]\nformula='y ~ x'\n[data]\ndataset='nosuch'\n", "no shipped data set 'nosuch'"),
+    ("[model\n", "not valid TOML"),
+    ("[model]\nformula='y ~ x'\nfamily='poisson'\n[data]\ndataset='sleepstudy'\n",
+     "unknown family 'poisson'"),
+    ("[model]\nformula='y ~ x'\n[priors]\nsigma={sigma=1}\n[data]\ndataset='sleepstudy'\n",
+     "needs a 'dist'"),
+])
+def test_bad_specs_raise_spec_error(tmp_path, text, message):
+    with pytest.raises(lb.SpecError, match=message):
+        read_spec(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"draws": 0}, "draws must be a positive whole number"),
+    ({"chains": 1.5}, "chains must be a positive whole number"),
+    ({"sampler": "stan"}, "unknown sampler 'stan'"),
+    ({"target_accept": 1.0}, r"target_accept must lie in \(0, 1\)"),
+])
+def test_bad_sampler_settings(kwargs, message):
+    with pytest.raises(lb.SamplingError, match=message):
+        SamplerConfig(**kwargs)
