@@ -148,15 +148,19 @@ def warm_up(seed):
     """Sample a trivial model with nutpie so per-process JIT costs are paid up front."""
     with pm.Model() as model:
         pm.Normal("x")
-    nutpie.sample(nutpie.compile_pymc_model(model), draws=10, tune=10, chains=1, seed=seed,
-                  progress_bar=False)
+    nutpie.sample(
+        nutpie.compile_pymc_model(model), draws=10, tune=10, chains=1, seed=seed, progress_bar=False
+    )
 
 
 def main():
     """Run the selected workloads and print a markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help="comma-separated subset of: " + ", ".join(WORKLOADS))
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help="comma-separated subset of: " + ", ".join(WORKLOADS),
+    )
     parser.add_argument("--chains", type=int, help="override each workload's default")
     parser.add_argument("--draws", type=int, help="override each workload's default")
     parser.add_argument("--tune", type=int, help="override each workload's default")
@@ -185,7 +189,9 @@ def main():
             ratio = ess / wall / bambi_rate if bambi_rate else None
             rows.append((name, "lmm_bayes", *settings, wall, ess, ess / wall, ratio))
 
-    print("| workload | tool | chains x draws/tune | wall s | min bulk ESS | ESS/s | ratio to bambi |")
+    print(
+        "| workload | tool | chains x draws/tune | wall s | min bulk ESS | ESS/s | ratio to bambi |"
+    )
     print("|---|---|---|---:|---:|---:|---:|")
     for name, tool, chains, draws, tune, *numbers in rows:
         cells = ["n/a" if x is None else f"{x:.{p}f}" for x, p in zip(numbers, (1, 0, 1, 2))]

@@ -11,6 +11,8 @@ python="${PYTHON:-python3.11}"
 
 "$python" -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
+# matplotlib 3.11 removed matplotlib.style.core, which arviz-plots 0.8 (a bambi
+# dependency, imported by arviz) still uses.
 "$venv/bin/pip" install --quiet \
     "bambi==0.17.2" \
     "pymc==5.28.5" \

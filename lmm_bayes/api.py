@@ -46,6 +46,9 @@ class LMM:
         Reference level per categorical column.
     na_action : {"raise", "drop"}
         What to do with rows that have missing values in a used column.
+    parametrization : {"auto", "centered", "non-centered"}
+        Of the random effects; ``"auto"`` chooses per grouping factor from how strongly the
+        data inform each level (see :func:`lmm_bayes.builder.level_information`).
 
     Examples
     --------
@@ -57,10 +60,11 @@ class LMM:
 
     def __init__(self, formula: str, data: pd.DataFrame, *, family: str = "gaussian",
                  priors: Mapping[str, Any] | None = None, factors=(), reference=None,
-                 na_action: Literal["raise", "drop"] = "raise"):
+                 na_action: Literal["raise", "drop"] = "raise",
+                 parametrization: Literal["auto", "centered", "non-centered"] = "auto"):
         spec = ModelSpec.from_formula(formula, family=family, priors=dict(priors or {}),
                                       factors=factors, reference=dict(reference or {}),
-                                      na_action=na_action)
+                                      na_action=na_action, parametrization=parametrization)
         self._init(spec, data)
 
     @classmethod
@@ -89,21 +93,26 @@ class LMM:
         """The PyMC model (built once, on first use)."""
         from .builder import build_model
 
-        return build_model(self.design, self.priors, self.spec.family)
+        return build_model(self.design, self.priors, self.spec.family,
+                           parametrization=self.spec.parametrization)
 
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
             random_seed: int | None = None,
             sampler: Literal["nutpie", "pymc", "numpyro"] = "nutpie",
-            target_accept: float = 0.8, cores: int | None = None,
+            target_accept: float | None = None, cores: int | None = None,
             progressbar: bool = False) -> "Fit":
         """Sample the posterior with NUTS and check the diagnostics.
 
         Warns with :class:`~lmm_bayes.SamplingWarning` on divergences, R-hat > 1.01 or bulk/tail
         ESS < 400 of the fixed effects and variance parameters, saying what to try.
-        The same ``random_seed`` gives the same draws.
+        The same ``random_seed`` gives the same draws. ``target_accept=None`` takes 0.95 when
+        a grouping factor has fewer than 20 levels and 0.8 otherwise
+        (:func:`lmm_bayes.sampling.default_target_accept`).
         """
-        from .sampling import sample
+        from .sampling import default_target_accept, sample
 
+        if target_accept is None:
+            target_accept = default_target_accept([g.n_levels for g in self.design.groups])
         config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                                sampler=sampler, target_accept=target_accept, cores=cores,
                                progressbar=progressbar)
@@ -180,7 +189,7 @@ def public_names(design: Design, posterior) -> list[str]:
     return [n for n in names if n in posterior]
 
 
-_MODEL_OPTIONS = {"family", "priors", "factors", "reference", "na_action"}
+_MODEL_OPTIONS = {"family", "priors", "factors", "reference", "na_action", "parametrization"}
 
 
 def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:

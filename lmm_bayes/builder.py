@@ -12,6 +12,7 @@ has :math:`\\Sigma_g = \\mathrm{diag}(s_g) R_g \\mathrm{diag}(s_g)` with an LKJ 
 correlation :math:`R_g` through :func:`pymc.LKJCholeskyCov`; independent blocks (``||``)
 have diagonal :math:`\\Sigma_g`. Random effects are non-centred,
 :math:`b_{g\\ell} = L_g z_{g\\ell}` with :math:`z \\sim N(0, I)` (Papaspiliopoulos et al. 2007),
+unless the data inform every level strongly (then centred, see :func:`level_information`),
 and indexed by level rather than multiplied through a dense Z.
 
 Posterior names: ``beta`` (dim ``fixed``), ``sigma``, ``sd_<g>`` (dim ``<g>__term``),
@@ -23,7 +24,7 @@ Posterior names: ``beta`` (dim ``fixed``), ``sigma``, ``sd_<g>`` (dim ``<g>__ter
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import pymc as pm
@@ -32,7 +33,9 @@ import pytensor.tensor as pt
 from .design import Design, GroupingFactor
 from .priors import INTERCEPT, Prior, PriorSet
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "level_information"]
+
+Parametrization = Literal["auto", "centered", "non-centered"]
 
 _DISTRIBUTIONS = {
     "normal": pm.Normal,
@@ -85,12 +88,53 @@ def _fixed_part(design: Design, priors: PriorSet):
     return alpha + pt.dot(X - means, beta_slopes)
 
 
-def _random_part(group: GroupingFactor, priors: PriorSet):
-    """Σ_k Z[:, k] · b[level, k] for one grouping factor, with non-centred b."""
+def level_information(design: Design, group: GroupingFactor) -> float:
+    """How strongly the data inform each level's intercept: n̄·τ̂²/σ̂².
+
+    Moment estimates from a one-way analysis of variance of the fixed-effect least-squares
+    residuals by level: σ̂² the pooled within-level variance, τ̂² the variance of the level
+    means less σ̂²/n̄ (floored at 0), n̄ the mean number of rows per level. Large values mean
+    the likelihood pins each level down and the centred parametrisation samples better;
+    small values favour the non-centred one (Papaspiliopoulos et al. 2007; Betancourt &
+    Girolami 2015, "Hamiltonian Monte Carlo for hierarchical models").
+    """
+    coef = np.linalg.lstsq(design.X, design.y, rcond=None)[0] if design.X.size else 0.0
+    residual = design.y - design.X @ coef if design.X.size else design.y
+    counts = np.bincount(group.index, minlength=group.n_levels)
+    sums = np.bincount(group.index, weights=residual, minlength=group.n_levels)
+    means = sums / counts
+    squares = np.bincount(group.index, weights=(residual - means[group.index]) ** 2)
+    dof = (counts - 1).sum()
+    if dof == 0:
+        return 0.0
+    within = squares.sum() / dof
+    tau2 = max(np.var(means, ddof=1) - within / counts.mean(), 0.0)
+    return float(counts.mean() * tau2 / within) if within > 0 else np.inf
+
+
+CENTRED_ABOVE = 10.0
+
+
+CENTRED_MIN_ROWS = 10
+
+
+def _centred(design: Design, group: GroupingFactor, parametrization: str) -> bool:
+    """Centre an independent-effects factor whose levels have 10+ rows on average and level
+    information > 10; correlated blocks stay non-centred under ``"auto"`` (a centred
+    multivariate normal costs far more to compile and rarely pays for it)."""
+    if parametrization != "auto":
+        return parametrization == "centered"
+    correlated = group.correlated and len(group.terms) > 1
+    return (not correlated and "(Intercept)" in group.terms
+            and design.n_obs / group.n_levels >= CENTRED_MIN_ROWS
+            and level_information(design, group) > CENTRED_ABOVE)
+
+
+def _random_part(design: Design, group: GroupingFactor, priors: PriorSet, centred: bool):
+    """Σ_k Z[:, k] · b[level, k] for one grouping factor, b centred or non-centred."""
     g = group.name
-    level_dim, term_dim = f"{g}__level", f"{g}__term"
+    dims = (f"{g}__level", f"{g}__term")
     sd_priors = [priors.sd[g][t] for t in group.terms]
-    z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=(level_dim, term_dim))
     if g in priors.eta:
         dist = _DISTRIBUTIONS[sd_priors[0].dist]
         chol, corr, sds = pm.LKJCholeskyCov(
@@ -98,12 +142,20 @@ def _random_part(group: GroupingFactor, priors: PriorSet):
             sd_dist=dist.dist(**_stacked(sd_priors), shape=len(group.terms)),
             compute_corr=True,
         )
-        pm.Deterministic(f"sd_{g}", sds, dims=term_dim)
-        pm.Deterministic(f"corr_{g}", corr, dims=(term_dim, f"{term_dim}_"))
-        b = pm.Deterministic(f"b_{g}", pt.dot(z, chol.T), dims=(level_dim, term_dim))
+        pm.Deterministic(f"sd_{g}", sds, dims=dims[1])
+        pm.Deterministic(f"corr_{g}", corr, dims=(dims[1], f"{dims[1]}_"))
+        if centred:
+            b = pm.MvNormal(f"b_{g}", mu=np.zeros(len(group.terms)), chol=chol, dims=dims)
+        else:
+            z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=dims)
+            b = pm.Deterministic(f"b_{g}", pt.dot(z, chol.T), dims=dims)
     else:
-        sd = _vector_rv(f"sd_{g}", sd_priors, dims=term_dim)
-        b = pm.Deterministic(f"b_{g}", z * sd, dims=(level_dim, term_dim))
+        sd = _vector_rv(f"sd_{g}", sd_priors, dims=dims[1])
+        if centred:
+            b = pm.Normal(f"b_{g}", 0.0, sd, dims=dims)
+        else:
+            z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=dims)
+            b = pm.Deterministic(f"b_{g}", z * sd, dims=dims)
     return (group.Z * b[group.index]).sum(axis=1)
 
 
@@ -127,7 +179,8 @@ def _gaussian(mu, design: Design, priors: PriorSet) -> None:
 FAMILIES = {"gaussian": _gaussian}
 
 
-def build_model(design: Design, priors: PriorSet, family: str = "gaussian") -> pm.Model:
+def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
+                parametrization: Parametrization = "auto") -> pm.Model:
     """The PyMC model for ``design`` under ``priors`` (see the module docstring).
 
     Parameters
@@ -136,6 +189,11 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian") -> p
     priors : PriorSet
     family : {"gaussian"}
         The response distribution; the place where other families plug in.
+    parametrization : {"auto", "centered", "non-centered"}
+        Of the random effects. ``"auto"`` centres a grouping factor with independent effects
+        (an intercept among them) when its levels have at least 10 rows on average and
+        :func:`level_information` exceeds 10 (each level well informed by its data), and
+        leaves the others non-centred.
 
     Returns
     -------
@@ -145,6 +203,7 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian") -> p
     with pm.Model(coords=_coords(design)) as model:
         mu = _fixed_part(design, priors)
         for group in design.groups:
-            mu = mu + _random_part(group, priors)
+            centred = _centred(design, group, parametrization)
+            mu = mu + _random_part(design, group, priors, centred)
         FAMILIES[family](mu, design, priors)
     return model

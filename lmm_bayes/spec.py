@@ -8,6 +8,7 @@ A spec file (``models/*.toml``) names the model, its data and sampler settings::
     factors = []                 # numeric columns to treat as categorical (optional)
     reference = {}               # reference level per categorical column (optional)
     na_action = "raise"          # or "drop" (optional)
+    parametrization = "auto"     # or "centered" / "non-centered" random effects (optional)
 
     [data]
     dataset = "sleepstudy"       # a data set shipped with lmm_bayes, or
@@ -53,6 +54,7 @@ class ModelSpec:
     factors: tuple[str, ...] = ()
     reference: Mapping[str, Any] = field(default_factory=dict)
     na_action: Literal["raise", "drop"] = "raise"
+    parametrization: Literal["auto", "centered", "non-centered"] = "auto"
 
     @classmethod
     def from_formula(cls, formula: str | Formula, **options) -> "ModelSpec":
@@ -61,6 +63,10 @@ class ModelSpec:
         if family not in FAMILIES:
             raise SpecError(f"unknown family {family!r}; available: {list(FAMILIES)}")
         options["factors"] = tuple(options.get("factors", ()))
+        parametrization = options.get("parametrization", "auto")
+        if parametrization not in ("auto", "centered", "non-centered"):
+            raise SpecError(f"parametrization must be 'auto', 'centered' or 'non-centered', "
+                            f"not {parametrization!r}")
         return cls(parsed, **options)
 
 
@@ -75,7 +81,7 @@ class SpecFile:
 
 
 _SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "target_accept", "cores"}
-_MODEL_KEYS = {"formula", "family", "factors", "reference", "na_action"}
+_MODEL_KEYS = {"formula", "family", "factors", "reference", "na_action", "parametrization"}
 
 
 def _priors(table: Mapping[str, Any], path: Path) -> dict[str, Any]:

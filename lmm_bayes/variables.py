@@ -22,7 +22,10 @@ __all__ = ["Variable", "DataSchema", "VariableEvaluator", "level_label", "column
 
 
 def level_label(value) -> str:
-    """The label of a level as users write it: ``308`` rather than ``308.0``."""
+    """The label of a level as users write it: ``308`` rather than ``308.0``; ``TRUE`` and
+    ``FALSE`` for logical values, as R names them (``flagTRUE``)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
@@ -160,14 +163,17 @@ class VariableEvaluator:
         used = columns_used(source, self.data)
         namespace.update({name: self.data[name].to_numpy() for name in used})
         try:
+            code = compile(source.replace("^", "**"), label, "eval")
             # log(0) and the like give inf or nan, which the caller reports by row
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                return eval(compile(source.replace("^", "**"), label, "eval"), namespace)  # noqa: S307
+                return eval(code, namespace)  # noqa: S307
         except NameError as err:
             raise DesignError(
                 f"the formula term {label!r} refers to {err.name!r}, which is not a column of "
                 f"the data (columns: {list(self.data.columns)})"
             ) from None
+        except DesignError:  # from center() / scale(), already naming the term
+            raise
         except Exception as err:  # an expression the user wrote failed on their data
             raise DesignError(f"cannot evaluate the formula term {label!r}: {err}") from None
 

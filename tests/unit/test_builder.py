@@ -1,10 +1,12 @@
 """Model structure: names, dims, coords, and the log-likelihood against a hand computation."""
 
 import numpy as np
+import pytensor
 import pytest
 from scipy import stats
 
 import lmm_bayes as lb
+from conftest import reference_data
 
 
 @pytest.fixture(scope="module")
@@ -26,22 +28,36 @@ def test_logp_and_gradient_finite_at_initial_point(model):
     assert np.all(np.isfinite(model.compile_dlogp()(point)))
 
 
-def test_likelihood_matches_hand_computation(sleep_model, model):
+@pytest.mark.parametrize("parametrization", ["non-centered", "centered"])
+def test_likelihood_matches_hand_computation(sleepstudy, parametrization):
     """At a chosen point the observed-data log density equals the sum of normal log densities
     of y around X β + Z b[level], computed here with numpy from the data directly."""
+    lmm = lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy,
+                 parametrization=parametrization)
+    model = lmm.pymc_model
     rng = np.random.default_rng(0)
     point = model.initial_point()
-    point = {k: v + rng.normal(scale=0.3, size=np.shape(v)) for k, v in point.items()}
-    outputs = model.replace_rvs_by_values([model["beta"], model["b_Subject"], model["sigma"]])
-    f = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")
-    beta, b, sigma = f(point)
-    data = sleep_model.data
+    values = [point[v.name] + rng.normal(scale=0.3, size=np.shape(point[v.name]))
+              for v in model.value_vars]
+    outputs = model.replace_rvs_by_values([model["beta"], model["b_Subject"], model["sigma"],
+                                           model.logp(vars=[model["y"]], sum=True)])
+    beta, b, sigma, loglik = pytensor.function(model.value_vars, outputs,
+                                               on_unused_input="ignore")(*values)
     level = {lab: k for k, lab in enumerate(model.coords["Subject__level"])}
-    idx = data["Subject"].astype(str).map(level).to_numpy()
-    mu = beta[0] + beta[1] * data["Days"] + b[idx, 0] + b[idx, 1] * data["Days"]
-    expected = stats.norm.logpdf(data["Reaction"], mu, sigma).sum()
-    loglik = model.compile_fn(model.logp(vars=[model["y"]], sum=True), on_unused_input="ignore")
-    assert loglik(point) == pytest.approx(expected, rel=1e-9)
+    idx = sleepstudy["Subject"].astype(str).map(level).to_numpy()
+    days = sleepstudy["Days"].to_numpy()
+    mu = beta[0] + beta[1] * days + b[idx, 0] + b[idx, 1] * days
+    assert loglik == pytest.approx(stats.norm.logpdf(sleepstudy["Reaction"], mu, sigma).sum(),
+                                   rel=1e-9)
+
+
+def test_auto_parametrization_centres_well_informed_independent_factors():
+    """penicillin: 24 rows per sample and level information ≈ 87 → centred; 6 rows per plate
+    → non-centred (moment estimates worked out from lme4's variance components)."""
+    data = reference_data("penicillin")
+    model = lb.LMM("diameter ~ 1 + (1 | plate) + (1 | sample)", data).pymc_model
+    assert model["b_sample"] in model.free_RVs
+    assert "z_plate" in model.named_vars and "z_sample" not in model.named_vars
 
 
 def test_uncorrelated_block_has_no_correlation_and_mixed_sd_families(sleepstudy):
