@@ -7,14 +7,23 @@
 
 from .api import LMM, Fit, fit
 from .datasets import load_dataset
-from .errors import (DesignError, LMMError, PriorError, SamplingError, SamplingWarning,
-                     SpecError)
+from .errors import DesignError, LMMError, PriorError, SamplingError, SamplingWarning, SpecError
 from .formula import parse_formula
 from .priors import Prior
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "LMM", "Fit", "fit", "load_dataset", "parse_formula", "Prior",
-    "LMMError", "SpecError", "DesignError", "PriorError", "SamplingError", "SamplingWarning",
+                     "LMM",
+                     "DesignError",
+                     "Fit",
+                     "LMMError",
+                     "Prior",
+                     "PriorError",
+                     "SamplingError",
+                     "SamplingWarning",
+                     "SpecError",
+                     "fit",
+                     "load_dataset",
+                     "parse_formula",
 ]

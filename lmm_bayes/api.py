@@ -7,8 +7,9 @@ builder → sampling → summaries).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import arviz as az
 import pandas as pd
@@ -68,7 +69,7 @@ class LMM:
         self._init(spec, data)
 
     @classmethod
-    def from_spec(cls, spec: ModelSpec, data: pd.DataFrame) -> "LMM":
+    def from_spec(cls, spec: ModelSpec, data: pd.DataFrame) -> LMM:
         """A model from a :class:`~lmm_bayes.spec.ModelSpec` (e.g. read from a TOML file)."""
         model = cls.__new__(cls)
         model._init(spec, data)
@@ -100,7 +101,7 @@ class LMM:
             random_seed: int | None = None,
             sampler: Literal["nutpie", "pymc", "numpyro"] = "nutpie",
             target_accept: float | None = None, cores: int | None = None,
-            progressbar: bool = False) -> "Fit":
+            progressbar: bool = False) -> Fit:
         """Sample the posterior with NUTS and check the diagnostics.
 
         Warns with :class:`~lmm_bayes.SamplingWarning` on divergences, R-hat > 1.01 or bulk/tail

@@ -24,7 +24,8 @@ Posterior names: ``beta`` (dim ``fixed``), ``sigma``, ``sd_<g>`` (dim ``<g>__ter
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pymc as pm

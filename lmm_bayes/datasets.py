@@ -8,7 +8,7 @@ import pandas as pd
 
 from .errors import SpecError
 
-__all__ = ["load_dataset", "DATASETS"]
+__all__ = ["DATASETS", "load_dataset"]
 
 DATASETS = {
     "sleepstudy": "Reaction times (ms) of 18 subjects over 10 days of sleep deprivation "

@@ -26,7 +26,7 @@ from .errors import DesignError
 from .formula import Formula, RandomTerm, Term
 from .variables import DataSchema, VariableEvaluator, columns_used
 
-__all__ = ["GroupingFactor", "Design", "build_design"]
+__all__ = ["Design", "GroupingFactor", "build_design"]
 
 logger = logging.getLogger("lmm_bayes")
 

@@ -22,7 +22,7 @@ from itertools import combinations
 
 from .errors import SpecError
 
-__all__ = ["Term", "RandomTerm", "Formula", "parse_formula"]
+__all__ = ["Formula", "RandomTerm", "Term", "parse_formula"]
 
 INTERCEPT = "(Intercept)"
 
@@ -282,7 +282,7 @@ class _TermAlgebra:
         return self.binary(node)
 
     def binary(self, node):
-        _, op, left, right, pos = node
+        _, op, left, right, _ = node
         if op == "^":
             terms, _ = self.eval(left)
             order = int(right[1])

@@ -32,8 +32,8 @@ More specific keys win over class-wide ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,7 @@ import pandas as pd
 from .design import Design, GroupingFactor
 from .errors import PriorError
 
-__all__ = ["Prior", "PriorSet", "default_priors", "build_priors"]
+__all__ = ["Prior", "PriorSet", "build_priors", "default_priors"]
 
 _PARAMS = {
     "normal": ("mu", "sigma"),

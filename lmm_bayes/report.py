@@ -9,7 +9,7 @@ import pandas as pd
 
 from .api import Fit
 
-__all__ = ["write_results", "format_summary"]
+__all__ = ["format_summary", "write_results"]
 
 
 def format_summary(table: pd.DataFrame) -> str:

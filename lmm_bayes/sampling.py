@@ -20,7 +20,7 @@ import pymc as pm
 
 from .errors import SamplingError, SamplingWarning
 
-__all__ = ["SamplerConfig", "sample", "diagnose"]
+__all__ = ["SamplerConfig", "diagnose", "sample"]
 
 logger = logging.getLogger("lmm_bayes")
 
@@ -57,7 +57,7 @@ class SamplerConfig:
             raise SamplingError(f"target_accept must lie in (0, 1), got {self.target_accept}")
 
 
-_COMPILED: "weakref.WeakKeyDictionary[pm.Model, object]" = weakref.WeakKeyDictionary()
+_COMPILED: weakref.WeakKeyDictionary[pm.Model, object] = weakref.WeakKeyDictionary()
 
 
 FEW_LEVELS = 20

@@ -28,9 +28,10 @@ A spec file (``models/*.toml``) names the model, its data and sampler settings::
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -57,7 +58,7 @@ class ModelSpec:
     parametrization: Literal["auto", "centered", "non-centered"] = "auto"
 
     @classmethod
-    def from_formula(cls, formula: str | Formula, **options) -> "ModelSpec":
+    def from_formula(cls, formula: str | Formula, **options) -> ModelSpec:
         parsed = formula if isinstance(formula, Formula) else parse_formula(formula)
         family = options.get("family", "gaussian")
         if family not in FAMILIES:

@@ -10,15 +10,15 @@ data (prediction) are transformed the same way; categorical variables remember t
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from .errors import DesignError
 
-__all__ = ["Variable", "DataSchema", "VariableEvaluator", "level_label", "columns_used"]
+__all__ = ["DataSchema", "Variable", "VariableEvaluator", "columns_used", "level_label"]
 
 
 def level_label(value) -> str:
@@ -166,7 +166,7 @@ class VariableEvaluator:
             code = compile(source.replace("^", "**"), label, "eval")
             # log(0) and the like give inf or nan, which the caller reports by row
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                return eval(code, namespace)  # noqa: S307
+                return eval(code, namespace)
         except NameError as err:
             raise DesignError(
                 f"the formula term {label!r} refers to {err.name!r}, which is not a column of "
@@ -174,7 +174,7 @@ class VariableEvaluator:
             ) from None
         except DesignError:  # from center() / scale(), already naming the term
             raise
-        except Exception as err:  # an expression the user wrote failed on their data
+        except Exception as err:  # noqa: BLE001 - any failure of the user's expression
             raise DesignError(f"cannot evaluate the formula term {label!r}: {err}") from None
 
     def _standardise(self, label: str, k: int, x, *, scale: bool) -> np.ndarray:

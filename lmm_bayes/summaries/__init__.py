@@ -2,4 +2,4 @@
 
 from .tidy import random_effects_table, tidy_summary
 
-__all__ = ["tidy_summary", "random_effects_table"]
+__all__ = ["random_effects_table", "tidy_summary"]

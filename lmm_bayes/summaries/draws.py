@@ -7,7 +7,7 @@ import warnings
 import arviz as az
 import numpy as np
 
-__all__ = ["summarise", "interval_columns"]
+__all__ = ["interval_columns", "summarise"]
 
 
 def interval_columns(draws: np.ndarray, prob: float, axis=(0, 1)) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ import xarray as xr
 
 from .draws import interval_columns, summarise
 
-__all__ = ["tidy_summary", "random_effects_table"]
+__all__ = ["random_effects_table", "tidy_summary"]
 
 COLUMNS = ["effect", "group", "term", "estimate", "std_error", "conf_low", "conf_high",
            "ess_bulk", "ess_tail", "r_hat"]

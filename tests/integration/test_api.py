@@ -5,9 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import quiet_fit
 
 import lmm_bayes as lb
-from conftest import quiet_fit
 
 
 def test_summary_layout_names_and_sanity(sleep_fit):

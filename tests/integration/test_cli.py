@@ -2,8 +2,8 @@
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
+
 from lmm_bayes.cli import main
 
 SHORT = ["--draws", "100", "--tune", "100", "--chains", "2", "--seed", "1"]

@@ -3,10 +3,10 @@
 import numpy as np
 import pytensor
 import pytest
+from conftest import reference_data
 from scipy import stats
 
 import lmm_bayes as lb
-from conftest import reference_data
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
 import pandas as pd
 import pytest
+from conftest import REPO
 
 import lmm_bayes as lb
 from lmm_bayes.sampling import SamplerConfig
 from lmm_bayes.spec import read_spec
-from conftest import REPO
 
 
 def write(tmp_path, text):

@@ -9,9 +9,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import reference_data
 
 import lmm_bayes as lb
-from conftest import reference_data
 
 pytestmark = pytest.mark.validation
 
