@@ -157,7 +157,18 @@ def _random_part(design: Design, group: GroupingFactor, priors: PriorSet, centre
         else:
             z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=dims)
             b = pm.Deterministic(f"b_{g}", z * sd, dims=dims)
-    return (group.Z * b[group.index]).sum(axis=1)
+    return _indexed_effects(group, b)
+
+
+def _indexed_effects(group: GroupingFactor, b):
+    """Σ_k Z[:, k] · b[level, k], one 1-d gather per term (cheap gradients), and no
+    multiplication for columns of ones (intercepts)."""
+    total = 0.0
+    for k in range(len(group.terms)):
+        effect = b[:, k][group.index]
+        column = group.Z[:, k]
+        total = total + (effect if np.all(column == 1.0) else column * effect)
+    return total
 
 
 def _coords(design: Design) -> dict[str, Sequence]:
