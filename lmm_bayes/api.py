@@ -12,8 +12,10 @@ from functools import cached_property
 from typing import Any, Literal
 
 import arviz as az
+import numpy as np
 import pandas as pd
 
+from . import summaries
 from .design import Design, build_design
 from .errors import DesignError
 from .priors import PriorSet, build_priors
@@ -179,6 +181,91 @@ class Fit:
         label; the Bayesian counterpart of lme4's conditional modes."""
         self.model.design.group(group)
         return random_effects_table(self.idata.posterior, group, prob)
+
+    # ------------------------------------------------------------------ summaries
+
+    @property
+    def _data(self) -> pd.DataFrame:
+        """The rows of the data the model was fitted to, in the design's order."""
+        return self.model.data.iloc[self.model.design.rows].reset_index(drop=True)
+
+    def variance_components(self, prob: float = 0.95) -> pd.DataFrame:
+        """SDs, correlations, variances and covariances of each factor's random effects and
+        the residual SD and variance (see :func:`lmm_bayes.summaries.variance_components`)."""
+        return summaries.variance_components(self.idata.posterior, self._groups, prob)
+
+    def icc(self, group: str | None = None, at: Mapping[str, float] | None = None,
+            prob: float = 0.95) -> pd.DataFrame:
+        """Intraclass correlation of each grouping factor (or of ``group``).
+
+        ICC_g(z) = (v_g(z) + Σ_{h ⊃ g} v_h(z)) / (Σ_k v_k(z) + σ²), with v_k(z) = z_kᵀ Σ_k z_k
+        the variance that factor k adds at covariate values z (``at``; unnamed slope
+        covariates at 0) and h the factors g is nested in. Random intercepts only:
+        τ²_g / (Σ_k τ²_k + σ²). The ``at`` column states the covariate values used; see
+        :func:`lmm_bayes.summaries.icc` for the nested and random-slope cases.
+        """
+        design = self.model.design
+        if group is not None:
+            design.group(group)
+        nested = summaries.nesting({g.name: g.index for g in design.groups})
+        return summaries.icc(self.idata.posterior, self._groups, at=at, nested_in=nested,
+                             group=group, prob=prob)
+
+    def shrinkage(self, group: str, term: str = "(Intercept)",
+                  prob: float = 0.95) -> pd.DataFrame:
+        """No-pooling, complete-pooling and partial-pooling estimates of ``term``'s
+        coefficient in each level of ``group``, and the fraction shrunk
+        (see :func:`lmm_bayes.summaries.shrinkage`)."""
+        return summaries.shrinkage(self.idata.posterior, self.model.design, group, term, prob)
+
+    def trajectories(self, group: str, time: str, grid=None, levels=None,
+                     prob: float = 0.95) -> pd.DataFrame:
+        """Each level's expected outcome over a grid of ``time`` values, and the population
+        curve (see :func:`lmm_bayes.summaries.trajectories`)."""
+        return summaries.trajectories(self.idata.posterior, self.model.design, self._data,
+                                      group, time, grid=grid, levels=levels, prob=prob)
+
+    def recenter(self, time: str, at: float, prob: float = 0.95) -> pd.DataFrame:
+        """Variance components with ``time`` measured from ``at`` (the layout of
+        :meth:`variance_components`); see :func:`lmm_bayes.summaries.recenter`."""
+        return summaries.recenter(self.idata.posterior, self._groups, time, at, prob)
+
+    # ------------------------------------------------------------------ plots
+
+    def plot_shrinkage(self, group: str, term: str = "(Intercept)", prob: float = 0.95):
+        """No-pooling estimates with arrows to the partial-pooling ones (matplotlib Figure)."""
+        from .plots import plot_shrinkage
+
+        return plot_shrinkage(self.shrinkage(group, term, prob), term=term, prob=prob)
+
+    def plot_trajectories(self, group: str, time: str, levels=None, prob: float = 0.95):
+        """A panel per level: data, individual trajectory with band, population curve."""
+        from .plots import plot_trajectories
+
+        table = self.trajectories(group, time, levels=levels, prob=prob)
+        grp, response = self.model.design.group(group), self.model.spec.formula.response
+        observed = pd.DataFrame({"level": np.asarray(grp.levels)[grp.index],
+                                 time: self._data[time], response: self.model.design.y})
+        return plot_trajectories(table, observed, group=group, time=time, response=response,
+                                 prob=prob)
+
+    def plot_icc(self, at: Mapping[str, float] | None = None, prob: float = 0.95):
+        """Each factor's ICC with its interval (matplotlib Figure)."""
+        from .plots import plot_icc
+
+        return plot_icc(self.icc(at=at, prob=prob), prob=prob)
+
+    def plot_random_effects(self, group: str, prob: float = 0.95):
+        """Caterpillar plot of ``group``'s random effects (matplotlib Figure)."""
+        from .plots import plot_random_effects
+
+        return plot_random_effects(self.random_effects(group, prob), prob=prob)
+
+    def plot_variance_components(self, prob: float = 0.95):
+        """SDs and correlations with their intervals (matplotlib Figure)."""
+        from .plots import plot_variance_components
+
+        return plot_variance_components(self.variance_components(prob), prob=prob)
 
 
 def public_names(design: Design, posterior) -> list[str]:

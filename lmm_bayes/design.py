@@ -26,7 +26,7 @@ from .errors import DesignError
 from .formula import Formula, RandomTerm, Term
 from .variables import DataSchema, VariableEvaluator, columns_used
 
-__all__ = ["Design", "GroupingFactor", "build_design"]
+__all__ = ["Design", "GroupingFactor", "build_design", "evaluate_covariates"]
 
 logger = logging.getLogger("lmm_bayes")
 
@@ -331,3 +331,23 @@ def build_design(
     _check_full_rank(X, fixed_names)
     groups = tuple(_grouping_factor(r, ev, len(used)) for r in formula.random)
     return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data))
+
+
+def evaluate_covariates(design: Design,
+                        data: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The fixed-effect matrix and each grouping factor's ``Z`` on new rows, coded as the
+    fitting data were (same levels, reference levels and ``center``/``scale`` constants,
+    from ``design.schema``); the response and grouping columns are not needed.
+
+    Returns
+    -------
+    X : ndarray, shape (m, p)
+        Columns in the order of ``design.fixed_names``.
+    Z : dict of grouping factor name to ndarray, shape (m, q)
+        Columns in the order of that factor's ``terms``.
+    """
+    data = data.reset_index(drop=True)
+    ev = VariableEvaluator(data, factors=design.schema.levels, schema=design.schema)
+    _, X = _model_matrix(design.formula.fixed, ev, len(data))
+    Z = {r.group: _model_matrix(r.terms, ev, len(data))[1] for r in design.formula.random}
+    return X, Z

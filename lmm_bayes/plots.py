@@ -1,0 +1,162 @@
+"""Figures of the summaries: each function takes a summary table and returns a matplotlib
+:class:`~matplotlib.figure.Figure` (built without pyplot, so no global state or backend is
+touched; save it with ``fig.savefig(path)`` or show it in a notebook)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = ["plot_icc", "plot_random_effects", "plot_shrinkage", "plot_trajectories",
+           "plot_variance_components"]
+
+POINT = "#1f4e79"      # posterior estimates
+BAND = "#6fa8dc"       # intervals
+RAW = "#c0504d"        # data and no-pooling estimates
+POPULATION = "#444444"  # fixed part / complete pooling
+
+
+def _rows_figure(n_rows: int, n_panels: int = 1, width: float = 5.5) -> Figure:
+    fig = Figure(figsize=(width * n_panels, 0.9 + 0.28 * max(n_rows, 3)), layout="constrained")
+    fig.subplots(1, n_panels, sharey=True, squeeze=False)
+    return fig
+
+
+def _intervals(ax, labels, table: pd.DataFrame, *, label: str | None = None) -> None:
+    """Posterior means as points and central intervals as lines, one row per label, top down."""
+    y = np.arange(len(labels))[::-1]
+    est = np.asarray(table["estimate"], dtype=float)
+    # a mean can fall outside a central interval of very skewed draws: no negative bars
+    err = np.clip([est - np.asarray(table["conf_low"]), np.asarray(table["conf_high"]) - est],
+                  0, None)
+    ax.errorbar(est, y, xerr=err, fmt="o", color=POINT, ecolor=BAND, elinewidth=2.2, ms=5,
+                label=label)
+    ax.set_yticks(y, labels)
+    ax.set_ylim(-0.7, len(labels) - 0.3)
+    ax.grid(axis="x", color="#e5e5e5")
+    ax.set_axisbelow(True)
+
+
+def _interval_legend(fig: Figure, prob: float) -> None:
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside lower right",
+               frameon=False, fontsize=9)
+
+
+def plot_icc(table: pd.DataFrame, *, prob: float = 0.95) -> Figure:
+    """Each factor's ICC (table of :func:`lmm_bayes.summaries.icc`) with its interval, the
+    variances in its numerator written above it."""
+    fig = Figure(figsize=(6, 1.3 + 0.55 * len(table)), layout="constrained")
+    ax = fig.add_subplot()
+    _intervals(ax, list(table["group"]), table, label=f"posterior mean, {prob:.0%} interval")
+    for y, numerator in enumerate(table["numerator"][::-1]):
+        ax.annotate(f"{numerator} / total", (0.01, y), xycoords=("axes fraction", "data"),
+                    xytext=(0, 5), textcoords="offset points", fontsize=8, color=POPULATION)
+    ax.set_xlim(0, 1)
+    at = table["at"].iloc[0] if len(table) else ""
+    ax.set_title("Intraclass correlation" + (f" at {at}" if at else ""))
+    ax.set_xlabel("correlation of two observations that share the level")
+    _interval_legend(fig, prob)
+    return fig
+
+
+def plot_variance_components(table: pd.DataFrame, *, prob: float = 0.95) -> Figure:
+    """SDs (top) and correlations (below, where any) of a variance-components table."""
+    sd = table[table["term"].str.startswith("sd__")]
+    cor = table[table["term"].str.startswith("cor__")]
+    panels = [(sd, "standard deviation")] + ([(cor, "correlation")] if len(cor) else [])
+    heights = [len(part) + 1.5 for part, _ in panels]
+    fig = Figure(figsize=(6, 0.9 + 0.3 * sum(heights)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, height_ratios=heights, squeeze=False).ravel()
+    for ax, (part, title) in zip(axes, panels):
+        names = [t.split("__", 1)[1].replace(".", " ~ ") for t in part["term"]]
+        _intervals(ax, [f"{g}: {n}" for g, n in zip(part["group"], names)], part,
+                   label=f"posterior mean, {prob:.0%} interval")
+        ax.set_title(title, fontsize=10)
+        if title == "correlation":
+            ax.set_xlim(-1, 1)
+            ax.axvline(0, color=POPULATION, lw=0.8)
+        else:
+            ax.set_xlim(left=0)
+    fig.suptitle("Variance components")
+    _interval_legend(fig, prob)
+    return fig
+
+
+def plot_random_effects(table: pd.DataFrame, *, prob: float = 0.95) -> Figure:
+    """Caterpillar plot of one factor's random effects (table of
+    :func:`lmm_bayes.summaries.random_effects_table`), a panel per term, levels sorted by
+    the first term's posterior mean."""
+    terms = list(dict.fromkeys(table["term"]))
+    first = table[table["term"] == terms[0]].sort_values("estimate", ascending=False)
+    order = list(first["level"])
+    fig = _rows_figure(len(order), len(terms), width=3.6)
+    for ax, term in zip(fig.axes, terms):
+        part = table[table["term"] == term].set_index("level").loc[order]
+        _intervals(ax, order, part, label=f"posterior mean, {prob:.0%} interval")
+        ax.axvline(0, color=POPULATION, lw=0.8, ls="--")
+        ax.set_title(term)
+    fig.axes[0].set_ylabel(str(table["group"].iloc[0]))
+    fig.suptitle(f"Random effects by {table['group'].iloc[0]} (deviation from the fixed effect)")
+    _interval_legend(fig, prob)
+    return fig
+
+
+def plot_shrinkage(table: pd.DataFrame, *, term: str, prob: float = 0.95) -> Figure:
+    """Each level's no-pooling estimate (open circle, area ∝ rows) with an arrow to its
+    partial-pooling estimate (dot and interval), complete pooling as a dashed line; table
+    of :func:`lmm_bayes.summaries.shrinkage`, levels sorted by their own estimate."""
+    rows = table.assign(key=table["no_pooling"].fillna(table["partial_pooling"]))
+    rows = rows.sort_values("key", ascending=False)
+    fig = _rows_figure(len(rows), width=6.5)
+    ax = fig.axes[0]
+    stats = rows.rename(columns={"partial_pooling": "estimate"})
+    _intervals(ax, [str(v) for v in rows.index], stats,
+               label=f"partial pooling, {prob:.0%} interval")
+    y = np.arange(len(rows))[::-1]
+    sizes = 15 + 110 * rows["n"] / rows["n"].max()
+    ax.scatter(rows["no_pooling"], y, s=sizes, facecolors="none", edgecolors=RAW, lw=1.4,
+               label="no pooling (area ∝ n)", zorder=3)
+    for yi, start, end in zip(y, rows["no_pooling"], rows["partial_pooling"]):
+        if np.isfinite(start):
+            ax.annotate("", (end, yi), (start, yi), arrowprops={
+                "arrowstyle": "-|>", "color": RAW, "lw": 1.1, "shrinkA": 4, "shrinkB": 3})
+    ax.axvline(rows["complete_pooling"].iloc[0], color=POPULATION, ls="--", lw=1,
+               label="complete pooling")
+    ax.set_xlabel(term)
+    ax.set_ylabel(str(table.index.name or "level"))
+    ax.set_title(f"Shrinkage of {term} by {table.index.name}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return fig
+
+
+def plot_trajectories(traj: pd.DataFrame, observed: pd.DataFrame, *, group: str, time: str,
+                      response: str, prob: float = 0.95) -> Figure:
+    """A panel per level: its observations (``observed``: columns ``level``, ``time`` and
+    ``response``), its expected trajectory with a band and the population curve (table of
+    :func:`lmm_bayes.summaries.trajectories`)."""
+    levels = list(dict.fromkeys(traj["level"]))
+    ncols = min(6, math.ceil(math.sqrt(len(levels) * 1.5)))
+    nrows = math.ceil(len(levels) / ncols)
+    fig = Figure(figsize=(2.1 * ncols + 0.6, 1.8 * nrows + 0.9), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax, level in zip(axes, levels):
+        own = traj[(traj["level"] == level) & (traj["curve"] == "individual")]
+        pop = traj[(traj["level"] == level) & (traj["curve"] == "population")]
+        ax.fill_between(own[time], own["conf_low"], own["conf_high"], color=BAND, alpha=0.35,
+                        lw=0, label=f"individual, {prob:.0%} interval")
+        ax.plot(own[time], own["estimate"], color=POINT, lw=1.6, label="individual mean")
+        ax.plot(pop[time], pop["estimate"], color=POPULATION, ls="--", lw=1, label="population")
+        points = observed[observed["level"] == level]
+        ax.plot(points[time], points[response], "o", color=RAW, ms=3, label="observed")
+        ax.set_title(f"{group} {level}", fontsize=9, pad=3)
+        ax.tick_params(labelsize=8)
+    for ax in axes[len(levels):]:
+        ax.set_visible(False)
+    fig.supxlabel(time)
+    fig.supylabel(response)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=4,
+               frameon=False, fontsize=9)
+    return fig

@@ -1,0 +1,129 @@
+"""Intraclass correlations (variance partition coefficients), with random slopes and nesting."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .draws import interval_columns
+from .variance import covariance_draws
+
+__all__ = ["icc", "nesting", "term_values"]
+
+INTERCEPT = "(Intercept)"
+COLUMNS = ["group", "numerator", "at", "estimate", "std_error", "conf_low", "conf_high"]
+
+
+def nesting(indices: Mapping[str, np.ndarray]) -> dict[str, tuple[str, ...]]:
+    """For each grouping factor, the factors it is nested in.
+
+    ``g`` is nested in ``h`` when every level of ``g`` occurs with a single level of ``h``
+    and ``h`` has fewer levels (casks within batches: each cask belongs to one batch).
+
+    Parameters
+    ----------
+    indices : mapping of factor name to the level index of every row
+    """
+    found: dict[str, tuple[str, ...]] = {}
+    for g, gi in indices.items():
+        outer = []
+        for h, hi in indices.items():
+            if h == g or len(np.unique(hi)) >= len(np.unique(gi)):
+                continue
+            pairs = np.unique(np.column_stack([gi, hi]), axis=0)
+            if len(pairs) == len(np.unique(gi)):  # one h level per g level
+                outer.append(h)
+        found[g] = tuple(outer)
+    return found
+
+
+def term_values(terms, at: Mapping[str, float]) -> np.ndarray:
+    """Covariate value z_k of each varying term: 1 for ``(Intercept)``; ``at[term]`` if given;
+    else the product of ``at`` over the term's ``:``-separated parts, a missing part being 0."""
+    values = []
+    for term in terms:
+        if term == INTERCEPT:
+            values.append(1.0)
+        elif term in at:
+            values.append(float(at[term]))
+        else:
+            values.append(float(np.prod([at.get(part, 0.0) for part in term.split(":")])))
+    return np.array(values)
+
+
+def _check_at(groups: Mapping[str, tuple[str, ...]], at: Mapping[str, float]) -> None:
+    known = {name for terms in groups.values() for t in terms if t != INTERCEPT
+             for name in (t, *t.split(":"))}
+    unknown = sorted(set(at) - known)
+    if unknown:
+        raise ValueError(f"at={dict(at)}: {unknown} match no random slope; the varying terms "
+                         f"are {sorted({t for ts in groups.values() for t in ts})}")
+
+
+def _at_label(groups: Mapping[str, tuple[str, ...]], at: Mapping[str, float]) -> str:
+    slopes = dict.fromkeys(t for terms in groups.values() for t in terms if t != INTERCEPT)
+    return ", ".join(f"{t}={term_values([t], at)[0]:g}" for t in slopes)
+
+
+def icc(posterior: xr.Dataset, groups: Mapping[str, tuple[str, ...]], *,
+        at: Mapping[str, float] | None = None,
+        nested_in: Mapping[str, tuple[str, ...]] | None = None,
+        group: str | None = None, prob: float = 0.95) -> pd.DataFrame:
+    """Intraclass correlation of each grouping factor, with a posterior interval.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        With ``sd_<g>``, ``corr_<g>`` and ``sigma``.
+    groups : mapping of grouping factor name to its term names
+    at : mapping of covariate (term) name to value, optional
+        Where to evaluate the variances when effects have random slopes; terms not given are
+        evaluated at 0 (the intercept's variance).
+    nested_in : mapping of factor name to the factors it is nested in (see :func:`nesting`)
+    group : str, optional
+        Only this factor's row.
+    prob : float
+        Mass of the central interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per factor: ``group``, ``numerator`` (the variances summed above the line),
+        ``at`` (covariate values used, e.g. ``"Days=3"``; empty without random slopes),
+        ``estimate``, ``std_error``, ``conf_low``, ``conf_high``.
+
+    Notes
+    -----
+    With covariate values z (``z_g`` the values of factor g's varying terms, 1 for the
+    intercept), factor g contributes the variance v_g(z) = z_gᵀ Σ_g z_g to an observation,
+    and the ICC of g is the correlation of two observations at z that share the level of g
+    (and of the factors g is nested in) but no other factor's level:
+
+        ICC_g(z) = (v_g(z) + Σ_{h ⊃ g} v_h(z)) / (Σ_k v_k(z) + σ²).
+
+    With random intercepts only this is τ²_g / (Σ_k τ²_k + σ²) (Snijders & Bosker 2012,
+    ch. 3); with random slopes it depends on z, e.g. for ``(Days | Subject)`` at Days = t,
+    (τ0² + 2tρτ0τ1 + t²τ1²) / (that + σ²) (Goldstein, Browne & Rasbash 2002, "Partitioning
+    variation in multilevel models"). For ``(1 | batch/cask)`` the ``batch`` row is the
+    correlation within a batch across casks, the ``batch:cask`` row the correlation within
+    a cask, τ²_b + τ²_c over the total. Computed draw by draw, then summarised.
+    """
+    at = dict(at or {})
+    nested_in = nested_in or {}
+    _check_at(groups, at)
+    part = {}
+    for name, terms in groups.items():
+        z = term_values(terms, at)
+        part[name] = np.einsum("...i,...ij,...j->...", z, covariance_draws(posterior, name), z)
+    total = sum(part.values()) + posterior["sigma"].transpose("chain", "draw").values ** 2
+    label = _at_label(groups, at)
+    rows = []
+    for name in groups if group is None else [group]:
+        shared = [*nested_in.get(name, ()), name]
+        stats = interval_columns(sum(part[h] for h in shared) / total, prob)
+        rows.append({"group": name, "numerator": " + ".join(f"var({h})" for h in shared),
+                     "at": label, **{k: float(v) for k, v in stats.items()}})
+    return pd.DataFrame.from_records(rows, columns=COLUMNS)

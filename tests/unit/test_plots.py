@@ -1,0 +1,85 @@
+"""The plots render summary tables to PNG and show what the tables hold.
+
+The plot functions build :class:`matplotlib.figure.Figure` objects without pyplot, so no
+backend is chosen; Agg is set here anyway so that nothing in the tests opens a window.
+"""
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from lmm_bayes import plots
+
+matplotlib.use("Agg")
+
+
+def interval_table(estimates, **columns) -> pd.DataFrame:
+    est = np.asarray(estimates, dtype=float)
+    return pd.DataFrame({**columns, "estimate": est, "std_error": 0.1, "conf_low": est - 1,
+                         "conf_high": est + 1})
+
+
+def saved(fig: Figure, path) -> int:
+    fig.savefig(path, dpi=60)
+    return path.stat().st_size
+
+
+def test_shrinkage_plot_draws_an_arrow_per_estimable_level(tmp_path):
+    table = pd.DataFrame({
+        "n": [10, 2, 5], "no_pooling": [12.0, 2.0, np.nan], "complete_pooling": 8.0,
+        "partial_pooling": [11.0, 6.0, 7.5], "std_error": 1.0, "conf_low": [9.0, 3, 5],
+        "conf_high": [13.0, 9, 10], "shrinkage": [0.25, 2 / 3, np.nan],
+        "reason": ["", "", "1 observation(s) for 2 coefficients"],
+    }, index=pd.Index(["a", "b", "c"], name="Subject"))
+    fig = plots.plot_shrinkage(table, term="(Intercept)")
+    ax = fig.axes[0]
+    assert len(ax.texts) == 2  # arrows (annotations) for a and b, none for c (no estimate)
+    # top down by the level's own estimate (c, with none, by its partial pooling 7.5)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "c", "b"]
+    assert ax.get_title() == "Shrinkage of (Intercept) by Subject"
+    assert saved(fig, tmp_path / "shrinkage.png") > 5_000
+
+
+def test_trajectory_panels(tmp_path):
+    grid = [0.0, 5.0]
+    traj = pd.concat([interval_table([1, 2], level=lv, t=grid, curve=c)
+                      for lv in ("p", "q", "r") for c in ("individual", "population")])
+    observed = pd.DataFrame({"level": ["p", "q"], "t": [1.0, 2.0], "y": [1.5, 1.7]})
+    fig = plots.plot_trajectories(traj, observed, group="id", time="t", response="y")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["id p", "id q", "id r"]
+    assert saved(fig, tmp_path / "trajectories.png") > 5_000
+
+
+def test_icc_plot_axis_is_the_unit_interval(tmp_path):
+    table = interval_table([0.2, 0.6], group=["batch", "batch:cask"], at="",
+                           numerator=["var(batch)", "var(batch) + var(batch:cask)"])
+    fig = plots.plot_icc(table)
+    assert fig.axes[0].get_xlim() == (0, 1)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["var(batch) + var(batch:cask) / total",
+                                                         "var(batch) / total"]
+    assert saved(fig, tmp_path / "icc.png") > 3_000
+
+
+def test_random_effects_panels_per_term_sorted_by_intercept(tmp_path):
+    table = interval_table([1, 0.1, -3, 0.2, 5, 0.3], group="g", level=list("aabbcc"),
+                           term=["(Intercept)", "x"] * 3)
+    fig = plots.plot_random_effects(table)
+    assert [ax.get_title() for ax in fig.axes] == ["(Intercept)", "x"]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["c", "a", "b"]
+    assert saved(fig, tmp_path / "random_effects.png") > 3_000
+
+
+@pytest.mark.parametrize("with_cor", [True, False])
+def test_variance_components_panels(tmp_path, with_cor):
+    terms = ["sd__(Intercept)", "sd__Days", "cor__(Intercept).Days", "var__(Intercept)"]
+    table = interval_table([20, 5, 0.1, 400], group="Subject", term=terms)
+    if not with_cor:
+        table = table[table.term != "cor__(Intercept).Days"]
+    fig = plots.plot_variance_components(table)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == (["standard deviation", "correlation"] if with_cor
+                      else ["standard deviation"])
+    assert saved(fig, tmp_path / "variance.png") > 3_000
