@@ -18,6 +18,7 @@ import pandas as pd
 from . import summaries
 from .design import Design, build_design
 from .errors import DesignError
+from .marginal import can_marginalize, level_statistics, random_effects_draws
 from .priors import PriorSet, build_priors
 from .sampling import SamplerConfig, diagnose, warn_on_problems
 from .spec import ModelSpec
@@ -52,6 +53,12 @@ class LMM:
     parametrization : {"auto", "centered", "non-centered"}
         Of the random effects; ``"auto"`` chooses per grouping factor from how strongly the
         data inform each level (see :func:`lmm_bayes.builder.level_information`).
+    likelihood : {"auto", "conditional", "marginal"}
+        ``"marginal"`` integrates the random effects out of the likelihood and draws them
+        afterwards from their exact conditional (:mod:`lmm_bayes.marginal`): same posterior,
+        far fewer sampled parameters. ``"auto"`` (default) does so where it can (a Gaussian
+        model with one grouping factor of at most two varying terms); ``"conditional"``
+        forces the plain model with the random effects sampled.
 
     Examples
     --------
@@ -64,10 +71,12 @@ class LMM:
     def __init__(self, formula: str, data: pd.DataFrame, *, family: str = "gaussian",
                  priors: Mapping[str, Any] | None = None, factors=(), reference=None,
                  na_action: Literal["raise", "drop"] = "raise",
-                 parametrization: Literal["auto", "centered", "non-centered"] = "auto"):
+                 parametrization: Literal["auto", "centered", "non-centered"] = "auto",
+                 likelihood: Literal["auto", "conditional", "marginal"] = "auto"):
         spec = ModelSpec.from_formula(formula, family=family, priors=dict(priors or {}),
                                       factors=factors, reference=dict(reference or {}),
-                                      na_action=na_action, parametrization=parametrization)
+                                      na_action=na_action, parametrization=parametrization,
+                                      likelihood=likelihood)
         self._init(spec, data)
 
     @classmethod
@@ -85,6 +94,12 @@ class LMM:
         self.design: Design = build_design(spec.formula, data, factors=spec.factors,
                                            reference=spec.reference, na_action=spec.na_action)
         self.priors: PriorSet = build_priors(self.design, spec.priors)
+        marginal_possible = can_marginalize(self.design, spec.family)
+        if spec.likelihood == "marginal" and not marginal_possible:
+            raise DesignError("likelihood='marginal' needs a Gaussian model with one grouping "
+                              "factor of at most two varying terms; use 'conditional'")
+        self.likelihood = ("marginal" if spec.likelihood == "marginal"
+                           or spec.likelihood == "auto" and marginal_possible else "conditional")
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{g.name} ({g.n_levels} levels)" for g in self.design.groups)
@@ -96,6 +111,17 @@ class LMM:
         """The PyMC model (built once, on first use)."""
         from .builder import build_model
 
+        return build_model(self.design, self.priors, self.spec.family,
+                           parametrization=self.spec.parametrization,
+                           likelihood=self.likelihood)
+
+    @cached_property
+    def _generative_model(self):
+        """The model with the random effects sampled, for prior predictive draws of y."""
+        from .builder import build_model
+
+        if self.likelihood == "conditional":
+            return self.pymc_model
         return build_model(self.design, self.priors, self.spec.family,
                            parametrization=self.spec.parametrization)
 
@@ -120,6 +146,10 @@ class LMM:
                                sampler=sampler, target_accept=target_accept, cores=cores,
                                progressbar=progressbar)
         idata = sample(self.pymc_model, config)
+        if self.likelihood == "marginal":
+            group = self.design.groups[0]
+            idata.posterior[f"b_{group.name}"] = random_effects_draws(
+                idata.posterior, level_statistics(self.design, group), group, random_seed)
         idata.posterior = idata.posterior[public_names(self.design, idata.posterior)]
         result = Fit(self, idata, config)
         warn_on_problems(result.diagnostics())
@@ -129,7 +159,7 @@ class LMM:
         """Draws from the prior and the prior predictive distribution (InferenceData)."""
         import pymc as pm
 
-        with self.pymc_model:
+        with self._generative_model:
             return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
 
 
@@ -277,7 +307,8 @@ def public_names(design: Design, posterior) -> list[str]:
     return [n for n in names if n in posterior]
 
 
-_MODEL_OPTIONS = {"family", "priors", "factors", "reference", "na_action", "parametrization"}
+_MODEL_OPTIONS = {"family", "priors", "factors", "reference", "na_action", "parametrization",
+                  "likelihood"}
 
 
 def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:

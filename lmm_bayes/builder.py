@@ -32,6 +32,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from .design import Design, GroupingFactor
+from .marginal import LevelStatistics, can_marginalize, level_statistics
 from .priors import INTERCEPT, Prior, PriorSet
 
 __all__ = ["build_model", "level_information"]
@@ -70,23 +71,19 @@ def _vector_rv(name: str, priors: Sequence[Prior], dims: str):
     return pm.Deterministic(name, pt.concatenate(pieces)[np.argsort(order)], dims=dims)
 
 
-def _fixed_part(design: Design, priors: PriorSet):
-    """X β, sampled with the non-intercept columns centred when there is an intercept."""
+def _fixed_effects(design: Design, priors: PriorSet):
+    """β, sampled with the non-intercept columns centred when there is an intercept (the
+    reported intercept is α − x̄ᵀβ_slopes, with α the intercept at the column means)."""
     names = list(design.fixed_names)
     if INTERCEPT not in names:
-        beta = _vector_rv("beta", [priors.fixed[n] for n in names], dims="fixed")
-        return pt.dot(design.X, beta)
-    slopes = names[1:]
+        return _vector_rv("beta", [priors.fixed[n] for n in names], dims="fixed")
     alpha = _DISTRIBUTIONS[priors.intercept.dist]("intercept_c", **priors.intercept.kwargs)
-    if not slopes:
-        pm.Deterministic("beta", alpha[None], dims="fixed")
-        return alpha
-    X = design.X[:, 1:]
-    means = X.mean(axis=0)
-    beta_slopes = _vector_rv("beta_slopes", [priors.fixed[n] for n in slopes], dims="slope")
-    intercept = alpha - pt.dot(means, beta_slopes)
-    pm.Deterministic("beta", pt.concatenate([intercept[None], beta_slopes]), dims="fixed")
-    return alpha + pt.dot(X - means, beta_slopes)
+    if len(names) == 1:
+        return pm.Deterministic("beta", alpha[None], dims="fixed")
+    means = design.X[:, 1:].mean(axis=0)
+    slopes = _vector_rv("beta_slopes", [priors.fixed[n] for n in names[1:]], dims="slope")
+    intercept = alpha - pt.dot(means, slopes)
+    return pm.Deterministic("beta", pt.concatenate([intercept[None], slopes]), dims="fixed")
 
 
 def level_information(design: Design, group: GroupingFactor) -> float:
@@ -131,41 +128,71 @@ def _centred(design: Design, group: GroupingFactor, parametrization: str) -> boo
             and level_information(design, group) > CENTRED_ABOVE)
 
 
-def _random_part(design: Design, group: GroupingFactor, priors: PriorSet, centred: bool):
+def _covariance_factor(group: GroupingFactor, priors: PriorSet):
+    """``sd_<g>`` (and ``corr_<g>`` with the LKJ prior); returns the lower Cholesky factor
+    L of Σ_g for a correlated block, else the vector of SDs (Σ_g diagonal)."""
+    g = group.name
+    term_dim = f"{g}__term"
+    sd_priors = [priors.sd[g][t] for t in group.terms]
+    if g not in priors.eta:
+        return _vector_rv(f"sd_{g}", sd_priors, dims=term_dim)
+    dist = _DISTRIBUTIONS[sd_priors[0].dist]
+    chol, corr, sds = pm.LKJCholeskyCov(
+        f"chol_{g}", n=len(group.terms), eta=priors.eta[g],
+        sd_dist=dist.dist(**_stacked(sd_priors), shape=len(group.terms)), compute_corr=True,
+    )
+    pm.Deterministic(f"sd_{g}", sds, dims=term_dim)
+    pm.Deterministic(f"corr_{g}", corr, dims=(term_dim, f"{term_dim}_"))
+    return chol
+
+
+def _random_part(group: GroupingFactor, priors: PriorSet, centred: bool):
     """Σ_k Z[:, k] · b[level, k] for one grouping factor, b centred or non-centred."""
     g = group.name
     dims = (f"{g}__level", f"{g}__term")
-    sd_priors = [priors.sd[g][t] for t in group.terms]
-    if g in priors.eta:
-        dist = _DISTRIBUTIONS[sd_priors[0].dist]
-        chol, corr, sds = pm.LKJCholeskyCov(
-            f"chol_{g}", n=len(group.terms), eta=priors.eta[g],
-            sd_dist=dist.dist(**_stacked(sd_priors), shape=len(group.terms)),
-            compute_corr=True,
-        )
-        pm.Deterministic(f"sd_{g}", sds, dims=dims[1])
-        pm.Deterministic(f"corr_{g}", corr, dims=(dims[1], f"{dims[1]}_"))
-        if centred:
-            b = pm.MvNormal(f"b_{g}", mu=np.zeros(len(group.terms)), chol=chol, dims=dims)
-        else:
-            z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=dims)
-            b = pm.Deterministic(f"b_{g}", pt.dot(z, chol.T), dims=dims)
+    q = len(group.terms)
+    z = None if centred else pm.Normal(f"z_{g}", 0.0, 1.0, dims=dims)
+    factor = _covariance_factor(group, priors)
+    if factor.ndim == 2:
+        # correlated: a 2-d gather (per-term 1-d gathers of these b break nutpie's
+        # initial-point function in nutpie 0.16)
+        b = (pm.MvNormal(f"b_{g}", mu=np.zeros(q), chol=factor, dims=dims) if centred
+             else pm.Deterministic(f"b_{g}", pt.dot(z, factor.T), dims=dims))
+        return (group.Z * b[group.index]).sum(axis=1)
+    if centred:
+        b = pm.Normal(f"b_{g}", 0.0, factor, dims=dims)
     else:
-        sd = _vector_rv(f"sd_{g}", sd_priors, dims=dims[1])
-        if centred:
-            b = pm.Normal(f"b_{g}", 0.0, sd, dims=dims)
-        else:
-            z = pm.Normal(f"z_{g}", 0.0, 1.0, dims=dims)
-            b = pm.Deterministic(f"b_{g}", z * sd, dims=dims)
-    return _indexed_effects(group, b)
+        b = pm.Deterministic(f"b_{g}", z * factor, dims=dims)
+    return _indexed_effects(group, [b[:, k] for k in range(q)])
 
 
-def _indexed_effects(group: GroupingFactor, b):
-    """Σ_k Z[:, k] · b[level, k], one 1-d gather per term (cheap gradients), and no
-    multiplication for columns of ones (intercepts)."""
+def _marginal_loglik(stats: LevelStatistics, beta, factor, sigma):
+    """log p(y | β, Σ, σ) with the random effects of one grouping factor integrated out
+    (formula in :mod:`lmm_bayes.marginal`); closed-form 1×1 and 2×2 determinants. (Written
+    entry by entry instead, the graph took half as long again to compile.)"""
+    theta = (factor if factor.ndim == 2 else pt.diag(factor)) / sigma
+    w = stats.Zty - (stats.ZtX * beta[None, None, :]).sum(axis=-1)          # Zᵀ(y − Xβ)
+    u = pt.dot(w, theta)                                                       # θᵀ w, (L, q)
+    S_theta = (stats.ZtZ[:, :, :, None] * theta[None, None, :, :]).sum(axis=2)
+    A = np.eye(stats.Zty.shape[1]) + (
+        theta[None, :, :, None] * S_theta[:, :, None, :]).sum(axis=1)          # I + θᵀSθ
+    if stats.Zty.shape[1] == 1:
+        det, quad = A[:, 0, 0], u[:, 0] ** 2 / A[:, 0, 0]
+    else:
+        det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 1, 0]
+        quad = (A[:, 1, 1] * u[:, 0] ** 2 - (A[:, 0, 1] + A[:, 1, 0]) * u[:, 0] * u[:, 1]
+                + A[:, 0, 0] * u[:, 1] ** 2) / det
+    rss = stats.yty - 2 * pt.dot(beta, stats.Xty) + pt.dot(beta, pt.dot(stats.XtX, beta))
+    return (-0.5 * stats.n * np.log(2 * np.pi) - stats.n * pt.log(sigma)
+            - 0.5 * pt.log(det).sum() - (rss - quad.sum()) / (2 * sigma**2))
+
+
+def _indexed_effects(group: GroupingFactor, columns):
+    """Σ_k Z[:, k] · b_k[level] from each term's vector of level effects b_k: one 1-d
+    gather per term (cheap gradients), and no multiplication for columns of ones."""
     total = 0.0
-    for k in range(len(group.terms)):
-        effect = b[:, k][group.index]
+    for k, level_effects in enumerate(columns):
+        effect = level_effects[group.index]
         column = group.Z[:, k]
         total = total + (effect if np.all(column == 1.0) else column * effect)
     return total
@@ -183,16 +210,20 @@ def _coords(design: Design) -> dict[str, Sequence]:
     return coords
 
 
+def _sigma(priors: PriorSet):
+    return _DISTRIBUTIONS[priors.sigma.dist]("sigma", **priors.sigma.kwargs)
+
+
 def _gaussian(mu, design: Design, priors: PriorSet) -> None:
-    sigma = _DISTRIBUTIONS[priors.sigma.dist]("sigma", **priors.sigma.kwargs)
-    pm.Normal("y", mu=mu, sigma=sigma, observed=design.y, dims="obs")
+    pm.Normal("y", mu=mu, sigma=_sigma(priors), observed=design.y, dims="obs")
 
 
 FAMILIES = {"gaussian": _gaussian}
 
 
 def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
-                parametrization: Parametrization = "auto") -> pm.Model:
+                parametrization: Parametrization = "auto",
+                likelihood: Literal["conditional", "marginal"] = "conditional") -> pm.Model:
     """The PyMC model for ``design`` under ``priors`` (see the module docstring).
 
     Parameters
@@ -206,16 +237,30 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
         (an intercept among them) when its levels have at least 10 rows on average and
         :func:`level_information` exceeds 10 (each level well informed by its data), and
         leaves the others non-centred.
+    likelihood : {"conditional", "marginal"}
+        ``"marginal"`` integrates the random effects out (:mod:`lmm_bayes.marginal`; needs
+        :func:`can_marginalize`): the model then has no ``b_<g>``, which
+        :func:`lmm_bayes.marginal.conditional_effects` draws after sampling.
 
     Returns
     -------
     pymc.Model
         With coords carrying the real fixed-effect names, level labels and term names.
     """
+    if likelihood == "marginal" and not can_marginalize(design, family):
+        raise ValueError("the marginal likelihood needs a Gaussian model with one grouping "
+                         "factor of at most two varying terms")
     with pm.Model(coords=_coords(design)) as model:
-        mu = _fixed_part(design, priors)
+        beta = _fixed_effects(design, priors)
+        if likelihood == "marginal":
+            group = design.groups[0]
+            factor = _covariance_factor(group, priors)
+            loglik = _marginal_loglik(level_statistics(design, group), beta, factor,
+                                      _sigma(priors))
+            pm.Potential("y_marginal", loglik)
+            return model
+        mu = pt.dot(design.X, beta)
         for group in design.groups:
-            centred = _centred(design, group, parametrization)
-            mu = mu + _random_part(design, group, priors, centred)
+            mu = mu + _random_part(group, priors, _centred(design, group, parametrization))
         FAMILIES[family](mu, design, priors)
     return model

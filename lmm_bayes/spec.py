@@ -9,6 +9,7 @@ A spec file (``models/*.toml``) names the model, its data and sampler settings::
     reference = {}               # reference level per categorical column (optional)
     na_action = "raise"          # or "drop" (optional)
     parametrization = "auto"     # or "centered" / "non-centered" random effects (optional)
+    likelihood = "auto"          # or "marginal" / "conditional" (optional)
 
     [data]
     dataset = "sleepstudy"       # a data set shipped with lmm_bayes, or
@@ -56,6 +57,7 @@ class ModelSpec:
     reference: Mapping[str, Any] = field(default_factory=dict)
     na_action: Literal["raise", "drop"] = "raise"
     parametrization: Literal["auto", "centered", "non-centered"] = "auto"
+    likelihood: Literal["auto", "conditional", "marginal"] = "auto"
 
     @classmethod
     def from_formula(cls, formula: str | Formula, **options) -> ModelSpec:
@@ -64,6 +66,9 @@ class ModelSpec:
         if family not in FAMILIES:
             raise SpecError(f"unknown family {family!r}; available: {list(FAMILIES)}")
         options["factors"] = tuple(options.get("factors", ()))
+        if options.get("likelihood", "auto") not in ("auto", "conditional", "marginal"):
+            raise SpecError(f"likelihood must be 'auto', 'conditional' or 'marginal', "
+                            f"not {options['likelihood']!r}")
         parametrization = options.get("parametrization", "auto")
         if parametrization not in ("auto", "centered", "non-centered"):
             raise SpecError(f"parametrization must be 'auto', 'centered' or 'non-centered', "
@@ -82,7 +87,8 @@ class SpecFile:
 
 
 _SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "target_accept", "cores"}
-_MODEL_KEYS = {"formula", "family", "factors", "reference", "na_action", "parametrization"}
+_MODEL_KEYS = {"formula", "family", "factors", "reference", "na_action", "parametrization",
+               "likelihood"}
 
 
 def _priors(table: Mapping[str, Any], path: Path) -> dict[str, Any]:

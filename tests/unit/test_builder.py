@@ -10,8 +10,9 @@ import lmm_bayes as lb
 
 
 @pytest.fixture(scope="module")
-def model(sleep_model):
-    return sleep_model.pymc_model
+def model(sleepstudy):
+    return lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy,
+                  likelihood="conditional").pymc_model
 
 
 def test_variables_and_coords_carry_real_names(model):
@@ -33,7 +34,7 @@ def test_likelihood_matches_hand_computation(sleepstudy, parametrization):
     """At a chosen point the observed-data log density equals the sum of normal log densities
     of y around X β + Z b[level], computed here with numpy from the data directly."""
     lmm = lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy,
-                 parametrization=parametrization)
+                 parametrization=parametrization, likelihood="conditional")
     model = lmm.pymc_model
     rng = np.random.default_rng(0)
     point = model.initial_point()
@@ -62,14 +63,16 @@ def test_auto_parametrization_centres_well_informed_independent_factors():
 
 def test_uncorrelated_block_has_no_correlation_and_mixed_sd_families(sleepstudy):
     priors = {"sd_Subject__Days": lb.Prior("halfnormal", sigma=10)}
-    model = lb.LMM("Reaction ~ Days + (Days || Subject)", sleepstudy, priors=priors).pymc_model
+    model = lb.LMM("Reaction ~ Days + (Days || Subject)", sleepstudy, priors=priors,
+                   likelihood="conditional").pymc_model
     assert "corr_Subject" not in model.named_vars
     assert {"sd_Subject_halfnormal", "sd_Subject_halfstudentt"} <= set(model.named_vars)
     assert model.named_vars_to_dims["sd_Subject"] == ("Subject__term",)
 
 
 def test_no_intercept_model_samples_beta_directly(sleepstudy):
-    model = lb.LMM("Reaction ~ 0 + Days + (1 | Subject)", sleepstudy).pymc_model
+    model = lb.LMM("Reaction ~ 0 + Days + (1 | Subject)", sleepstudy,
+                   likelihood="conditional").pymc_model
     assert "intercept_c" not in model.named_vars
     assert list(model.coords["fixed"]) == ["Days"]
     assert model["beta"] in model.free_RVs

@@ -1,0 +1,64 @@
+"""The marginal likelihood (random effects integrated out) and the exact conditional draws."""
+
+import numpy as np
+import pandas as pd
+import pytensor
+import pytest
+from scipy import stats
+
+import lmm_bayes as lb
+from lmm_bayes.marginal import conditional_effects, level_statistics
+
+
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
+                                     "Reaction ~ Days + (Days || Subject)",
+                                     "Reaction ~ Days + (1 | Subject)"])
+def test_marginal_loglik_equals_dense_multivariate_normal(sleepstudy, formula):
+    """Sum over subjects of log N(y_l | X_l β, σ²I + Z_l Σ Z_lᵀ), built densely with scipy."""
+    lmm = lb.LMM(formula, sleepstudy, likelihood="marginal")
+    model = lmm.pymc_model
+    assert "b_Subject" not in model.named_vars
+    point = model.initial_point()
+    rng = np.random.default_rng(1)
+    values = [point[v.name] + rng.normal(scale=0.3, size=np.shape(point[v.name]))
+              for v in model.value_vars]
+    names = ["beta", "sd_Subject", "sigma"] + [n for n in ["corr_Subject"]
+                                                if n in model.named_vars]
+    outputs = model.replace_rvs_by_values([model[n] for n in names] + [model["y_marginal"]])
+    beta, sd, sigma, *rest = pytensor.function(model.value_vars, outputs,
+                                               on_unused_input="ignore")(*values)
+    corr = rest[0] if len(rest) == 2 else np.eye(len(sd))
+    cov = np.outer(sd, sd) * corr
+    group, design = lmm.design.groups[0], lmm.design
+    expected = sum(
+        stats.multivariate_normal(design.X[rows] @ beta, sigma**2 * np.eye(rows.sum())
+                                  + group.Z[rows] @ cov @ group.Z[rows].T).logpdf(design.y[rows])
+        for rows in (group.index == level for level in range(group.n_levels)))
+    assert rest[-1] == pytest.approx(expected, rel=1e-10)
+
+
+def test_conditional_draws_match_the_random_intercept_blup():
+    """Random intercept τ, residual σ: b_l | y ~ N(n τ² ȳ_l / (σ² + n τ²), τ²σ² / (σ² + n τ²))
+    for the residuals ȳ_l of level l (Gelman & Hill 2007, eq. 12.1)."""
+    data = pd.DataFrame({"y": [1.0, 3.0, 2.0, 7.0, 9.0, 8.0, 4.0], "g": list("aaabbbc")})
+    design = lb.LMM("y ~ 0 + (1 | g)", data, likelihood="conditional").design
+    stats_ = level_statistics(design, design.groups[0])
+    tau, sigma, draws = 2.0, 1.5, 40_000
+    b = conditional_effects(stats_, np.zeros((draws, 0)), np.full((draws, 1, 1), tau),
+                            np.full(draws, sigma), np.random.default_rng(0))
+    n = np.array([3, 3, 1])
+    ybar = np.array([2.0, 8.0, 4.0])
+    mean = n * tau**2 * ybar / (sigma**2 + n * tau**2)
+    var = tau**2 * sigma**2 / (sigma**2 + n * tau**2)
+    assert np.all(np.abs(b[:, :, 0].mean(axis=0) - mean) < 4 * np.sqrt(var / draws))
+    np.testing.assert_allclose(b[:, :, 0].var(axis=0), var, rtol=0.03)
+
+
+def test_auto_likelihood_and_its_limits(sleepstudy):
+    assert lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy).likelihood == "marginal"
+    crossed = sleepstudy.assign(day=sleepstudy.Days.astype(str))
+    model = lb.LMM("Reaction ~ 1 + (1 | Subject) + (1 | day)", crossed)
+    assert model.likelihood == "conditional"
+    with pytest.raises(lb.DesignError, match="likelihood='marginal' needs a Gaussian model "
+                                             "with one grouping factor"):
+        lb.LMM("Reaction ~ 1 + (1 | Subject) + (1 | day)", crossed, likelihood="marginal")
