@@ -96,8 +96,7 @@ def level_information(design: Design, group: GroupingFactor) -> float:
     small values favour the non-centred one (Papaspiliopoulos et al. 2007; Betancourt &
     Girolami 2015, "Hamiltonian Monte Carlo for hierarchical models").
     """
-    coef = np.linalg.lstsq(design.X, design.y, rcond=None)[0] if design.X.size else 0.0
-    residual = design.y - design.X @ coef if design.X.size else design.y
+    residual = design.y - design.X @ np.linalg.lstsq(design.X, design.y, rcond=None)[0]
     counts = np.bincount(group.index, minlength=group.n_levels)
     sums = np.bincount(group.index, weights=residual, minlength=group.n_levels)
     means = sums / counts
@@ -111,8 +110,6 @@ def level_information(design: Design, group: GroupingFactor) -> float:
 
 
 CENTRED_ABOVE = 10.0
-
-
 CENTRED_MIN_ROWS = 10
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import xarray as xr
 
 from .design import Design, GroupingFactor
+from .summaries.variance import covariance_draws
 
 __all__ = [
     "LevelStatistics", "can_marginalize", "conditional_effects", "level_statistics",
@@ -144,26 +145,19 @@ def conditional_effects(stats: LevelStatistics, beta: np.ndarray, chol: np.ndarr
     return out
 
 
-def _cholesky_draws(posterior, group: GroupingFactor) -> np.ndarray:
-    """L per draw (D, q, q) from ``sd_<g>`` and ``corr_<g>``: L = diag(s) chol(R)."""
-    g = group.name
-    sd = posterior[f"sd_{g}"].stack(sample=("chain", "draw")).transpose("sample", ...).values
-    if f"corr_{g}" not in posterior:
-        return sd[:, :, None] * np.eye(sd.shape[1])
-    corr = posterior[f"corr_{g}"].stack(sample=("chain", "draw")).transpose("sample", ...).values
-    return sd[:, :, None] * np.linalg.cholesky(corr)
-
-
 def random_effects_draws(posterior, stats: LevelStatistics, group: GroupingFactor,
                          random_seed: int | None) -> xr.DataArray:
     """``b_<g>`` for every posterior draw of a marginal fit, drawn from its exact conditional
     (:func:`conditional_effects`), with the fit's dims and level labels."""
-    stacked = posterior[["beta", "sigma"]].stack(sample=("chain", "draw"))
-    beta = stacked["beta"].transpose("sample", ...).values
-    sigma = stacked["sigma"].values
-    b = conditional_effects(stats, beta, _cholesky_draws(posterior, group), sigma,
-                            np.random.default_rng(random_seed))
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+
+    def flat(draws: np.ndarray) -> np.ndarray:  # (chain, draw, ...) → (chain·draw, ...)
+        return draws.reshape(n_chains * n_draws, *draws.shape[2:])
+
+    beta = flat(posterior["beta"].transpose("chain", "draw", "fixed").values)
+    sigma = flat(posterior["sigma"].transpose("chain", "draw").values)
+    chol = np.linalg.cholesky(flat(covariance_draws(posterior, group.name)))
+    b = conditional_effects(stats, beta, chol, sigma, np.random.default_rng(random_seed))
     dims = ("chain", "draw", f"{group.name}__level", f"{group.name}__term")
     return xr.DataArray(b.reshape(n_chains, n_draws, *b.shape[1:]), dims=dims, coords={
         "chain": posterior["chain"], "draw": posterior["draw"],
