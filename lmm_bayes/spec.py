@@ -38,13 +38,11 @@ import pandas as pd
 
 from .datasets import load_dataset
 from .errors import LMMError, SpecError
+from .families import get_family
 from .formula import Formula, parse_formula
 from .priors import Prior
 
 __all__ = ["ModelSpec", "SpecFile", "read_spec"]
-
-FAMILIES = ("gaussian",)
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -62,9 +60,7 @@ class ModelSpec:
     @classmethod
     def from_formula(cls, formula: str | Formula, **options) -> ModelSpec:
         parsed = formula if isinstance(formula, Formula) else parse_formula(formula)
-        family = options.get("family", "gaussian")
-        if family not in FAMILIES:
-            raise SpecError(f"unknown family {family!r}; available: {list(FAMILIES)}")
+        get_family(options.get("family", "gaussian"))
         options["factors"] = tuple(options.get("factors", ()))
         if options.get("likelihood", "auto") not in ("auto", "conditional", "marginal"):
             raise SpecError(f"likelihood must be 'auto', 'conditional' or 'marginal', "
