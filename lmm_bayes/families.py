@@ -3,7 +3,8 @@
 The builder writes each family's likelihood in PyMC; prediction, predictive checks and
 pointwise log-likelihoods (for LOO) use these numpy counterparts on posterior draws, so
 they never build a PyMC model. A family maps the linear predictor η = Xβ + Σ Z b to the
-mean μ = g⁻¹(η) and has at most one extra parameter (the residual SD σ of the Gaussian).
+mean μ = g⁻¹(η); its other parameters (the Gaussian's residual SD σ, a number of trials)
+come in a mapping ``aux`` keyed by name, arrays that broadcast against the mean.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ def _identity(eta: np.ndarray) -> np.ndarray:
 INVERSE_LINKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"identity": _identity}
 
 
-def _gaussian_logpdf(y, mean, sigma):
-    return stats.norm.logpdf(y, loc=mean, scale=sigma)
+def _gaussian_logpdf(y, mean, aux):
+    return stats.norm.logpdf(y, loc=mean, scale=aux["sigma"])
 
 
-def _gaussian_draw(mean, sigma, rng: np.random.Generator):
-    return rng.normal(mean, sigma)
+def _gaussian_draw(mean, aux, rng: np.random.Generator):
+    return rng.normal(mean, aux["sigma"])
 
 
 @dataclass(frozen=True)
@@ -43,17 +44,18 @@ class Family:
     name : str
     link : str
         Name of the link g, with μ = g⁻¹(η).
-    has_sigma : bool
-        Whether the family has a residual SD ``sigma`` in the posterior.
-    logpdf : callable (y, mean, sigma) -> ndarray
+    parameters : tuple of str
+        Posterior variables the family needs besides the mean (``("sigma",)`` for the
+        Gaussian), passed in ``aux`` under the same names.
+    logpdf : callable (y, mean, aux) -> ndarray
         Log-density (or log-mass) of y given the mean, elementwise with broadcasting.
-    draw : callable (mean, sigma, rng) -> ndarray
+    draw : callable (mean, aux, rng) -> ndarray
         Draws of the response given the mean.
     """
 
     name: str
     link: str
-    has_sigma: bool
+    parameters: tuple[str, ...]
     logpdf: Callable
     draw: Callable
 
@@ -63,7 +65,7 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "gaussian": Family("gaussian", "identity", True, _gaussian_logpdf, _gaussian_draw),
+    "gaussian": Family("gaussian", "identity", ("sigma",), _gaussian_logpdf, _gaussian_draw),
 }
 
 
