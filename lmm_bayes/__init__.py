@@ -5,11 +5,12 @@
 >>> fit.summary()  # doctest: +SKIP
 """
 
-from .api import LMM, Fit, fit
+from .api import LMM, Fit, compare, fit
 from .datasets import load_dataset
 from .errors import DesignError, LMMError, PriorError, SamplingError, SamplingWarning, SpecError
 from .formula import parse_formula
 from .priors import Prior
+from .risk import LogisticRisk
 
 __version__ = "0.1.0"
 
@@ -18,11 +19,13 @@ __all__ = [
                      "DesignError",
                      "Fit",
                      "LMMError",
+                     "LogisticRisk",
                      "Prior",
                      "PriorError",
                      "SamplingError",
                      "SamplingWarning",
                      "SpecError",
+                     "compare",
                      "fit",
                      "load_dataset",
                      "parse_formula",
