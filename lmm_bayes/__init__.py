@@ -9,6 +9,7 @@ from .api import LMM, Fit, compare, fit
 from .datasets import load_dataset
 from .errors import DesignError, LMMError, PriorError, SamplingError, SamplingWarning, SpecError
 from .formula import parse_formula
+from .many import ManyFits, fit_many
 from .priors import Prior
 from .risk import LogisticRisk
 
@@ -20,6 +21,7 @@ __all__ = [
                      "Fit",
                      "LMMError",
                      "LogisticRisk",
+                     "ManyFits",
                      "Prior",
                      "PriorError",
                      "SamplingError",
@@ -27,6 +29,7 @@ __all__ = [
                      "SpecError",
                      "compare",
                      "fit",
+                     "fit_many",
                      "load_dataset",
                      "parse_formula",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -93,6 +94,8 @@ class LMM:
     def _init(self, spec: ModelSpec, data: pd.DataFrame) -> None:
         if not isinstance(data, pd.DataFrame):
             raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+        if data.empty:
+            raise DesignError("the data have no rows")
         self.spec = spec
         self.data = data
         self.design: Design = build_design(spec.formula, data, factors=spec.factors,
@@ -147,14 +150,24 @@ class LMM:
         a grouping factor has fewer than 20 levels and 0.8 otherwise
         (:func:`lmm_bayes.sampling.default_target_accept`).
         """
-        from .sampling import default_target_accept, sample
-
-        if target_accept is None:
-            target_accept = default_target_accept([g.n_levels for g in self.design.groups])
         config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                                sampler=sampler, target_accept=target_accept, cores=cores,
                                progressbar=progressbar)
-        idata = sample(self.pymc_model, config)
+        return self.fit_with(self.pymc_model, config)
+
+    def fit_with(self, pymc_model, config: SamplerConfig, *, reuse: bool = False) -> Fit:
+        """Sample ``pymc_model`` (this model's, or with ``reuse=True`` a model built for another
+        response on the same design, whose response inputs are replaced by this model's;
+        :func:`lmm_bayes.builder.response_data`) and return the fit."""
+        from .builder import response_data
+        from .sampling import default_target_accept, sample
+
+        if config.target_accept is None:
+            levels = [g.n_levels for g in self.design.groups]
+            config = replace(config, target_accept=default_target_accept(levels))
+        data = response_data(self.design, self.likelihood) if reuse else None
+        idata = sample(pymc_model, config, data)
+        random_seed = config.random_seed
         if self.likelihood == "marginal":
             group = self.design.groups[0]
             idata.posterior[f"b_{group.name}"] = random_effects_draws(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -35,7 +36,7 @@ from .design import Design, GroupingFactor
 from .marginal import LevelStatistics, can_marginalize, level_statistics
 from .priors import INTERCEPT, Prior, PriorSet
 
-__all__ = ["build_model", "level_information"]
+__all__ = ["build_model", "centring", "level_information", "response_data"]
 
 Parametrization = Literal["auto", "centered", "non-centered"]
 
@@ -125,6 +126,11 @@ def _centred(design: Design, group: GroupingFactor, parametrization: str) -> boo
             and level_information(design, group) > CENTRED_ABOVE)
 
 
+def centring(design: Design, parametrization: Parametrization) -> tuple[bool, ...]:
+    """Whether each grouping factor's effects are sampled centred (see :func:`build_model`)."""
+    return tuple(_centred(design, g, parametrization) for g in design.groups)
+
+
 def _covariance_factor(group: GroupingFactor, priors: PriorSet):
     """``sd_<g>`` (and ``corr_<g>`` with the LKJ prior); returns the lower Cholesky factor
     L of Σ_g for a correlated block, else the vector of SDs (Σ_g diagonal)."""
@@ -171,9 +177,9 @@ def _marginal_loglik(stats: LevelStatistics, beta, factor, sigma):
     w = stats.Zty - (stats.ZtX * beta[None, None, :]).sum(axis=-1)          # Zᵀ(y − Xβ)
     u = pt.dot(w, theta)                                                       # θᵀ w, (L, q)
     S_theta = (stats.ZtZ[:, :, :, None] * theta[None, None, :, :]).sum(axis=2)
-    A = np.eye(stats.Zty.shape[1]) + (
+    A = np.eye(stats.ZtZ.shape[-1]) + (
         theta[None, :, :, None] * S_theta[:, :, None, :]).sum(axis=1)          # I + θᵀSθ
-    if stats.Zty.shape[1] == 1:
+    if stats.ZtZ.shape[-1] == 1:
         det, quad = A[:, 0, 0], u[:, 0] ** 2 / A[:, 0, 0]
     else:
         det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 1, 0]
@@ -212,10 +218,22 @@ def _sigma(priors: PriorSet):
 
 
 def _gaussian(mu, design: Design, priors: PriorSet) -> None:
-    pm.Normal("y", mu=mu, sigma=_sigma(priors), observed=design.y, dims="obs")
+    observed = pm.Data("y_obs", design.y, dims="obs")
+    pm.Normal("y", mu=mu, sigma=_sigma(priors), observed=observed, dims="obs")
 
 
 FAMILIES = {"gaussian": _gaussian}
+
+
+def response_data(design: Design, likelihood: Literal["conditional", "marginal"]
+                  ) -> dict[str, np.ndarray]:
+    """The model's inputs that depend on the response, by their ``pm.Data`` names: ``y_obs``,
+    or for the marginal likelihood the statistics Zᵀy, Xᵀy and yᵀy. A compiled model takes
+    another response of the same design through these (``nutpie``'s ``with_data``)."""
+    if likelihood == "conditional":
+        return {"y_obs": design.y}
+    stats = level_statistics(design, design.groups[0])
+    return {"Zty": stats.Zty, "Xty": stats.Xty, "yty": np.asarray(stats.yty)}
 
 
 def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
@@ -252,8 +270,10 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
         if likelihood == "marginal":
             group = design.groups[0]
             factor = _covariance_factor(group, priors)
-            loglik = _marginal_loglik(level_statistics(design, group), beta, factor,
-                                      _sigma(priors))
+            stats = replace(level_statistics(design, group), **{
+                name: pm.Data(name, value)
+                for name, value in response_data(design, likelihood).items()})
+            loglik = _marginal_loglik(stats, beta, factor, _sigma(priors))
             pm.Potential("y_marginal", loglik)
             return model
         mu = pt.dot(design.X, beta)

@@ -10,8 +10,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["plot_icc", "plot_ppc", "plot_random_effects", "plot_shrinkage",
-           "plot_trajectories", "plot_variance_components"]
+__all__ = [
+    "plot_icc",
+    "plot_ppc",
+    "plot_random_effects",
+    "plot_shrinkage",
+    "plot_trajectories",
+    "plot_variance_components",
+    "plot_volcano",
+]
 
 POINT = "#1f4e79"      # posterior estimates
 BAND = "#6fa8dc"       # intervals
@@ -192,5 +199,27 @@ def plot_ppc(y: np.ndarray, y_rep: np.ndarray, *, stat: str | None = None,
         p_value = float((replicated >= observed).mean())
         ax.set_xlabel(f"{stat}({response})")
         ax.set_title(f"Posterior predictive check of the {stat}: p = {p_value:.2f}")
+    ax.legend(frameon=False, fontsize=9)
+    return fig
+
+
+def plot_volcano(table: pd.DataFrame, *, term: str, threshold: float = 0.05,
+                 n_draws: int = 1000) -> Figure:
+    """Volcano plot over genes (table of :meth:`lmm_bayes.many.ManyFits.lfsr`): the posterior
+    mean of ``term`` against −log₁₀ lfsr, an lfsr of 0 drawn at 1/``n_draws`` (the smallest
+    share the draws resolve), genes below ``threshold`` highlighted."""
+    fig = Figure(figsize=(6, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    height = -np.log10(np.maximum(table["lfsr"].to_numpy(float), 1.0 / n_draws))
+    hit = table["lfsr"].to_numpy(float) < threshold
+    ax.scatter(table["estimate"][~hit], height[~hit], s=12, color=POPULATION, alpha=0.6,
+               label=f"lfsr ≥ {threshold:g}")
+    ax.scatter(table["estimate"][hit], height[hit], s=14, color=RAW,
+               label=f"lfsr < {threshold:g} ({int(hit.sum())})")
+    ax.axhline(-np.log10(threshold), color=BAND, ls="--", lw=1)
+    ax.axvline(0, color=POPULATION, lw=0.8)
+    ax.set_xlabel(f"{term} (posterior mean)")
+    ax.set_ylabel("−log₁₀ lfsr")
+    ax.set_title(f"{term} across {len(table)} fits")
     ax.legend(frameon=False, fontsize=9)
     return fig

@@ -33,7 +33,8 @@ ESS_MIN = 400
 class SamplerConfig:
     """How to sample: draws and warm-up per chain, chains, seed, backend and step size target.
 
-    :meth:`lmm_bayes.LMM.fit` fills ``target_accept`` from :func:`default_target_accept`.
+    ``target_accept=None`` is filled by :meth:`lmm_bayes.LMM.fit` from
+    :func:`default_target_accept`.
     """
 
     draws: int = 1000
@@ -41,7 +42,7 @@ class SamplerConfig:
     chains: int = 4
     random_seed: int | None = None
     sampler: Sampler = "nutpie"
-    target_accept: float = 0.8
+    target_accept: float | None = 0.8
     cores: int | None = None
     progressbar: bool = False
 
@@ -53,7 +54,7 @@ class SamplerConfig:
         if self.sampler not in ("nutpie", "pymc", "numpyro"):
             raise SamplingError(f"unknown sampler {self.sampler!r}; choose 'nutpie', 'pymc' "
                                 "or 'numpyro'")
-        if not 0 < self.target_accept < 1:
+        if self.target_accept is not None and not 0 < self.target_accept < 1:
             raise SamplingError(f"target_accept must lie in (0, 1), got {self.target_accept}")
 
 
@@ -73,12 +74,14 @@ def default_target_accept(n_levels: list[int]) -> float:
     return 0.95 if n_levels and min(n_levels) < FEW_LEVELS else 0.8
 
 
-def _sample_nutpie(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
+def _sample_nutpie(model: pm.Model, config: SamplerConfig, data) -> az.InferenceData:
     import nutpie
 
     if model not in _COMPILED:  # compile once per model; later fits only sample
         _COMPILED[model] = nutpie.compile_pymc_model(model)
     compiled = _COMPILED[model]
+    if data:
+        compiled = compiled.with_data(**data)
     return nutpie.sample(
         compiled, draws=config.draws, tune=config.tune, chains=config.chains,
         seed=config.random_seed, target_accept=config.target_accept, cores=config.cores,
@@ -86,8 +89,11 @@ def _sample_nutpie(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
     )
 
 
-def _sample_pymc(model: pm.Model, config: SamplerConfig, nuts_sampler: str) -> az.InferenceData:
+def _sample_pymc(model: pm.Model, config: SamplerConfig, nuts_sampler: str,
+                 data) -> az.InferenceData:
     with model:
+        if data:
+            pm.set_data(data)
         return pm.sample(
             draws=config.draws, tune=config.tune, chains=config.chains,
             cores=config.cores, random_seed=config.random_seed,
@@ -96,8 +102,10 @@ def _sample_pymc(model: pm.Model, config: SamplerConfig, nuts_sampler: str) -> a
         )
 
 
-def sample(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
-    """Draw from the posterior of ``model`` with the backend named in ``config``."""
+def sample(model: pm.Model, config: SamplerConfig,
+           data: dict[str, np.ndarray] | None = None) -> az.InferenceData:
+    """Draw from the posterior of ``model`` with the backend named in ``config``; ``data``
+    replaces the values of the model's ``pm.Data`` inputs (a compiled model is reused)."""
     if config.sampler == "numpyro":
         try:
             import numpyro  # noqa: F401
@@ -107,8 +115,8 @@ def sample(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
     logger.info("sampling %d chains × (%d tune + %d draws) with %s", config.chains,
                 config.tune, config.draws, config.sampler)
     if config.sampler == "nutpie":
-        return _sample_nutpie(model, config)
-    return _sample_pymc(model, config, config.sampler)
+        return _sample_nutpie(model, config, data)
+    return _sample_pymc(model, config, config.sampler, data)
 
 
 def _worst(values, threshold: float, *, above: bool) -> list[str]:
