@@ -194,3 +194,33 @@ def test_serial_draws_have_unit_variance_and_lag_correlation():
     a = [3, 6, 1, 9]  # individual a at t = 0, 1, 2.5, 6: corr(t=0, t=2.5) = 0.6^2.5
     assert np.corrcoef(u[:, a[0]], u[:, a[2]])[0, 1] == pytest.approx(phi**2.5, abs=0.02)
     assert np.corrcoef(u[:, a[0]], u[:, 0])[0, 1] == pytest.approx(0.0, abs=0.02)
+
+
+def test_spec_file_carries_residual_and_sigma(tmp_path):
+    from lmm_bayes.spec import read_spec
+
+    SMALL.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "m.toml").write_text('[model]\nformula = "y ~ x"\n'
+                                     'residual = "car1(time | id)"\nsigma = "~ arm"\n'
+                                     '[data]\npath = "d.csv"\n')
+    spec_file = read_spec(tmp_path / "m.toml")
+    assert (spec_file.spec.residual, spec_file.spec.sigma) == ("car1(time | id)", "~ arm")
+    model = lb.LMM.from_spec(spec_file.spec, spec_file.data)
+    assert model.residuals.serial.spec.time == "time"
+    assert model.residuals.sigma.names == ("(Intercept)", "armT")
+
+
+def test_prior_predictive_draws_serially_correlated_residuals():
+    """y − μ over σ has unit variance, and rows of one individual one visit apart have
+    correlation E[φ] (0 under the uniform prior on (−1, 1)); across individuals 0."""
+    model = lb.LMM("y ~ x", SMALL, residual="ar1(visit | id)", sigma="~ arm")
+    prior = model.prior_predictive(draws=4000, random_seed=1)
+    y = prior.prior_predictive["y"].values[0]
+    beta, sigma_beta = prior.prior["beta"].values[0], prior.prior["sigma_beta"].values[0]
+    mu = beta[:, :1] + beta[:, 1:] * SMALL.x.to_numpy()
+    sd = np.exp(sigma_beta[:, :1] + sigma_beta[:, 1:] * (SMALL.arm == "T").to_numpy())
+    u = (y - mu) / sd
+    np.testing.assert_allclose(u.var(axis=0), 1.0, atol=0.08)
+    phi = prior.prior["phi"].values[0]
+    assert np.mean(u[:, 3] * u[:, 6] - phi) == pytest.approx(0.0, abs=0.05)  # a: visits 0, 1
+    assert np.mean(u[:, 3] * u[:, 0]) == pytest.approx(0.0, abs=0.05)  # a and c
