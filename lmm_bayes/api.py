@@ -266,19 +266,16 @@ class Fit:
         e.g. ``fit.variance_contrast("sd__time", "subject:armB", "subject:armA")`` for a
         model with ``(1 + time | gr(subject, by = arm))``: does the therapy change how
         heterogeneous progression is? See :func:`lmm_bayes.summaries.variance_contrast`."""
-        design = self.model.design
-        design.group(first), design.group(second)
+        for group in (first, second):
+            self.model.design.group(group)
         return summaries.variance_contrast(self.idata.posterior, self._groups, term, first,
                                            second, kind, prob)
 
     def _check_whole_factors(self, what: str) -> None:
-        """``what`` is defined for factors over every row with one residual SD."""
+        """``what`` is defined for grouping factors that cover every row."""
         if any(g.member is not None for g in self.model.design.groups):
             raise DesignError(f"{what} is not available for gr(g, by = ...) factors; "
                               "see variance_components and variance_contrast")
-        if what == "icc" and "sigma" not in self.idata.posterior:
-            raise DesignError("icc needs one residual SD; the model has a sigma formula "
-                              "(see variance_components for the SD per level)")
 
     def icc(self, group: str | None = None, at: Mapping[str, float] | None = None,
             prob: float = 0.95) -> pd.DataFrame:
@@ -292,6 +289,9 @@ class Fit:
         """
         design = self.model.design
         self._check_whole_factors("icc")
+        if "sigma" not in self.idata.posterior:
+            raise DesignError("icc needs one residual SD; the model has a sigma formula "
+                              "(see variance_components for the SD per level)")
         if group is not None:
             design.group(group)
         nested = summaries.nesting({g.name: g.index for g in design.groups})

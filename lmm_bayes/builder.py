@@ -140,8 +140,9 @@ def _centred(design: Design, group: GroupingFactor, parametrization: str) -> boo
     if parametrization != "auto":
         return parametrization == "centered"
     correlated = group.correlated and len(group.terms) > 1
+    rows = design.n_obs if group.member is None else int(group.member.sum())
     return (not correlated and "(Intercept)" in group.terms
-            and design.n_obs / group.n_levels >= CENTRED_MIN_ROWS
+            and rows / group.n_levels >= CENTRED_MIN_ROWS
             and level_information(design, group) > CENTRED_ABOVE)
 
 

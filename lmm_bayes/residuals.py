@@ -366,7 +366,9 @@ def serial_conditional(phi: np.ndarray, previous_residual: np.ndarray, gap: np.n
     With e = σ u and u a stationary AR process of unit variance,
     u_new | u_prev ~ N(ρ u_prev, 1 − ρ²) (Box, Jenkins & Reinsel 2008, §7.1), so
     e_new | e_prev ~ N(ρ σ_new e_prev / σ_prev, σ_new² (1 − ρ²)). Conditioning on the
-    previous residual only is exact: the process is Markov.
+    previous residual only is exact for a row after the individual's last observed one
+    (forecasting): the process is Markov. A row between two observed ones would also be
+    informed by the next one; this function does not cover that case.
     """
     rho = np.power(phi, gap)
     mean = rho * np.asarray(sd) / np.asarray(previous_sd) * previous_residual
