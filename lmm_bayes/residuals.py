@@ -44,7 +44,8 @@ from .variables import DataSchema, VariableEvaluator, level_label
 __all__ = [
     "STRUCTURES", "ResidualDesign", "ResidualSpec", "SerialDesign", "SerialStructure",
     "SigmaDesign", "build_residual_design", "parse_residual", "parse_sigma", "residual_columns",
-    "residual_sd_draws", "serial_conditional", "serial_draws", "sigma_covariates",
+    "residual_sd_draws", "serial_conditional", "serial_design", "serial_draws",
+    "sigma_covariates", "sigma_design",
 ]
 
 
