@@ -24,6 +24,7 @@ from .families import Family, get_family
 from .marginal import can_marginalize, level_statistics, random_effects_draws
 from .predict import Groups, Kind, predict_draws
 from .priors import PriorSet, build_priors
+from .residuals import ResidualDesign, build_residual_design, residual_columns
 from .sampling import SamplerConfig, diagnose, warn_on_problems
 from .spec import ModelSpec
 from .summaries import random_effects_table, tidy_summary
@@ -32,6 +33,8 @@ from .summaries.draws import interval_columns
 __all__ = ["LMM", "Fit", "compare", "fit"]
 
 logger = logging.getLogger("lmm_bayes")
+
+MAX_SIGMA_LEVELS = 20
 
 
 class LMM:
@@ -64,6 +67,15 @@ class LMM:
         far fewer sampled parameters. ``"auto"`` (default) does so where it can (a Gaussian
         model with one grouping factor of at most two varying terms); ``"conditional"``
         forces the plain model with the random effects sampled.
+    residual : str, optional
+        Serial correlation of the residuals within an individual:
+        ``"ar1(visit | subject)"`` (whole-number visits, φ ∈ (−1, 1)) or
+        ``"car1(time | subject)"`` (continuous time, φ ∈ (0, 1)); Corr = φ^|Δt|
+        (:mod:`lmm_bayes.residuals`). Posterior variable ``phi``.
+    sigma : str, optional
+        A log-linear model of the residual SD, e.g. ``"~ arm"`` (a σ per arm, nlme's
+        ``varIdent``) or ``"~ time"`` (``varExp``). Posterior variable ``sigma_beta``
+        (dim ``sigma_fixed``) instead of ``sigma``.
 
     Examples
     --------
@@ -77,11 +89,12 @@ class LMM:
                  priors: Mapping[str, Any] | None = None, factors=(), reference=None,
                  na_action: Literal["raise", "drop"] = "raise",
                  parametrization: Literal["auto", "centered", "non-centered"] = "auto",
-                 likelihood: Literal["auto", "conditional", "marginal"] = "auto"):
+                 likelihood: Literal["auto", "conditional", "marginal"] = "auto",
+                 residual: str | None = None, sigma: str | None = None):
         spec = ModelSpec.from_formula(formula, family=family, priors=dict(priors or {}),
                                       factors=factors, reference=dict(reference or {}),
                                       na_action=na_action, parametrization=parametrization,
-                                      likelihood=likelihood)
+                                      likelihood=likelihood, residual=residual, sigma=sigma)
         self._init(spec, data)
 
     @classmethod
@@ -98,13 +111,18 @@ class LMM:
             raise DesignError("the data have no rows")
         self.spec = spec
         self.data = data
-        self.design: Design = build_design(spec.formula, data, factors=spec.factors,
-                                           reference=spec.reference, na_action=spec.na_action)
-        self.priors: PriorSet = build_priors(self.design, spec.priors)
-        marginal_possible = can_marginalize(self.design, spec.family)
+        self.design: Design = build_design(
+            spec.formula, data, factors=spec.factors, reference=spec.reference,
+            na_action=spec.na_action, also_used=residual_columns(spec.residual, spec.sigma))
+        self.residuals: ResidualDesign | None = build_residual_design(
+            data, self.design.rows, residual=spec.residual, sigma=spec.sigma,
+            factors=spec.factors, reference=spec.reference)
+        self.priors: PriorSet = build_priors(self.design, spec.priors, self.residuals)
+        marginal_possible = can_marginalize(self.design, spec.family, self.residuals)
         if spec.likelihood == "marginal" and not marginal_possible:
             raise DesignError("likelihood='marginal' needs a Gaussian model with one grouping "
-                              "factor of at most two varying terms; use 'conditional'")
+                              "factor of at most two varying terms and no residual structure "
+                              "or sigma formula; use 'conditional'")
         self.likelihood = ("marginal" if spec.likelihood == "marginal"
                            or spec.likelihood == "auto" and marginal_possible else "conditional")
 
@@ -125,7 +143,7 @@ class LMM:
 
         return build_model(self.design, self.priors, self.spec.family,
                            parametrization=self.spec.parametrization,
-                           likelihood=self.likelihood)
+                           likelihood=self.likelihood, residuals=self.residuals)
 
     @cached_property
     def _generative_model(self):
@@ -135,7 +153,7 @@ class LMM:
         if self.likelihood == "conditional":
             return self.pymc_model
         return build_model(self.design, self.priors, self.spec.family,
-                           parametrization=self.spec.parametrization)
+                           parametrization=self.spec.parametrization, residuals=self.residuals)
 
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
             random_seed: int | None = None,
@@ -243,8 +261,43 @@ class Fit:
 
     def variance_components(self, prob: float = 0.95) -> pd.DataFrame:
         """SDs, correlations, variances and covariances of each factor's random effects and
-        the residual SD and variance (see :func:`lmm_bayes.summaries.variance_components`)."""
-        return summaries.variance_components(self.idata.posterior, self._groups, prob)
+        the residual SD and variance (see :func:`lmm_bayes.summaries.variance_components`).
+
+        With a sigma formula the residual SD and variance are given on the natural scale
+        for each combination of the sigma variables in the data (``sd__Observation[arm=B]``),
+        when there are at most 20 of them (a factor, or a covariate with few values)."""
+        return summaries.variance_components(self.idata.posterior, self._groups, prob,
+                                             self._sigma_levels())
+
+    def _sigma_levels(self) -> dict[str, np.ndarray] | None:
+        """Label → log-σ design row of each distinct combination of the sigma variables."""
+        sigma = self.model.residuals.sigma if self.model.residuals else None
+        if sigma is None:
+            return None
+        labels, first = np.unique(sigma.row_labels.astype(str), return_index=True)
+        if len(labels) > MAX_SIGMA_LEVELS:
+            logger.info("residual SDs not tabulated: the sigma formula takes %d values",
+                        len(labels))
+            return None
+        return {labels[k]: sigma.X[first[k]] for k in np.argsort(first)}
+
+    def variance_contrast(self, term: str, first: str, second: str,
+                          kind: Literal["ratio", "difference"] = "ratio",
+                          prob: float = 0.95) -> pd.DataFrame:
+        """Posterior of ``first``'s variance component ``term`` over (or minus) ``second``'s,
+        e.g. ``fit.variance_contrast("sd__time", "subject:armB", "subject:armA")`` for a
+        model with ``(1 + time | gr(subject, by = arm))``: does the therapy change how
+        heterogeneous progression is? See :func:`lmm_bayes.summaries.variance_contrast`."""
+        for group in (first, second):
+            self.model.design.group(group)
+        return summaries.variance_contrast(self.idata.posterior, self._groups, term, first,
+                                           second, kind, prob)
+
+    def _check_whole_factors(self, what: str) -> None:
+        """``what`` is defined for grouping factors that cover every row."""
+        if any(g.member is not None for g in self.model.design.groups):
+            raise DesignError(f"{what} is not available for gr(g, by = ...) factors; "
+                              "see variance_components and variance_contrast")
 
     def icc(self, group: str | None = None, at: Mapping[str, float] | None = None,
             prob: float = 0.95) -> pd.DataFrame:
@@ -257,6 +310,10 @@ class Fit:
         :func:`lmm_bayes.summaries.icc` for the nested and random-slope cases.
         """
         design = self.model.design
+        self._check_whole_factors("icc")
+        if "sigma" not in self.idata.posterior:
+            raise DesignError("icc needs one residual SD; the model has a sigma formula "
+                              "(see variance_components for the SD per level)")
         if group is not None:
             design.group(group)
         nested = summaries.nesting({g.name: g.index for g in design.groups})
@@ -268,12 +325,14 @@ class Fit:
         """No-pooling, complete-pooling and partial-pooling estimates of ``term``'s
         coefficient in each level of ``group``, and the fraction shrunk
         (see :func:`lmm_bayes.summaries.shrinkage`)."""
+        self._check_whole_factors("shrinkage")
         return summaries.shrinkage(self.idata.posterior, self.model.design, group, term, prob)
 
     def trajectories(self, group: str, time: str, grid=None, levels=None,
                      prob: float = 0.95) -> pd.DataFrame:
         """Each level's expected outcome over a grid of ``time`` values, and the population
         curve (see :func:`lmm_bayes.summaries.trajectories`)."""
+        self._check_whole_factors("trajectories")
         return summaries.trajectories(self.idata.posterior, self.model.design, self._data,
                                       group, time, grid=grid, levels=levels, prob=prob)
 
@@ -292,7 +351,8 @@ class Fit:
         See :meth:`predict` for the options and :mod:`lmm_bayes.predict` for the formulas.
         """
         return predict_draws(self.idata.posterior, self.model.design, self.model.family, data,
-                             kind=kind, groups=groups, history=history, random_seed=random_seed)
+                             kind=kind, groups=groups, history=history, random_seed=random_seed,
+                             residuals=self.model.residuals)
 
     def predict(self, data: pd.DataFrame, *, kind: Kind = "mean", groups: Groups = "new",
                 history: pd.DataFrame | None = None, random_seed: int | None = None,
@@ -366,7 +426,7 @@ class Fit:
         """Draw replicated data on the fitted rows, one set per posterior draw, into
         ``idata.posterior_predictive["y"]`` (and the data into ``observed_data``)."""
         y_rep = ppc.replicate(self.idata.posterior, self.model.design, self.model.family,
-                              np.random.default_rng(random_seed))
+                              np.random.default_rng(random_seed), self.model.residuals)
         self._store("posterior_predictive", y_rep)
         return self.idata
 
@@ -399,7 +459,8 @@ class Fit:
         the random effects (computed once and kept in ``idata.log_likelihood``)."""
         if "log_likelihood" not in self.idata.groups():
             self._store("log_likelihood", ppc.pointwise_loglik(
-                self.idata.posterior, self.model.design, self.model.family))
+                self.idata.posterior, self.model.design, self.model.family,
+                self.model.residuals))
         return az.loo(self.idata, **kwargs)
 
     # ------------------------------------------------------------------ plots
@@ -452,16 +513,16 @@ class Fit:
 
 
 def public_names(design: Design, posterior) -> list[str]:
-    """The documented posterior variables (``beta``, ``sigma``, ``sd_<g>``, ``corr_<g>``,
-    ``b_<g>``) present in ``posterior``; the sampler's internal variables are not kept."""
-    names = ["beta", "sigma"]
+    """The documented posterior variables (``beta``, ``sigma`` or ``sigma_beta``, ``phi``,
+    ``sd_<g>``, ``corr_<g>``, ``b_<g>``) present in ``posterior``; the sampler's internal variables are not kept."""
+    names = ["beta", "sigma", "sigma_beta", "phi"]
     for group in design.groups:
         names += [f"sd_{group.name}", f"corr_{group.name}", f"b_{group.name}"]
     return [n for n in names if n in posterior]
 
 
 _MODEL_OPTIONS = {"family", "priors", "factors", "reference", "na_action", "parametrization",
-                  "likelihood"}
+                  "likelihood", "residual", "sigma"}
 
 
 def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:

@@ -15,10 +15,17 @@ have diagonal :math:`\\Sigma_g`. Random effects are non-centred,
 unless the data inform every level strongly (then centred, see :func:`level_information`),
 and indexed by level rather than multiplied through a dense Z.
 
+Residual structures and sigma models (:mod:`lmm_bayes.residuals`) replace
+ε_i ~ N(0, σ²) by log σ_i = x_{σ,i}ᵀ β_σ and/or an AR(1)/CAR(1) process within each
+individual, written in its O(n) innovations form
+(:func:`_serial_normal`).
+
 Posterior names: ``beta`` (dim ``fixed``), ``sigma``, ``sd_<g>`` (dim ``<g>__term``),
 ``corr_<g>`` (dims ``<g>__term``, ``<g>__term_``), ``b_<g>`` (dims ``<g>__level``,
-``<g>__term``). Internal: ``intercept_c`` (intercept with centred predictors),
-``beta_slopes``, ``z_<g>``, ``chol_<g>``.
+``<g>__term``); with a residual structure ``phi``; with a sigma formula ``sigma_beta``
+(dim ``sigma_fixed``) instead of ``sigma``. Internal: ``intercept_c`` (intercept with
+centred predictors), ``beta_slopes``, ``z_<g>``, ``chol_<g>``, ``sigma_intercept_c``,
+``sigma_beta_slopes``, ``phi_unit``.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import pytensor.tensor as pt
 from .design import Design, GroupingFactor
 from .marginal import LevelStatistics, can_marginalize, level_statistics
 from .priors import INTERCEPT, Prior, PriorSet
+from .residuals import ResidualDesign, SerialDesign, serial_draws
 
 __all__ = ["build_model", "centring", "level_information", "response_data"]
 
@@ -47,6 +55,7 @@ _DISTRIBUTIONS = {
     "halfstudentt": pm.HalfStudentT,
     "halfcauchy": pm.HalfCauchy,
     "exponential": pm.Exponential,
+    "beta": pm.Beta,
 }
 
 
@@ -72,19 +81,27 @@ def _vector_rv(name: str, priors: Sequence[Prior], dims: str):
     return pm.Deterministic(name, pt.concatenate(pieces)[np.argsort(order)], dims=dims)
 
 
-def _fixed_effects(design: Design, priors: PriorSet):
-    """β, sampled with the non-intercept columns centred when there is an intercept (the
-    reported intercept is α − x̄ᵀβ_slopes, with α the intercept at the column means)."""
-    names = list(design.fixed_names)
+def _coefficients(prefix: str, X: np.ndarray, names: Sequence[str], intercept: Prior | None,
+                  priors: dict[str, Prior]):
+    """Coefficients ``<prefix>beta`` (dim ``<prefix>fixed``), sampled with the non-intercept
+    columns centred when there is an intercept (the reported intercept is α − x̄ᵀβ_slopes,
+    with α the intercept at the column means)."""
+    name, dim = f"{prefix}beta", f"{prefix}fixed"
     if INTERCEPT not in names:
-        return _vector_rv("beta", [priors.fixed[n] for n in names], dims="fixed")
-    alpha = _DISTRIBUTIONS[priors.intercept.dist]("intercept_c", **priors.intercept.kwargs)
+        return _vector_rv(name, [priors[n] for n in names], dims=dim)
+    alpha = _DISTRIBUTIONS[intercept.dist](f"{prefix}intercept_c", **intercept.kwargs)
     if len(names) == 1:
-        return pm.Deterministic("beta", alpha[None], dims="fixed")
-    means = design.X[:, 1:].mean(axis=0)
-    slopes = _vector_rv("beta_slopes", [priors.fixed[n] for n in names[1:]], dims="slope")
-    intercept = alpha - pt.dot(means, slopes)
-    return pm.Deterministic("beta", pt.concatenate([intercept[None], slopes]), dims="fixed")
+        return pm.Deterministic(name, alpha[None], dims=dim)
+    means = X[:, 1:].mean(axis=0)
+    slopes = _vector_rv(f"{prefix}beta_slopes", [priors[n] for n in names[1:]],
+                        dims=f"{prefix}slope")
+    return pm.Deterministic(name, pt.concatenate([(alpha - pt.dot(means, slopes))[None],
+                                                  slopes]), dims=dim)
+
+
+def _fixed_effects(design: Design, priors: PriorSet):
+    """β (see :func:`_coefficients`)."""
+    return _coefficients("", design.X, design.fixed_names, priors.intercept, priors.fixed)
 
 
 def level_information(design: Design, group: GroupingFactor) -> float:
@@ -98,6 +115,8 @@ def level_information(design: Design, group: GroupingFactor) -> float:
     Girolami 2015, "Hamiltonian Monte Carlo for hierarchical models").
     """
     residual = design.y - design.X @ np.linalg.lstsq(design.X, design.y, rcond=None)[0]
+    if group.member is not None:  # one arm of gr(g, by = arm): its own rows only
+        residual, group = residual[group.member], replace(group, index=group.index[group.member])
     counts = np.bincount(group.index, minlength=group.n_levels)
     sums = np.bincount(group.index, weights=residual, minlength=group.n_levels)
     means = sums / counts
@@ -121,8 +140,9 @@ def _centred(design: Design, group: GroupingFactor, parametrization: str) -> boo
     if parametrization != "auto":
         return parametrization == "centered"
     correlated = group.correlated and len(group.terms) > 1
+    rows = design.n_obs if group.member is None else int(group.member.sum())
     return (not correlated and "(Intercept)" in group.terms
-            and design.n_obs / group.n_levels >= CENTRED_MIN_ROWS
+            and rows / group.n_levels >= CENTRED_MIN_ROWS
             and level_information(design, group) > CENTRED_ABOVE)
 
 
@@ -201,11 +221,17 @@ def _indexed_effects(group: GroupingFactor, columns):
     return total
 
 
-def _coords(design: Design) -> dict[str, Sequence]:
-    names = list(design.fixed_names)
-    coords: dict[str, Sequence] = {"fixed": names, "obs": np.arange(design.n_obs)}
+def _coefficient_coords(prefix: str, names: Sequence[str]) -> dict[str, Sequence]:
+    coords: dict[str, Sequence] = {f"{prefix}fixed": list(names)}
     if INTERCEPT in names and len(names) > 1:
-        coords["slope"] = names[1:]
+        coords[f"{prefix}slope"] = list(names[1:])
+    return coords
+
+
+def _coords(design: Design, residuals: ResidualDesign | None = None) -> dict[str, Sequence]:
+    coords = {"obs": np.arange(design.n_obs), **_coefficient_coords("", design.fixed_names)}
+    if residuals is not None and residuals.sigma is not None:
+        coords.update(_coefficient_coords("sigma_", residuals.sigma.names))
     for group in design.groups:
         coords[f"{group.name}__level"] = list(group.levels)
         coords[f"{group.name}__term"] = list(group.terms)
@@ -236,9 +262,63 @@ def response_data(design: Design, likelihood: Literal["conditional", "marginal"]
     return {"Zty": stats.Zty, "Xty": stats.Xty, "yty": np.asarray(stats.yty)}
 
 
+def _residual_sd(residuals: ResidualDesign, priors: PriorSet, n: int):
+    """σ_i per row: exp(X_σ β_σ) with a sigma formula, else the one σ repeated."""
+    if residuals.sigma is None:
+        return _sigma(priors) * pt.ones(n)
+    sig = residuals.sigma
+    beta = _coefficients("sigma_", sig.X, sig.names, priors.sigma_intercept,
+                         priors.sigma_fixed)
+    return pt.exp(pt.dot(sig.X, beta))
+
+
+def _phi(serial: SerialDesign, prior: Prior):
+    """φ with its beta prior: on (φ + 1)/2 for a signed structure (φ ∈ (−1, 1)), else on φ."""
+    if not serial.spec.structure.signed:
+        return pm.Beta("phi", **prior.kwargs)
+    return pm.Deterministic("phi", 2.0 * pm.Beta("phi_unit", **prior.kwargs) - 1.0)
+
+
+def _serial_normal(mu, sd, serial: SerialDesign, prior: Prior, observed: np.ndarray):
+    """The observed rows under AR(1)/CAR(1) residuals in the innovations form.
+
+    Notes
+    -----
+    With u_i = (y_i − μ_i)/σ_i and ρ_i = φ^{gap_i} (0 at an individual's first row),
+    log p(y) = Σ_i [log N(u_i; ρ_i u_prev(i), 1 − ρ_i²) − log σ_i] (module docstring of
+    :mod:`lmm_bayes.residuals`; Box, Jenkins & Reinsel 2008, §7.1): O(n), no covariance
+    matrix over the rows. Whole-number gaps (``ar1``) are integer powers, so a negative
+    φ is allowed there.
+    """
+    gap = (serial.gap.astype(int) if serial.spec.structure.whole_times else serial.gap)
+    rho = pt.switch(serial.first, 0.0, pt.pow(_phi(serial, prior), gap))
+    previous = serial.previous
+
+    def logp(value, mu, sd, rho):
+        u = (value - mu) / sd
+        return pm.logp(pm.Normal.dist(rho * u[previous], pt.sqrt(1.0 - rho**2)), u) - pt.log(sd)
+
+    def random(mu, sd, rho, rng=None, size=None):
+        return mu + sd * serial_draws(rho, serial, rng, size=tuple(size or ())[:-1])
+
+    return pm.CustomDist("y", mu, sd, rho, logp=logp, random=random, observed=observed,
+                         dims="obs")
+
+
+def _gaussian_residuals(mu, design: Design, priors: PriorSet, residuals: ResidualDesign):
+    """The Gaussian likelihood with a sigma model and/or a serial residual structure."""
+    sd = _residual_sd(residuals, priors, design.n_obs)
+    observed = pm.Data("y_obs", design.y, dims="obs")
+    if residuals.serial is None:
+        pm.Normal("y", mu=mu, sigma=sd, observed=observed, dims="obs")
+    else:
+        _serial_normal(mu, sd, residuals.serial, priors.phi, observed)
+
+
 def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
                 parametrization: Parametrization = "auto",
-                likelihood: Literal["conditional", "marginal"] = "conditional") -> pm.Model:
+                likelihood: Literal["conditional", "marginal"] = "conditional",
+                residuals: ResidualDesign | None = None) -> pm.Model:
     """The PyMC model for ``design`` under ``priors`` (see the module docstring).
 
     Parameters
@@ -256,16 +336,21 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
         ``"marginal"`` integrates the random effects out (:mod:`lmm_bayes.marginal`; needs
         :func:`can_marginalize`): the model then has no ``b_<g>``, which
         :func:`lmm_bayes.marginal.conditional_effects` draws after sampling.
+    residuals : ResidualDesign, optional
+        A sigma model and/or an AR(1)/CAR(1) structure (Gaussian family, conditional
+        likelihood only).
 
     Returns
     -------
     pymc.Model
         With coords carrying the real fixed-effect names, level labels and term names.
     """
-    if likelihood == "marginal" and not can_marginalize(design, family):
+    if likelihood == "marginal" and not can_marginalize(design, family, residuals):
         raise ValueError("the marginal likelihood needs a Gaussian model with one grouping "
-                         "factor of at most two varying terms")
-    with pm.Model(coords=_coords(design)) as model:
+                         "factor of at most two varying terms and independent residuals")
+    if residuals is not None and family != "gaussian":
+        raise ValueError("residual structures and sigma models need the Gaussian family")
+    with pm.Model(coords=_coords(design, residuals)) as model:
         beta = _fixed_effects(design, priors)
         if likelihood == "marginal":
             group = design.groups[0]
@@ -279,5 +364,8 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
         mu = pt.dot(design.X, beta)
         for group in design.groups:
             mu = mu + _random_part(group, priors, _centred(design, group, parametrization))
-        FAMILIES[family](mu, design, priors)
+        if residuals is not None:
+            _gaussian_residuals(mu, design, priors, residuals)
+        else:
+            FAMILIES[family](mu, design, priors)
     return model

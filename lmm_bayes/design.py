@@ -52,6 +52,9 @@ class GroupingFactor:
     correlated : bool
         Whether the effects share one covariance matrix with correlations (``|``) or are
         independent (``||``).
+    member : ndarray of bool, shape (n,), or None
+        For one level of ``gr(g, by = arm)`` (factor ``g:armA``): the rows of that arm.
+        Other rows have ``Z`` = 0 (and index 0); None when the factor covers every row.
     """
 
     name: str
@@ -60,6 +63,7 @@ class GroupingFactor:
     terms: tuple[str, ...]
     Z: np.ndarray
     correlated: bool
+    member: np.ndarray | None = None
 
     @property
     def n_levels(self) -> int:
@@ -180,10 +184,11 @@ def _model_matrix(terms: tuple[Term, ...], ev: VariableEvaluator, n: int):
 # ----------------------------------------------------------------------------- checks
 
 
-def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str) -> np.ndarray:
+def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str,
+                  also_used=()) -> np.ndarray:
     """Positions of the rows to keep; raise or drop (and say so) where a used column is NaN."""
     used = []
-    for label in formula.variables:
+    for label in formula.variables + tuple(also_used):
         cols = columns_used(label, data)
         if not cols and label not in data.columns:
             raise DesignError(f"column {label!r} not found in the data "
@@ -259,7 +264,37 @@ def _check_grouping(group: GroupingFactor, n: int) -> None:
 # ----------------------------------------------------------------------------- build
 
 
-def _grouping_factor(rterm: RandomTerm, ev: VariableEvaluator, n: int) -> GroupingFactor:
+def _grouping_factors(rterm: RandomTerm, ev: VariableEvaluator, n: int):
+    """The factor of a random term; one per level of ``by`` for ``gr(g, by = arm)``."""
+    if rterm.by is None:
+        return [_grouping_factor(rterm, ev, n)]
+    whole = _grouping_factor(rterm, ev, n, check=False)
+    by = ev.variable(rterm.by, categorical=True)
+    arms = pd.Series(by.values).groupby(whole.index).nunique()
+    if (arms > 1).any():
+        level = whole.levels[int(arms.index[np.argmax(arms.to_numpy() > 1)])]
+        raise DesignError(f"gr({rterm.group}, by = {rterm.by}): level {level!r} of "
+                          f"{rterm.group!r} has rows in more than one level of {rterm.by!r}; "
+                          "each level must belong to one")
+    return [_by_level_factor(whole, by.values == k, f"{rterm.group}:{rterm.by}{label}")
+            for k, label in enumerate(by.levels) if (by.values == k).any()]
+
+
+def _by_level_factor(whole: GroupingFactor, member: np.ndarray, name: str) -> GroupingFactor:
+    """The part of ``whole`` on the rows of one ``by`` level, over every row (Z = 0 and
+    index 0 elsewhere), checked on its own rows."""
+    present = np.unique(whole.index[member])
+    index = np.zeros(len(member), dtype=int)
+    index[member] = np.searchsorted(present, whole.index[member])
+    levels = tuple(whole.levels[k] for k in present)
+    Z = np.where(member[:, None], whole.Z, 0.0)
+    _check_grouping(GroupingFactor(name, levels, index[member], whole.terms, Z[member],
+                                   whole.correlated), int(member.sum()))
+    return GroupingFactor(name, levels, index, whole.terms, Z, whole.correlated, member)
+
+
+def _grouping_factor(rterm: RandomTerm, ev: VariableEvaluator, n: int,
+                     check: bool = True) -> GroupingFactor:
     parts = [ev.variable(col, categorical=True) for col in rterm.group_columns]
     if len(parts) == 1:
         index, levels = parts[0].values, parts[0].levels
@@ -271,7 +306,8 @@ def _grouping_factor(rterm: RandomTerm, ev: VariableEvaluator, n: int) -> Groupi
     terms, Z = _model_matrix(rterm.terms, ev, n)
     group = GroupingFactor(rterm.group, tuple(levels), np.asarray(index), terms, Z,
                            rterm.correlated)
-    _check_grouping(group, n)
+    if check:
+        _check_grouping(group, n)
     return group
 
 
@@ -295,6 +331,7 @@ def build_design(
     factors=(),
     reference=None,
     na_action: Literal["raise", "drop"] = "raise",
+    also_used=(),
 ) -> Design:
     """Evaluate ``formula`` on ``data``: response, fixed-effect matrix, grouping factors.
 
@@ -310,6 +347,9 @@ def build_design(
     na_action : {"raise", "drop"}
         Missing values in used columns raise :class:`DesignError` (default) or drop the rows,
         logging how many.
+    also_used : collection of str
+        Variables used elsewhere in the model (the residual options), checked for presence
+        and missing values like the formula's.
 
     Raises
     ------
@@ -323,13 +363,13 @@ def build_design(
     unknown = [f for f in factors if f not in data.columns]
     if unknown:
         raise DesignError(f"factors {unknown} are not columns of the data")
-    rows = _missing_rows(formula, data, na_action)
+    rows = _missing_rows(formula, data, na_action, also_used)
     used = data.iloc[rows].reset_index(drop=True)
     ev = VariableEvaluator(used, factors=factors, reference=reference)
     y = _response(formula, ev)
     fixed_names, X = _model_matrix(formula.fixed, ev, len(used))
     _check_full_rank(X, fixed_names)
-    groups = tuple(_grouping_factor(r, ev, len(used)) for r in formula.random)
+    groups = tuple(g for r in formula.random for g in _grouping_factors(r, ev, len(used)))
     return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data))
 
 
@@ -344,10 +384,19 @@ def evaluate_covariates(design: Design,
     X : ndarray, shape (m, p)
         Columns in the order of ``design.fixed_names``.
     Z : dict of grouping factor name to ndarray, shape (m, q)
-        Columns in the order of that factor's ``terms``.
+        Columns in the order of that factor's ``terms``; for ``gr(g, by = arm)`` one entry
+        per arm (``g:armA``), zero on the rows of other arms (the ``by`` column is needed).
     """
     data = data.reset_index(drop=True)
     ev = VariableEvaluator(data, factors=design.schema.levels, schema=design.schema)
     _, X = _model_matrix(design.formula.fixed, ev, len(data))
-    Z = {r.group: _model_matrix(r.terms, ev, len(data))[1] for r in design.formula.random}
+    Z = {}
+    for rterm in design.formula.random:
+        z = _model_matrix(rterm.terms, ev, len(data))[1]
+        if rterm.by is None:
+            Z[rterm.group] = z
+            continue
+        by = ev.variable(rterm.by, categorical=True)  # gr(g, by = arm): zero outside each arm
+        for k, label in enumerate(by.levels):
+            Z[f"{rterm.group}:{rterm.by}{label}"] = np.where((by.values == k)[:, None], z, 0.0)
     return X, Z

@@ -9,6 +9,8 @@ touched here). It follows R's formula semantics (Wilkinson & Rogers 1973; Chambe
   ``(a + b)^2`` all interactions up to order two;
 * ``(expr | g)`` random effects of ``expr`` (intercept implied) varying by ``g``, correlated;
   ``(expr || g)`` the same with independent effects; ``(expr | a/b)`` = ``(expr | a) + (expr | a:b)``;
+  ``(expr | gr(g, by = arm))`` a separate covariance of the effects per level of ``arm``
+  (brms's ``gr()``, Bürkner 2018);
 * a variable is a column name, a backquoted name, or a call such as ``np.log(x)``,
   ``I(x^2)``, ``center(x)``, ``scale(x)`` or ``C(x)`` (treat ``x`` as categorical), evaluated
   later by :mod:`lmm_bayes.design`.
@@ -57,12 +59,16 @@ class RandomTerm:
         Data columns whose combination defines the levels, e.g. ``("batch", "cask")``.
     correlated : bool
         ``True`` for ``|`` (one covariance matrix with correlations), ``False`` for ``||``.
+    by : str or None
+        From ``gr(g, by = arm)``: the column whose levels each get their own covariance
+        (grouping factors ``g:armA``, ``g:armB``...).
     """
 
     terms: tuple[Term, ...]
     group: str
     group_columns: tuple[str, ...]
     correlated: bool
+    by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class Formula:
             for term in rterm.terms:
                 found.extend(term.factors)
             found.extend(rterm.group_columns)
+            found.extend([rterm.by] if rterm.by else [])
         return tuple(dict.fromkeys(found))
 
 
@@ -320,6 +327,19 @@ def _split_sum(node, sign: int = 1) -> list[tuple[int, tuple]]:
     return [(sign, node)]
 
 
+_GR_CALL = re.compile(r"^gr\(([\w.]+(?::[\w.]+)*)(?:,by=([\w.]+))?\)$")
+
+
+def _gr_call(node, text: str) -> tuple[tuple[str, ...], str | None] | None:
+    """``gr(g, by = arm)`` → ((g,), "arm"); None for anything else than a ``gr`` call."""
+    if node[0] != "var" or not node[1].startswith("gr("):
+        return None
+    match = _GR_CALL.match(node[1])
+    if match is None:
+        raise _fail(text, node[2], "expected gr(g) or gr(g, by = column)")
+    return tuple(match.group(1).split(":")), match.group(2)
+
+
 def _grouping_factors(node, text: str) -> list[tuple[str, ...]]:
     """Grouping factors of a bar's right side: ``g``, ``a:b``, ``a/b`` (→ a, a:b)."""
     kind = node[0]
@@ -345,6 +365,9 @@ def _random_terms(node, text: str) -> list[RandomTerm]:
     effects = _ordered_terms(terms, flag is not False)
     if not effects:
         raise _fail(text, pos, "a random-effect term needs at least one effect before '|'")
+    gr = _gr_call(group, text)
+    if gr is not None:
+        return [RandomTerm(effects, ":".join(gr[0]), gr[0], correlated, gr[1])]
     return [
         RandomTerm(effects, ":".join(factors), factors, correlated)
         for factors in _grouping_factors(group, text)

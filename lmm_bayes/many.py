@@ -57,7 +57,7 @@ def _gene_seed(random_seed: int, name: str) -> int:
 
 def _standardisation(spec: ModelSpec, y: np.ndarray) -> tuple[float, float]:
     """(m, s) for the response, or (0, 1) where standardising would change the model."""
-    if spec.priors or spec.family != "gaussian":
+    if spec.priors or spec.family != "gaussian" or spec.residual or spec.sigma:
         return 0.0, 1.0
     y = y[np.isfinite(y)]
     scale = float(np.std(y, ddof=1)) if len(y) > 1 else 0.0

@@ -76,10 +76,12 @@ class LevelStatistics:
 MAX_MARGINAL_TERMS = 2
 
 
-def can_marginalize(design: Design, family: str) -> bool:
+def can_marginalize(design: Design, family: str, residuals=None) -> bool:
     """Whether the random effects can be integrated out here: a Gaussian model with one
-    grouping factor of at most two varying terms (closed-form 1×1 and 2×2 determinants)."""
-    return (family == "gaussian" and len(design.groups) == 1
+    grouping factor of at most two varying terms (closed-form 1×1 and 2×2 determinants),
+    and independent homoscedastic residuals (``residuals`` None: no
+    :class:`~lmm_bayes.residuals.ResidualDesign`)."""
+    return (family == "gaussian" and residuals is None and len(design.groups) == 1
             and len(design.groups[0].terms) <= MAX_MARGINAL_TERMS)
 
 

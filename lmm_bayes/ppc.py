@@ -21,6 +21,7 @@ from .design import Design
 from .errors import DesignError
 from .families import Family
 from .predict import PosteriorDraws
+from .residuals import ResidualDesign
 
 __all__ = ["STATISTICS", "fitted_linear_predictor", "pointwise_loglik", "ppc_pvalues",
            "replicate", "statistic"]
@@ -67,8 +68,12 @@ def fitted_linear_predictor(draws: PosteriorDraws, design: Design, rows: slice) 
     return eta
 
 
-def _by_rows(posterior: xr.Dataset, design: Design, compute) -> xr.DataArray:
-    """Assemble (chain, draw, obs) from ``compute(eta, rows)`` over chunks of rows."""
+def _by_rows(posterior: xr.Dataset, design: Design, residuals: ResidualDesign | None,
+             compute) -> xr.DataArray:
+    """Assemble (chain, draw, obs) from ``compute(draws, eta, rows)`` over chunks of rows."""
+    if residuals is not None and residuals.serial is not None:
+        raise DesignError("predictive checks and LOO are not available with an AR(1)/CAR(1) "
+                          "residual structure (the rows are not conditionally independent)")
     draws = PosteriorDraws(posterior)
     parts = []
     for start in range(0, design.n_obs, CHUNK_ROWS):
@@ -81,22 +86,31 @@ def _by_rows(posterior: xr.Dataset, design: Design, compute) -> xr.DataArray:
                                 "obs": np.arange(design.n_obs)})
 
 
+def _parameters(draws: PosteriorDraws, family: Family, residuals: ResidualDesign | None,
+                rows: slice) -> dict:
+    sigma_X = residuals.sigma.X[rows] if residuals is not None and residuals.sigma else None
+    return draws.family_parameters(family, sigma_X)
+
+
 def replicate(posterior: xr.Dataset, design: Design, family: Family,
-              rng: np.random.Generator) -> xr.DataArray:
+              rng: np.random.Generator, residuals: ResidualDesign | None = None
+              ) -> xr.DataArray:
     """Replicated responses on the fitted rows, one set per posterior draw (chain, draw, obs)."""
     def compute(draws, eta, rows):
-        return family.draw(family.inverse_link(eta), draws.family_parameters(family), rng)
-    return _by_rows(posterior, design, compute)
+        aux = _parameters(draws, family, residuals, rows)
+        return family.draw(family.inverse_link(eta), aux, rng)
+    return _by_rows(posterior, design, residuals, compute)
 
 
-def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family) -> xr.DataArray:
+def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family,
+                     residuals: ResidualDesign | None = None) -> xr.DataArray:
     """log p(y_i | θ⁽ˢ⁾, b⁽ˢ⁾) per draw and fitted row, for PSIS-LOO (Vehtari, Gelman & Gabry
     2017, *Statistics and Computing* 27): conditional on the random effects, so LOO predicts
     a left-out observation of a known level."""
     def compute(draws, eta, rows):
-        mean = family.inverse_link(eta)
-        return family.logpdf(design.y[rows], mean, draws.family_parameters(family))
-    return _by_rows(posterior, design, compute)
+        aux = _parameters(draws, family, residuals, rows)
+        return family.logpdf(design.y[rows], family.inverse_link(eta), aux)
+    return _by_rows(posterior, design, residuals, compute)
 
 
 def ppc_pvalues(y: np.ndarray, y_rep: np.ndarray, stats: Sequence[str] = ("mean", "sd", "min",

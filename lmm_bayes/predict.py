@@ -39,6 +39,7 @@ from .design import Design, GroupingFactor, evaluate_covariates
 from .errors import DesignError
 from .families import Family
 from .marginal import gaussian_conditional
+from .residuals import ResidualDesign, residual_sd_draws, sigma_covariates
 from .summaries.variance import covariance_draws
 from .variables import columns_used, level_label
 
@@ -100,9 +101,23 @@ class PosteriorDraws:
         jitter = 1e-12 * np.eye(cov.shape[-1]) * np.trace(cov, axis1=1, axis2=2)[:, None, None]
         return np.linalg.cholesky(cov + jitter)
 
-    def family_parameters(self, family: Family) -> dict[str, np.ndarray]:
-        """The family's extra parameters (``sigma``...), shaped (S, 1) to broadcast over rows."""
-        return {name: self.get(name)[:, None] for name in family.parameters}
+    def family_parameters(self, family: Family, sigma_X: np.ndarray | None = None
+                          ) -> dict[str, np.ndarray]:
+        """The family's extra parameters (``sigma``...) per draw, shaped (S, 1) to broadcast
+        over rows; with a sigma model (``sigma_X``, the rows' log-σ design) σ per draw and
+        row, (S, m) (:func:`lmm_bayes.residuals.residual_sd_draws`)."""
+        aux = {name: self.get(name)[:, None] for name in family.parameters
+               if name in self.posterior}
+        if sigma_X is not None:
+            aux["sigma"] = residual_sd_draws(self.posterior, sigma_X).reshape(-1, len(sigma_X))
+        return aux
+
+
+def sigma_rows(residuals: ResidualDesign | None, data: pd.DataFrame) -> np.ndarray | None:
+    """The log-σ design of new rows under a sigma model, else None."""
+    if residuals is None or residuals.sigma is None:
+        return None
+    return sigma_covariates(residuals.sigma, data.reset_index(drop=True))
 
 
 # ----------------------------------------------------------------------------- new data
@@ -241,17 +256,17 @@ def _history_response(design: Design, history: pd.DataFrame) -> np.ndarray:
 
 def _importance_resample(draws: PosteriorDraws, group: GroupingFactor, family: Family,
                          y: np.ndarray, offset: np.ndarray, Z: np.ndarray, which: np.ndarray,
-                         n_levels: int, rng: np.random.Generator) -> np.ndarray:
+                         n_levels: int, aux: dict, rng: np.random.Generator) -> np.ndarray:
     """One draw per posterior draw of each new level's effects from p(b | y_h, θ), by
     sampling-importance-resampling with the prior N(0, Σ) as proposal (Rubin 1988)."""
     chol = draws.cholesky(group)
-    aux = {k: v[:, None] for k, v in draws.family_parameters(family).items()}
     out = np.empty((chol.shape[0], n_levels, chol.shape[-1]))
     for level in range(n_levels):
         mine = which == level
         proposals = new_level_effects(chol, IMPORTANCE_PROPOSALS, rng)          # (S, K, q)
         eta = offset[:, None, mine] + np.einsum("skq,mq->skm", proposals, Z[mine])
-        logw = family.logpdf(y[mine], family.inverse_link(eta), aux).sum(axis=-1)
+        own = {k: (v[:, None, mine] if v.shape[-1] == len(y) else v[:, None]) for k, v in aux.items()}
+        logw = family.logpdf(y[mine], family.inverse_link(eta), own).sum(axis=-1)
         weights = np.exp(logw - logw.max(axis=1, keepdims=True))
         cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
         pick = (cumulative < rng.random((len(weights), 1))).sum(axis=1)
@@ -260,7 +275,8 @@ def _importance_resample(draws: PosteriorDraws, group: GroupingFactor, family: F
 
 
 def history_effects(draws: PosteriorDraws, design: Design, family: Family,
-                    history: pd.DataFrame, rng: np.random.Generator) -> dict:
+                    history: pd.DataFrame, rng: np.random.Generator,
+                    residuals: ResidualDesign | None = None) -> dict:
     """Effects of the new individuals in ``history`` given their observed rows, one draw
     per posterior draw: ``{factor: (labels, effects (S, n_new, q))}``.
 
@@ -269,8 +285,11 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
     With o = Xβ + Σ_{h≠g} Z_h b_h the other parts of the linear predictor, a Gaussian
     family gives b_ℓ | y_ℓ, θ ~ N(θ A⁻¹ u, σ² θ A⁻¹ θᵀ) with θ = L/σ,
     A = I + θᵀ Z_ℓᵀ Z_ℓ θ and u = θᵀ Z_ℓᵀ (y_ℓ − o) (:func:`~lmm_bayes.marginal.gaussian_conditional`);
-    other families use :func:`_importance_resample`.
+    other families and sigma models use :func:`_importance_resample`. A serial residual
+    structure is not handled (the history's residuals would be correlated).
     """
+    if residuals is not None and residuals.serial is not None:
+        raise DesignError("history= is not available with an AR(1)/CAR(1) residual structure")
     history = history.reset_index(drop=True)
     rows = new_rows(design, history, "new")
     group = _history_factor(design, rows)
@@ -278,7 +297,8 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
     offset = linear_predictor(draws, design, rows, "conditional", rng, skip=group.name)
     labels, which = np.unique(rows.labels[group.name], return_inverse=True)
     Z = rows.Z[group.name]
-    if family.name == "gaussian":
+    sigma_X = sigma_rows(residuals, history)
+    if family.name == "gaussian" and sigma_X is None:
         ZtZ = np.zeros((len(labels), Z.shape[1], Z.shape[1]))
         np.add.at(ZtZ, which, Z[:, :, None] * Z[:, None, :])
         scores = np.zeros((offset.shape[0], len(labels), Z.shape[1]))
@@ -286,8 +306,9 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
         effects = gaussian_conditional(scores, ZtZ, draws.cholesky(group),
                                        draws.get("sigma"), rng)
     else:
+        aux = draws.family_parameters(family, sigma_X)
         effects = _importance_resample(draws, group, family, y, offset, Z, which,
-                                       len(labels), rng)
+                                       len(labels), aux, rng)
     return {group.name: (labels, effects)}
 
 
@@ -296,8 +317,8 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
 
 def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: pd.DataFrame,
                   *, kind: Kind = "mean", groups: Groups = "new",
-                  history: pd.DataFrame | None = None,
-                  random_seed: int | None = None) -> xr.DataArray:
+                  history: pd.DataFrame | None = None, random_seed: int | None = None,
+                  residuals: ResidualDesign | None = None) -> xr.DataArray:
     """Posterior (predictive) draws for the rows of ``data`` (see the module docstring).
 
     Parameters
@@ -316,6 +337,10 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
     history : pandas.DataFrame, optional
         Observed rows (with the response) of new individuals to condition on.
     random_seed : int, optional
+    residuals : ResidualDesign, optional
+        The model's residual design: a sigma model gives each new row its own σ. With an
+        AR(1)/CAR(1) structure a new measurement gets the stationary residual N(0, σ²), not
+        conditioned on the individual's last residual.
 
     Returns
     -------
@@ -332,11 +357,11 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
     if history is not None:
         if groups != "new":
             raise DesignError("history= conditions new individuals' effects: use groups='new'")
-        conditioned = history_effects(draws, design, family, history, rng)
+        conditioned = history_effects(draws, design, family, history, rng, residuals)
     rows = new_rows(design, data, groups)
     mean = family.inverse_link(linear_predictor(draws, design, rows, groups, rng, conditioned))
     if kind == "response":
-        mean = family.draw(mean, draws.family_parameters(family), rng)
+        mean = family.draw(mean, draws.family_parameters(family, sigma_rows(residuals, data)), rng)
     chains, n_draws = draws.shape
     return xr.DataArray(mean.reshape(chains, n_draws, -1), dims=("chain", "draw", "obs"),
                         coords={"chain": posterior["chain"], "draw": posterior["draw"],

@@ -12,7 +12,15 @@ SD of a random intercept        HalfStudentT(ν=3, sd(y))
 SD of a random slope of x       HalfStudentT(ν=3, sd(y)/sd(x)); indicator (0/1) columns as intercepts
 LKJ correlation                 LKJ(η=2)
 residual SD (sigma)             HalfStudentT(ν=3, sd(y))
+AR(1) coefficient φ (``ar1``)   Beta(1, 1) on (φ + 1)/2, i.e. uniform on (−1, 1)
+CAR(1) coefficient φ (``car1``) Beta(1, 1), i.e. uniform on (0, 1)
+log-σ intercept (sigma model)   Normal(log sd(y), 2) (other sigma columns centred)
+log-σ coefficient of x          Normal(0, 1/sd(x)); indicator (0/1) columns Normal(0, 1)
 =============================  ===================================================
+
+The AR(1) and CAR(1) defaults are brms's uniform prior on the autocorrelation (Bürkner
+2017); on the log-σ scale a coefficient of 1 multiplies the SD by e ≈ 2.7, so Normal(0, 1)
+per unit of an indicator (or per SD of a covariate) is weakly informative.
 
 As in brms and rstanarm, the intercept prior applies to the intercept with every other
 fixed-effect column centred at its mean (the model is sampled that way and the reported
@@ -25,7 +33,10 @@ Overrides are a mapping from a key to a :class:`Prior` (or, for LKJ, a number):
 * ``"sd"`` (every SD), ``"sd_<group>"`` (every SD of one grouping factor),
   ``"sd_<group>__<term>"`` (one SD, e.g. ``"sd_Subject__Days"``);
 * ``"eta"`` or ``"eta_<group>"`` for the LKJ shape;
-* ``"sigma"`` for the residual SD.
+* ``"sigma"`` for the residual SD (a model without a sigma formula);
+* ``"phi"`` for the AR(1)/CAR(1) coefficient (a ``beta`` prior, on (φ + 1)/2 for ``ar1``);
+* ``"sigma_(Intercept)"`` and ``"sigma_<column>"`` (e.g. ``"sigma_armB"``) for the
+  coefficients of log σ, ``"sigma_b"`` for all but the intercept.
 
 More specific keys win over class-wide ones.
 """
@@ -33,13 +44,14 @@ More specific keys win over class-wide ones.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from .design import Design, GroupingFactor
 from .errors import PriorError
+from .residuals import ResidualDesign
 
 __all__ = ["Prior", "PriorSet", "build_priors", "default_priors"]
 
@@ -50,9 +62,11 @@ _PARAMS = {
     "halfstudentt": ("nu", "sigma"),
     "halfcauchy": ("beta",),
     "exponential": ("lam",),
+    "beta": ("alpha", "beta"),
 }
 _POSITIVE = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
-_SCALE_PARAMS = {"sigma", "nu", "beta", "lam"}
+_SCALE_PARAMS = {"sigma", "nu", "beta", "lam", "alpha"}
+_REAL = {"normal", "student_t"}
 DEFAULT_ETA = 2.0
 INTERCEPT = "(Intercept)"
 
@@ -63,7 +77,8 @@ class Prior:
 
     Parameters
     ----------
-    dist : {"normal", "student_t", "halfnormal", "halfstudentt", "halfcauchy", "exponential"}
+    dist : {"normal", "student_t", "halfnormal", "halfstudentt", "halfcauchy", "exponential", \
+            "beta"}
     **params : float
         The family's parameters, named as in PyMC (``mu``, ``sigma``, ``nu``, ``beta``, ``lam``).
 
@@ -121,7 +136,14 @@ class PriorSet:
     sd : mapping of grouping factor to a mapping of term to Prior
     eta : mapping of grouping factor to the LKJ shape (correlated blocks with 2+ terms only)
     sigma : Prior
-        The residual SD.
+        The residual SD (unused with a sigma formula).
+    phi : Prior or None
+        The beta prior of the AR(1)/CAR(1) coefficient (of (φ + 1)/2 for ``ar1``); None
+        without a residual structure.
+    sigma_intercept : Prior or None
+        Intercept of log σ (other sigma columns centred); None without one.
+    sigma_fixed : mapping of sigma-design column to Prior
+        The other coefficients of log σ; empty without a sigma formula.
     """
 
     intercept: Prior | None
@@ -129,6 +151,14 @@ class PriorSet:
     sd: Mapping[str, Mapping[str, Prior]]
     eta: Mapping[str, float]
     sigma: Prior
+    phi: Prior | None = None
+    sigma_intercept: Prior | None = None
+    sigma_fixed: Mapping[str, Prior] = field(default_factory=dict)
+
+    @property
+    def has_sigma_model(self) -> bool:
+        """Whether log σ has a linear model (a ``sigma`` formula) instead of one σ."""
+        return self.sigma_intercept is not None or bool(self.sigma_fixed)
 
     def table(self) -> pd.DataFrame:
         """One row per parameter: its name and prior, for reports."""
@@ -137,7 +167,13 @@ class PriorSet:
         for group, terms in self.sd.items():
             rows += [(f"sd_{group}__{term}", str(p)) for term, p in terms.items()]
         rows += [(f"corr_{group}", f"lkj(eta={eta:g})") for group, eta in self.eta.items()]
-        rows.append(("sigma", str(self.sigma)))
+        if not self.has_sigma_model:
+            rows.append(("sigma", str(self.sigma)))
+        if self.sigma_intercept is not None:
+            rows.append((f"sigma_{INTERCEPT}", str(self.sigma_intercept)))
+        rows += [(f"sigma_{name}", str(p)) for name, p in self.sigma_fixed.items()]
+        if self.phi is not None:
+            rows.append(("phi", str(self.phi)))
         return pd.DataFrame(rows, columns=["parameter", "prior"])
 
 
@@ -161,8 +197,23 @@ def _group_sd_priors(group: GroupingFactor, sd_y: float) -> dict[str, Prior]:
             for k, term in enumerate(group.terms)}
 
 
-def default_priors(design: Design) -> PriorSet:
-    """The data-scaled default priors for ``design`` (see the module docstring)."""
+def _residual_defaults(residuals: ResidualDesign | None, sd_y: float) -> dict:
+    """Defaults of φ and of the log-σ coefficients (see the module docstring)."""
+    if residuals is None:
+        return {}
+    out: dict = {"phi": Prior("beta", alpha=1.0, beta=1.0) if residuals.serial else None}
+    if residuals.sigma is not None:
+        names, X = residuals.sigma.names, residuals.sigma.X
+        out["sigma_intercept"] = (Prior("normal", mu=float(np.log(sd_y)), sigma=2.0)
+                                  if INTERCEPT in names else None)
+        out["sigma_fixed"] = {n: Prior("normal", mu=0.0, sigma=_slope_scale(X[:, j], 1.0))
+                              for j, n in enumerate(names) if n != INTERCEPT}
+    return out
+
+
+def default_priors(design: Design, residuals: ResidualDesign | None = None) -> PriorSet:
+    """The data-scaled default priors for ``design`` and its residual model (see the module
+    docstring)."""
     y = design.y
     sd_y = _sd(y)
     if not sd_y > 0:
@@ -174,11 +225,18 @@ def default_priors(design: Design) -> PriorSet:
              for j, name in enumerate(names) if name != INTERCEPT}
     sd = {g.name: _group_sd_priors(g, sd_y) for g in design.groups}
     eta = {g.name: DEFAULT_ETA for g in design.groups if g.correlated and len(g.terms) > 1}
-    return PriorSet(intercept, fixed, sd, eta, Prior("halfstudentt", nu=3.0, sigma=sd_y))
+    return PriorSet(intercept, fixed, sd, eta, Prior("halfstudentt", nu=3.0, sigma=sd_y),
+                    **_residual_defaults(residuals, sd_y))
 
 
 def _valid_keys(priors: PriorSet) -> list[str]:
-    keys = ["b", "sd", "eta", "sigma"] + ([INTERCEPT] if priors.intercept else [])
+    keys = ["b", "sd", "eta"] + ([INTERCEPT] if priors.intercept else [])
+    keys += ["phi"] if priors.phi is not None else []
+    if priors.has_sigma_model:
+        keys += [f"sigma_{INTERCEPT}"] if priors.sigma_intercept is not None else []
+        keys += [f"sigma_{n}" for n in priors.sigma_fixed] + ["sigma_b"]
+    else:
+        keys.append("sigma")
     keys += list(priors.fixed)
     for group, terms in priors.sd.items():
         keys += [f"sd_{group}"] + [f"sd_{group}__{t}" for t in terms]
@@ -193,7 +251,7 @@ def _check_prior(key: str, value, *, positive: bool) -> Prior:
         raise PriorError(f"prior {key!r} is for a standard deviation and needs a positive "
                          f"family (halfnormal, halfstudentt, halfcauchy, exponential), "
                          f"not {value.dist}")
-    if not positive and value.is_positive:
+    if not positive and value.dist not in _REAL:
         raise PriorError(f"prior {key!r} is for a coefficient on the whole real line and needs "
                          f"normal or student_t, not {value.dist}")
     return value
@@ -211,8 +269,17 @@ def _eta(group: str, default: float, overrides: Mapping[str, object]) -> float:
     return default
 
 
-def build_priors(design: Design, overrides: Mapping[str, object] | None = None) -> PriorSet:
-    """Default priors for ``design`` with ``overrides`` applied (see the module docstring).
+def _phi_prior(key: str, value) -> Prior:
+    if not isinstance(value, Prior) or value.dist != "beta":
+        raise PriorError(f"prior {key!r} is for an autocorrelation and needs a beta prior "
+                         f"(lb.Prior('beta', alpha=..., beta=...)), not {value!r}")
+    return value
+
+
+def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
+                 residuals: ResidualDesign | None = None) -> PriorSet:
+    """Default priors for ``design`` (and its residual model) with ``overrides`` applied
+    (see the module docstring).
 
     Raises
     ------
@@ -220,7 +287,7 @@ def build_priors(design: Design, overrides: Mapping[str, object] | None = None) 
         For an unknown key (the message lists the valid ones), a family that does not fit the
         parameter (a normal prior on an SD), or a non-positive LKJ shape.
     """
-    base = default_priors(design)
+    base = default_priors(design, residuals)
     overrides = dict(overrides or {})
     if "Intercept" in overrides:
         overrides[INTERCEPT] = overrides.pop("Intercept")
@@ -240,9 +307,17 @@ def build_priors(design: Design, overrides: Mapping[str, object] | None = None) 
           for g, terms in base.sd.items()}
     eta = {g: _eta(g, v, overrides) for g, v in base.eta.items()}
     sigma = pick(["sigma"], base.sigma, True)
+    residual = {
+        "phi": _phi_prior("phi", overrides["phi"]) if "phi" in overrides else base.phi,
+        "sigma_intercept": (pick([f"sigma_{INTERCEPT}"], base.sigma_intercept, False)
+                            if base.sigma_intercept else None),
+        "sigma_fixed": {n: pick([f"sigma_{n}", "sigma_b"], p, False)
+                        for n, p in base.sigma_fixed.items()},
+    }
     for group, terms in sd.items():
         families = {p.dist for p in terms.values()}
         if group in eta and len(families) > 1:
             raise PriorError(f"the SDs of the correlated effects of {group!r} share one LKJ "
                              f"prior and must use one family, got {sorted(families)}")
-    return PriorSet(intercept, fixed, sd, eta, sigma)
+    return replace(base, intercept=intercept, fixed=fixed, sd=sd, eta=eta, sigma=sigma,
+                   **residual)

@@ -10,6 +10,8 @@ A spec file (``models/*.toml``) names the model, its data and sampler settings::
     na_action = "raise"          # or "drop" (optional)
     parametrization = "auto"     # or "centered" / "non-centered" random effects (optional)
     likelihood = "auto"          # or "marginal" / "conditional" (optional)
+    residual = "ar1(visit | subject)"   # or "car1(time | subject)" (optional)
+    sigma = "~ arm"              # log-linear model of the residual SD (optional)
 
     [data]
     dataset = "sleepstudy"       # a data set shipped with lmm_bayes, or
@@ -41,6 +43,7 @@ from .errors import LMMError, SpecError
 from .families import get_family
 from .formula import Formula, parse_formula
 from .priors import Prior
+from .residuals import parse_residual, parse_sigma
 
 __all__ = ["ModelSpec", "SpecFile", "read_spec"]
 
@@ -56,6 +59,8 @@ class ModelSpec:
     na_action: Literal["raise", "drop"] = "raise"
     parametrization: Literal["auto", "centered", "non-centered"] = "auto"
     likelihood: Literal["auto", "conditional", "marginal"] = "auto"
+    residual: str | None = None
+    sigma: str | None = None
 
     @classmethod
     def from_formula(cls, formula: str | Formula, **options) -> ModelSpec:
@@ -65,6 +70,10 @@ class ModelSpec:
         if options.get("likelihood", "auto") not in ("auto", "conditional", "marginal"):
             raise SpecError(f"likelihood must be 'auto', 'conditional' or 'marginal', "
                             f"not {options['likelihood']!r}")
+        if options.get("residual") is not None:
+            parse_residual(options["residual"])
+        if options.get("sigma") is not None:
+            parse_sigma(options["sigma"])
         parametrization = options.get("parametrization", "auto")
         if parametrization not in ("auto", "centered", "non-centered"):
             raise SpecError(f"parametrization must be 'auto', 'centered' or 'non-centered', "
@@ -84,7 +93,7 @@ class SpecFile:
 
 _SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "target_accept", "cores"}
 _MODEL_KEYS = {"formula", "family", "factors", "reference", "na_action", "parametrization",
-               "likelihood"}
+               "likelihood", "residual", "sigma"}
 
 
 def _priors(table: Mapping[str, Any], path: Path) -> dict[str, Any]:

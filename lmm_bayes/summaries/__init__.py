@@ -5,7 +5,7 @@ from .recenter import recenter
 from .shrinkage import shrinkage
 from .tidy import random_effects_table, tidy_summary
 from .trajectories import trajectories
-from .variance import variance_components
+from .variance import variance_components, variance_contrast
 
 __all__ = ["icc", "nesting", "random_effects_table", "recenter", "shrinkage", "tidy_summary",
-           "trajectories", "variance_components"]
+           "trajectories", "variance_components", "variance_contrast"]

@@ -22,6 +22,7 @@ def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
     """(effect, group, term, draws) for every summary row, in broom.mixed's order."""
     for name in posterior["beta"]["fixed"].values:
         yield "fixed", "", str(name), _draws(posterior["beta"].sel(fixed=name))
+    yield from _sigma_rows(posterior)
     for group, terms in groups.items():
         sd = posterior[f"sd_{group}"]
         for term in terms:
@@ -32,7 +33,18 @@ def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
         for i, j in zip(*np.triu_indices(len(terms), k=1)):
             pair = {f"{group}__term": terms[i], f"{group}__term_": terms[j]}
             yield "ran_pars", group, f"cor__{terms[i]}.{terms[j]}", _draws(corr.sel(pair))
-    yield "ran_pars", "Residual", "sd__Observation", _draws(posterior["sigma"])
+    if "sigma" in posterior:
+        yield "ran_pars", "Residual", "sd__Observation", _draws(posterior["sigma"])
+    if "phi" in posterior:
+        yield "ran_pars", "Residual", "phi", _draws(posterior["phi"])
+
+
+def _sigma_rows(posterior: xr.Dataset):
+    """The coefficients of log σ of a sigma formula (none without one)."""
+    if "sigma_beta" not in posterior:
+        return
+    for name in posterior["sigma_beta"]["sigma_fixed"].values:
+        yield "sigma", "", str(name), _draws(posterior["sigma_beta"].sel(sigma_fixed=name))
 
 
 def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
@@ -42,7 +54,8 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     Parameters
     ----------
     posterior : xarray.Dataset
-        The posterior group of a fit (``beta``, ``sd_<g>``, ``corr_<g>``, ``sigma``).
+        The posterior group of a fit (``beta``, ``sd_<g>``, ``corr_<g>``, ``sigma`` or
+        ``sigma_beta``, and ``phi`` with a residual structure).
     groups : mapping of grouping factor to its term names
     prob : float
         Mass of the central interval ``conf_low``–``conf_high``.
@@ -50,9 +63,10 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     Returns
     -------
     pandas.DataFrame
-        Columns ``effect`` ("fixed" or "ran_pars"), ``group`` (grouping factor, "Residual"
-        for sigma, empty for fixed effects), ``term`` (``(Intercept)``, ``sd__Days``,
-        ``cor__(Intercept).Days``, ``sd__Observation``), ``estimate`` (posterior mean),
+        Columns ``effect`` ("fixed", "sigma" for the coefficients of log σ of a sigma
+        formula, or "ran_pars"), ``group`` (grouping factor, "Residual" for sigma and
+        φ, empty for fixed effects), ``term`` (``(Intercept)``, ``sd__Days``,
+        ``cor__(Intercept).Days``, ``sd__Observation``, ``phi``), ``estimate`` (posterior mean),
         ``std_error`` (posterior SD), ``conf_low``, ``conf_high``, ``ess_bulk``, ``ess_tail``,
         ``r_hat``.
     """

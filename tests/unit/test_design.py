@@ -252,13 +252,16 @@ def test_schema_reuses_constants_on_new_data():
     schema = fitting.learnt_schema()
     assert schema == DataSchema({"f": ("a", "b", "c")},
                                 {"center(x)#0": (2.0, 1.0), "scale(x)#0": (2.0, 2.0)})
-    new = VariableEvaluator(pd.DataFrame({"x": [6.0, 0.0], "f": ["c", "z"]}), schema=schema)
+    new = VariableEvaluator(pd.DataFrame({"x": [6.0, 0.0], "f": ["c", "a"]}), schema=schema)
     np.testing.assert_allclose(new.variable("center(x)").values, [4.0, -2.0])
     np.testing.assert_allclose(new.variable("scale(x)").values, [2.0, -1.0])
     f = new.variable("f")
     assert f.levels == ("a", "b", "c")
-    np.testing.assert_array_equal(f.values, [2, -1])  # unseen level 'z' gets -1
+    np.testing.assert_array_equal(f.values, [2, 0])
     assert new.learnt_schema().transforms == schema.transforms
+    unseen = VariableEvaluator(pd.DataFrame({"f": ["c", "z"]}), schema=schema)
+    with pytest.raises(DesignError, match=r"'f' has level\(s\) \['z'\] that were not in the fitted"):
+        unseen.variable("f")
 
 
 def test_scale_of_a_constant(df):

@@ -12,6 +12,7 @@ from lmm_bayes.families import FAMILIES, Family
 from lmm_bayes.formula import parse_formula
 from lmm_bayes.ppc import pointwise_loglik, replicate
 from lmm_bayes.predict import PosteriorDraws, history_effects, predict_draws
+from lmm_bayes.residuals import build_residual_design
 
 GAUSSIAN = FAMILIES["gaussian"]
 BETA = np.array([10.0, 2.0, -1.0])          # (Intercept), x, armB
@@ -21,13 +22,15 @@ B = np.array([[1.0, 0.2], [-2.0, -0.1], [0.5, 0.3]])  # levels a, b, c
 SIGMA = 1.5
 
 
+DATA = pd.DataFrame({
+    "y": np.arange(12, dtype=float) % 5, "x": np.tile([0.0, 1, 2, 3], 3),
+    "arm": np.repeat(["A", "B", "A"], 4), "g": np.repeat(["a", "b", "c"], 4),
+})
+
+
 @pytest.fixture(scope="module")
 def design():
-    data = pd.DataFrame({
-        "y": np.arange(12, dtype=float) % 5, "x": np.tile([0.0, 1, 2, 3], 3),
-        "arm": np.repeat(["A", "B", "A"], 4), "g": np.repeat(["a", "b", "c"], 4),
-    })
-    return build_design(parse_formula("y ~ x + arm + (1 + x | g)"), data)
+    return build_design(parse_formula("y ~ x + arm + (1 + x | g)"), DATA)
 
 
 def posterior(n_draws: int = 1) -> xr.Dataset:
@@ -190,3 +193,18 @@ def test_pointwise_loglik_and_replicates_on_the_fitted_rows(design):
     y_rep = replicate(post, design, FAMILIES["gaussian"], np.random.default_rng(3)).values[0]
     np.testing.assert_allclose(y_rep.mean(axis=0), mu, atol=4 * SIGMA / np.sqrt(4000))
     assert y_rep.std(axis=0).mean() == pytest.approx(SIGMA, rel=0.03)
+
+
+def test_sigma_model_gives_each_new_row_its_residual_sd(design):
+    residuals = build_residual_design(DATA, np.arange(12), residual=None, sigma="~ arm")
+    post = posterior(40_000).assign(sigma_beta=(("chain", "draw", "sigma_fixed"),
+                                                np.broadcast_to([0.1, 0.7], (1, 40_000, 2))))
+    post = post.assign_coords(sigma_fixed=["(Intercept)", "armB"]).drop_vars("sigma")
+    draws = flat(predict_draws(post, design, GAUSSIAN, NEW.iloc[:2], kind="response",
+                               groups="conditional", random_seed=8, residuals=residuals))
+    # arm B: σ = exp(0.1 + 0.7); arm A: σ = exp(0.1)
+    np.testing.assert_allclose(draws.std(axis=0), np.exp([0.8, 0.1]), rtol=0.02)
+    loglik = pointwise_loglik(post.isel(draw=[0]), design, GAUSSIAN, residuals).values[0, 0]
+    mu = design.X @ BETA + np.einsum("nq,nq->n", B[design.groups[0].index], design.groups[0].Z)
+    sd = np.exp(0.1 + 0.7 * (DATA["arm"] == "B").to_numpy())
+    np.testing.assert_allclose(loglik, stats.norm.logpdf(design.y, mu, sd))

@@ -1,0 +1,406 @@
+"""Residual structures and heterogeneous residual SDs: parsing, per-row design, numpy helpers.
+
+A linear mixed model's residuals need not be independent and homoscedastic given the random
+effects (Pinheiro & Bates 2000, ch. 5). Two extensions are specified here, without PyMC:
+
+* serial correlation within an individual, ``residual="ar1(visit | subject)"`` (equally
+  spaced, whole-number visits) or ``residual="car1(time | subject)"`` (continuous time):
+  Corr(ε_i, ε_j) = φ^|t_i − t_j| for two rows of one individual, 0 across individuals;
+* a log-linear model for the residual SD, ``sigma="~ arm"``: log σ_i = x_{σ,i}ᵀ β_σ
+  (nlme's ``varIdent`` for a factor, ``varExp`` for a numeric covariate).
+
+Together, with ε_i = σ_i u_i and u a stationary unit-variance AR process, the residual
+density factorises over each individual's rows in time order (the innovations or
+conditional form; Box, Jenkins & Reinsel 2008, §7.1; Jones 1993, ch. 3 for continuous time):
+
+.. math::
+
+    u_1 \\sim N(0, 1),\\qquad u_k \\mid u_{k-1} \\sim N(\\rho_k u_{k-1},\\, 1 - \\rho_k^2),
+    \\qquad \\rho_k = \\varphi^{t_k - t_{k-1}},
+
+so log p(ε) = Σ_k log N(u_k; ρ_k u_{k−1}, 1 − ρ_k²) − Σ_i log σ_i costs O(n), with no
+dense covariance over the rows. :class:`SerialDesign` holds, per row, the position of the
+same individual's previous row and the time gap; the builder turns them into the likelihood.
+
+Adding a structure whose conditional needs only the previous residual is one entry in
+:data:`STRUCTURES`; a structure needing more of the past (compound symmetry, Toeplitz,
+unstructured) would add a per-individual block form next to :class:`SerialDesign`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .design import _check_full_rank, _model_matrix
+from .errors import DesignError, SpecError
+from .formula import Term, parse_formula
+from .variables import DataSchema, VariableEvaluator, level_label
+
+__all__ = [
+    "STRUCTURES", "ResidualDesign", "ResidualSpec", "SerialDesign", "SerialStructure",
+    "SigmaDesign", "build_residual_design", "parse_residual", "parse_sigma", "residual_columns",
+    "residual_sd_draws", "serial_conditional", "serial_design", "serial_draws",
+    "sigma_covariates", "sigma_design",
+]
+
+
+@dataclass(frozen=True)
+class SerialStructure:
+    """A residual correlation structure with one coefficient φ and Corr = φ^|Δt|.
+
+    Attributes
+    ----------
+    name : str
+        As written in the ``residual`` option: ``"ar1"``, ``"car1"``.
+    signed : bool
+        φ ∈ (−1, 1) when true (a negative φ needs whole-number gaps), else φ ∈ (0, 1).
+    whole_times : bool
+        Whether the time variable must hold whole numbers (visit numbers).
+    """
+
+    name: str
+    signed: bool
+    whole_times: bool
+
+
+STRUCTURES: dict[str, SerialStructure] = {
+    "ar1": SerialStructure("ar1", signed=True, whole_times=True),
+    "car1": SerialStructure("car1", signed=False, whole_times=False),
+}
+
+
+@dataclass(frozen=True)
+class ResidualSpec:
+    """A parsed ``residual`` option: structure, time variable and the individual's columns."""
+
+    structure: SerialStructure
+    time: str
+    group: tuple[str, ...]
+    text: str
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.time, *self.group)
+
+
+_SERIAL_SYNTAX = re.compile(r"^\s*(\w+)\s*\(\s*([\w.]+)\s*\|\s*([\w.]+(?:\s*:\s*[\w.]+)*)\s*\)\s*$")
+
+
+def parse_residual(text: str) -> ResidualSpec:
+    """Parse ``"ar1(visit | subject)"`` or ``"car1(time | centre:patient)"``.
+
+    Raises
+    ------
+    SpecError
+        On bad syntax or an unknown structure (the message lists the known ones).
+    """
+    match = _SERIAL_SYNTAX.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise SpecError(f"residual={text!r}: expected 'structure(time | individual)', e.g. "
+                        f"'ar1(visit | subject)'; structures: {sorted(STRUCTURES)}")
+    name, time, group = match.groups()
+    if name not in STRUCTURES:
+        raise SpecError(f"residual={text!r}: unknown structure {name!r}; "
+                        f"choose one of {sorted(STRUCTURES)}")
+    columns = tuple(part.strip() for part in group.split(":"))
+    return ResidualSpec(STRUCTURES[name], time, columns, text)
+
+
+def parse_sigma(text: str) -> tuple[Term, ...]:
+    """The fixed terms of a sigma formula such as ``"~ arm"`` or ``"~ time"``.
+
+    Raises
+    ------
+    SpecError
+        On a syntax error (with the position), a left-hand side or a random term.
+    """
+    if not isinstance(text, str) or not text.strip().startswith("~"):
+        raise SpecError(f"sigma={text!r}: expected a one-sided formula such as '~ arm'")
+    formula = parse_formula(f"sigma {text}")
+    if formula.random:
+        raise SpecError(f"sigma={text!r}: a sigma formula has no random terms")
+    if not formula.fixed:
+        raise SpecError(f"sigma={text!r}: the formula has no terms")
+    return formula.fixed
+
+
+def residual_columns(residual: str | None, sigma: str | None) -> tuple[str, ...]:
+    """Variable labels used by the residual options (their missing values count as the
+    formula's do)."""
+    used: list[str] = list(parse_residual(residual).columns) if residual else []
+    for term in parse_sigma(sigma) if sigma else ():
+        used.extend(term.factors)
+    return tuple(dict.fromkeys(used))
+
+
+# ----------------------------------------------------------------------------- data side
+
+
+@dataclass(frozen=True)
+class SerialDesign:
+    """Per row, what the innovations form needs.
+
+    Attributes
+    ----------
+    spec : ResidualSpec
+    previous : ndarray of int, shape (n,)
+        Row of the same individual's previous measurement; the row itself for a first one.
+    gap : ndarray, shape (n,)
+        Time since that measurement (1 for a first row, where it is not used).
+    first : ndarray of bool, shape (n,)
+        Whether the row is its individual's first measurement.
+    position : ndarray of int, shape (n,)
+        0 for the first measurement of an individual, 1 for the second...
+    """
+
+    spec: ResidualSpec
+    previous: np.ndarray
+    gap: np.ndarray
+    first: np.ndarray
+    position: np.ndarray
+
+
+@dataclass(frozen=True)
+class SigmaDesign:
+    """The design of the log residual SD: log σ = X β_σ.
+
+    Attributes
+    ----------
+    text : str
+    terms : tuple of Term
+    X : ndarray, shape (n, p_σ)
+    names : tuple of str
+        Column names (lme4 style: ``(Intercept)``, ``armB``).
+    row_labels : ndarray of str, shape (n,)
+        The row's values of the sigma variables, e.g. ``"arm=B"``.
+    schema : DataSchema
+        Levels and transform constants, to code new rows the same way.
+    """
+
+    text: str
+    terms: tuple[Term, ...]
+    X: np.ndarray
+    names: tuple[str, ...]
+    row_labels: np.ndarray
+    schema: DataSchema
+
+
+@dataclass(frozen=True)
+class ResidualDesign:
+    """Serial correlation and/or a sigma model; either may be None (not both)."""
+
+    serial: SerialDesign | None
+    sigma: SigmaDesign | None
+
+
+def _individuals(spec: ResidualSpec, ev: VariableEvaluator) -> tuple[np.ndarray, list[str]]:
+    parts = [ev.variable(col, categorical=True) for col in spec.group]
+    codes = pd.DataFrame({i: p.values for i, p in enumerate(parts)})
+    index = codes.groupby(list(codes.columns), sort=True).ngroup().to_numpy()
+    labels = [":".join(p.levels[c] for p, c in zip(parts, row)) for row in codes.to_numpy()]
+    return index, labels
+
+
+def _times(spec: ResidualSpec, ev: VariableEvaluator) -> np.ndarray:
+    var = ev.variable(spec.time)
+    if var.is_categorical:
+        raise DesignError(f"residual={spec.text!r}: the time variable {spec.time!r} must be "
+                          "numeric")
+    whole = np.equal(np.round(var.values), var.values)
+    if spec.structure.whole_times and not whole.all():
+        row = int(np.flatnonzero(~whole)[0])
+        raise DesignError(f"residual={spec.text!r}: {spec.structure.name} needs whole-number "
+                          f"visits in {spec.time!r}, found {var.values[row]:g} at row position "
+                          f"{row}; use car1 for continuous times")
+    return var.values
+
+
+def serial_design(spec: ResidualSpec, ev: VariableEvaluator) -> SerialDesign:
+    """Order each individual's rows by time and link each to the previous one.
+
+    Raises
+    ------
+    DesignError
+        For a non-numeric time, non-whole visits under ``ar1``, or two rows of one
+        individual at the same time (naming the individual and the time).
+    """
+    individual, labels = _individuals(spec, ev)
+    time = _times(spec, ev)
+    order = np.lexsort((time, individual))
+    first_sorted = np.r_[True, individual[order][1:] != individual[order][:-1]]
+    gap_sorted = np.r_[1.0, np.diff(time[order])]
+    gap_sorted[first_sorted] = 1.0
+    tied = ~first_sorted & (gap_sorted <= 0)
+    if tied.any():
+        row = order[np.flatnonzero(tied)[0]]
+        raise DesignError(f"residual={spec.text!r}: individual {labels[row]!r} has two rows "
+                          f"at {spec.time} = {level_label(time[row])}; each time must be "
+                          "distinct within an individual")
+    previous_sorted = np.where(first_sorted, order, np.r_[order[0], order[:-1]])
+    starts = np.maximum.accumulate(np.where(first_sorted, np.arange(len(order)), 0))
+    n = len(order)
+    previous, gap, first, position = (np.empty(n, int), np.empty(n), np.empty(n, bool),
+                                      np.empty(n, int))
+    previous[order], gap[order], first[order] = previous_sorted, gap_sorted, first_sorted
+    position[order] = np.arange(n) - starts
+    return SerialDesign(spec, previous, gap, first, position)
+
+
+def _row_labels(terms: tuple[Term, ...], ev: VariableEvaluator, n: int) -> np.ndarray:
+    variables = list(dict.fromkeys(f for t in terms for f in t.factors))
+    pieces = []
+    for label in variables:
+        var = ev.variable(label)
+        shown = (np.asarray(var.levels)[var.values] if var.is_categorical
+                 else np.array([f"{v:g}" for v in var.values]))
+        pieces.append(np.char.add(f"{label}=", shown.astype(str)))
+    if not pieces:
+        return np.full(n, "all", dtype=object)
+    out = pieces[0].astype(object)
+    for piece in pieces[1:]:
+        out = out + ", " + piece.astype(object)
+    return out
+
+
+def sigma_design(text: str, ev: VariableEvaluator, n: int) -> SigmaDesign:
+    """The log-σ design of ``text`` on the rows of ``ev`` (coded as the fixed effects are)."""
+    terms = parse_sigma(text)
+    names, X = _model_matrix(terms, ev, n)
+    try:
+        _check_full_rank(X, names)
+    except DesignError as err:
+        raise DesignError(f"sigma={text!r}: {err}") from None
+    return SigmaDesign(text, terms, X, names, _row_labels(terms, ev, n), ev.learnt_schema())
+
+
+def build_residual_design(data: pd.DataFrame, rows: np.ndarray, *, residual: str | None,
+                          sigma: str | None, factors=(), reference=None) -> ResidualDesign | None:
+    """The residual design on ``data.iloc[rows]`` (the rows the model design kept, after
+    :func:`lmm_bayes.design.build_design` checked the columns of :func:`residual_columns`
+    for presence and missing values); None when neither option is given."""
+    if residual is None and sigma is None:
+        return None
+    used = data.iloc[rows].reset_index(drop=True)
+    serial = (serial_design(parse_residual(residual),
+                            VariableEvaluator(used, factors=factors, reference=reference))
+              if residual else None)
+    sig = (sigma_design(sigma, VariableEvaluator(used, factors=factors, reference=reference),
+                        len(used)) if sigma else None)
+    return ResidualDesign(serial, sig)
+
+
+def sigma_covariates(sigma: SigmaDesign, data: pd.DataFrame) -> np.ndarray:
+    """The log-σ design of new rows, coded as the fitting rows were (levels, reference
+    levels and ``center``/``scale`` constants from ``sigma.schema``).
+
+    Returns
+    -------
+    ndarray, shape (m, p_σ)
+        Columns in the order of ``sigma.names``.
+    """
+    data = data.reset_index(drop=True)
+    ev = VariableEvaluator(data, factors=sigma.schema.levels, schema=sigma.schema)
+    return _model_matrix(sigma.terms, ev, len(data))[1]
+
+
+# ----------------------------------------------------------------------------- draws
+
+
+def residual_sd_draws(posterior: xr.Dataset, sigma_X: np.ndarray | None = None) -> np.ndarray:
+    """Per posterior draw, the residual SD of each row.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        With ``sigma_beta`` (dim ``sigma_fixed``) for a sigma model, else ``sigma``.
+    sigma_X : ndarray, shape (m, p_σ), optional
+        Log-σ design of the rows (:func:`sigma_covariates`); needed with a sigma model.
+
+    Returns
+    -------
+    ndarray, shape (chain, draw, m)
+        σ_i = exp(x_{σ,i}ᵀ β_σ) per draw; without a sigma model the one σ repeated over the
+        m rows (m = 1 when ``sigma_X`` is None).
+
+    Notes
+    -----
+    log σ_i = x_{σ,i}ᵀ β_σ, the log-linear variance function of nlme's ``varIdent`` (a
+    factor) and ``varExp`` (a numeric covariate) (Pinheiro & Bates 2000, §5.2).
+    """
+    if "sigma_beta" not in posterior:
+        sigma = posterior["sigma"].transpose("chain", "draw").values
+        m = 1 if sigma_X is None else len(sigma_X)
+        return np.repeat(sigma[..., None], m, axis=-1)
+    if sigma_X is None:
+        raise ValueError("the model has a sigma formula: give sigma_X (sigma_covariates)")
+    beta = posterior["sigma_beta"].transpose("chain", "draw", "sigma_fixed").values
+    return np.exp(np.einsum("cdp,mp->cdm", beta, np.asarray(sigma_X, dtype=float)))
+
+
+def serial_conditional(phi: np.ndarray, previous_residual: np.ndarray, gap: np.ndarray,
+                       sd: np.ndarray, previous_sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD of a new row's residual given the same individual's previous residual.
+
+    Parameters
+    ----------
+    phi : ndarray
+        Draws of φ, e.g. ``posterior["phi"].values`` (chain, draw).
+    previous_residual : ndarray
+        e_prev = y_prev − μ_prev of the previous row, per draw (broadcasting with ``phi``).
+    gap : ndarray
+        Time from the previous row to the new one (> 0; whole numbers for ``ar1``).
+    sd, previous_sd : ndarray
+        Residual SDs σ_new and σ_prev (:func:`residual_sd_draws`), per draw.
+
+    Returns
+    -------
+    mean, sd : ndarray
+        ρ (σ_new/σ_prev) e_prev and σ_new √(1 − ρ²), with ρ = φ^gap, broadcast together.
+
+    Notes
+    -----
+    With e = σ u and u a stationary AR process of unit variance,
+    u_new | u_prev ~ N(ρ u_prev, 1 − ρ²) (Box, Jenkins & Reinsel 2008, §7.1), so
+    e_new | e_prev ~ N(ρ σ_new e_prev / σ_prev, σ_new² (1 − ρ²)). Conditioning on the
+    previous residual only is exact for a row after the individual's last observed one
+    (forecasting): the process is Markov. A row between two observed ones would also be
+    informed by the next one; this function does not cover that case.
+    """
+    rho = np.power(phi, gap)
+    mean = rho * np.asarray(sd) / np.asarray(previous_sd) * previous_residual
+    return mean, np.asarray(sd) * np.sqrt(1.0 - rho**2)
+
+
+def serial_draws(rho: np.ndarray, serial: SerialDesign, rng: np.random.Generator,
+                 size: tuple[int, ...] = ()) -> np.ndarray:
+    """Draws of the unit-variance AR process u for every row (prior predictive, simulation).
+
+    Parameters
+    ----------
+    rho : ndarray, shape (..., n)
+        ρ_i = φ^gap_i for each row (ignored at first rows).
+    serial : SerialDesign
+    rng : numpy.random.Generator
+    size : tuple of int
+        Leading shape of independent replicates.
+
+    Returns
+    -------
+    ndarray, shape size + (n,)
+        u_i = ρ_i u_prev(i) + √(1 − ρ_i²) z_i with z ~ N(0, 1), u = z at first rows,
+        generated one visit position at a time (see the module docstring).
+    """
+    n = len(serial.previous)
+    z = rng.standard_normal(size + (n,))
+    rho = np.broadcast_to(np.where(serial.first, 0.0, rho), size + (n,))
+    u = np.zeros(size + (n,))
+    for k in range(int(serial.position.max()) + 1):
+        rows = np.flatnonzero(serial.position == k)
+        r = rho[..., rows]
+        u[..., rows] = r * u[..., serial.previous[rows]] + np.sqrt(1.0 - r**2) * z[..., rows]
+    return u
