@@ -151,6 +151,12 @@ def centring(design: Design, parametrization: Parametrization) -> tuple[bool, ..
     return tuple(_centred(design, g, parametrization) for g in design.groups)
 
 
+def _prior_scale(prior: Prior) -> float:
+    """A typical value of a positive prior: its scale (1/λ for the exponential)."""
+    kwargs = prior.kwargs
+    return kwargs.get("sigma", kwargs.get("beta", 1.0 / kwargs.get("lam", 1.0)))
+
+
 def _covariance_factor(group: GroupingFactor, priors: PriorSet):
     """``sd_<g>`` (and ``corr_<g>`` with the LKJ prior); returns the lower Cholesky factor
     L of Σ_g for a correlated block, else the vector of SDs (Σ_g diagonal)."""
@@ -160,9 +166,14 @@ def _covariance_factor(group: GroupingFactor, priors: PriorSet):
     if g not in priors.eta:
         return _vector_rv(f"sd_{g}", sd_priors, dims=term_dim)
     dist = _DISTRIBUTIONS[sd_priors[0].dist]
+    n = len(group.terms)
+    # start at L = diag(prior scales): without an explicit initial value nutpie's initial
+    # point draws from the HalfStudentT sd_dist, which fails (read-only constant in scipy's
+    # t.rvs) when the model has a second grouping factor
+    start = np.diag([_prior_scale(p) for p in sd_priors])[np.tril_indices(n)]
     chol, corr, sds = pm.LKJCholeskyCov(
-        f"chol_{g}", n=len(group.terms), eta=priors.eta[g],
-        sd_dist=dist.dist(**_stacked(sd_priors), shape=len(group.terms)), compute_corr=True,
+        f"chol_{g}", n=n, eta=priors.eta[g],
+        sd_dist=dist.dist(**_stacked(sd_priors), shape=n), compute_corr=True, initval=start,
     )
     pm.Deterministic(f"sd_{g}", sds, dims=term_dim)
     pm.Deterministic(f"corr_{g}", corr, dims=(term_dim, f"{term_dim}_"))

@@ -1,0 +1,123 @@
+"""fit_many on a local Dask cluster of two workers: 20 simulated genes, one broken."""
+
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmm_bayes as lb
+from lmm_bayes.many import _gene_seed, fit_one, gene_summary
+from lmm_bayes.sampling import SamplerConfig
+from lmm_bayes.simulate import EQTL_FORMULA, simulate_eqtl
+from lmm_bayes.spec import ModelSpec
+
+SHORT = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 1}
+NUMBERS = ["estimate", "std_error", "conf_low", "conf_high", "prob_positive", "lfsr"]
+
+
+@pytest.fixture(scope="module")
+def genes() -> pd.DataFrame:
+    data = simulate_eqtl(20, n_subjects=24, times=4, n_effects=5, effect=0.5, seed=3)
+    data.loc[data["gene"] == "G20", "expression"] = 5.0     # constant: nothing to model
+    return data
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        dask_client = Client(cluster)
+    yield dask_client
+    dask_client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def run(genes, client, tmp_path_factory):
+    out = tmp_path_factory.mktemp("many")
+    return lb.fit_many(EQTL_FORMULA, genes, by="gene", client=client, out=str(out), **SHORT)
+
+
+def gene_rows(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    return table[table["gene"] == name].drop(columns="gene").reset_index(drop=True)
+
+
+def test_a_broken_gene_is_reported_not_fatal(run):
+    failures = run.failures().set_index("gene")
+    assert "G20" in failures.index and "constant" in failures.loc["G20", "reason"]
+    summary = run.summary()
+    assert list(summary.columns[:4]) == ["gene", "effect", "group", "term"]
+    assert summary["gene"].nunique() == 19 and len(summary) == 19 * 8
+    with pytest.raises(lb.LMMError, match="G20"):
+        run["G20"]
+
+
+def test_results_equal_fitting_each_gene_alone(run, genes):
+    spec = ModelSpec.from_formula(EQTL_FORMULA)
+    for name in ("G01", "G07"):
+        config = SamplerConfig(draws=200, tune=200, chains=2, cores=1, target_accept=None,
+                               random_seed=_gene_seed(1, name))
+        frame = genes[genes["gene"] == name].reset_index(drop=True)
+        alone = gene_summary(fit_one(spec, frame, config))
+        pd.testing.assert_frame_equal(alone[NUMBERS], gene_rows(run.summary(), name)[NUMBERS])
+
+
+def test_standardised_fit_agrees_with_a_direct_fit(run, genes):
+    frame = genes[genes["gene"] == "G03"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lb.SamplingWarning)
+        direct = lb.fit(EQTL_FORMULA, frame, draws=400, tune=400, chains=2, random_seed=2)
+    a = direct.summary().set_index("term")
+    b = run["G03"].summary().set_index("term")
+    gap = (a["estimate"] - b["estimate"]).abs() / a["std_error"]
+    assert (gap < 0.4).all(), gap
+
+
+def test_lfsr_finds_the_dynamic_eqtls(run, genes):
+    table = run.lfsr("genotype:time").set_index("gene")
+    truth = genes.attrs["effects"]
+    real = [g for g in table.index if truth[g] != 0]
+    null = [g for g in table.index if truth[g] == 0]
+    assert (table.loc[real, "lfsr"] < 0.05).all()
+    assert (table.loc[null, "lfsr"] < 0.05).sum() <= 2
+    assert run.n_discoveries("genotype:time") >= len(real)
+    assert len(run.plot_volcano("genotype:time").axes) == 1
+    with pytest.raises(lb.DesignError, match="no fixed effect 'dose'"):
+        run.lfsr("dose")
+
+
+def test_resume_fits_only_what_is_missing(run, genes, client):
+    before = run.summary()
+    store = run.out
+    removed = ["G02", "G11"]
+    for name in removed:
+        for kind, suffix in (("summary", ".parquet"), ("posterior", ".nc")):
+            (store / kind / f"{name}{suffix}").unlink()
+    kept = store / "summary" / "G05.parquet"
+    stamp = os.stat(kept).st_mtime_ns
+    again = lb.fit_many(EQTL_FORMULA, genes, by="gene", client=client, out=str(store), **SHORT)
+    assert os.stat(kept).st_mtime_ns == stamp          # not refitted
+    pd.testing.assert_frame_equal(again.summary(), before)
+
+
+def test_wide_data_give_the_same_fits(run, genes, client):
+    wide = genes[genes["gene"].isin(["G01", "G04"])].pivot_table(
+        index=["subject", "genotype", "time"], columns="gene", values="expression").reset_index()
+    result = lb.fit_many(EQTL_FORMULA, wide, responses=["G01", "G04"], client=client, **SHORT)
+    for name in ("G01", "G04"):
+        np.testing.assert_allclose(
+            gene_rows(result.summary().rename(columns={"response": "gene"}), name)["estimate"],
+            gene_rows(run.summary(), name)["estimate"])
+
+
+def test_bad_arguments_are_named(genes):
+    with pytest.raises(lb.DesignError, match="exactly one of by="):
+        lb.fit_many(EQTL_FORMULA, genes)
+    with pytest.raises(lb.DesignError, match="by='probe'"):
+        lb.fit_many(EQTL_FORMULA, genes, by="probe")
