@@ -7,8 +7,17 @@
 
 from .api import LMM, Fit, fit
 from .datasets import load_dataset
-from .errors import DesignError, LMMError, PriorError, SamplingError, SamplingWarning, SpecError
+from .errors import (
+    DesignError,
+    LMMError,
+    LoadError,
+    PriorError,
+    SamplingError,
+    SamplingWarning,
+    SpecError,
+)
 from .formula import parse_formula
+from .io import load
 from .priors import Prior
 
 __version__ = "0.1.0"
@@ -18,12 +27,14 @@ __all__ = [
                      "DesignError",
                      "Fit",
                      "LMMError",
+                     "LoadError",
                      "Prior",
                      "PriorError",
                      "SamplingError",
                      "SamplingWarning",
                      "SpecError",
                      "fit",
+                     "load",
                      "load_dataset",
                      "parse_formula",
 ]
