@@ -5,7 +5,7 @@
 >>> fit.summary()  # doctest: +SKIP
 """
 
-from .api import LMM, Fit, fit
+from .api import LMM, Fit, compare, fit
 from .datasets import load_dataset
 from .errors import (
     DesignError,
@@ -19,6 +19,7 @@ from .errors import (
 from .formula import parse_formula
 from .io import load
 from .priors import Prior
+from .risk import LogisticRisk
 
 __version__ = "0.1.0"
 
@@ -28,11 +29,13 @@ __all__ = [
                      "Fit",
                      "LMMError",
                      "LoadError",
+                     "LogisticRisk",
                      "Prior",
                      "PriorError",
                      "SamplingError",
                      "SamplingWarning",
                      "SpecError",
+                     "compare",
                      "fit",
                      "load",
                      "load_dataset",

@@ -15,17 +15,21 @@ from typing import Any, Literal
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
-from . import summaries
+from . import ppc, risk, summaries
 from .design import Design, build_design
 from .errors import DesignError
+from .families import Family, get_family
 from .marginal import can_marginalize, level_statistics, random_effects_draws
+from .predict import Groups, Kind, predict_draws
 from .priors import PriorSet, build_priors
 from .sampling import SamplerConfig, diagnose, warn_on_problems
 from .spec import ModelSpec
 from .summaries import random_effects_table, tidy_summary
+from .summaries.draws import interval_columns
 
-__all__ = ["LMM", "Fit", "fit"]
+__all__ = ["LMM", "Fit", "compare", "fit"]
 
 logger = logging.getLogger("lmm_bayes")
 
@@ -101,6 +105,11 @@ class LMM:
                               "factor of at most two varying terms; use 'conditional'")
         self.likelihood = ("marginal" if spec.likelihood == "marginal"
                            or spec.likelihood == "auto" and marginal_possible else "conditional")
+
+    @property
+    def family(self) -> Family:
+        """The response family (numpy side: inverse link, log-density, draws)."""
+        return get_family(self.spec.family)
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{g.name} ({g.n_levels} levels)" for g in self.design.groups)
@@ -268,6 +277,126 @@ class Fit:
         :meth:`variance_components`); see :func:`lmm_bayes.summaries.recenter`."""
         return summaries.recenter(self.idata.posterior, self._groups, time, at, prob)
 
+    # ------------------------------------------------------------------ prediction
+
+    def predict_draws(self, data: pd.DataFrame, *, kind: Kind = "mean", groups: Groups = "new",
+                      history: pd.DataFrame | None = None,
+                      random_seed: int | None = None) -> xr.DataArray:
+        """Posterior draws of the prediction for each row of ``data`` (dims chain, draw, obs).
+
+        See :meth:`predict` for the options and :mod:`lmm_bayes.predict` for the formulas.
+        """
+        return predict_draws(self.idata.posterior, self.model.design, self.model.family, data,
+                             kind=kind, groups=groups, history=history, random_seed=random_seed)
+
+    def predict(self, data: pd.DataFrame, *, kind: Kind = "mean", groups: Groups = "new",
+                history: pd.DataFrame | None = None, random_seed: int | None = None,
+                prob: float = 0.95) -> pd.DataFrame:
+        """Predictions for the rows of ``data``: ``estimate`` (posterior mean), ``std_error``,
+        ``conf_low``, ``conf_high``, with the index of ``data`` (join them with
+        ``data.join(fit.predict(data))``).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The predictor columns and, unless ``groups="population"``, the grouping columns.
+        kind : {"mean", "response"}
+            The expected outcome, or a new measurement (adds the residual noise: a
+            predictive interval).
+        groups : {"new", "conditional", "population"}
+            Random effects of each row's level: ``"conditional"`` uses known levels' posterior
+            effects and refuses unseen levels; ``"new"`` (default) does the same for known
+            levels and draws unseen levels' effects from the estimated covariance, per draw;
+            ``"population"`` sets them all to zero.
+        history : pandas.DataFrame, optional
+            Observed rows (with the response) of new individuals: their predictions condition
+            on them without refitting (exactly, for a Gaussian model).
+        random_seed : int, optional
+        prob : float
+            Mass of the central interval.
+        """
+        draws = self.predict_draws(data, kind=kind, groups=groups, history=history,
+                                   random_seed=random_seed)
+        return pd.DataFrame(interval_columns(draws.values, prob), index=data.index)
+
+    def exceedance(self, data: pd.DataFrame, threshold: float, *,
+                   direction: risk.Direction = ">", kind: Kind = "response",
+                   groups: Groups = "new", history: pd.DataFrame | None = None,
+                   random_seed: int | None = None) -> pd.DataFrame:
+        """P(outcome ⋈ threshold) for each row of ``data``, e.g. P(HbA1c > 7% at the next
+        visit): a DataFrame with ``probability`` (see :func:`lmm_bayes.risk.exceedance`)."""
+        draws = self.predict_draws(data, kind=kind, groups=groups, history=history,
+                                   random_seed=random_seed)
+        flat = draws.values.reshape(-1, draws.sizes["obs"])
+        return pd.DataFrame({"probability": risk.exceedance(flat, threshold, direction)},
+                            index=data.index)
+
+    def risk_tiers(self, data: pd.DataFrame, threshold: float, *, cuts=(0.1, 0.3),
+                   labels=("low", "medium", "high"), **options) -> pd.DataFrame:
+        """:meth:`exceedance` with a ``tier`` column: ``labels[k]`` for
+        ``cuts[k-1] ≤ probability < cuts[k]`` (e.g. for monitoring schedules). ``options``
+        go to :meth:`exceedance`."""
+        table = self.exceedance(data, threshold, **options)
+        table["tier"] = risk.risk_tiers(table["probability"].to_numpy(), cuts, labels)
+        return table
+
+    def event_risk(self, data: pd.DataFrame, risk_model: risk.LogisticRisk, *,
+                   kind: Kind = "mean", groups: Groups = "new",
+                   history: pd.DataFrame | None = None, random_seed: int | None = None,
+                   prob: float = 0.95) -> pd.DataFrame:
+        """Each row's event risk from a logistic model on the predicted outcome (e.g. predicted
+        systolic pressure at one year → cardiovascular risk), its posterior mean and interval:
+        the predicted value's draws are pushed through ``risk_model``
+        (:class:`lmm_bayes.risk.LogisticRisk`), with its coefficient uncertainty if it has a
+        covariance."""
+        draws = self.predict_draws(data, kind=kind, groups=groups, history=history,
+                                   random_seed=random_seed)
+        flat = draws.values.reshape(-1, draws.sizes["obs"])
+        table = risk_model.summary(flat, data, prob, np.random.default_rng(random_seed))
+        return table.set_index(data.index)
+
+    # ------------------------------------------------------------------ checks
+
+    def ppc(self, random_seed: int | None = None) -> az.InferenceData:
+        """Draw replicated data on the fitted rows, one set per posterior draw, into
+        ``idata.posterior_predictive["y"]`` (and the data into ``observed_data``)."""
+        y_rep = ppc.replicate(self.idata.posterior, self.model.design, self.model.family,
+                              np.random.default_rng(random_seed))
+        self._store("posterior_predictive", y_rep)
+        return self.idata
+
+    def _store(self, group: str, values: xr.DataArray) -> None:
+        """Put ``values`` as ``y`` into an InferenceData group (and the observed y)."""
+        observed = xr.DataArray(self.model.design.y, dims="obs",
+                                coords={"obs": values["obs"].values})
+        for name, dataset in ((group, xr.Dataset({"y": values})),
+                              ("observed_data", xr.Dataset({"y": observed}))):
+            if name in self.idata.groups():
+                delattr(self.idata, name)
+            self.idata.add_groups({name: dataset})
+
+    def _replicates(self) -> np.ndarray:
+        if "posterior_predictive" not in self.idata.groups():
+            self.ppc()
+        y_rep = self.idata.posterior_predictive["y"]
+        return y_rep.values.reshape(-1, y_rep.sizes["obs"])
+
+    def ppc_pvalues(self, stats=("mean", "sd", "min", "max"), group: str | None = None,
+                    prob: float = 0.95) -> pd.DataFrame:
+        """Posterior predictive p-values of test statistics (``mean``, ``sd``, ``min``,
+        ``max``, ``within_sd`` with ``group``); see :func:`lmm_bayes.ppc.ppc_pvalues`.
+        Runs :meth:`ppc` first if it has not been run."""
+        index = self.model.design.group(group).index if group else None
+        return ppc.ppc_pvalues(self.model.design.y, self._replicates(), stats, index, prob)
+
+    def loo(self, **kwargs):
+        """PSIS-LOO (``arviz.loo``) from the pointwise log-likelihood of each observation given
+        the random effects (computed once and kept in ``idata.log_likelihood``)."""
+        if "log_likelihood" not in self.idata.groups():
+            self._store("log_likelihood", ppc.pointwise_loglik(
+                self.idata.posterior, self.model.design, self.model.family))
+        return az.loo(self.idata, **kwargs)
+
     # ------------------------------------------------------------------ plots
 
     def plot_shrinkage(self, group: str, term: str = "(Intercept)", prob: float = 0.95):
@@ -299,6 +428,17 @@ class Fit:
 
         return plot_random_effects(self.random_effects(group, prob), prob=prob)
 
+    def plot_ppc(self, stat: str | None = None, group: str | None = None,
+                 n_replicates: int = 50):
+        """Observed density over ``n_replicates`` replicated densities (``stat=None``), or the
+        distribution of a test statistic over replicates with the observed value and its
+        posterior predictive p-value (matplotlib Figure)."""
+        from .plots import plot_ppc
+
+        index = self.model.design.group(group).index if group else None
+        return plot_ppc(self.model.design.y, self._replicates(), stat=stat, index=index,
+                        n_replicates=n_replicates, response=self.model.spec.formula.response)
+
     def plot_variance_components(self, prob: float = 0.95):
         """SDs and correlations with their intervals (matplotlib Figure)."""
         from .plots import plot_variance_components
@@ -326,3 +466,11 @@ def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:
     """
     model_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _MODEL_OPTIONS}
     return LMM(formula, data, **model_kw).fit(**kwargs)
+
+
+def compare(fits: Mapping[str, Fit], **kwargs) -> pd.DataFrame:
+    """Rank fits by expected log predictive density (PSIS-LOO; ``arviz.compare``), e.g.
+    ``lb.compare({"intercepts": fit1, "slopes": fit2})``. The fits must share the data."""
+    for fit_ in fits.values():
+        fit_.loo()
+    return az.compare({name: fit_.idata for name, fit_ in fits.items()}, **kwargs)

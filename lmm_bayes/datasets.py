@@ -4,7 +4,6 @@ CSV files in ``lmm_bayes/data``, and simulated studies from the generators of
 
 from __future__ import annotations
 
-import inspect
 from importlib import resources
 
 import pandas as pd
@@ -26,11 +25,13 @@ DATASETS = {
 
 
 def load_dataset(name: str) -> pd.DataFrame:
-    """Load a shipped data set by name (see ``DATASETS``), or simulate one with a generator
-    of :mod:`lmm_bayes.simulate` (e.g. ``"multicentre_trial"``) at its default seed."""
+    """Load a shipped data set by name (see ``DATASETS``), or simulate one: ``name`` runs the
+    generator ``lmm_bayes.simulate.simulate_<name>`` (e.g. ``"multicentre_trial"``) with its
+    default, fixed seed."""
     from . import simulate
 
-    generators = {n: f for n in simulate.__all__ if inspect.isfunction(f := getattr(simulate, n))}
+    generators = {n.removeprefix("simulate_"): getattr(simulate, n) for n in simulate.__all__
+                  if n.startswith("simulate_")}
     if name in generators:
         return generators[name]()
     if name not in DATASETS:

@@ -44,8 +44,8 @@ from .design import Design, GroupingFactor
 from .summaries.variance import covariance_draws
 
 __all__ = [
-    "LevelStatistics", "can_marginalize", "conditional_effects", "level_statistics",
-    "random_effects_draws",
+    "LevelStatistics", "can_marginalize", "conditional_effects", "gaussian_conditional",
+    "level_statistics", "random_effects_draws",
 ]
 
 
@@ -102,10 +102,45 @@ def level_statistics(design: Design, group: GroupingFactor) -> LevelStatistics:
     )
 
 
+def gaussian_conditional(scores: np.ndarray, ZtZ: np.ndarray, chol: np.ndarray,
+                         sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw per posterior draw of each level's effects from their Gaussian conditional.
+
+    Parameters
+    ----------
+    scores : ndarray (D, L, q)
+        w_ℓ = Z_ℓᵀ (y_ℓ − o_ℓ) per draw, o the rest of the linear predictor.
+    ZtZ : ndarray (L, q, q)
+    chol : ndarray (D, q, q)
+        Lower Cholesky factor L of the random-effect covariance, per draw.
+    sigma : ndarray (D,)
+        Residual SD per draw.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray (D, L, q)
+        b_ℓ = θ (A_ℓ⁻¹ u_ℓ + σ R_ℓ⁻ᵀ ε), θ = L/σ, u_ℓ = θᵀ w_ℓ, A_ℓ = I + θᵀ Z_ℓᵀZ_ℓ θ with
+        Cholesky factor R_ℓ and ε ~ N(0, I), so that b_ℓ ~ N(θ A_ℓ⁻¹ u_ℓ, σ² θ A_ℓ⁻¹ θᵀ)
+        (see the module docstring).
+    """
+    q = ZtZ.shape[-1]
+    theta = chol / sigma[:, None, None]                                    # (d, q, q)
+    u = np.einsum("dkq,dlk->dlq", theta, scores)                           # θᵀ w
+    A = np.eye(q) + np.einsum("dkq,lkm,dmr->dlqr", theta, ZtZ, theta)
+    R = np.linalg.cholesky(A)
+    eps = rng.standard_normal(u.shape)
+    noise = np.linalg.solve(np.swapaxes(R, -1, -2), eps[..., None])[..., 0]
+    mean = np.linalg.solve(A, u[..., None])[..., 0]
+    x = mean + sigma[:, None, None] * noise
+    return np.einsum("dqk,dlk->dlq", theta, x)
+
+
 def conditional_effects(stats: LevelStatistics, beta: np.ndarray, chol: np.ndarray,
                         sigma: np.ndarray, rng: np.random.Generator,
                         chunk_elements: int = 2_000_000) -> np.ndarray:
-    """Draw every level's random effects from their exact conditional, one per posterior draw.
+    """Draw every level's random effects from their exact conditional, one per posterior draw
+    (:func:`gaussian_conditional` with w_ℓ = Z_ℓᵀ(y_ℓ − X_ℓβ)).
 
     Parameters
     ----------
@@ -123,8 +158,6 @@ def conditional_effects(stats: LevelStatistics, beta: np.ndarray, chol: np.ndarr
     Returns
     -------
     ndarray (D, L, q)
-        b_ℓ = θ (A_ℓ⁻¹ u_ℓ + σ R_ℓ⁻ᵀ ε), R_ℓ the Cholesky factor of A_ℓ and ε ~ N(0, I),
-        so that Cov(b_ℓ) = σ² θ A_ℓ⁻¹ θᵀ (see the module docstring).
     """
     n_draws = beta.shape[0]
     L, q = stats.Zty.shape
@@ -132,16 +165,8 @@ def conditional_effects(stats: LevelStatistics, beta: np.ndarray, chol: np.ndarr
     step = max(1, chunk_elements // max(1, L * q * q))
     for start in range(0, n_draws, step):
         part = slice(start, min(start + step, n_draws))
-        theta = chol[part] / sigma[part, None, None]                       # (d, q, q)
         w = stats.Zty[None] - np.einsum("lqp,dp->dlq", stats.ZtX, beta[part])
-        u = np.einsum("dkq,dlk->dlq", theta, w)                            # θᵀ w
-        A = np.eye(q) + np.einsum("dkq,lkm,dmr->dlqr", theta, stats.ZtZ, theta)
-        R = np.linalg.cholesky(A)
-        eps = rng.standard_normal(u.shape)
-        noise = np.linalg.solve(np.swapaxes(R, -1, -2), eps[..., None])[..., 0]
-        mean = np.linalg.solve(A, u[..., None])[..., 0]
-        x = mean + sigma[part, None, None] * noise
-        out[part] = np.einsum("dqk,dlk->dlq", theta, x)
+        out[part] = gaussian_conditional(w, stats.ZtZ, chol[part], sigma[part], rng)
     return out
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["plot_icc", "plot_random_effects", "plot_shrinkage", "plot_trajectories",
-           "plot_variance_components"]
+__all__ = ["plot_icc", "plot_ppc", "plot_random_effects", "plot_shrinkage",
+           "plot_trajectories", "plot_variance_components"]
 
 POINT = "#1f4e79"      # posterior estimates
 BAND = "#6fa8dc"       # intervals
@@ -159,4 +159,38 @@ def plot_trajectories(traj: pd.DataFrame, observed: pd.DataFrame, *, group: str,
     fig.supylabel(response)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=4,
                frameon=False, fontsize=9)
+    return fig
+
+
+def plot_ppc(y: np.ndarray, y_rep: np.ndarray, *, stat: str | None = None,
+             index: np.ndarray | None = None, n_replicates: int = 50,
+             response: str = "y") -> Figure:
+    """Posterior predictive check: with ``stat=None`` the observed distribution of ``y``
+    (histogram density, one line) over those of ``n_replicates`` replicated data sets from
+    ``y_rep`` (S, n); with a statistic name (:data:`lmm_bayes.ppc.STATISTICS`) a histogram
+    of the statistic over all replicates, the observed value and the p-value."""
+    from .ppc import statistic
+
+    fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    if stat is None:
+        picks = np.linspace(0, len(y_rep) - 1, min(n_replicates, len(y_rep))).astype(int)
+        bins = np.histogram_bin_edges(np.concatenate([y, y_rep[picks].ravel()]), bins=40)
+        for k, rep in enumerate(y_rep[picks]):
+            ax.stairs(np.histogram(rep, bins, density=True)[0], bins, color=BAND, alpha=0.3,
+                      label="replicated" if k == 0 else None)
+        ax.stairs(np.histogram(y, bins, density=True)[0], bins, color=RAW, lw=2,
+                  label="observed")
+        ax.set_xlabel(response)
+        ax.set_ylabel("density")
+        ax.set_title("Posterior predictive check")
+    else:
+        replicated = statistic(y_rep, stat, index)
+        observed = float(statistic(y, stat, index))
+        ax.hist(replicated, bins=40, color=BAND, label=f"{stat} of replicated data")
+        ax.axvline(observed, color=RAW, lw=2, label=f"observed {stat}")
+        p_value = float((replicated >= observed).mean())
+        ax.set_xlabel(f"{stat}({response})")
+        ax.set_title(f"Posterior predictive check of the {stat}: p = {p_value:.2f}")
+    ax.legend(frameon=False, fontsize=9)
     return fig

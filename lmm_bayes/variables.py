@@ -140,6 +140,10 @@ class VariableEvaluator:
         codes_of = {lab: i for i, lab in enumerate(levels)}
         value_label = dict(zip(ordered, labels))
         codes = np.array([codes_of.get(value_label[v], -1) for v in series], dtype=int)
+        if self.schema is not None and (codes < 0).any():
+            unseen = sorted({lab for lab in labels if lab not in codes_of})
+            raise DesignError(f"{label!r} has level(s) {unseen} that were not in the fitted "
+                              f"data (known: {list(levels)})")
         self.learnt_levels[label] = tuple(levels)
         return Variable(label, codes, tuple(levels))
 

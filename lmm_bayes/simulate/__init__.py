@@ -1,10 +1,12 @@
-"""Simulated studies with known truth, one module per study.
+"""Simulated studies with known parameters, for examples, specs and validation.
 
-Each generator returns a :class:`pandas.DataFrame` and takes ``random_seed`` with a fixed
-default, so ``lb.load_dataset(name)`` and ``[data] dataset = "name"`` in a spec file give the
-same data on every machine; the parameters it simulates from are its keyword defaults.
+Each study has a generator ``simulate_<name>`` whose default seed is fixed, so
+``lb.load_dataset("<name>")`` and ``[data] dataset = "<name>"`` in a spec file give the same
+data on every machine; ``<NAME>_TRUTH`` holds the values it simulates from.
 """
 
-from .trial import TrialTruth, multicentre_trial
+from .hba1c import HBA1C_FORMULA, HBA1C_TRUTH, simulate_hba1c
+from .trial import TRIAL_FORMULA, TRIAL_TRUTH, simulate_multicentre_trial
 
-__all__ = ["TrialTruth", "multicentre_trial"]
+__all__ = ["HBA1C_FORMULA", "HBA1C_TRUTH", "TRIAL_FORMULA", "TRIAL_TRUTH", "simulate_hba1c",
+           "simulate_multicentre_trial"]

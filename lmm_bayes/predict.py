@@ -1,0 +1,343 @@
+"""Predictions from posterior draws, for known levels, new levels and new individuals with a history.
+
+For posterior draw s and a new row with fixed-effect covariates x and random-effect
+covariates z_g of each grouping factor g, the linear predictor is
+
+.. math::
+
+    \\eta^{(s)} = x^\\top\\beta^{(s)} + \\sum_g z_g^\\top b^{(s)}_{g,\\ell_g},
+
+and the prediction is the mean :math:`\\mu^{(s)} = g^{-1}(\\eta^{(s)})` (``kind="mean"``) or a
+draw of the response around it (``kind="response"``). The level effects
+:math:`b_{g,\\ell}` come, by ``groups``:
+
+- ``"conditional"``: each known level's posterior draws; an unseen level is an error;
+- ``"new"``: known levels as above, and for an unseen level one draw per posterior draw from
+  :math:`N(0, \\Sigma_g^{(s)})` shared by that level's rows (Gelman & Hill 2007, sec. 16.6);
+- ``"population"``: zero for every factor.
+
+Given a new individual's ``history`` (their observed rows), their effects are drawn from
+:math:`p(b \\mid y_h, \\theta^{(s)})` for each posterior draw :math:`\\theta^{(s)}` — exact for a
+Gaussian family (:func:`lmm_bayes.marginal.gaussian_conditional`), by importance resampling
+otherwise — without refitting (dynamic prediction; Rizopoulos 2011, *Biometrics* 67(3)).
+The posterior of θ is not updated by the history, which is right when one individual adds
+little information about the population parameters.
+
+numpy and xarray only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .design import Design, GroupingFactor, evaluate_covariates
+from .errors import DesignError
+from .families import Family
+from .marginal import gaussian_conditional
+from .summaries.variance import covariance_draws
+from .variables import columns_used, level_label
+
+__all__ = ["NewRows", "PosteriorDraws", "linear_predictor", "new_rows", "predict_draws"]
+
+Groups = Literal["conditional", "new", "population"]
+Kind = Literal["mean", "response"]
+
+IMPORTANCE_PROPOSALS = 256
+
+
+@dataclass(frozen=True)
+class NewRows:
+    """New data coded as the fitting data were.
+
+    Attributes
+    ----------
+    X : ndarray (m, p)
+    Z : dict of factor name to ndarray (m, q)
+    codes : dict of factor name to ndarray (m,) of int
+        Position of each row's level among the factor's known levels, −1 if unseen.
+    labels : dict of factor name to ndarray (m,) of str
+        Each row's level label (``"308"``, ``"A:1"`` for a nested factor).
+    """
+
+    X: np.ndarray
+    Z: dict[str, np.ndarray]
+    codes: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.X)
+
+
+@dataclass(frozen=True)
+class PosteriorDraws:
+    """The posterior flattened over chains: S = chains × draws along the first axis."""
+
+    posterior: xr.Dataset
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.posterior.sizes["chain"], self.posterior.sizes["draw"]
+
+    def get(self, name: str, *dims: str) -> np.ndarray:
+        """``name`` as an array (S, *dims)."""
+        values = self.posterior[name].transpose("chain", "draw", *dims).values
+        return values.reshape(-1, *values.shape[2:])
+
+    def effects(self, group: GroupingFactor) -> np.ndarray:
+        """``b_<g>`` as (S, levels, terms)."""
+        return self.get(f"b_{group.name}", f"{group.name}__level", f"{group.name}__term")
+
+    def cholesky(self, group: GroupingFactor) -> np.ndarray:
+        """Lower Cholesky factor of Σ_g per draw (S, q, q); zero-variance terms allowed."""
+        cov = covariance_draws(self.posterior, group.name)
+        cov = cov.reshape(-1, *cov.shape[2:])
+        jitter = 1e-12 * np.eye(cov.shape[-1]) * np.trace(cov, axis1=1, axis2=2)[:, None, None]
+        return np.linalg.cholesky(cov + jitter)
+
+    def family_parameters(self, family: Family) -> dict[str, np.ndarray]:
+        """The family's extra parameters (``sigma``...), shaped (S, 1) to broadcast over rows."""
+        return {name: self.get(name)[:, None] for name in family.parameters}
+
+
+# ----------------------------------------------------------------------------- new data
+
+
+def _check_columns(design: Design, data: pd.DataFrame, groups: Groups) -> None:
+    """Every predictor (and grouping) column present and complete, else DesignError."""
+    formula = design.formula
+    labels = [v for t in formula.fixed for v in t.factors]
+    labels += [v for r in formula.random for t in r.terms for v in t.factors]
+    if groups != "population":
+        labels += [c for r in formula.random for c in r.group_columns]
+    for label in dict.fromkeys(labels):
+        columns = columns_used(label, data)
+        if not columns and label not in data.columns:
+            raise DesignError(f"the new data have no column {label!r}, which the model uses")
+        for column in columns:
+            missing = data[column].isna().to_numpy()
+            if missing.any():
+                raise DesignError(f"column {column!r} of the new data is missing (NaN) in "
+                                  f"{int(missing.sum())} row(s), first at position "
+                                  f"{int(np.flatnonzero(missing)[0])}")
+
+
+def _level_labels(design: Design, data: pd.DataFrame, name: str) -> np.ndarray:
+    """Each row's level label of grouping factor ``name`` (columns joined by ':')."""
+    rterm = next(r for r in design.formula.random if r.group == name)
+    parts = [data[c].map(level_label).astype(str) for c in rterm.group_columns]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + ":" + part
+    return joined.to_numpy()
+
+
+def new_rows(design: Design, data: pd.DataFrame, groups: Groups = "new") -> NewRows:
+    """Code ``data`` for prediction (see :class:`NewRows`); grouping columns are needed
+    unless ``groups="population"``."""
+    if not isinstance(data, pd.DataFrame):
+        raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    data = data.reset_index(drop=True)
+    _check_columns(design, data, groups)
+    X, Z = evaluate_covariates(design, data)
+    codes, labels = {}, {}
+    for group in design.groups:
+        if groups == "population":
+            labels[group.name] = np.full(len(data), "", dtype=object)
+            codes[group.name] = np.full(len(data), -1)
+            continue
+        labels[group.name] = _level_labels(design, data, group.name)
+        position = {level: k for k, level in enumerate(group.levels)}
+        codes[group.name] = np.array([position.get(v, -1) for v in labels[group.name]], int)
+    return NewRows(X, Z, codes, labels)
+
+
+# ----------------------------------------------------------------------------- effects
+
+
+def new_level_effects(chol: np.ndarray, n_levels: int, rng: np.random.Generator) -> np.ndarray:
+    """Effects of ``n_levels`` unseen levels, b = L ε with ε ~ N(0, I), per draw (S, n, q)."""
+    eps = rng.standard_normal((chol.shape[0], n_levels, chol.shape[-1]))
+    return np.einsum("sqk,snk->snq", chol, eps)
+
+
+def _row_effects(draws: PosteriorDraws, group: GroupingFactor, rows: NewRows,
+                 groups: Groups, rng: np.random.Generator, given=None) -> np.ndarray:
+    """z_gᵀ b_g,ℓ on every new row, per draw (S, m); ``given`` = (labels, effects) of new
+    levels already drawn (from a history)."""
+    name = group.name
+    codes, labels, Z = rows.codes[name], rows.labels[name], rows.Z[name]
+    if groups == "population":
+        return np.zeros((draws.shape[0] * draws.shape[1], rows.n_rows))
+    unseen = codes < 0
+    if groups == "conditional" and unseen.any():
+        raise DesignError(f"level(s) {sorted(set(labels[unseen]))} of {name!r} were not in the "
+                          "fitted data; use groups='new' (or 'population') to predict for them")
+    known = draws.effects(group)
+    b = np.zeros((known.shape[0], rows.n_rows, Z.shape[1]))
+    b[:, ~unseen] = known[:, codes[~unseen]]
+    if unseen.any():
+        new_labels, which = np.unique(labels[unseen], return_inverse=True)
+        fresh = new_level_effects(draws.cholesky(group), len(new_labels), rng)
+        if given is not None:
+            position = {lv: k for k, lv in enumerate(given[0])}
+            for k, lv in enumerate(new_labels):
+                if lv in position:
+                    fresh[:, k] = given[1][:, position[lv]]
+        b[:, unseen] = fresh[:, which]
+    return np.einsum("smq,mq->sm", b, Z)
+
+
+def linear_predictor(draws: PosteriorDraws, design: Design, rows: NewRows, groups: Groups,
+                     rng: np.random.Generator, conditioned=None, skip: str | None = None
+                     ) -> np.ndarray:
+    """η per draw and row (S, m); ``conditioned`` maps a factor to the (labels, effects) of
+    new levels drawn given a history; ``skip`` leaves one factor out."""
+    beta = draws.get("beta", "fixed")
+    eta = beta @ rows.X.T
+    for group in design.groups:
+        if group.name != skip:
+            given = (conditioned or {}).get(group.name)
+            eta += _row_effects(draws, group, rows, groups, rng, given)
+    return eta
+
+
+# ----------------------------------------------------------------------------- history
+
+
+def _history_factor(design: Design, rows: NewRows) -> GroupingFactor:
+    """The one grouping factor whose levels in the history are all new."""
+    if not design.groups:
+        raise DesignError("history= needs a model with a grouping factor")
+    targets = [g for g in design.groups if (rows.codes[g.name] < 0).any()]
+    if len(targets) > 1:
+        raise DesignError("history must contain new levels of one grouping factor only (the "
+                          f"new individuals); new levels found in: {[g.name for g in targets]}")
+    group = targets[0] if targets else design.groups[0]
+    known = rows.codes[group.name] >= 0
+    if known.any():
+        raise DesignError(f"history rows of level(s) {sorted(set(rows.labels[group.name][known]))} "
+                          f"of {group.name!r} were in the fitted data; history is for new "
+                          "individuals (refit to add data for known ones)")
+    return group
+
+
+def _history_response(design: Design, history: pd.DataFrame) -> np.ndarray:
+    response = design.formula.response
+    if response not in history.columns:
+        raise DesignError(f"history needs the response column {response!r}")
+    y = pd.to_numeric(history[response], errors="coerce").to_numpy(float)
+    if not np.isfinite(y).all():
+        bad = int(np.flatnonzero(~np.isfinite(y))[0])
+        raise DesignError(f"history's response {response!r} is missing or not numeric at "
+                          f"position {bad}")
+    return y
+
+
+def _importance_resample(draws: PosteriorDraws, group: GroupingFactor, family: Family,
+                         y: np.ndarray, offset: np.ndarray, Z: np.ndarray, which: np.ndarray,
+                         n_levels: int, rng: np.random.Generator) -> np.ndarray:
+    """One draw per posterior draw of each new level's effects from p(b | y_h, θ), by
+    sampling-importance-resampling with the prior N(0, Σ) as proposal (Rubin 1988)."""
+    chol = draws.cholesky(group)
+    aux = {k: v[:, None] for k, v in draws.family_parameters(family).items()}
+    out = np.empty((chol.shape[0], n_levels, chol.shape[-1]))
+    for level in range(n_levels):
+        mine = which == level
+        proposals = new_level_effects(chol, IMPORTANCE_PROPOSALS, rng)          # (S, K, q)
+        eta = offset[:, None, mine] + np.einsum("skq,mq->skm", proposals, Z[mine])
+        logw = family.logpdf(y[mine], family.inverse_link(eta), aux).sum(axis=-1)
+        weights = np.exp(logw - logw.max(axis=1, keepdims=True))
+        cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+        pick = (cumulative < rng.random((len(weights), 1))).sum(axis=1)
+        out[:, level] = proposals[np.arange(len(pick)), np.minimum(pick, IMPORTANCE_PROPOSALS - 1)]
+    return out
+
+
+def history_effects(draws: PosteriorDraws, design: Design, family: Family,
+                    history: pd.DataFrame, rng: np.random.Generator) -> dict:
+    """Effects of the new individuals in ``history`` given their observed rows, one draw
+    per posterior draw: ``{factor: (labels, effects (S, n_new, q))}``.
+
+    Notes
+    -----
+    With o = Xβ + Σ_{h≠g} Z_h b_h the other parts of the linear predictor, a Gaussian
+    family gives b_ℓ | y_ℓ, θ ~ N(θ A⁻¹ u, σ² θ A⁻¹ θᵀ) with θ = L/σ,
+    A = I + θᵀ Z_ℓᵀ Z_ℓ θ and u = θᵀ Z_ℓᵀ (y_ℓ − o) (:func:`~lmm_bayes.marginal.gaussian_conditional`);
+    other families use :func:`_importance_resample`.
+    """
+    history = history.reset_index(drop=True)
+    rows = new_rows(design, history, "new")
+    group = _history_factor(design, rows)
+    y = _history_response(design, history)
+    offset = linear_predictor(draws, design, rows, "conditional", rng, skip=group.name)
+    labels, which = np.unique(rows.labels[group.name], return_inverse=True)
+    Z = rows.Z[group.name]
+    if family.name == "gaussian":
+        ZtZ = np.zeros((len(labels), Z.shape[1], Z.shape[1]))
+        np.add.at(ZtZ, which, Z[:, :, None] * Z[:, None, :])
+        scores = np.zeros((offset.shape[0], len(labels), Z.shape[1]))
+        np.add.at(scores, (slice(None), which), (y - offset)[:, :, None] * Z[None])
+        effects = gaussian_conditional(scores, ZtZ, draws.cholesky(group),
+                                       draws.get("sigma"), rng)
+    else:
+        effects = _importance_resample(draws, group, family, y, offset, Z, which,
+                                       len(labels), rng)
+    return {group.name: (labels, effects)}
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: pd.DataFrame,
+                  *, kind: Kind = "mean", groups: Groups = "new",
+                  history: pd.DataFrame | None = None,
+                  random_seed: int | None = None) -> xr.DataArray:
+    """Posterior (predictive) draws for the rows of ``data`` (see the module docstring).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        ``beta``, ``b_<g>``, ``sd_<g>`` (``corr_<g>``) and the family's parameters.
+    design : Design
+        The fitted model's design (codings, levels).
+    family : Family
+    data : pandas.DataFrame
+        Rows to predict for: predictor columns and, unless ``groups="population"``, the
+        grouping columns.
+    kind : {"mean", "response"}
+        The expected outcome μ, or a new observation (μ plus the family's noise).
+    groups : {"conditional", "new", "population"}
+    history : pandas.DataFrame, optional
+        Observed rows (with the response) of new individuals to condition on.
+    random_seed : int, optional
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, obs); ``obs`` carries the index of ``data``.
+    """
+    if kind not in ("mean", "response"):
+        raise DesignError(f"kind must be 'mean' or 'response', not {kind!r}")
+    if groups not in ("conditional", "new", "population"):
+        raise DesignError(f"groups must be 'conditional', 'new' or 'population', not {groups!r}")
+    rng = np.random.default_rng(random_seed)
+    draws = PosteriorDraws(posterior)
+    conditioned = None
+    if history is not None:
+        if groups != "new":
+            raise DesignError("history= conditions new individuals' effects: use groups='new'")
+        conditioned = history_effects(draws, design, family, history, rng)
+    rows = new_rows(design, data, groups)
+    mean = family.inverse_link(linear_predictor(draws, design, rows, groups, rng, conditioned))
+    if kind == "response":
+        mean = family.draw(mean, draws.family_parameters(family), rng)
+    chains, n_draws = draws.shape
+    return xr.DataArray(mean.reshape(chains, n_draws, -1), dims=("chain", "draw", "obs"),
+                        coords={"chain": posterior["chain"], "draw": posterior["draw"],
+                                "obs": data.index.to_numpy()})

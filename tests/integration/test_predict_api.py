@@ -1,0 +1,79 @@
+"""Prediction, risk, predictive checks and LOO through the public API, on the shared sleepstudy fit."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmm_bayes as lb
+
+NEW = pd.DataFrame({"Days": [0.0, 9.0, 9.0], "Subject": ["308", "308", "999"]}, index=[3, 4, 5])
+
+
+def test_predict_layout_and_ordering_of_uncertainty(sleep_fit):
+    table = sleep_fit.predict(NEW, random_seed=1)
+    assert list(table.columns) == ["estimate", "std_error", "conf_low", "conf_high"]
+    assert list(table.index) == [3, 4, 5]
+    response = sleep_fit.predict(NEW, kind="response", random_seed=1)
+    # a new subject is less certain than a known one; a new measurement less than its mean
+    assert table["std_error"][5] > 2 * table["std_error"][4]
+    assert (response["std_error"] > table["std_error"]).all()
+
+
+def test_conditional_prediction_is_the_posterior_mean_line(sleep_fit):
+    post = sleep_fit.idata.posterior
+    line = (post["beta"].sel(fixed="(Intercept)") + post["b_Subject"].sel(
+        Subject__level="308", Subject__term="(Intercept)")
+        + 9 * (post["beta"].sel(fixed="Days") + post["b_Subject"].sel(
+            Subject__level="308", Subject__term="Days")))
+    got = sleep_fit.predict(NEW.iloc[[1]], groups="conditional")
+    assert got["estimate"].iloc[0] == pytest.approx(float(line.mean()))
+
+
+def test_history_moves_a_new_subject_from_the_population_towards_their_data(sleepstudy, sleep_fit):
+    own = sleepstudy[sleepstudy["Subject"].astype(str) == "337"].assign(Subject="new")
+    target = pd.DataFrame({"Days": [9.0], "Subject": ["new"]})
+    population = sleep_fit.predict(target, groups="population")["estimate"].iloc[0]
+    two = sleep_fit.predict(target, history=own.iloc[:2], random_seed=2)
+    eight = sleep_fit.predict(target, history=own.iloc[:8], random_seed=2)
+    observed = own["Reaction"].iloc[9]          # 337 reacts slowest of all subjects
+    assert population < two["estimate"].iloc[0] < eight["estimate"].iloc[0] < observed + 30
+    assert eight["std_error"].iloc[0] < two["std_error"].iloc[0]
+
+
+def test_exceedance_and_tiers(sleep_fit):
+    table = sleep_fit.risk_tiers(NEW, 400.0, random_seed=3)
+    draws = sleep_fit.predict_draws(NEW, kind="response", random_seed=3)
+    assert table["probability"].tolist() == pytest.approx(
+        (draws > 400).mean(("chain", "draw")).values.tolist())
+    assert table["tier"].tolist() == ["low", "high", "medium"]
+
+
+def test_event_risk_pushes_predictions_through_the_risk_model(sleep_fit):
+    risk_model = lb.LogisticRisk({"(Intercept)": -12.0, "value": 0.03})
+    table = sleep_fit.event_risk(NEW, risk_model, random_seed=4)
+    draws = sleep_fit.predict_draws(NEW, random_seed=4).values.reshape(-1, 3)
+    expected = (1 / (1 + np.exp(12 - 0.03 * draws))).mean(axis=0)
+    np.testing.assert_allclose(table["estimate"], expected)
+
+
+def test_ppc_pvalues_and_plot(sleep_fit):
+    table = sleep_fit.ppc_pvalues(stats=("mean", "sd", "within_sd"), group="Subject")
+    assert "posterior_predictive" in sleep_fit.idata.groups()
+    assert sleep_fit.idata.posterior_predictive["y"].shape[-1] == 180
+    # the model fits the location and spread of these data: no extreme p-values
+    assert table["p_value"].between(0.02, 0.98).all()
+    assert table.set_index("statistic").loc["mean", "observed"] == pytest.approx(298.5079, abs=1e-3)
+    assert len(sleep_fit.plot_ppc().axes) == 1
+    assert "p = " in sleep_fit.plot_ppc(stat="sd").axes[0].get_title()
+
+
+def test_loo_and_compare(sleep_model, sleep_fit, sleepstudy):
+    intercepts = lb.LMM("Reaction ~ Days + (1 | Subject)", sleepstudy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short runs: low ESS and a few high Pareto k
+        other = intercepts.fit(draws=300, tune=300, chains=2, random_seed=5)
+        table = lb.compare({"slopes": sleep_fit, "intercepts": other})
+    assert table.index[0] == "slopes"           # random slopes fit far better (lme4: REML log-likelihood −871.8 vs −893.2)
+    assert table.loc["intercepts", "elpd_diff"] > 10
