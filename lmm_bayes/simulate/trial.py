@@ -39,7 +39,7 @@ def _patient_covariance() -> np.ndarray:
     return np.array([[1.0, rho], [rho, 1.0]]) * np.outer(sd, sd)
 
 
-def simulate_multicentre_trial(n_centres: int = 10, patients_per_centre: int = 12, *,
+def simulate_multicentre_trial(n_centres: int = 12, patients_per_centre: int = 16, *,
                                weeks=(0, 2, 4, 8, 12), dropout: float = 0.08,
                                seed: int = 20240601) -> pd.DataFrame:
     """Simulate the trial from :data:`TRIAL_TRUTH`: one row per visit attended.

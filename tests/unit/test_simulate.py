@@ -23,9 +23,9 @@ def test_fixed_seed_gives_the_same_study():
 
 def test_design_randomised_within_centres_with_monotone_dropout():
     data = simulate_multicentre_trial()
-    assert data.centre.nunique() == 10 and data.patient.nunique() == 120
+    assert data.centre.nunique() == 12 and data.patient.nunique() == 192
     arms = data.drop_duplicates("patient").groupby(["centre", "arm"]).size()
-    assert (arms == 6).all() and len(arms) == 20  # 6 placebo and 6 active in every centre
+    assert (arms == 8).all() and len(arms) == 24  # 8 placebo and 8 active in every centre
     visits = data.groupby("patient").week.apply(tuple)
     assert all(v == WEEKS[:len(v)] for v in visits)  # every patient's visits are a prefix
     assert data.groupby("patient").centre.nunique().max() == 1  # nested in one centre
