@@ -65,6 +65,17 @@ def test_loaded_fit_keeps_posterior_sample_stats_and_settings(sleep_fit, saved):
             sleep_fit.idata.posterior.data_vars)
 
 
+
+@pytest.mark.parametrize("groups, kind", [("conditional", "response"), ("new", "mean")])
+def test_loaded_fit_predicts_the_same_numbers(sleep_fit, saved, groups, kind):
+    """New days of known subjects (their own effects, or a new subject's), same seed."""
+    new = pd.DataFrame({"Subject": [308, 308, 309], "Days": [2.5, 12.0, 4.0]})
+    loaded = lb.load(saved)
+    pd.testing.assert_frame_equal(
+        loaded.predict(new, groups=groups, kind=kind, random_seed=5),
+        sleep_fit.predict(new, groups=groups, kind=kind, random_seed=5))
+
+
 @pytest.fixture(scope="module")
 def coded_model():
     """Codings that a rebuilt design must reproduce: a text factor with a chosen reference
