@@ -35,7 +35,7 @@ def load_dataset(name: str) -> pd.DataFrame:
     if name in generators:
         return generators[name]()
     if name not in DATASETS:
-        raise SpecError(f"no data set {name!r}; shipped: {sorted(DATASETS)}, "
-                        f"simulated: {sorted(generators)}")
+        raise SpecError(f"no shipped data set {name!r} (nor a simulated one); shipped: "
+                        f"{sorted(DATASETS)}, simulated: {sorted(generators)}")
     with resources.files("lmm_bayes").joinpath(f"data/{name}.csv").open("r") as handle:
         return pd.read_csv(handle)
