@@ -7,8 +7,17 @@
 
 from .api import LMM, Fit, compare, fit
 from .datasets import load_dataset
-from .errors import DesignError, LMMError, PriorError, SamplingError, SamplingWarning, SpecError
+from .errors import (
+    DesignError,
+    LMMError,
+    LoadError,
+    PriorError,
+    SamplingError,
+    SamplingWarning,
+    SpecError,
+)
 from .formula import parse_formula
+from .io import load
 from .many import ManyFits, fit_many
 from .priors import Prior
 from .risk import LogisticRisk
@@ -20,6 +29,7 @@ __all__ = [
                      "DesignError",
                      "Fit",
                      "LMMError",
+                     "LoadError",
                      "LogisticRisk",
                      "ManyFits",
                      "Prior",
@@ -30,6 +40,7 @@ __all__ = [
                      "compare",
                      "fit",
                      "fit_many",
+                     "load",
                      "load_dataset",
                      "parse_formula",
 ]

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 
 import arviz as az
@@ -251,6 +252,13 @@ class Fit:
         label; the Bayesian counterpart of lme4's conditional modes."""
         self.model.design.group(group)
         return random_effects_table(self.idata.posterior, group, prob)
+
+    def save(self, path) -> Path:
+        """Write the fit (spec, data, sampler settings, posterior) to one netCDF file;
+        :func:`lmm_bayes.load` reads it back without sampling (see :mod:`lmm_bayes.io`)."""
+        from .io import save
+
+        return save(self, path)
 
     # ------------------------------------------------------------------ summaries
 

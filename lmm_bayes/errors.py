@@ -28,3 +28,8 @@ class SamplingError(LMMError, RuntimeError):
 
 class SamplingWarning(UserWarning):
     """Sampling finished but its diagnostics (divergences, R-hat, ESS) call for caution."""
+
+
+class LoadError(LMMError, ValueError):
+    """A saved fit cannot be read: missing file, not a netCDF file written by ``Fit.save``, or
+    data that no longer rebuild the saved model."""

@@ -1,5 +1,8 @@
 """Shared fixtures: reference data, and fits reused across tests (compiled once a session)."""
 
+import os
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -41,3 +44,32 @@ def sleep_model(sleepstudy) -> lb.LMM:
 def sleep_fit(sleep_model) -> lb.Fit:
     """A short nutpie fit of the sleepstudy model, for structure (not accuracy) tests."""
     return quiet_fit(sleep_model, draws=300, tune=300, chains=2, random_seed=11)
+
+
+def _install_chromium() -> str | None:
+    """Debian's chromium: found on the PATH, or installed with apt-get where this user is
+    root or has passwordless sudo; None where it cannot be had."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.geteuid() == 0:
+        prefix = []
+    elif shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], check=False,
+                                                 capture_output=True).returncode == 0:
+        prefix = ["sudo", "-n"]
+    else:
+        return None
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        subprocess.run(prefix + command, check=False, capture_output=True, timeout=900,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a headless Chromium, installed if missing; skips where it cannot be."""
+    path = _install_chromium()
+    if path is None:
+        pytest.skip("Chromium is not installed and cannot be (apt-get install chromium needs "
+                    "root or passwordless sudo)")
+    return path

@@ -1,6 +1,13 @@
-"""Simulated studies with known parameters, for examples, specs and validation."""
+"""Simulated studies with known parameters, for examples, specs and validation.
+
+Each study has a generator ``simulate_<name>`` whose default seed is fixed, so
+``lb.load_dataset("<name>")`` and ``[data] dataset = "<name>"`` in a spec file give the same
+data on every machine; ``<NAME>_TRUTH`` holds the values it simulates from.
+"""
 
 from .eqtl import EQTL_FORMULA, simulate_eqtl
 from .hba1c import HBA1C_FORMULA, HBA1C_TRUTH, simulate_hba1c
+from .trial import TRIAL_FORMULA, TRIAL_TRUTH, simulate_multicentre_trial
 
-__all__ = ["EQTL_FORMULA", "HBA1C_FORMULA", "HBA1C_TRUTH", "simulate_eqtl", "simulate_hba1c"]
+__all__ = ["EQTL_FORMULA", "HBA1C_FORMULA", "HBA1C_TRUTH", "TRIAL_FORMULA", "TRIAL_TRUTH",
+           "simulate_eqtl", "simulate_hba1c", "simulate_multicentre_trial"]

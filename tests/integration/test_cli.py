@@ -1,37 +1,154 @@
-"""The lmm-bayes command line, end to end with short sampling."""
+"""The lmm-bayes command line end to end with short sampling: every model spec, the saved fit,
+`summarize`, `check`, the HTML report rendered in headless Chromium, and user mistakes."""
 
+import contextlib
+import io
+import re
+import subprocess
+
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
 
+import lmm_bayes as lb
 from lmm_bayes.cli import main
+from lmm_bayes.simulate import TRIAL_TRUTH
 
-SHORT = ["--draws", "100", "--tune", "100", "--chains", "2", "--seed", "1"]
+SHORT = ["--draws", "150", "--tune", "150", "--chains", "2", "--seed", "1"]
+SPECS = sorted(p.name for p in (REPO / "models").glob("*.toml"))
+TRUTH = {"multicentre_trial.toml": TRIAL_TRUTH}  # specs on simulated data
+# report sections every model has, and the plots it embeds (+ trajectories with a slope)
+SECTIONS = ["Model", "Priors", "Sampling", "Fixed effects", "Variance components",
+            "Intraclass correlation", "Shrinkage", "Posterior predictive check"]
 
 
-@pytest.mark.parametrize("spec", sorted(p.name for p in (REPO / "models").glob("*.toml")))
-def test_every_model_spec_runs(spec, tmp_path, capsys):
-    assert main(["fit", str(REPO / "models" / spec), "--out", str(tmp_path)] + SHORT) == 0
-    out = capsys.readouterr().out
-    assert "sd__Observation" in out and "wrote report" in out
-    summary = pd.read_csv(tmp_path / "summary.csv")
+def run(args) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(args)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module", params=SPECS)
+def fitted(request, tmp_path_factory):
+    """Each spec fitted once by the CLI: (spec name, output folder, printed text)."""
+    out = tmp_path_factory.mktemp(request.param.removesuffix(".toml"))
+    code, printed, _ = run(["fit", str(REPO / "models" / request.param), "--out", str(out)]
+                           + SHORT)
+    assert code == 0
+    return request.param, out, printed
+
+
+def test_fit_prints_tables_and_writes_outputs(fitted):
+    _, out, printed = fitted
+    for title in ("Fixed effects", "Variance components", "Intraclass correlation"):
+        assert f"\n{title}\n" in printed
+    assert "sd__Observation" in printed and "wrote report" in printed
+    summary = pd.read_csv(out / "summary.csv")
     assert summary.term.iloc[-1] == "sd__Observation"
-    assert (tmp_path / "posterior.nc").stat().st_size > 0
-    assert "<table" in (tmp_path / "report.html").read_text()
+    assert lb.load(out / "fit.nc").summary()["estimate"].tolist() == pytest.approx(
+        summary["estimate"].tolist(), rel=1e-12)
+
+
+def test_simulated_truth_inside_the_intervals(fitted):
+    spec, out, _ = fitted
+    if spec not in TRUTH:
+        pytest.skip("real data: agreement with lme4 is tested in tests/validation")
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False).set_index(["group", "term"])
+    truth = {k: v for k, v in TRUTH[spec].items() if k in summary.index}
+    assert len(truth) >= 7  # the fixed effects, the SDs and sigma
+    rows = summary.loc[list(truth)]
+    inside = (rows.conf_low < list(truth.values())) & (list(truth.values()) < rows.conf_high)
+    assert inside.all(), rows[~inside]
+
+
+def test_summarize_prints_the_saved_tables(fitted):
+    _, out, printed = fitted
+    code, again, _ = run(["summarize", str(out)])
+    assert code == 0
+    tables = printed[printed.index("\nFixed effects"):printed.index("\nwrote summary")]
+    assert tables.strip() in again
+
+
+def test_report_renders_with_its_images(fitted, chromium, tmp_path):
+    """Chromium loads the report; every embedded PNG decodes (naturalWidth > 0) and the
+    screenshot is a page of text and plots, not blank."""
+    _, out, _ = fitted
+    page = (out / "report.html").read_text()
+    assert not re.search(r'(src|href)="(?!data:)', page)  # self-contained: nothing fetched
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in page
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", "<script>window.addEventListener('load', () => "
+                     "document.body.dataset.images = Array.from(document.images, "
+                     "i => i.complete ? i.naturalWidth : 0).join(','));</script></body>"))
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--virtual-time-budget=5000"]
+    dom = subprocess.run(flags + ["--dump-dom", probe.as_uri()], check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    widths = [int(w) for w in re.search(r'data-images="([\d,]*)"', dom).group(1).split(",")]
+    expected = page.count("<img ")
+    assert len(widths) == expected >= 4 and min(widths) > 0  # 4 plots, 5 with a slope
+    shot = tmp_path / "shot.png"
+    subprocess.run(flags + ["--window-size=1000,1400", f"--screenshot={shot}", probe.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    from matplotlib.image import imread
+
+    pixels = imread(shot)
+    assert pixels.shape[:2] == (1400, 1000)
+    assert 0.01 < np.mean(pixels[..., :3].mean(axis=-1) < 0.9) < 0.6  # ink, but not all ink
+
+
+def test_trajectories_section_only_with_a_random_slope(fitted):
+    spec, out, _ = fitted
+    page = (out / "report.html").read_text()
+    has_slope = spec in ("sleepstudy.toml", "multicentre_trial.toml")
+    assert ("<h2>Trajectories over" in page) == has_slope
+
+
+def test_check_builds_without_sampling():
+    code, printed, _ = run(["check", str(REPO / "models" / "sleepstudy.toml")])
+    assert code == 0
+    assert printed.strip() == (f"OK: {REPO / 'models' / 'sleepstudy.toml'}: 180 observations, "
+                               "2 fixed effects, grouping factors Subject (18 levels × 2 "
+                               "effects); marginal likelihood")
+
+
+def test_progress_flag_reaches_the_sampler(monkeypatch):
+    seen = {}
+
+    def record(self, **kwargs):
+        seen.update(kwargs)
+        raise lb.SamplingError("stopped before sampling")
+
+    monkeypatch.setattr(lb.LMM, "fit", record)
+    code, _, err = run(["fit", str(REPO / "models" / "dyestuff.toml"), "--progress"] + SHORT)
+    assert code == 2 and "stopped before sampling" in err
+    assert seen["progressbar"] is True and seen["draws"] == 150 and seen["random_seed"] == 1
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    (tmp_path / "bad.toml").write_text('[model]\nformula = "y ~ x + (1 | g)"\ncolour = 1\n')
+    (tmp_path / "broken.csv").write_text('a,b\n1,2\n"3,4\n5,6,7,8\n')
+    (tmp_path / "wrong.csv").write_text("a\n1\n2\n")
+    return tmp_path
+
+
+SLEEP = str(REPO / "models" / "sleepstudy.toml")
 
 
 @pytest.mark.parametrize("args, message", [
     (["fit", "no/such.toml"], "spec file 'no/such.toml' does not exist"),
-    (["fit", str(REPO / "models" / "sleepstudy.toml"), "--data", "missing.csv"], "missing.csv"),
+    (["check", "{tmp}/bad.toml"], "unknown key(s) ['colour']"),
+    (["fit", SLEEP, "--data", "missing.csv"], "missing.csv"),
+    (["check", SLEEP, "--data", "{tmp}/wrong.csv"], "column 'Reaction' not found in the data"),
+    (["check", SLEEP, "--data", "{tmp}/broken.csv"], "cannot read the data file"),
+    (["summarize", "{tmp}"], "no saved fit at"),
+    (["summarize", "{tmp}/wrong.csv"], "is not a readable netCDF file"),
 ])
-def test_user_mistakes_exit_2_with_one_line(args, message, capsys):
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and "\n" not in err and "Traceback" not in err
-
-
-def test_data_without_the_formula_columns(tmp_path, capsys):
-    csv = tmp_path / "d.csv"
-    pd.DataFrame({"a": [1, 2]}).to_csv(csv, index=False)
-    assert main(["fit", str(REPO / "models" / "sleepstudy.toml"), "--data", str(csv)]) == 2
-    assert "column 'Reaction' not found in the data" in capsys.readouterr().err
+def test_user_mistakes_exit_2_with_one_line(args, message, bad_files):
+    code, _, err = run([a.format(tmp=bad_files) for a in args])
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err

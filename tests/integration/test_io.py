@@ -1,0 +1,137 @@
+"""Save and load: a loaded fit gives the same tables as the fit that was saved."""
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import lmm_bayes as lb
+from lmm_bayes.sampling import SamplerConfig
+
+TABLES = {
+    "summary": lambda f: f.summary(),
+    "random_effects": lambda f: f.random_effects("Subject"),
+    "variance_components": lambda f: f.variance_components(),
+    "icc": lambda f: f.icc(at={"Days": 3}),
+    "shrinkage": lambda f: f.shrinkage("Subject", "Days"),
+    "trajectories": lambda f: f.trajectories("Subject", "Days", grid=[0, 4.5, 9]),
+    "recenter": lambda f: f.recenter("Days", 4.5),
+}
+
+
+def hand_made_fit(model: lb.LMM, seed: int = 0, chains: int = 2, draws: int = 50) -> lb.Fit:
+    """A Fit of ``model`` on random draws of the right names, dims and coords (no sampling)."""
+    rng = np.random.default_rng(seed)
+    design, shape = model.design, (chains, draws)
+    post = {"beta": (("chain", "draw", "fixed"), rng.normal(size=shape + (len(design.fixed_names),))),
+            "sigma": (("chain", "draw"), rng.gamma(5.0, size=shape))}
+    coords = {"fixed": list(design.fixed_names)}
+    for g in design.groups:
+        level, term = f"{g.name}__level", f"{g.name}__term"
+        coords.update({level: list(g.levels), term: list(g.terms), f"{term}_": list(g.terms)})
+        post[f"sd_{g.name}"] = ((*("chain", "draw"), term), rng.gamma(5.0, size=shape + (len(g.terms),)))
+        post[f"b_{g.name}"] = ((*("chain", "draw"), level, term),
+                               rng.normal(size=shape + (g.n_levels, len(g.terms))))
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros(shape, dtype=bool))})
+    idata = az.InferenceData(posterior=xr.Dataset(post, coords=coords), sample_stats=stats)
+    return lb.Fit(model, idata, SamplerConfig(draws=draws, chains=chains, random_seed=seed))
+
+
+@pytest.fixture(scope="module")
+def saved(sleep_fit, tmp_path_factory):
+    path = tmp_path_factory.mktemp("io") / "sleep.nc"
+    assert sleep_fit.save(path) == path
+    return path
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_loaded_fit_gives_identical_tables(sleep_fit, saved, table):
+    loaded = lb.load(saved)
+    pd.testing.assert_frame_equal(TABLES[table](loaded), TABLES[table](sleep_fit))
+
+
+def test_loaded_fit_keeps_posterior_sample_stats_and_settings(sleep_fit, saved):
+    loaded = lb.load(saved)
+    xr.testing.assert_identical(loaded.idata.posterior, sleep_fit.idata.posterior)
+    xr.testing.assert_equal(loaded.idata.sample_stats, sleep_fit.idata.sample_stats)
+    assert loaded.config == sleep_fit.config
+    assert loaded.model.spec == sleep_fit.model.spec
+    assert loaded.model.likelihood == sleep_fit.model.likelihood
+    assert loaded.diagnostics() == sleep_fit.diagnostics()
+    # the file is an ordinary ArviZ netCDF file too
+    with az.rc_context({"data.load": "eager"}):
+        assert set(az.from_netcdf(str(saved)).posterior.data_vars) == set(
+            sleep_fit.idata.posterior.data_vars)
+
+
+
+@pytest.mark.parametrize("groups, kind", [("conditional", "response"), ("new", "mean")])
+def test_loaded_fit_predicts_the_same_numbers(sleep_fit, saved, groups, kind):
+    """New days of known subjects (their own effects, or a new subject's), same seed."""
+    new = pd.DataFrame({"Subject": [308, 308, 309], "Days": [2.5, 12.0, 4.0]})
+    loaded = lb.load(saved)
+    pd.testing.assert_frame_equal(
+        loaded.predict(new, groups=groups, kind=kind, random_seed=5),
+        sleep_fit.predict(new, groups=groups, kind=kind, random_seed=5))
+
+
+@pytest.fixture(scope="module")
+def coded_model():
+    """Codings that a rebuilt design must reproduce: a text factor with a chosen reference
+    level, a logical, a Categorical in a non-alphabetical order, a numeric column treated as a
+    factor, a scale() constant, a dropped row, and prior overrides."""
+    data = lb.load_dataset("sleepstudy")
+    data["arm"] = np.where(data.Subject % 3 == 0, "placebo", "active")
+    data["late"] = data.Days >= 5
+    data["site"] = pd.Categorical(np.where(data.Subject < 340, "south", "north"),
+                                  categories=["south", "north"])
+    data["period"] = data.Days % 3 + 1
+    data.loc[7, "Reaction"] = np.nan
+    return lb.LMM("Reaction ~ scale(Days) * arm + late + site + period + (Days | Subject)",
+                  data, factors=["period"], reference={"arm": "placebo"}, na_action="drop",
+                  priors={"lateTRUE": lb.Prior("normal", mu=0, sigma=30), "eta_Subject": 3})
+
+
+def test_round_trip_keeps_levels_codings_and_centring(coded_model, tmp_path):
+    fit = hand_made_fit(coded_model)
+    loaded = lb.load(fit.save(tmp_path / "coded.nc"))
+    design, again = coded_model.design, loaded.model.design
+    assert again.fixed_names == design.fixed_names == (
+        "(Intercept)", "scale(Days)", "armactive", "lateTRUE", "sitenorth", "period2", "period3",
+        "scale(Days):armactive")
+    np.testing.assert_array_equal(again.X, design.X)
+    np.testing.assert_array_equal(again.y, design.y)
+    assert again.schema == design.schema
+    assert again.n_dropped == design.n_dropped == 1
+    assert loaded.model.spec == coded_model.spec
+    pd.testing.assert_frame_equal(loaded.model.priors.table(), coded_model.priors.table())
+    for table in TABLES.values():
+        pd.testing.assert_frame_equal(table(loaded), table(fit))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(lb.LoadError, match="does not exist"):
+        lb.load(tmp_path / "nothing.nc")
+
+
+def test_corrupt_file(tmp_path):
+    path = tmp_path / "corrupt.nc"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(200))
+    with pytest.raises(lb.LoadError, match="not a readable netCDF file"):
+        lb.load(path)
+
+
+def test_arviz_file_without_the_model(sleep_fit, tmp_path):
+    path = tmp_path / "posterior.nc"
+    sleep_fit.idata.to_netcdf(str(path))
+    with pytest.raises(lb.LoadError, match="not a fit saved by lmm_bayes"):
+        lb.load(path)
+
+
+def test_data_changed_after_fitting_is_caught(coded_model, tmp_path):
+    fit = hand_made_fit(coded_model)
+    fit.model.data = fit.model.data.assign(Reaction=fit.model.data.Reaction + 1)
+    path = fit.save(tmp_path / "changed.nc")
+    with pytest.raises(lb.LoadError, match=r"do not rebuild the saved model \(response, priors"):
+        lb.load(path)
