@@ -4,12 +4,16 @@
 --sampler NAME] [--progress]`` fits the model of a spec file, prints its fixed effects,
 variance components and ICC and writes ``DIR/summary.csv``, ``DIR/fit.nc`` (the saved fit)
 and ``DIR/report.html``. ``lmm-bayes check SPEC.toml`` builds the model without sampling.
-``lmm-bayes summarize DIR`` prints the tables of a saved fit.
+``lmm-bayes summarize DIR`` prints the tables of a saved fit. ``lmm-bayes predict DIR
+--data new.csv [--history rows.csv] [--kind --groups --threshold C --seed S] [--out CSV]``
+predicts new rows from a saved fit. ``lmm-bayes fit-many SPEC.toml --by gene [--scheduler
+ADDRESS] [--out DIR]`` fits the model once per gene on a Dask cluster.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import warnings
@@ -18,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import LMMError, SamplingWarning, SpecError
+from .spec import read_spec
 
 __all__ = ["main"]
 
@@ -41,7 +46,24 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--progress", action="store_true",
                      help="show a progress bar while sampling (default: when stdout is a terminal)")
     summarize = commands.add_parser("summarize", help="print the tables of a saved fit")
-    summarize.add_argument("saved", help="output folder of `fit` (or the saved fit.nc itself)")
+    predict = commands.add_parser("predict", help="predict new rows from a saved fit")
+    for sub in (summarize, predict):
+        sub.add_argument("saved", help="output folder of `fit` (or the saved fit.nc itself)")
+    predict.add_argument("--data", required=True, help="CSV of the rows to predict")
+    predict.add_argument("--history", help="CSV of new individuals' observed rows to condition on")
+    predict.add_argument("--kind", choices=["mean", "response"], default="mean")
+    predict.add_argument("--groups", choices=["new", "conditional", "population"], default="new")
+    predict.add_argument("--threshold", type=float,
+                         help="also give P(outcome > threshold) (of a new measurement)")
+    predict.add_argument("--seed", type=int, dest="random_seed")
+    predict.add_argument("--out", help="CSV to write (default: print)")
+    many = commands.add_parser("fit-many", help="fit the spec's model once per value of a "
+                               "column (e.g. per gene) on a Dask cluster")
+    many.add_argument("spec", help="model spec file (see models/)")
+    many.add_argument("--data", help="CSV file to use instead of the spec's data")
+    many.add_argument("--by", required=True, help="column whose values get a fit each")
+    many.add_argument("--scheduler", help="address of a Dask scheduler (default: local cluster)")
+    many.add_argument("--out", help="folder for the results (default: results/<spec>_by_<by>)")
     return parser
 
 
@@ -54,7 +76,6 @@ def _read_csv(path: str) -> pd.DataFrame:
 
 def _model(args):
     from .api import LMM
-    from .spec import read_spec
 
     data = _read_csv(args.data) if args.data else None
     spec_file = read_spec(args.spec, data=data)
@@ -105,17 +126,67 @@ def _check(args) -> int:
 
 
 def _summarize(args) -> int:
-    from .io import load
-
-    path = Path(args.saved)
-    fit = load(path / "fit.nc" if path.is_dir() else path)
+    fit = _load(args.saved)
     print(fit.model)
     print(fit)
     _print_tables(fit)
     return 0
 
 
-_COMMANDS = {"fit": _fit, "check": _check, "summarize": _summarize}
+def _load(saved: str):
+    from .io import load
+
+    path = Path(saved)
+    return load(path / "fit.nc" if path.is_dir() else path)
+
+
+def _predict(args) -> int:
+    fit = _load(args.saved)
+    data = _read_csv(args.data)
+    history = _read_csv(args.history) if args.history else None
+    options = {"groups": args.groups, "history": history, "random_seed": args.random_seed}
+    table = data.join(fit.predict(data, kind=args.kind, **options))
+    if args.threshold is not None:
+        table["probability"] = fit.exceedance(data, args.threshold, **options)["probability"]
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"wrote predictions: {args.out}")
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+def _fit_many(args) -> int:
+    from .many import fit_many
+
+    data = _read_csv(args.data) if args.data else None
+    spec_file = read_spec(args.spec, data=data)
+    spec, settings = spec_file.spec, dict(spec_file.sampler)
+    settings.pop("cores", None)
+    settings.pop("sampler", None)
+    out = Path(args.out) if args.out else Path("results") / f"{Path(args.spec).stem}_by_{args.by}"
+    result = fit_many(spec.formula.text, spec_file.data, by=args.by, client=args.scheduler,
+                      out=str(out), progressbar=sys.stdout.isatty(), **settings,
+                      **_model_options(spec))
+    result.summary().to_csv(out / "summary.csv", index=False)
+    failures = result.failures()
+    print(f"{len(result) - len(failures)} of {len(result)} fits done; results in {out}")
+    for row in failures.itertuples(index=False):
+        print(f"failed: {row[0]}: {row[1]}", file=sys.stderr)
+    return 0
+
+
+def _model_options(spec) -> dict:
+    """The spec's options as keywords of LMM (those that differ from the defaults)."""
+    from .spec import ModelSpec
+
+    default = ModelSpec(spec.formula)
+    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
+            if f.name != "formula" and getattr(spec, f.name) != getattr(default, f.name)}
+
+
+_COMMANDS = {"fit": _fit, "check": _check, "summarize": _summarize, "predict": _predict,
+             "fit-many": _fit_many}
 
 
 def main(argv: list[str] | None = None) -> int:

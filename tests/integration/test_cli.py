@@ -152,3 +152,24 @@ def test_user_mistakes_exit_2_with_one_line(args, message, bad_files):
     code, _, err = run([a.format(tmp=bad_files) for a in args])
     assert code == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_predict_from_a_saved_fit(fitted, tmp_path):
+    spec, out, _ = fitted
+    if spec != "sleepstudy.toml":
+        pytest.skip("one spec is enough")
+    new = pd.DataFrame({"Days": [0, 9], "Subject": [308, 999]})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    code, printed, _ = run(["predict", str(out), "--data", str(tmp_path / "new.csv"),
+                            "--threshold", "400", "--seed", "3",
+                            "--out", str(tmp_path / "pred.csv")])
+    assert code == 0 and "wrote predictions" in printed
+    written = pd.read_csv(tmp_path / "pred.csv")
+    fit = lb.load(out / "fit.nc")
+    expected = fit.predict(new, random_seed=3)
+    np.testing.assert_allclose(written["estimate"], expected["estimate"])
+    np.testing.assert_allclose(written["probability"],
+                               fit.exceedance(new, 400, random_seed=3)["probability"])
+    code, _, err = run(["predict", str(out), "--data", str(tmp_path / "new.csv"),
+                        "--groups", "conditional"])
+    assert code == 2 and "['999'] of 'Subject' were not in the fitted data" in err

@@ -121,3 +121,19 @@ def test_bad_arguments_are_named(genes):
         lb.fit_many(EQTL_FORMULA, genes)
     with pytest.raises(lb.DesignError, match="by='probe'"):
         lb.fit_many(EQTL_FORMULA, genes, by="probe")
+
+
+def test_the_command_line_runs_on_a_scheduler(genes, client, tmp_path):
+    from lmm_bayes.cli import main
+
+    genes[genes["gene"].isin(["G01", "G20"])].to_csv(tmp_path / "genes.csv", index=False)
+    (tmp_path / "eqtl.toml").write_text(f'[model]\nformula = "{EQTL_FORMULA}"\n'
+                                        '[data]\npath = "genes.csv"\n'
+                                        '[sampler]\ndraws = 200\ntune = 200\nchains = 2\n'
+                                        'random_seed = 1\n')
+    out = tmp_path / "out"
+    assert main(["fit-many", str(tmp_path / "eqtl.toml"), "--by", "gene", "--scheduler",
+                 client.scheduler.address, "--out", str(out)]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["gene"]) == {"G01"}
+    assert len(list((out / "failed").iterdir())) == 1
