@@ -18,6 +18,7 @@ import pandas as pd
 from . import summaries
 from .design import Design, build_design
 from .errors import DesignError
+from .families import Family, get_family
 from .marginal import can_marginalize, level_statistics, random_effects_draws
 from .priors import PriorSet, build_priors
 from .sampling import SamplerConfig, diagnose, warn_on_problems
@@ -40,7 +41,12 @@ class LMM:
     formula : str
         lme4 syntax, e.g. ``"Reaction ~ Days + (Days | Subject)"``; see the README's table.
     data : pandas.DataFrame
-    family : {"gaussian"}
+    family : {"gaussian", "bernoulli", "binomial", "poisson", "negbinomial"}
+        The response distribution. A binomial response is written
+        ``cbind(successes, failures) ~ ...`` (or is 0/1); see :mod:`lmm_bayes.families`.
+    link : str, optional
+        The link; default identity (gaussian), logit (bernoulli, binomial), log (counts).
+        ``"probit"`` or ``"cloglog"`` for the binary families.
     priors : mapping, optional
         Prior overrides by key (``"Days"``, ``"sd_Subject__Days"``, ``"eta_Subject"``,
         ``"sigma"``...), see :mod:`lmm_bayes.priors`.
@@ -69,11 +75,12 @@ class LMM:
     """
 
     def __init__(self, formula: str, data: pd.DataFrame, *, family: str = "gaussian",
-                 priors: Mapping[str, Any] | None = None, factors=(), reference=None,
+                 link: str | None = None, priors: Mapping[str, Any] | None = None, factors=(), reference=None,
                  na_action: Literal["raise", "drop"] = "raise",
                  parametrization: Literal["auto", "centered", "non-centered"] = "auto",
                  likelihood: Literal["auto", "conditional", "marginal"] = "auto"):
-        spec = ModelSpec.from_formula(formula, family=family, priors=dict(priors or {}),
+        spec = ModelSpec.from_formula(formula, family=family, link=link,
+                                      priors=dict(priors or {}),
                                       factors=factors, reference=dict(reference or {}),
                                       na_action=na_action, parametrization=parametrization,
                                       likelihood=likelihood)
@@ -92,8 +99,10 @@ class LMM:
         self.spec = spec
         self.data = data
         self.design: Design = build_design(spec.formula, data, factors=spec.factors,
-                                           reference=spec.reference, na_action=spec.na_action)
-        self.priors: PriorSet = build_priors(self.design, spec.priors)
+                                           reference=spec.reference, na_action=spec.na_action,
+                                           family=spec.family)
+        self.priors: PriorSet = build_priors(self.design, spec.priors, family=spec.family,
+                                             link=spec.link)
         marginal_possible = can_marginalize(self.design, spec.family)
         if spec.likelihood == "marginal" and not marginal_possible:
             raise DesignError("likelihood='marginal' needs a Gaussian model with one grouping "
@@ -111,7 +120,7 @@ class LMM:
         """The PyMC model (built once, on first use)."""
         from .builder import build_model
 
-        return build_model(self.design, self.priors, self.spec.family,
+        return build_model(self.design, self.priors, self.spec.family, link=self.spec.link,
                            parametrization=self.spec.parametrization,
                            likelihood=self.likelihood)
 
@@ -122,7 +131,7 @@ class LMM:
 
         if self.likelihood == "conditional":
             return self.pymc_model
-        return build_model(self.design, self.priors, self.spec.family,
+        return build_model(self.design, self.priors, self.spec.family, link=self.spec.link,
                            parametrization=self.spec.parametrization)
 
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
@@ -232,14 +241,42 @@ class Fit:
         the variance that factor k adds at covariate values z (``at``; unnamed slope
         covariates at 0) and h the factors g is nested in. Random intercepts only:
         τ²_g / (Σ_k τ²_k + σ²). The ``at`` column states the covariate values used; see
-        :func:`lmm_bayes.summaries.icc` for the nested and random-slope cases.
+        :func:`lmm_bayes.summaries.icc` for the nested and random-slope cases. For the
+        other families σ² is the latent-scale variance: π²/3 (logit), 1 (probit), π²/6
+        (cloglog), the log-normal approximation for counts
+        (:func:`lmm_bayes.summaries.latent_residual_variance`).
         """
         design = self.model.design
         if group is not None:
             design.group(group)
         nested = summaries.nesting({g.name: g.index for g in design.groups})
-        return summaries.icc(self.idata.posterior, self._groups, at=at, nested_in=nested,
-                             group=group, prob=prob)
+        post = self.idata.posterior
+        fixed_mean = np.einsum("p,cdp->cd", design.X.mean(axis=0),
+                               post["beta"].transpose("chain", "draw", "fixed").values)
+        residual = summaries.latent_residual_variance(self.family, post, fixed_mean)
+        return summaries.icc(post, self._groups, at=at, nested_in=nested, group=group,
+                             prob=prob, residual=residual)
+
+    @property
+    def family(self) -> Family:
+        """The response family with its link (:mod:`lmm_bayes.families`)."""
+        return get_family(self.model.spec.family, self.model.spec.link)
+
+    def marginal_effects(self, prob: float = 0.95, *, samples: int = 1000,
+                         random_seed: int | None = 0) -> pd.DataFrame:
+        """Subject-specific (β) and population-averaged fixed effects, rows by term.
+
+        The population-averaged coefficients describe how the mean over the population of
+        levels changes with the covariates; they come from integrating the random effects
+        out of each row's mean by Monte Carlo (``samples`` draws per posterior draw) and
+        regressing the link of those means on X (Hedeker et al. 2018). With the logit link
+        the table also has odds ratios both ways (``odds_ratio`` columns; ``rate_ratio`` for
+        the log link). See :func:`lmm_bayes.summaries.marginal_effects`.
+        """
+        design = self.model.design
+        Z = {g.name: g.Z for g in design.groups}
+        return summaries.marginal_effects(self.idata.posterior, design.X, Z, self.family,
+                                          prob=prob, samples=samples, random_seed=random_seed)
 
     def shrinkage(self, group: str, term: str = "(Intercept)",
                   prob: float = 0.95) -> pd.DataFrame:
@@ -299,15 +336,16 @@ class Fit:
 
 
 def public_names(design: Design, posterior) -> list[str]:
-    """The documented posterior variables (``beta``, ``sigma``, ``sd_<g>``, ``corr_<g>``,
-    ``b_<g>``) present in ``posterior``; the sampler's internal variables are not kept."""
-    names = ["beta", "sigma"]
+    """The documented posterior variables (``beta``, ``sigma`` or ``alpha``, ``sd_<g>``,
+    ``corr_<g>``, ``b_<g>``) present in ``posterior``; the sampler's internal variables are
+    not kept."""
+    names = ["beta", "sigma", "alpha"]
     for group in design.groups:
         names += [f"sd_{group.name}", f"corr_{group.name}", f"b_{group.name}"]
     return [n for n in names if n in posterior]
 
 
-_MODEL_OPTIONS = {"family", "priors", "factors", "reference", "na_action", "parametrization",
+_MODEL_OPTIONS = {"family", "link", "priors", "factors", "reference", "na_action", "parametrization",
                   "likelihood"}
 
 

@@ -32,7 +32,10 @@ def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
         for i, j in zip(*np.triu_indices(len(terms), k=1)):
             pair = {f"{group}__term": terms[i], f"{group}__term_": terms[j]}
             yield "ran_pars", group, f"cor__{terms[i]}.{terms[j]}", _draws(corr.sel(pair))
-    yield "ran_pars", "Residual", "sd__Observation", _draws(posterior["sigma"])
+    if "sigma" in posterior:
+        yield "ran_pars", "Residual", "sd__Observation", _draws(posterior["sigma"])
+    if "alpha" in posterior:  # negative binomial dispersion, Var y = μ + μ²/α
+        yield "ran_pars", "Residual", "alpha", _draws(posterior["alpha"])
 
 
 def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
@@ -42,7 +45,8 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     Parameters
     ----------
     posterior : xarray.Dataset
-        The posterior group of a fit (``beta``, ``sd_<g>``, ``corr_<g>``, ``sigma``).
+        The posterior group of a fit (``beta``, ``sd_<g>``, ``corr_<g>``, and ``sigma``
+        (Gaussian) or ``alpha`` (negative binomial); other families have neither).
     groups : mapping of grouping factor to its term names
     prob : float
         Mass of the central interval ``conf_low``–``conf_high``.
@@ -51,8 +55,8 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     -------
     pandas.DataFrame
         Columns ``effect`` ("fixed" or "ran_pars"), ``group`` (grouping factor, "Residual"
-        for sigma, empty for fixed effects), ``term`` (``(Intercept)``, ``sd__Days``,
-        ``cor__(Intercept).Days``, ``sd__Observation``), ``estimate`` (posterior mean),
+        for sigma and alpha, empty for fixed effects), ``term`` (``(Intercept)``,
+        ``sd__Days``, ``cor__(Intercept).Days``, ``sd__Observation`` or ``alpha``), ``estimate`` (posterior mean),
         ``std_error`` (posterior SD), ``conf_low``, ``conf_high``, ``ess_bulk``, ``ess_tail``,
         ``r_hat``.
     """

@@ -86,7 +86,7 @@ def variance_components(posterior: xr.Dataset, groups: Mapping[str, tuple[str, .
         SD), ``conf_low``, ``conf_high``. Per factor, in this order: ``sd__<term>``,
         ``cor__<a>.<b>``, ``var__<term>``, ``cov__<a>.<b>`` (correlation and covariance rows
         only for correlated factors); last the ``Residual`` rows ``sd__Observation`` and
-        ``var__Observation``.
+        ``var__Observation`` (Gaussian family only).
 
     Notes
     -----
@@ -98,5 +98,6 @@ def variance_components(posterior: xr.Dataset, groups: Mapping[str, tuple[str, .
     for group, terms in groups.items():
         cov = covariance_draws(posterior, group)
         rows += component_rows(group, terms, cov, prob, f"corr_{group}" in posterior)
-    rows += residual_rows(posterior, prob)
+    if "sigma" in posterior:  # generalized linear mixed models have no residual SD
+        rows += residual_rows(posterior, prob)
     return pd.DataFrame.from_records(rows, columns=COLUMNS)
