@@ -47,8 +47,10 @@ draws = 50
     ("[model]\nformula='y ~ (x'\n[data]\ndataset='sleepstudy'\n", "position"),
     ("[model]\nformula='y ~ x'\n[data]\ndataset='nosuch'\n", "no shipped data set 'nosuch'"),
     ("[model\n", "not valid TOML"),
-    ("[model]\nformula='y ~ x'\nfamily='poisson'\n[data]\ndataset='sleepstudy'\n",
-     "unknown family 'poisson'"),
+    ("[model]\nformula='y ~ x'\nfamily='zip'\n[data]\ndataset='sleepstudy'\n",
+     "unknown family 'zip'"),
+    ("[model]\nformula='y ~ x'\nfamily='bernoulli'\nlink='log'\n[data]\ndataset='sleepstudy'\n",
+     r"the bernoulli family takes the link\(s\) \['logit', 'probit', 'cloglog'\], not 'log'"),
     ("[model]\nformula='y ~ x'\n[priors]\nsigma={sigma=1}\n[data]\ndataset='sleepstudy'\n",
      "needs a 'dist'"),
 ])
