@@ -7,7 +7,14 @@ import xarray as xr
 from scipy import integrate, special, stats
 
 from lmm_bayes.families import get_family
-from lmm_bayes.summaries import icc, latent_residual_variance, marginal_effects, population_means
+from lmm_bayes.summaries import (
+    icc,
+    latent_residual_variance,
+    marginal_effects,
+    population_means,
+    tidy_summary,
+    variance_components,
+)
 
 NAMES = ["(Intercept)", "x"]
 
@@ -137,3 +144,14 @@ def test_latent_icc_for_counts_uses_the_log_normal_approximation():
     assert nb == pytest.approx(tau**2 / (tau**2 + np.log(1 + 1 / lam + 1 / alpha)))
     with pytest.raises(ValueError, match="needs the fixed part"):
         latent_residual_variance(get_family("poisson"), post)
+
+
+def test_summary_rows_of_a_negative_binomial_posterior():
+    """No residual SD row; the dispersion α as ("ran_pars", "Residual", "alpha")."""
+    post = posterior([1.0, 0.5], NAMES, [0.7], alpha=[2.0, 4.0])
+    table = tidy_summary(post, {"g": ("(Intercept)",)})
+    assert table[["effect", "group", "term"]].values.tolist()[-1] == ["ran_pars", "Residual",
+                                                                      "alpha"]
+    assert table.estimate.iloc[-1] == pytest.approx(3.0)
+    assert "sd__Observation" not in set(table.term)
+    assert variance_components(post, {"g": ("(Intercept)",)}).group.unique().tolist() == ["g"]
