@@ -13,15 +13,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from scipy import special  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from scipy import special
 
-from lmm_bayes.families import get_family  # noqa: E402
-from lmm_bayes.summaries import marginal_effects, population_means  # noqa: E402
+from lmm_bayes.families import get_family
+from lmm_bayes.summaries import marginal_effects, population_means
 
 BETA, TAU = np.array([0.0, 1.5]), 2.0
+OUT = Path(__file__).with_name("glmm_population_averaged.png")
 
 
 def one_draw_posterior() -> xr.Dataset:
@@ -31,7 +32,7 @@ def one_draw_posterior() -> xr.Dataset:
         coords={"fixed": ["(Intercept)", "x"], "subject__term": ["(Intercept)"]})
 
 
-def main(out: Path = Path(__file__).with_name("glmm_population_averaged.png")) -> None:
+def main(out: Path = OUT) -> None:
     x = np.linspace(-4, 4, 201)
     X = np.column_stack([np.ones_like(x), x])
     family = get_family("bernoulli")

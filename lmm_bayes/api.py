@@ -75,7 +75,8 @@ class LMM:
     """
 
     def __init__(self, formula: str, data: pd.DataFrame, *, family: str = "gaussian",
-                 link: str | None = None, priors: Mapping[str, Any] | None = None, factors=(), reference=None,
+                 link: str | None = None, priors: Mapping[str, Any] | None = None,
+                 factors=(), reference=None,
                  na_action: Literal["raise", "drop"] = "raise",
                  parametrization: Literal["auto", "centered", "non-centered"] = "auto",
                  likelihood: Literal["auto", "conditional", "marginal"] = "auto"):
@@ -257,6 +258,13 @@ class Fit:
         return summaries.icc(post, self._groups, at=at, nested_in=nested, group=group,
                              prob=prob, residual=residual)
 
+    def _require_gaussian(self, what: str) -> None:
+        """Raise for summaries whose least-squares or identity-scale formulas only hold for
+        the Gaussian family."""
+        if self.model.spec.family != "gaussian":
+            raise ValueError(f"{what} is computed for Gaussian models only; this model's "
+                             f"family is {self.model.spec.family!r}")
+
     @property
     def family(self) -> Family:
         """The response family with its link (:mod:`lmm_bayes.families`)."""
@@ -282,13 +290,15 @@ class Fit:
                   prob: float = 0.95) -> pd.DataFrame:
         """No-pooling, complete-pooling and partial-pooling estimates of ``term``'s
         coefficient in each level of ``group``, and the fraction shrunk
-        (see :func:`lmm_bayes.summaries.shrinkage`)."""
+        (see :func:`lmm_bayes.summaries.shrinkage`). Gaussian models only."""
+        self._require_gaussian("shrinkage")
         return summaries.shrinkage(self.idata.posterior, self.model.design, group, term, prob)
 
     def trajectories(self, group: str, time: str, grid=None, levels=None,
                      prob: float = 0.95) -> pd.DataFrame:
         """Each level's expected outcome over a grid of ``time`` values, and the population
-        curve (see :func:`lmm_bayes.summaries.trajectories`)."""
+        curve (see :func:`lmm_bayes.summaries.trajectories`). Gaussian models only."""
+        self._require_gaussian("trajectories")
         return summaries.trajectories(self.idata.posterior, self.model.design, self._data,
                                       group, time, grid=grid, levels=levels, prob=prob)
 
@@ -345,8 +355,8 @@ def public_names(design: Design, posterior) -> list[str]:
     return [n for n in names if n in posterior]
 
 
-_MODEL_OPTIONS = {"family", "link", "priors", "factors", "reference", "na_action", "parametrization",
-                  "likelihood"}
+_MODEL_OPTIONS = {"family", "link", "priors", "factors", "reference", "na_action",
+                  "parametrization", "likelihood"}
 
 
 def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:

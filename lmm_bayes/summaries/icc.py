@@ -100,8 +100,8 @@ def latent_residual_variance(family: Family, posterior: xr.Dataset,
     (probit); ε extreme-value, σ²_ε = π²/6 (cloglog) (Snijders & Bosker 2012, §17.3;
     Nakagawa, Johnson & Schielzeth 2017, *J. R. Soc. Interface* 14: 20170213, Table 1).
     Counts with the log link, the log-normal approximation (Nakagawa et al. 2017, Table 1;
-    Nakagawa & Schielzeth 2010, *Biol. Rev.* 85, 935–956): σ²_ε = ln(1 + 1/λ) (Poisson) and ln(1 + 1/λ + 1/α) (negative binomial,
-    Var = μ + μ²/α), with λ = exp(β̄₀ + Σ_k v_k / 2) the mean count, β̄₀ = ``fixed_mean``.
+    Nakagawa & Schielzeth 2010, *Biol. Rev.* 85, 935–956): σ²_ε = ln(1 + 1/λ) (Poisson) and
+    ln(1 + 1/λ + 1/α) (negative binomial, Var = μ + μ²/α), with λ = exp(β̄₀ + Σ_k v_k / 2) the mean count, β̄₀ = ``fixed_mean``.
     """
     if family.name == "gaussian":
         return _gaussian_residual(posterior)

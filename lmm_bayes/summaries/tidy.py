@@ -56,9 +56,9 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     pandas.DataFrame
         Columns ``effect`` ("fixed" or "ran_pars"), ``group`` (grouping factor, "Residual"
         for sigma and alpha, empty for fixed effects), ``term`` (``(Intercept)``,
-        ``sd__Days``, ``cor__(Intercept).Days``, ``sd__Observation`` or ``alpha``), ``estimate`` (posterior mean),
-        ``std_error`` (posterior SD), ``conf_low``, ``conf_high``, ``ess_bulk``, ``ess_tail``,
-        ``r_hat``.
+        ``sd__Days``, ``cor__(Intercept).Days``, ``sd__Observation`` or ``alpha``),
+        ``estimate`` (posterior mean), ``std_error`` (posterior SD), ``conf_low``,
+        ``conf_high``, ``ess_bulk``, ``ess_tail``, ``r_hat``.
     """
     records = [{"effect": e, "group": g, "term": t, **summarise(d, prob)}
                for e, g, t, d in _rows(posterior, groups)]

@@ -64,3 +64,12 @@ def test_population_averaged_period_effects_are_attenuated(cbpp_fit):
     assert ss.estimate.to_numpy() == pytest.approx(beta.mean(axis=(0, 1)))
     assert ss.odds_ratio_high.to_numpy() == pytest.approx(np.exp(ss.conf_high.to_numpy()))
     assert np.all(np.abs(pa[1:]) < np.abs(ss.estimate.to_numpy()[1:]))
+
+
+@pytest.mark.parametrize("method, args", [("shrinkage", ("herd",)),
+                                          ("trajectories", ("herd", "size"))])
+def test_gaussian_only_summaries_refuse(cbpp_fit, method, args):
+    fit, _ = cbpp_fit
+    with pytest.raises(ValueError, match=f"{method} is computed for Gaussian models only; "
+                                         "this model's family is 'binomial'"):
+        getattr(fit, method)(*args)
