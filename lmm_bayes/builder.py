@@ -140,9 +140,16 @@ def _covariance_factor(group: GroupingFactor, priors: PriorSet):
     if g not in priors.eta:
         return _vector_rv(f"sd_{g}", sd_priors, dims=term_dim)
     dist = _DISTRIBUTIONS[sd_priors[0].dist]
+    q = len(group.terms)
+    # The initial value PyMC would use (Σ = I, packed lower triangle), given explicitly: its
+    # default support point is built from a draw of the SD prior, which nutpie's initial-
+    # point function fails to evaluate when another grouping factor has a prior of the same
+    # family ("cannot set WRITEABLE flag"; e.g. (x | subject) + (1 | item)).
+    identity = np.eye(q)[np.tril_indices(q)]
     chol, corr, sds = pm.LKJCholeskyCov(
-        f"chol_{g}", n=len(group.terms), eta=priors.eta[g],
-        sd_dist=dist.dist(**_stacked(sd_priors), shape=len(group.terms)), compute_corr=True,
+        f"chol_{g}", n=q, eta=priors.eta[g],
+        sd_dist=dist.dist(**_stacked(sd_priors), shape=q), compute_corr=True,
+        initval=identity,
     )
     pm.Deterministic(f"sd_{g}", sds, dims=term_dim)
     pm.Deterministic(f"corr_{g}", corr, dims=(term_dim, f"{term_dim}_"))

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytensor
 import pytest
+from conftest import quiet_fit
 from scipy import special, stats
 
 import lmm_bayes as lb
@@ -146,3 +147,13 @@ def test_likelihood_matches_hand_computation(text, family, link):
     y = model.design.y
     expected = _hand_loglik(family, link, y, eta, model.design.trials, alpha)
     assert loglik == pytest.approx(expected, rel=1e-8)
+
+
+def test_correlated_block_beside_another_factor_starts_sampling():
+    """(x | g) next to (1 | h), both SDs half-t: nutpie's initial point used to fail
+    ("Failed to generate a new initial position") until the LKJ block got an explicit
+    initial value. Ten draws; what is checked is that sampling starts and names the levels."""
+    data = frame(3).assign(h=lambda d: np.tile(list("pqrst"), 8))
+    model = lb.LMM("hit ~ x + (x | g) + (1 | h)", data, family="bernoulli")
+    fit = quiet_fit(model, draws=10, tune=10, chains=1, random_seed=1)
+    assert list(fit.idata.posterior["b_h"]["h__level"].values) == list("pqrst")
