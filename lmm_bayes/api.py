@@ -49,7 +49,12 @@ class LMM:
     formula : str
         lme4 syntax, e.g. ``"Reaction ~ Days + (Days | Subject)"``; see the README's table.
     data : pandas.DataFrame
-    family : {"gaussian"}
+    family : {"gaussian", "bernoulli", "binomial", "poisson", "negbinomial"}
+        The response distribution. A binomial response is written
+        ``cbind(successes, failures) ~ ...`` (or is 0/1); see :mod:`lmm_bayes.families`.
+    link : str, optional
+        The link; default identity (gaussian), logit (bernoulli, binomial), log (counts).
+        ``"probit"`` or ``"cloglog"`` for the binary families.
     priors : mapping, optional
         Prior overrides by key (``"Days"``, ``"sd_Subject__Days"``, ``"eta_Subject"``,
         ``"sigma"``...), see :mod:`lmm_bayes.priors`.
@@ -87,12 +92,14 @@ class LMM:
     """
 
     def __init__(self, formula: str, data: pd.DataFrame, *, family: str = "gaussian",
-                 priors: Mapping[str, Any] | None = None, factors=(), reference=None,
+                 link: str | None = None, priors: Mapping[str, Any] | None = None,
+                 factors=(), reference=None,
                  na_action: Literal["raise", "drop"] = "raise",
                  parametrization: Literal["auto", "centered", "non-centered"] = "auto",
                  likelihood: Literal["auto", "conditional", "marginal"] = "auto",
                  residual: str | None = None, sigma: str | None = None):
-        spec = ModelSpec.from_formula(formula, family=family, priors=dict(priors or {}),
+        spec = ModelSpec.from_formula(formula, family=family, link=link,
+                                      priors=dict(priors or {}),
                                       factors=factors, reference=dict(reference or {}),
                                       na_action=na_action, parametrization=parametrization,
                                       likelihood=likelihood, residual=residual, sigma=sigma)
@@ -114,11 +121,13 @@ class LMM:
         self.data = data
         self.design: Design = build_design(
             spec.formula, data, factors=spec.factors, reference=spec.reference,
-            na_action=spec.na_action, also_used=residual_columns(spec.residual, spec.sigma))
+            na_action=spec.na_action, also_used=residual_columns(spec.residual, spec.sigma),
+            family=spec.family)
         self.residuals: ResidualDesign | None = build_residual_design(
             data, self.design.rows, residual=spec.residual, sigma=spec.sigma,
             factors=spec.factors, reference=spec.reference)
-        self.priors: PriorSet = build_priors(self.design, spec.priors, self.residuals)
+        self.priors: PriorSet = build_priors(self.design, spec.priors, self.residuals,
+                                             family=spec.family, link=spec.link)
         marginal_possible = can_marginalize(self.design, spec.family, self.residuals)
         if spec.likelihood == "marginal" and not marginal_possible:
             raise DesignError("likelihood='marginal' needs a Gaussian model with one grouping "
@@ -129,8 +138,9 @@ class LMM:
 
     @property
     def family(self) -> Family:
-        """The response family (numpy side: inverse link, log-density, draws)."""
-        return get_family(self.spec.family)
+        """The response family with its link (numpy side: inverse link, log-density,
+        draws; :mod:`lmm_bayes.families`)."""
+        return get_family(self.spec.family, self.spec.link)
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{g.name} ({g.n_levels} levels)" for g in self.design.groups)
@@ -142,7 +152,7 @@ class LMM:
         """The PyMC model (built once, on first use)."""
         from .builder import build_model
 
-        return build_model(self.design, self.priors, self.spec.family,
+        return build_model(self.design, self.priors, self.spec.family, link=self.spec.link,
                            parametrization=self.spec.parametrization,
                            likelihood=self.likelihood, residuals=self.residuals)
 
@@ -153,7 +163,7 @@ class LMM:
 
         if self.likelihood == "conditional":
             return self.pymc_model
-        return build_model(self.design, self.priors, self.spec.family,
+        return build_model(self.design, self.priors, self.spec.family, link=self.spec.link,
                            parametrization=self.spec.parametrization, residuals=self.residuals)
 
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
@@ -315,31 +325,68 @@ class Fit:
         the variance that factor k adds at covariate values z (``at``; unnamed slope
         covariates at 0) and h the factors g is nested in. Random intercepts only:
         τ²_g / (Σ_k τ²_k + σ²). The ``at`` column states the covariate values used; see
-        :func:`lmm_bayes.summaries.icc` for the nested and random-slope cases.
+        :func:`lmm_bayes.summaries.icc` for the nested and random-slope cases. For the
+        other families σ² is the latent-scale variance: π²/3 (logit), 1 (probit), π²/6
+        (cloglog), the log-normal approximation for counts
+        (:func:`lmm_bayes.summaries.latent_residual_variance`).
         """
         design = self.model.design
         self._check_whole_factors("icc")
-        if "sigma" not in self.idata.posterior:
+        if "sigma_beta" in self.idata.posterior:
             raise DesignError("icc needs one residual SD; the model has a sigma formula "
                               "(see variance_components for the SD per level)")
         if group is not None:
             design.group(group)
         nested = summaries.nesting({g.name: g.index for g in design.groups})
-        return summaries.icc(self.idata.posterior, self._groups, at=at, nested_in=nested,
-                             group=group, prob=prob)
+        post = self.idata.posterior
+        fixed_mean = np.einsum("p,cdp->cd", design.X.mean(axis=0),
+                               post["beta"].transpose("chain", "draw", "fixed").values)
+        residual = summaries.latent_residual_variance(self.family, post, fixed_mean)
+        return summaries.icc(post, self._groups, at=at, nested_in=nested, group=group,
+                             prob=prob, residual=residual)
+
+    def _require_gaussian(self, what: str) -> None:
+        """Raise for summaries whose least-squares or identity-scale formulas only hold for
+        the Gaussian family."""
+        if self.model.spec.family != "gaussian":
+            raise ValueError(f"{what} is computed for Gaussian models only; this model's "
+                             f"family is {self.model.spec.family!r}")
+
+    @property
+    def family(self) -> Family:
+        """The response family with its link (:mod:`lmm_bayes.families`)."""
+        return self.model.family
+
+    def marginal_effects(self, prob: float = 0.95, *, samples: int = 1000,
+                         random_seed: int | None = 0) -> pd.DataFrame:
+        """Subject-specific (β) and population-averaged fixed effects, rows by term.
+
+        The population-averaged coefficients describe how the mean over the population of
+        levels changes with the covariates; they come from integrating the random effects
+        out of each row's mean by Monte Carlo (``samples`` draws per posterior draw) and
+        regressing the link of those means on X (Hedeker et al. 2018). With the logit link
+        the table also has odds ratios both ways (``odds_ratio`` columns; ``rate_ratio`` for
+        the log link). See :func:`lmm_bayes.summaries.marginal_effects`.
+        """
+        design = self.model.design
+        Z = {g.name: g.Z for g in design.groups}
+        return summaries.marginal_effects(self.idata.posterior, design.X, Z, self.family,
+                                          prob=prob, samples=samples, random_seed=random_seed)
 
     def shrinkage(self, group: str, term: str = "(Intercept)",
                   prob: float = 0.95) -> pd.DataFrame:
         """No-pooling, complete-pooling and partial-pooling estimates of ``term``'s
         coefficient in each level of ``group``, and the fraction shrunk
-        (see :func:`lmm_bayes.summaries.shrinkage`)."""
+        (see :func:`lmm_bayes.summaries.shrinkage`). Gaussian models only."""
+        self._require_gaussian("shrinkage")
         self._check_whole_factors("shrinkage")
         return summaries.shrinkage(self.idata.posterior, self.model.design, group, term, prob)
 
     def trajectories(self, group: str, time: str, grid=None, levels=None,
                      prob: float = 0.95) -> pd.DataFrame:
         """Each level's expected outcome over a grid of ``time`` values, and the population
-        curve (see :func:`lmm_bayes.summaries.trajectories`)."""
+        curve (see :func:`lmm_bayes.summaries.trajectories`). Gaussian models only."""
+        self._require_gaussian("trajectories")
         self._check_whole_factors("trajectories")
         return summaries.trajectories(self.idata.posterior, self.model.design, self._data,
                                       group, time, grid=grid, levels=levels, prob=prob)
@@ -380,7 +427,8 @@ class Fit:
             Random effects of each row's level: ``"conditional"`` uses known levels' posterior
             effects and refuses unseen levels; ``"new"`` (default) does the same for known
             levels and draws unseen levels' effects from the estimated covariance, per draw;
-            ``"population"`` sets them all to zero.
+            ``"population"`` sets them all to zero; ``"marginal"`` averages the mean over
+            the random-effect distribution (population-averaged, for GLMMs).
         history : pandas.DataFrame, optional
             Observed rows (with the response) of new individuals: their predictions condition
             on them without refitting (exactly, for a Gaussian model).
@@ -522,15 +570,16 @@ class Fit:
 
 def public_names(design: Design, posterior) -> list[str]:
     """The documented posterior variables (``beta``, ``sigma`` or ``sigma_beta``, ``phi``,
-    ``sd_<g>``, ``corr_<g>``, ``b_<g>``) present in ``posterior``; the sampler's internal variables are not kept."""
-    names = ["beta", "sigma", "sigma_beta", "phi"]
+    ``alpha``, ``sd_<g>``, ``corr_<g>``, ``b_<g>``) present in ``posterior``; the sampler's
+    internal variables are not kept."""
+    names = ["beta", "sigma", "sigma_beta", "phi", "alpha"]
     for group in design.groups:
         names += [f"sd_{group.name}", f"corr_{group.name}", f"b_{group.name}"]
     return [n for n in names if n in posterior]
 
 
-_MODEL_OPTIONS = {"family", "priors", "factors", "reference", "na_action", "parametrization",
-                  "likelihood", "residual", "sigma"}
+_MODEL_OPTIONS = {"family", "link", "priors", "factors", "reference", "na_action",
+                  "parametrization", "likelihood", "residual", "sigma"}
 
 
 def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:

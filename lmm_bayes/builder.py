@@ -20,7 +20,12 @@ Residual structures and sigma models (:mod:`lmm_bayes.residuals`) replace
 individual, written in its O(n) innovations form
 (:func:`_serial_normal`).
 
-Posterior names: ``beta`` (dim ``fixed``), ``sigma``, ``sd_<g>`` (dim ``<g>__term``),
+For the other families (Breslow & Clayton 1993) the same linear predictor η is the link g of
+the response's mean, g(E[y_i | b]) = η_i, with a Bernoulli, binomial (trials from the data),
+Poisson or negative binomial (Var = μ + μ²/α) response; there is then no ε and no ``sigma``.
+
+Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian), ``alpha`` (negative
+binomial), ``sd_<g>`` (dim ``<g>__term``),
 ``corr_<g>`` (dims ``<g>__term``, ``<g>__term_``), ``b_<g>`` (dims ``<g>__level``,
 ``<g>__term``); with a residual structure ``phi``; with a sigma formula ``sigma_beta``
 (dim ``sigma_fixed``) instead of ``sigma``. Internal: ``intercept_c`` (intercept with
@@ -40,6 +45,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from .design import Design, GroupingFactor
+from .families import get_family
 from .marginal import LevelStatistics, can_marginalize, level_statistics
 from .priors import INTERCEPT, Prior, PriorSet
 from .residuals import ResidualDesign, SerialDesign, serial_draws
@@ -254,12 +260,42 @@ def _sigma(priors: PriorSet):
     return _DISTRIBUTIONS[priors.sigma.dist]("sigma", **priors.sigma.kwargs)
 
 
-def _gaussian(mu, design: Design, priors: PriorSet) -> None:
+def _gaussian(eta, design: Design, priors: PriorSet, link: str) -> None:
     observed = pm.Data("y_obs", design.y, dims="obs")
-    pm.Normal("y", mu=mu, sigma=_sigma(priors), observed=observed, dims="obs")
+    pm.Normal("y", mu=eta, sigma=_sigma(priors), observed=observed, dims="obs")
 
 
-FAMILIES = {"gaussian": _gaussian}
+def _probability(eta, link: str):
+    """g⁻¹(η) for the probit and complementary log-log links (logit goes in as ``logit_p``)."""
+    if link == "probit":
+        return pm.math.invprobit(eta)
+    return -pt.expm1(-pt.exp(eta))  # cloglog: 1 − exp(−exp η)
+
+
+def _binary_parameter(eta, link: str) -> dict:
+    return {"logit_p": eta} if link == "logit" else {"p": _probability(eta, link)}
+
+
+def _bernoulli(eta, design: Design, priors: PriorSet, link: str) -> None:
+    pm.Bernoulli("y", **_binary_parameter(eta, link), observed=design.y, dims="obs")
+
+
+def _binomial(eta, design: Design, priors: PriorSet, link: str) -> None:
+    pm.Binomial("y", n=design.trials.astype("int64"), **_binary_parameter(eta, link),
+                observed=design.y, dims="obs")
+
+
+def _poisson(eta, design: Design, priors: PriorSet, link: str) -> None:
+    pm.Poisson("y", mu=pt.exp(eta), observed=design.y, dims="obs")
+
+
+def _negbinomial(eta, design: Design, priors: PriorSet, link: str) -> None:
+    alpha = _DISTRIBUTIONS[priors.alpha.dist]("alpha", **priors.alpha.kwargs)
+    pm.NegativeBinomial("y", mu=pt.exp(eta), alpha=alpha, observed=design.y, dims="obs")
+
+
+FAMILIES = {"gaussian": _gaussian, "bernoulli": _bernoulli, "binomial": _binomial,
+            "poisson": _poisson, "negbinomial": _negbinomial}
 
 
 def response_data(design: Design, likelihood: Literal["conditional", "marginal"]
@@ -327,7 +363,7 @@ def _gaussian_residuals(mu, design: Design, priors: PriorSet, residuals: Residua
 
 
 def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
-                parametrization: Parametrization = "auto",
+                link: str | None = None, parametrization: Parametrization = "auto",
                 likelihood: Literal["conditional", "marginal"] = "conditional",
                 residuals: ResidualDesign | None = None) -> pm.Model:
     """The PyMC model for ``design`` under ``priors`` (see the module docstring).
@@ -336,13 +372,19 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
     ----------
     design : Design
     priors : PriorSet
-    family : {"gaussian"}
-        The response distribution; the place where other families plug in.
+    family : {"gaussian", "bernoulli", "binomial", "poisson", "negbinomial"}
+        The response distribution (:mod:`lmm_bayes.families`); the binomial reads its
+        trials from ``design.trials``.
+    link : str, optional
+        The family's link (default: identity, logit, logit, log, log); ``"probit"`` and
+        ``"cloglog"`` for the binary families.
     parametrization : {"auto", "centered", "non-centered"}
         Of the random effects. ``"auto"`` centres a grouping factor with independent effects
         (an intercept among them) when its levels have at least 10 rows on average and
         :func:`level_information` exceeds 10 (each level well informed by its data), and
-        leaves the others non-centred.
+        leaves the others non-centred; for families other than the Gaussian, whose
+        response the moment estimates of :func:`level_information` do not fit, it leaves
+        every factor non-centred.
     likelihood : {"conditional", "marginal"}
         ``"marginal"`` integrates the random effects out (:mod:`lmm_bayes.marginal`; needs
         :func:`can_marginalize`): the model then has no ``b_<g>``, which
@@ -372,11 +414,13 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
             loglik = _marginal_loglik(stats, beta, factor, _sigma(priors))
             pm.Potential("y_marginal", loglik)
             return model
-        mu = pt.dot(design.X, beta)
+        if family != "gaussian" and parametrization == "auto":
+            parametrization = "non-centered"
+        eta = pt.dot(design.X, beta)
         for group in design.groups:
-            mu = mu + _random_part(group, priors, _centred(design, group, parametrization))
+            eta = eta + _random_part(group, priors, _centred(design, group, parametrization))
         if residuals is not None:
-            _gaussian_residuals(mu, design, priors, residuals)
+            _gaussian_residuals(eta, design, priors, residuals)
         else:
-            FAMILIES[family](mu, design, priors)
+            FAMILIES[family](eta, design, priors, get_family(family, link).link)
     return model

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .errors import DesignError
 from .formula import Formula, RandomTerm, Term
+from .response import response_values
 from .variables import DataSchema, VariableEvaluator, columns_used
 
 __all__ = ["Design", "GroupingFactor", "build_design", "evaluate_covariates"]
@@ -90,6 +91,9 @@ class Design:
         Levels and transform constants, to evaluate new data the same way.
     n_rows_given : int
         Rows in the data given, before any rows with missing values were dropped.
+    trials : ndarray, shape (n,), or None
+        Number of trials of each row of a binomial response (``cbind(successes, failures)``:
+        successes + failures; 1 for a 0/1 response); None for other families.
     """
 
     formula: Formula
@@ -100,6 +104,7 @@ class Design:
     rows: np.ndarray
     schema: DataSchema
     n_rows_given: int
+    trials: np.ndarray | None = None
 
     @property
     def n_obs(self) -> int:
@@ -311,19 +316,6 @@ def _grouping_factor(rterm: RandomTerm, ev: VariableEvaluator, n: int,
     return group
 
 
-def _response(formula: Formula, ev: VariableEvaluator) -> np.ndarray:
-    label = formula.response
-    dtype = ev.data[label].dtype if label in ev.data.columns else None
-    if dtype is not None and (not pd.api.types.is_numeric_dtype(dtype)
-                              or pd.api.types.is_bool_dtype(dtype)):
-        raise DesignError(f"the response {label!r} is not numeric (dtype {dtype}); "
-                          "a Gaussian model needs numbers")
-    var = ev.variable(label)
-    if var.is_categorical:
-        raise DesignError(f"the response {label!r} is not numeric")
-    return var.values
-
-
 def build_design(
     formula: Formula,
     data: pd.DataFrame,
@@ -332,6 +324,7 @@ def build_design(
     reference=None,
     na_action: Literal["raise", "drop"] = "raise",
     also_used=(),
+    family: str = "gaussian",
 ) -> Design:
     """Evaluate ``formula`` on ``data``: response, fixed-effect matrix, grouping factors.
 
@@ -350,11 +343,15 @@ def build_design(
     also_used : collection of str
         Variables used elsewhere in the model (the residual options), checked for presence
         and missing values like the formula's.
+    family : str
+        The response family, whose support the response is checked against
+        (:func:`lmm_bayes.response.response_values`).
 
     Raises
     ------
     DesignError
-        For a missing column, NaN (with ``na_action="raise"``), a non-numeric response,
+        For a missing column, NaN (with ``na_action="raise"``), a non-numeric response or
+        one outside the family's support,
         collinear fixed effects, a grouping factor with one level, or a random slope that the
         data cannot inform.
     """
@@ -366,11 +363,12 @@ def build_design(
     rows = _missing_rows(formula, data, na_action, also_used)
     used = data.iloc[rows].reset_index(drop=True)
     ev = VariableEvaluator(used, factors=factors, reference=reference)
-    y = _response(formula, ev)
+    y, trials = response_values(formula.response, ev, family, rows)
     fixed_names, X = _model_matrix(formula.fixed, ev, len(used))
     _check_full_rank(X, fixed_names)
     groups = tuple(g for r in formula.random for g in _grouping_factors(r, ev, len(used)))
-    return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data))
+    return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data),
+                  trials)
 
 
 def evaluate_covariates(design: Design,

@@ -86,10 +86,15 @@ def _by_rows(posterior: xr.Dataset, design: Design, residuals: ResidualDesign | 
                                 "obs": np.arange(design.n_obs)})
 
 
-def _parameters(draws: PosteriorDraws, family: Family, residuals: ResidualDesign | None,
-                rows: slice) -> dict:
+def _parameters(draws: PosteriorDraws, design: Design, family: Family,
+                residuals: ResidualDesign | None, rows: slice) -> dict:
+    """The family's parameters on fitted ``rows``: σ (per row with a sigma model), α, and
+    the binomial's trials."""
     sigma_X = residuals.sigma.X[rows] if residuals is not None and residuals.sigma else None
-    return draws.family_parameters(family, sigma_X)
+    aux = draws.family_parameters(family, sigma_X)
+    if design.trials is not None:
+        aux["trials"] = design.trials[rows][None, :]
+    return aux
 
 
 def replicate(posterior: xr.Dataset, design: Design, family: Family,
@@ -97,7 +102,7 @@ def replicate(posterior: xr.Dataset, design: Design, family: Family,
               ) -> xr.DataArray:
     """Replicated responses on the fitted rows, one set per posterior draw (chain, draw, obs)."""
     def compute(draws, eta, rows):
-        aux = _parameters(draws, family, residuals, rows)
+        aux = _parameters(draws, design, family, residuals, rows)
         return family.draw(family.inverse_link(eta), aux, rng)
     return _by_rows(posterior, design, residuals, compute)
 
@@ -108,7 +113,7 @@ def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family,
     2017, *Statistics and Computing* 27): conditional on the random effects, so LOO predicts
     a left-out observation of a known level."""
     def compute(draws, eta, rows):
-        aux = _parameters(draws, family, residuals, rows)
+        aux = _parameters(draws, design, family, residuals, rows)
         return family.logpdf(design.y[rows], family.inverse_link(eta), aux)
     return _by_rows(posterior, design, residuals, compute)
 

@@ -14,7 +14,10 @@ draw of the response around it (``kind="response"``). The level effects
 - ``"conditional"``: each known level's posterior draws; an unseen level is an error;
 - ``"new"``: known levels as above, and for an unseen level one draw per posterior draw from
   :math:`N(0, \\Sigma_g^{(s)})` shared by that level's rows (Gelman & Hill 2007, sec. 16.6);
-- ``"population"``: zero for every factor.
+- ``"population"``: zero for every factor;
+- ``"marginal"``: the population-averaged mean, the mean over the random-effect
+  distribution, ∫ g⁻¹(η + u) φ(u; 0, v) du (:func:`lmm_bayes.summaries.population_means`;
+  Hedeker et al. 2018); for a Gaussian model (identity link) it equals ``"population"``.
 
 Given a new individual's ``history`` (their observed rows), their effects are drawn from
 :math:`p(b \\mid y_h, \\theta^{(s)})` for each posterior draw :math:`\\theta^{(s)}` — exact for a
@@ -37,15 +40,17 @@ import xarray as xr
 
 from .design import Design, GroupingFactor, evaluate_covariates
 from .errors import DesignError
-from .families import Family
+from .families import Family, get_family
 from .marginal import gaussian_conditional
 from .residuals import ResidualDesign, residual_sd_draws, sigma_covariates
+from .response import response_values
+from .summaries.population import population_means
 from .summaries.variance import covariance_draws
-from .variables import columns_used, level_label
+from .variables import VariableEvaluator, columns_used, level_label
 
 __all__ = ["NewRows", "PosteriorDraws", "linear_predictor", "new_rows", "predict_draws"]
 
-Groups = Literal["conditional", "new", "population"]
+Groups = Literal["conditional", "new", "population", "marginal"]
 Kind = Literal["mean", "response"]
 
 IMPORTANCE_PROPOSALS = 256
@@ -242,16 +247,33 @@ def _history_factor(design: Design, rows: NewRows) -> GroupingFactor:
     return group
 
 
-def _history_response(design: Design, history: pd.DataFrame) -> np.ndarray:
-    response = design.formula.response
-    if response not in history.columns:
-        raise DesignError(f"history needs the response column {response!r}")
-    y = pd.to_numeric(history[response], errors="coerce").to_numpy(float)
-    if not np.isfinite(y).all():
-        bad = int(np.flatnonzero(~np.isfinite(y))[0])
-        raise DesignError(f"history's response {response!r} is missing or not numeric at "
-                          f"position {bad}")
-    return y
+def observed_response(design: Design, family: Family, data: pd.DataFrame
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The response of rows of new data (a history) and, for the binomial, their trials
+    (:func:`lmm_bayes.response.response_values`); DesignError naming a missing column or
+    the first row where the response is missing."""
+    label = design.formula.response
+    columns = columns_used(label, data)
+    if not columns and label not in data.columns:
+        raise DesignError(f"history needs the response column {label!r}")
+    for column in columns:
+        bad = data[column].isna().to_numpy()
+        if bad.any():
+            raise DesignError(f"history's response {column!r} is missing at position "
+                              f"{int(np.flatnonzero(bad)[0])}")
+    return response_values(label, VariableEvaluator(data), family.name, np.arange(len(data)))
+
+
+def new_trials(design: Design, data: pd.DataFrame) -> np.ndarray | None:
+    """Trials of new rows of a binomial model, from its ``cbind`` columns (only their sum
+    is used); None for other families."""
+    if design.trials is None:
+        return None
+    try:
+        return observed_response(design, get_family("binomial"), data)[1]
+    except DesignError as err:
+        raise DesignError("a new binomial response needs each row's number of trials: give "
+                          f"the response columns (their sum is used); {err}") from None
 
 
 def _importance_resample(draws: PosteriorDraws, group: GroupingFactor, family: Family,
@@ -293,7 +315,7 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
     history = history.reset_index(drop=True)
     rows = new_rows(design, history, "new")
     group = _history_factor(design, rows)
-    y = _history_response(design, history)
+    y, trials = observed_response(design, family, history)
     offset = linear_predictor(draws, design, rows, "conditional", rng, skip=group.name)
     labels, which = np.unique(rows.labels[group.name], return_inverse=True)
     Z = rows.Z[group.name]
@@ -307,6 +329,8 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
                                        draws.get("sigma"), rng)
     else:
         aux = draws.family_parameters(family, sigma_X)
+        if trials is not None:
+            aux["trials"] = trials[None, :]
         effects = _importance_resample(draws, group, family, y, offset, Z, which,
                                        len(labels), aux, rng)
     return {group.name: (labels, effects)}
@@ -349,8 +373,9 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
     """
     if kind not in ("mean", "response"):
         raise DesignError(f"kind must be 'mean' or 'response', not {kind!r}")
-    if groups not in ("conditional", "new", "population"):
-        raise DesignError(f"groups must be 'conditional', 'new' or 'population', not {groups!r}")
+    if groups not in ("conditional", "new", "population", "marginal"):
+        raise DesignError("groups must be 'conditional', 'new', 'population' or 'marginal', "
+                          f"not {groups!r}")
     rng = np.random.default_rng(random_seed)
     draws = PosteriorDraws(posterior)
     conditioned = None
@@ -358,10 +383,20 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
         if groups != "new":
             raise DesignError("history= conditions new individuals' effects: use groups='new'")
         conditioned = history_effects(draws, design, family, history, rng, residuals)
-    rows = new_rows(design, data, groups)
-    mean = family.inverse_link(linear_predictor(draws, design, rows, groups, rng, conditioned))
+    if groups == "marginal":
+        rows = new_rows(design, data, "population")
+        mean = population_means(posterior, rows.X, rows.Z, family,
+                                random_seed=random_seed).reshape(-1, rows.n_rows)
+    else:
+        rows = new_rows(design, data, groups)
+        eta = linear_predictor(draws, design, rows, groups, rng, conditioned)
+        mean = family.inverse_link(eta)
     if kind == "response":
-        mean = family.draw(mean, draws.family_parameters(family, sigma_rows(residuals, data)), rng)
+        aux = draws.family_parameters(family, sigma_rows(residuals, data))
+        trials = new_trials(design, data.reset_index(drop=True))
+        if trials is not None:
+            aux["trials"] = trials[None, :]
+        mean = family.draw(mean, aux, rng)
     chains, n_draws = draws.shape
     return xr.DataArray(mean.reshape(chains, n_draws, -1), dims=("chain", "draw", "obs"),
                         coords={"chain": posterior["chain"], "draw": posterior["draw"],

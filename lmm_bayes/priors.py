@@ -22,6 +22,26 @@ The AR(1) and CAR(1) defaults are brms's uniform prior on the autocorrelation (B
 2017); on the log-σ scale a coefficient of 1 multiplies the SD by e ≈ 2.7, so Normal(0, 1)
 per unit of an indicator (or per SD of a covariate) is weakly informative.
 
+For the other families (:mod:`lmm_bayes.families`) the priors live on the link scale, with
+s = 1 in place of sd(y) (so a coefficient prior is Normal(0, 2.5/sd(x)), 2.5 for an indicator,
+as rstanarm's defaults for generalized linear models):
+
+=============================  ===================================================
+parameter                      default prior (bernoulli, binomial, poisson, negbinomial)
+=============================  ===================================================
+intercept (predictors centred)  Normal(g(ȳ), 2.5), ȳ = (Σy + 0.5)/(Σn + 1): the
+                                proportion of successes (n trials) or the mean count
+                                (n = 1 per row), g the link
+fixed coefficient of x          Normal(0, 2.5/sd(x)); indicator columns Normal(0, 2.5)
+SD of a random intercept        HalfStudentT(ν=3, 1)
+SD of a random slope of x       HalfStudentT(ν=3, 1/sd(x)); indicator columns as intercepts
+negative binomial α             Exponential(1) (rstanarm's ``reciprocal_dispersion``)
+=============================  ===================================================
+
+On the logit scale an SD of 1 spreads the levels' odds over a factor of e ≈ 2.7 either side
+(one SD), and the half-t's tail leaves room for far more; there is no ``sigma``. The
+negative binomial's variance is μ + μ²/α, so α → ∞ is the Poisson.
+
 As in brms and rstanarm, the intercept prior applies to the intercept with every other
 fixed-effect column centred at its mean (the model is sampled that way and the reported
 ``(Intercept)`` is transformed back).
@@ -33,7 +53,8 @@ Overrides are a mapping from a key to a :class:`Prior` (or, for LKJ, a number):
 * ``"sd"`` (every SD), ``"sd_<group>"`` (every SD of one grouping factor),
   ``"sd_<group>__<term>"`` (one SD, e.g. ``"sd_Subject__Days"``);
 * ``"eta"`` or ``"eta_<group>"`` for the LKJ shape;
-* ``"sigma"`` for the residual SD (a model without a sigma formula);
+* ``"sigma"`` for the residual SD (Gaussian family, without a sigma formula), ``"alpha"``
+  for the negative binomial's dispersion;
 * ``"phi"`` for the AR(1)/CAR(1) coefficient (a ``beta`` prior, on (φ + 1)/2 for ``ar1``);
 * ``"sigma_(Intercept)"`` and ``"sigma_<column>"`` (e.g. ``"sigma_armB"``) for the
   coefficients of log σ, ``"sigma_b"`` for all but the intercept.
@@ -51,6 +72,7 @@ import pandas as pd
 
 from .design import Design, GroupingFactor
 from .errors import PriorError
+from .families import get_family
 from .residuals import ResidualDesign
 
 __all__ = ["Prior", "PriorSet", "build_priors", "default_priors"]
@@ -135,8 +157,8 @@ class PriorSet:
         Every fixed coefficient except the intercept.
     sd : mapping of grouping factor to a mapping of term to Prior
     eta : mapping of grouping factor to the LKJ shape (correlated blocks with 2+ terms only)
-    sigma : Prior
-        The residual SD (unused with a sigma formula).
+    sigma : Prior or None
+        The residual SD (Gaussian family; unused with a sigma formula).
     phi : Prior or None
         The beta prior of the AR(1)/CAR(1) coefficient (of (φ + 1)/2 for ``ar1``); None
         without a residual structure.
@@ -144,16 +166,19 @@ class PriorSet:
         Intercept of log σ (other sigma columns centred); None without one.
     sigma_fixed : mapping of sigma-design column to Prior
         The other coefficients of log σ; empty without a sigma formula.
+    alpha : Prior or None
+        The negative binomial's dispersion (Var y = μ + μ²/α); None for other families.
     """
 
     intercept: Prior | None
     fixed: Mapping[str, Prior]
     sd: Mapping[str, Mapping[str, Prior]]
     eta: Mapping[str, float]
-    sigma: Prior
+    sigma: Prior | None
     phi: Prior | None = None
     sigma_intercept: Prior | None = None
     sigma_fixed: Mapping[str, Prior] = field(default_factory=dict)
+    alpha: Prior | None = None
 
     @property
     def has_sigma_model(self) -> bool:
@@ -167,14 +192,21 @@ class PriorSet:
         for group, terms in self.sd.items():
             rows += [(f"sd_{group}__{term}", str(p)) for term, p in terms.items()]
         rows += [(f"corr_{group}", f"lkj(eta={eta:g})") for group, eta in self.eta.items()]
-        if not self.has_sigma_model:
-            rows.append(("sigma", str(self.sigma)))
+        rows += [(name, str(p)) for name, p in self.auxiliary.items()]
         if self.sigma_intercept is not None:
             rows.append((f"sigma_{INTERCEPT}", str(self.sigma_intercept)))
         rows += [(f"sigma_{name}", str(p)) for name, p in self.sigma_fixed.items()]
         if self.phi is not None:
             rows.append(("phi", str(self.phi)))
         return pd.DataFrame(rows, columns=["parameter", "prior"])
+
+    @property
+    def auxiliary(self) -> dict[str, Prior]:
+        """The family's parameters besides the mean: ``sigma`` (unless a sigma formula
+        models it) or ``alpha``, where the model has them."""
+        sigma = None if self.has_sigma_model else self.sigma
+        return {name: p for name, p in (("sigma", sigma), ("alpha", self.alpha))
+                if p is not None}
 
 
 def _sd(x: np.ndarray) -> float:
@@ -211,32 +243,44 @@ def _residual_defaults(residuals: ResidualDesign | None, sd_y: float) -> dict:
     return out
 
 
-def default_priors(design: Design, residuals: ResidualDesign | None = None) -> PriorSet:
-    """The data-scaled default priors for ``design`` and its residual model (see the module
-    docstring)."""
+def _link_scale_centre(design: Design, family: str, link: str | None) -> float:
+    """g(ȳ) with ȳ = (Σy + 0.5)/(Σn + 1), n the trials (1 per row for counts and 0/1 data);
+    the ½ keeps g finite when every response is 0 (or every trial a success)."""
+    trials = design.trials if design.trials is not None else np.ones_like(design.y)
+    mean = (design.y.sum() + 0.5) / (trials.sum() + 1.0)
+    return float(get_family(family, link).link_function(mean))
+
+
+def default_priors(design: Design, family: str = "gaussian", link: str | None = None,
+                   residuals: ResidualDesign | None = None) -> PriorSet:
+    """The default priors for ``design`` under ``family`` and ``link`` and of its residual
+    model (see the module docstring): scaled to the data for the Gaussian, on the link scale
+    otherwise."""
     y = design.y
-    sd_y = _sd(y)
-    if not sd_y > 0:
+    gaussian = family == "gaussian"
+    scale = _sd(y) if gaussian else 1.0
+    if gaussian and not scale > 0:
         raise PriorError("the response is constant; there is nothing to model")
     names = design.fixed_names
-    has_intercept = INTERCEPT in names
-    intercept = Prior("normal", mu=float(np.mean(y)), sigma=2.5 * sd_y) if has_intercept else None
-    fixed = {name: Prior("normal", mu=0.0, sigma=2.5 * _slope_scale(design.X[:, j], sd_y))
+    centre = float(np.mean(y)) if gaussian else _link_scale_centre(design, family, link)
+    intercept = (Prior("normal", mu=centre, sigma=2.5 * scale) if INTERCEPT in names
+                 else None)
+    fixed = {name: Prior("normal", mu=0.0, sigma=2.5 * _slope_scale(design.X[:, j], scale))
              for j, name in enumerate(names) if name != INTERCEPT}
-    sd = {g.name: _group_sd_priors(g, sd_y) for g in design.groups}
+    sd = {g.name: _group_sd_priors(g, scale) for g in design.groups}
     eta = {g.name: DEFAULT_ETA for g in design.groups if g.correlated and len(g.terms) > 1}
-    return PriorSet(intercept, fixed, sd, eta, Prior("halfstudentt", nu=3.0, sigma=sd_y),
-                    **_residual_defaults(residuals, sd_y))
+    sigma = Prior("halfstudentt", nu=3.0, sigma=scale) if gaussian else None
+    alpha = Prior("exponential", lam=1.0) if family == "negbinomial" else None
+    return PriorSet(intercept, fixed, sd, eta, sigma, alpha=alpha,
+                    **_residual_defaults(residuals, scale))
 
 
 def _valid_keys(priors: PriorSet) -> list[str]:
-    keys = ["b", "sd", "eta"] + ([INTERCEPT] if priors.intercept else [])
+    keys = ["b", "sd", "eta", *priors.auxiliary] + ([INTERCEPT] if priors.intercept else [])
     keys += ["phi"] if priors.phi is not None else []
     if priors.has_sigma_model:
         keys += [f"sigma_{INTERCEPT}"] if priors.sigma_intercept is not None else []
         keys += [f"sigma_{n}" for n in priors.sigma_fixed] + ["sigma_b"]
-    else:
-        keys.append("sigma")
     keys += list(priors.fixed)
     for group, terms in priors.sd.items():
         keys += [f"sd_{group}"] + [f"sd_{group}__{t}" for t in terms]
@@ -277,9 +321,10 @@ def _phi_prior(key: str, value) -> Prior:
 
 
 def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
-                 residuals: ResidualDesign | None = None) -> PriorSet:
-    """Default priors for ``design`` (and its residual model) with ``overrides`` applied
-    (see the module docstring).
+                 residuals: ResidualDesign | None = None, *, family: str = "gaussian",
+                 link: str | None = None) -> PriorSet:
+    """Default priors for ``design`` (and its residual model) under ``family`` and ``link``,
+    with ``overrides`` applied (see the module docstring).
 
     Raises
     ------
@@ -287,7 +332,7 @@ def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
         For an unknown key (the message lists the valid ones), a family that does not fit the
         parameter (a normal prior on an SD), or a non-positive LKJ shape.
     """
-    base = default_priors(design, residuals)
+    base = default_priors(design, family, link, residuals)
     overrides = dict(overrides or {})
     if "Intercept" in overrides:
         overrides[INTERCEPT] = overrides.pop("Intercept")
@@ -306,7 +351,7 @@ def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
     sd = {g: {t: pick([f"sd_{g}__{t}", f"sd_{g}", "sd"], p, True) for t, p in terms.items()}
           for g, terms in base.sd.items()}
     eta = {g: _eta(g, v, overrides) for g, v in base.eta.items()}
-    sigma = pick(["sigma"], base.sigma, True)
+    auxiliary = {name: pick([name], p, True) for name, p in base.auxiliary.items()}
     residual = {
         "phi": _phi_prior("phi", overrides["phi"]) if "phi" in overrides else base.phi,
         "sigma_intercept": (pick([f"sigma_{INTERCEPT}"], base.sigma_intercept, False)
@@ -319,5 +364,6 @@ def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
         if group in eta and len(families) > 1:
             raise PriorError(f"the SDs of the correlated effects of {group!r} share one LKJ "
                              f"prior and must use one family, got {sorted(families)}")
-    return replace(base, intercept=intercept, fixed=fixed, sd=sd, eta=eta, sigma=sigma,
+    return replace(base, intercept=intercept, fixed=fixed, sd=sd, eta=eta,
+                   sigma=auxiliary.get("sigma", base.sigma), alpha=auxiliary.get("alpha"),
                    **residual)

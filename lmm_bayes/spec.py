@@ -4,7 +4,8 @@ A spec file (``models/*.toml``) names the model, its data and sampler settings::
 
     [model]
     formula = "Reaction ~ Days + (Days | Subject)"
-    family = "gaussian"          # optional
+    family = "gaussian"          # or bernoulli, binomial, poisson, negbinomial (optional)
+    link = "logit"               # optional; the family's default when left out
     factors = []                 # numeric columns to treat as categorical (optional)
     reference = {}               # reference level per categorical column (optional)
     na_action = "raise"          # or "drop" (optional)
@@ -49,10 +50,12 @@ __all__ = ["ModelSpec", "SpecFile", "read_spec"]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model with no data: formula, family, prior overrides and data-coding options."""
+    """A model with no data: formula, family and link, prior overrides and data-coding
+    options. ``link=None`` means the family's default (:mod:`lmm_bayes.families`)."""
 
     formula: Formula
     family: str = "gaussian"
+    link: str | None = None
     priors: Mapping[str, Any] = field(default_factory=dict)
     factors: tuple[str, ...] = ()
     reference: Mapping[str, Any] = field(default_factory=dict)
@@ -65,7 +68,7 @@ class ModelSpec:
     @classmethod
     def from_formula(cls, formula: str | Formula, **options) -> ModelSpec:
         parsed = formula if isinstance(formula, Formula) else parse_formula(formula)
-        get_family(options.get("family", "gaussian"))
+        get_family(options.get("family", "gaussian"), options.get("link"))
         options["factors"] = tuple(options.get("factors", ()))
         if options.get("likelihood", "auto") not in ("auto", "conditional", "marginal"):
             raise SpecError(f"likelihood must be 'auto', 'conditional' or 'marginal', "
@@ -92,8 +95,8 @@ class SpecFile:
 
 
 _SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "target_accept", "cores"}
-_MODEL_KEYS = {"formula", "family", "factors", "reference", "na_action", "parametrization",
-               "likelihood", "residual", "sigma"}
+_MODEL_KEYS = {"formula", "family", "link", "factors", "reference", "na_action",
+               "parametrization", "likelihood", "residual", "sigma"}
 
 
 def _priors(table: Mapping[str, Any], path: Path) -> dict[str, Any]:

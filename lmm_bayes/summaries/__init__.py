@@ -1,11 +1,13 @@
 """Summaries of posterior draws: numpy and xarray only, no PyMC."""
 
-from .icc import icc, nesting
+from .icc import icc, latent_residual_variance, nesting
+from .population import marginal_effects, population_means
 from .recenter import recenter
 from .shrinkage import shrinkage
 from .tidy import random_effects_table, tidy_summary
 from .trajectories import trajectories
 from .variance import variance_components, variance_contrast
 
-__all__ = ["icc", "nesting", "random_effects_table", "recenter", "shrinkage", "tidy_summary",
+__all__ = ["icc", "latent_residual_variance", "marginal_effects", "nesting",
+           "population_means", "random_effects_table", "recenter", "shrinkage", "tidy_summary",
            "trajectories", "variance_components", "variance_contrast"]

@@ -1,17 +1,19 @@
-"""Intraclass correlations (variance partition coefficients), with random slopes and nesting."""
+"""Intraclass correlations (variance partition coefficients), with random slopes and nesting;
+on the latent scale for generalized linear mixed models."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..families import Family
 from .draws import interval_columns
 from .variance import covariance_draws
 
-__all__ = ["icc", "nesting", "term_values"]
+__all__ = ["icc", "latent_residual_variance", "nesting", "term_values"]
 
 INTERCEPT = "(Intercept)"
 COLUMNS = ["group", "numerator", "at", "estimate", "std_error", "conf_low", "conf_high"]
@@ -68,10 +70,60 @@ def _at_label(groups: Mapping[str, tuple[str, ...]], at: Mapping[str, float]) ->
     return ", ".join(f"{t}={term_values([t], at)[0]:g}" for t in slopes)
 
 
+ResidualVariance = Callable[[np.ndarray], np.ndarray]
+
+_BINARY_RESIDUAL = {"logit": np.pi**2 / 3, "probit": 1.0, "cloglog": np.pi**2 / 6}
+
+
+def latent_residual_variance(family: Family, posterior: xr.Dataset,
+                             fixed_mean: np.ndarray | None = None) -> ResidualVariance:
+    """The observation-level variance σ²_ε in the ICC's denominator, by family and link.
+
+    Parameters
+    ----------
+    family : Family
+    posterior : xarray.Dataset
+        With ``sigma`` (Gaussian) or ``alpha`` (negative binomial) where needed.
+    fixed_mean : ndarray, shape (chain, draw), optional
+        The fixed part of the linear predictor at which the count families' variance is
+        taken: the mean of x_iᵀβ over the data rows (needed for poisson and negbinomial).
+
+    Returns
+    -------
+    callable
+        From the random-effect variance Σ_k v_k, shape (chain, draw), to σ²_ε per draw.
+
+    Notes
+    -----
+    Gaussian: σ². Binary and binomial responses on the latent scale of their link
+    (y = 1 when a latent η + ε > 0): ε logistic, σ²_ε = π²/3 (logit); ε normal, σ²_ε = 1
+    (probit); ε extreme-value, σ²_ε = π²/6 (cloglog) (Snijders & Bosker 2012, §17.3;
+    Nakagawa, Johnson & Schielzeth 2017, *J. R. Soc. Interface* 14: 20170213, Table 1).
+    Counts with the log link, the log-normal approximation (Nakagawa et al. 2017, Table 1;
+    Nakagawa & Schielzeth 2010, *Biol. Rev.* 85, 935–956): σ²_ε = ln(1 + 1/λ) (Poisson) and
+    ln(1 + 1/λ + 1/α) (negative binomial, Var = μ + μ²/α), with λ = exp(β̄₀ + Σ_k v_k / 2) the mean count, β̄₀ = ``fixed_mean``.
+    """
+    if family.name == "gaussian":
+        return _gaussian_residual(posterior)
+    if family.link in _BINARY_RESIDUAL:
+        return lambda v: np.full(np.shape(v), _BINARY_RESIDUAL[family.link])
+    if fixed_mean is None:
+        raise ValueError(f"the {family.name} family's latent ICC needs the fixed part of the "
+                         "linear predictor (fixed_mean)")
+    extra = (1 / posterior["alpha"].transpose("chain", "draw").values
+             if family.name == "negbinomial" else 0.0)
+    return lambda v: np.log1p(1 / np.exp(fixed_mean + v / 2) + extra)
+
+
+def _gaussian_residual(posterior: xr.Dataset) -> ResidualVariance:
+    return lambda _: posterior["sigma"].transpose("chain", "draw").values ** 2
+
+
 def icc(posterior: xr.Dataset, groups: Mapping[str, tuple[str, ...]], *,
         at: Mapping[str, float] | None = None,
         nested_in: Mapping[str, tuple[str, ...]] | None = None,
-        group: str | None = None, prob: float = 0.95) -> pd.DataFrame:
+        group: str | None = None, prob: float = 0.95,
+        residual: ResidualVariance | None = None) -> pd.DataFrame:
     """Intraclass correlation of each grouping factor, with a posterior interval.
 
     Parameters
@@ -87,6 +139,9 @@ def icc(posterior: xr.Dataset, groups: Mapping[str, tuple[str, ...]], *,
         Only this factor's row.
     prob : float
         Mass of the central interval.
+    residual : callable, optional
+        σ²_ε per draw from the random-effect variance (see
+        :func:`latent_residual_variance`); default σ² from ``sigma`` (Gaussian).
 
     Returns
     -------
@@ -109,7 +164,9 @@ def icc(posterior: xr.Dataset, groups: Mapping[str, tuple[str, ...]], *,
     (τ0² + 2tρτ0τ1 + t²τ1²) / (that + σ²) (Goldstein, Browne & Rasbash 2002, "Partitioning
     variation in multilevel models"). For ``(1 | batch/cask)`` the ``batch`` row is the
     correlation within a batch across casks, the ``batch:cask`` row the correlation within
-    a cask, τ²_b + τ²_c over the total. Computed draw by draw, then summarised.
+    a cask, τ²_b + τ²_c over the total. For a generalized linear mixed model σ² is the
+    latent-scale variance of :func:`latent_residual_variance`. Computed draw by draw, then
+    summarised.
     """
     at = dict(at or {})
     nested_in = nested_in or {}
@@ -118,7 +175,10 @@ def icc(posterior: xr.Dataset, groups: Mapping[str, tuple[str, ...]], *,
     for name, terms in groups.items():
         z = term_values(terms, at)
         part[name] = np.einsum("...i,...ij,...j->...", z, covariance_draws(posterior, name), z)
-    total = sum(part.values()) + posterior["sigma"].transpose("chain", "draw").values ** 2
+    random = sum(part.values())
+    if residual is None:
+        residual = _gaussian_residual(posterior)
+    total = random + residual(random)
     label = _at_label(groups, at)
     rows = []
     for name in groups if group is None else [group]:

@@ -37,6 +37,8 @@ def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
         yield "ran_pars", "Residual", "sd__Observation", _draws(posterior["sigma"])
     if "phi" in posterior:
         yield "ran_pars", "Residual", "phi", _draws(posterior["phi"])
+    if "alpha" in posterior:  # negative binomial dispersion, Var y = μ + μ²/α
+        yield "ran_pars", "Residual", "alpha", _draws(posterior["alpha"])
 
 
 def _sigma_rows(posterior: xr.Dataset):
@@ -55,7 +57,8 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     ----------
     posterior : xarray.Dataset
         The posterior group of a fit (``beta``, ``sd_<g>``, ``corr_<g>``, ``sigma`` or
-        ``sigma_beta``, and ``phi`` with a residual structure).
+        ``sigma_beta`` (Gaussian), ``phi`` with a residual structure, ``alpha`` (negative
+        binomial); other families have no residual parameter).
     groups : mapping of grouping factor to its term names
     prob : float
         Mass of the central interval ``conf_low``–``conf_high``.
@@ -64,11 +67,11 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     -------
     pandas.DataFrame
         Columns ``effect`` ("fixed", "sigma" for the coefficients of log σ of a sigma
-        formula, or "ran_pars"), ``group`` (grouping factor, "Residual" for sigma and
-        φ, empty for fixed effects), ``term`` (``(Intercept)``, ``sd__Days``,
-        ``cor__(Intercept).Days``, ``sd__Observation``, ``phi``), ``estimate`` (posterior mean),
-        ``std_error`` (posterior SD), ``conf_low``, ``conf_high``, ``ess_bulk``, ``ess_tail``,
-        ``r_hat``.
+        formula, or "ran_pars"), ``group`` (grouping factor, "Residual" for sigma, φ and
+        α, empty for fixed effects), ``term`` (``(Intercept)``, ``sd__Days``,
+        ``cor__(Intercept).Days``, ``sd__Observation``, ``phi``, ``alpha``), ``estimate``
+        (posterior mean), ``std_error`` (posterior SD), ``conf_low``, ``conf_high``,
+        ``ess_bulk``, ``ess_tail``, ``r_hat``.
     """
     records = [{"effect": e, "group": g, "term": t, **summarise(d, prob)}
                for e, g, t, d in _rows(posterior, groups)]

@@ -171,8 +171,8 @@ def variance_components(posterior: xr.Dataset, groups: Mapping[str, tuple[str, .
         SD), ``conf_low``, ``conf_high``. Per factor, in this order: ``sd__<term>``,
         ``cor__<a>.<b>``, ``var__<term>``, ``cov__<a>.<b>`` (correlation and covariance rows
         only for correlated factors); last the ``Residual`` rows ``sd__Observation`` and
-        ``var__Observation`` (with a sigma formula, ``sd__Observation[arm=A]``... per
-        entry of ``sigma_levels``).
+        ``var__Observation`` (Gaussian family only; with a sigma formula,
+        ``sd__Observation[arm=A]``... per entry of ``sigma_levels``).
 
     Notes
     -----
@@ -184,5 +184,6 @@ def variance_components(posterior: xr.Dataset, groups: Mapping[str, tuple[str, .
     for group, terms in groups.items():
         cov = covariance_draws(posterior, group)
         rows += component_rows(group, terms, cov, prob, f"corr_{group}" in posterior)
-    rows += residual_rows(posterior, prob, sigma_levels)
+    if "sigma" in posterior or "sigma_beta" in posterior:  # GLMMs have no residual SD
+        rows += residual_rows(posterior, prob, sigma_levels)
     return pd.DataFrame.from_records(rows, columns=COLUMNS)

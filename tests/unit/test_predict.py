@@ -8,7 +8,7 @@ from scipy import stats
 
 from lmm_bayes.design import build_design
 from lmm_bayes.errors import DesignError
-from lmm_bayes.families import FAMILIES, Family
+from lmm_bayes.families import FAMILIES, Family, get_family
 from lmm_bayes.formula import parse_formula
 from lmm_bayes.ppc import pointwise_loglik, replicate
 from lmm_bayes.predict import PosteriorDraws, history_effects, predict_draws
@@ -169,7 +169,7 @@ def test_prediction_with_history_uses_the_conditional_effects(design):
 @pytest.mark.parametrize("history, message", [
     (HISTORY.assign(g="a"), r"level\(s\) \['a'\] of 'g' were in the fitted data"),
     (HISTORY.drop(columns="y"), "response column 'y'"),
-    (HISTORY.assign(y=[1.0, np.nan, 2.0]), "response 'y' is missing or not numeric at position 1"),
+    (HISTORY.assign(y=[1.0, np.nan, 2.0]), "response .y. is missing at position 1"),
 ])
 def test_bad_history_is_named(design, history, message):
     with pytest.raises(DesignError, match=message):
@@ -208,3 +208,18 @@ def test_sigma_model_gives_each_new_row_its_residual_sd(design):
     mu = design.X @ BETA + np.einsum("nq,nq->n", B[design.groups[0].index], design.groups[0].Z)
     sd = np.exp(0.1 + 0.7 * (DATA["arm"] == "B").to_numpy())
     np.testing.assert_allclose(loglik, stats.norm.logpdf(design.y, mu, sd))
+
+
+def test_marginal_groups_average_over_the_random_effects(design):
+    """Probit: the population-averaged probability is Φ(η/√(1 + zᵀΣz)) exactly."""
+    probit = get_family("bernoulli", "probit")
+    post = posterior(1)
+    post["beta"] = post["beta"] * 0.05
+    rows = NEW.drop(columns="g")
+    got = flat(predict_draws(post, design, probit, rows, groups="marginal", random_seed=9))[0]
+    Z = np.column_stack([np.ones(3), rows["x"]])
+    eta = np.column_stack([np.ones(3), rows["x"], rows["arm"] == "B"]) @ (BETA * 0.05)
+    v = np.einsum("mq,qk,mk->m", Z, CORR * np.outer(SD, SD), Z)
+    np.testing.assert_allclose(got, stats.norm.cdf(eta / np.sqrt(1 + v)), atol=0.01)
+    at_zero = flat(predict_draws(post, design, probit, rows, groups="population"))[0]
+    assert (np.abs(got - 0.5) < np.abs(at_zero - 0.5)).all()   # averaging pulls towards 1/2

@@ -47,8 +47,10 @@ draws = 50
     ("[model]\nformula='y ~ (x'\n[data]\ndataset='sleepstudy'\n", "position"),
     ("[model]\nformula='y ~ x'\n[data]\ndataset='nosuch'\n", "no shipped data set 'nosuch'"),
     ("[model\n", "not valid TOML"),
-    ("[model]\nformula='y ~ x'\nfamily='poisson'\n[data]\ndataset='sleepstudy'\n",
-     "unknown family 'poisson'"),
+    ("[model]\nformula='y ~ x'\nfamily='zip'\n[data]\ndataset='sleepstudy'\n",
+     "unknown family 'zip'"),
+    ("[model]\nformula='y ~ x'\nfamily='bernoulli'\nlink='log'\n[data]\ndataset='sleepstudy'\n",
+     r"the bernoulli family takes the link\(s\) \['logit', 'probit', 'cloglog'\], not 'log'"),
     ("[model]\nformula='y ~ x'\n[priors]\nsigma={sigma=1}\n[data]\ndataset='sleepstudy'\n",
      "needs a 'dist'"),
 ])
@@ -66,3 +68,23 @@ def test_bad_specs_raise_spec_error(tmp_path, text, message):
 def test_bad_sampler_settings(kwargs, message):
     with pytest.raises(lb.SamplingError, match=message):
         SamplerConfig(**kwargs)
+
+
+def test_spec_with_a_binomial_family_and_link(tmp_path):
+    pd.DataFrame({"k": [1, 2, 0, 3, 4, 2], "n": [4, 4, 3, 5, 6, 4],
+                  "g": list("aabbcc")}).to_csv(tmp_path / "d.csv")
+    path = write(tmp_path, """
+[model]
+formula = "cbind(k, n - k) ~ 1 + (1 | g)"
+family = "binomial"
+link = "probit"
+[data]
+path = "d.csv"
+[priors]
+sd = { dist = "halfnormal", sigma = 0.5 }
+""")
+    spec_file = read_spec(path)
+    assert (spec_file.spec.family, spec_file.spec.link) == ("binomial", "probit")
+    model = lb.LMM.from_spec(spec_file.spec, spec_file.data)
+    assert list(model.design.trials) == [4, 4, 3, 5, 6, 4]
+    assert model.priors.sigma is None
