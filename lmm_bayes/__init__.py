@@ -7,7 +7,16 @@
 
 from .api import LMM, Fit, fit
 from .datasets import load_dataset
-from .errors import DesignError, LMMError, PriorError, SamplingError, SamplingWarning, SpecError
+from .errors import (
+    DesignError,
+    IdentifiabilityWarning,
+    LMMError,
+    PriorError,
+    SamplingError,
+    SamplingWarning,
+    SingularFitWarning,
+    SpecError,
+)
 from .formula import parse_formula
 from .priors import Prior
 
@@ -17,11 +26,13 @@ __all__ = [
                      "LMM",
                      "DesignError",
                      "Fit",
+                     "IdentifiabilityWarning",
                      "LMMError",
                      "Prior",
                      "PriorError",
                      "SamplingError",
                      "SamplingWarning",
+                     "SingularFitWarning",
                      "SpecError",
                      "fit",
                      "load_dataset",

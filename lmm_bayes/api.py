@@ -7,6 +7,7 @@ builder → sampling → summaries).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Literal
@@ -17,8 +18,9 @@ import pandas as pd
 
 from . import summaries
 from .design import Design, build_design
-from .errors import DesignError
+from .errors import DesignError, SingularFitWarning
 from .marginal import can_marginalize, level_statistics, random_effects_draws
+from .preflight import check_identifiability
 from .priors import PriorSet, build_priors
 from .sampling import SamplerConfig, diagnose, warn_on_problems
 from .spec import ModelSpec
@@ -93,6 +95,7 @@ class LMM:
         self.data = data
         self.design: Design = build_design(spec.formula, data, factors=spec.factors,
                                            reference=spec.reference, na_action=spec.na_action)
+        check_identifiability(self.design)
         self.priors: PriorSet = build_priors(self.design, spec.priors)
         marginal_possible = can_marginalize(self.design, spec.family)
         if spec.likelihood == "marginal" and not marginal_possible:
@@ -133,7 +136,9 @@ class LMM:
         """Sample the posterior with NUTS and check the diagnostics.
 
         Warns with :class:`~lmm_bayes.SamplingWarning` on divergences, R-hat > 1.01 or bulk/tail
-        ESS < 400 of the fixed effects and variance parameters, saying what to try.
+        ESS < 400 of the fixed effects and variance parameters, saying what to try, and with
+        :class:`~lmm_bayes.SingularFitWarning` when a random-effect SD's posterior piles up at
+        zero (:func:`lmm_bayes.summaries.singular_components`); the fit is returned either way.
         The same ``random_seed`` gives the same draws. ``target_accept=None`` takes 0.95 when
         a grouping factor has fewer than 20 levels and 0.8 otherwise
         (:func:`lmm_bayes.sampling.default_target_accept`).
@@ -153,6 +158,8 @@ class LMM:
         idata.posterior = idata.posterior[public_names(self.design, idata.posterior)]
         result = Fit(self, idata, config)
         warn_on_problems(result.diagnostics())
+        for message in summaries.singular_components(idata.posterior, result._groups):
+            warnings.warn(message, SingularFitWarning, stacklevel=2)
         return result
 
     def prior_predictive(self, draws: int = 500, *, random_seed: int | None = None):

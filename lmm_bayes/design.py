@@ -126,6 +126,11 @@ def _term_columns(term: Term, indicator: set[str], ev: VariableEvaluator):
         if not var.is_categorical:
             parts.append([(factor, var.values)])
             continue
+        unseen = np.flatnonzero(var.values < 0)
+        if unseen.size:  # only new data (evaluate_covariates) can hold unknown levels
+            raise DesignError(f"{factor!r} has a level the model was not fitted on in "
+                              f"{unseen.size} row(s) (first at row position {unseen[0]}); "
+                              f"known levels: {list(var.levels)}")
         first = 0 if factor in indicator else 1
         parts.append([(f"{factor}{level}", (var.values == k).astype(float))
                       for k, level in enumerate(var.levels) if k >= first])

@@ -28,3 +28,13 @@ class SamplingError(LMMError, RuntimeError):
 
 class SamplingWarning(UserWarning):
     """Sampling finished but its diagnostics (divergences, R-hat, ESS) call for caution."""
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The data inform an effect only weakly (few levels with the variation it needs); the
+    model can be fitted but that effect rests mostly on its prior."""
+
+
+class SingularFitWarning(SamplingWarning):
+    """A variance component's posterior piles up at zero: lme4 would call the fit singular
+    (the data cannot tell that component from zero). The fit is still returned."""

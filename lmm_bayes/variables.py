@@ -133,6 +133,10 @@ class VariableEvaluator:
         else:
             ordered = sorted(series.dropna().unique(), key=_sort_key)
         labels = [level_label(v) for v in ordered]
+        if len(set(labels)) < len(labels):
+            clash = sorted({lab for lab in labels if labels.count(lab) > 1})
+            raise DesignError(f"{label!r} mixes values that read as the same level {clash} "
+                              f"(e.g. the number 1 and the text '1'); give the column one type")
         if self.schema is not None and label in self.schema.levels:
             levels = self.schema.levels[label]
         else:
