@@ -34,7 +34,7 @@ def test_number_like_grouping_levels_keep_their_labels():
 
 
 def test_levels_absent_from_new_data_keep_their_columns(coded):
-    data, model = coded
+    _, model = coded
     new = pd.DataFrame({"x": [0.5, 0.25], "f": ["1", "1"]})  # '01' and '001' absent
     X, Z = evaluate_covariates(model.design, new)
     np.testing.assert_array_equal(X, [[1, 0.5, 0, 1], [1, 0.25, 0, 1]])

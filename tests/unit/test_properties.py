@@ -50,7 +50,7 @@ def data_frames(draw):
     """Small frames with awkward values: NaN, inf, constants, one level, numbers as text."""
     n = draw(st.integers(2, 12))
     floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
-    column = lambda elements: draw(st.lists(elements, min_size=n, max_size=n))  # noqa: E731
+    column = lambda elements: draw(st.lists(elements, min_size=n, max_size=n))
     return pd.DataFrame({
         "y": column(st.one_of(floats, st.floats(-5, 5))),
         "x": column(st.floats(-3, 3) | floats),
@@ -113,7 +113,7 @@ def test_design_round_trips_through_evaluate_covariates(formula, data):
         return
     design = model.design
     if formula.startswith("y ~ x * f + scale(z)"):  # the explicit example must build
-        assert design.fixed_names[-1] == "x:f1" and design.groups[0].terms == ("(Intercept)", "x")
+        assert design.fixed_names[-3:] == ("x:f1", "x:fa", "x:fb") and design.groups[0].terms == ("(Intercept)", "x")
     X, Z = evaluate_covariates(design, data.iloc[design.rows])
     np.testing.assert_allclose(X, design.X, rtol=1e-12, atol=1e-12)
     for group in design.groups:

@@ -10,7 +10,7 @@ from conftest import REPO
 from lmm_bayes.calibration import rank_uniformity, run_sbc
 
 sys.path.insert(0, str(REPO / "scripts"))
-from sbc import FORMULA, PRIORS, template  # noqa: E402
+from sbc import FORMULA, PRIORS, template
 
 pytestmark = [pytest.mark.validation, pytest.mark.slow]
 
