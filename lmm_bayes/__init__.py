@@ -9,11 +9,13 @@ from .api import LMM, Fit, compare, fit
 from .datasets import load_dataset
 from .errors import (
     DesignError,
+    IdentifiabilityWarning,
     LMMError,
     LoadError,
     PriorError,
     SamplingError,
     SamplingWarning,
+    SingularFitWarning,
     SpecError,
 )
 from .formula import parse_formula
@@ -28,6 +30,7 @@ __all__ = [
                      "LMM",
                      "DesignError",
                      "Fit",
+                     "IdentifiabilityWarning",
                      "LMMError",
                      "LoadError",
                      "LogisticRisk",
@@ -36,6 +39,7 @@ __all__ = [
                      "PriorError",
                      "SamplingError",
                      "SamplingWarning",
+                     "SingularFitWarning",
                      "SpecError",
                      "compare",
                      "fit",

@@ -7,6 +7,7 @@ builder → sampling → summaries).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import cached_property
@@ -20,10 +21,11 @@ import xarray as xr
 
 from . import ppc, risk, summaries
 from .design import Design, build_design
-from .errors import DesignError
+from .errors import DesignError, SingularFitWarning
 from .families import Family, get_family
 from .marginal import can_marginalize, level_statistics, random_effects_draws
 from .predict import Groups, Kind, predict_draws
+from .preflight import check_identifiability
 from .priors import PriorSet, build_priors
 from .residuals import ResidualDesign, build_residual_design, residual_columns
 from .sampling import SamplerConfig, diagnose, warn_on_problems
@@ -123,6 +125,7 @@ class LMM:
             spec.formula, data, factors=spec.factors, reference=spec.reference,
             na_action=spec.na_action, also_used=residual_columns(spec.residual, spec.sigma),
             family=spec.family)
+        check_identifiability(self.design)
         self.residuals: ResidualDesign | None = build_residual_design(
             data, self.design.rows, residual=spec.residual, sigma=spec.sigma,
             factors=spec.factors, reference=spec.reference)
@@ -174,7 +177,9 @@ class LMM:
         """Sample the posterior with NUTS and check the diagnostics.
 
         Warns with :class:`~lmm_bayes.SamplingWarning` on divergences, R-hat > 1.01 or bulk/tail
-        ESS < 400 of the fixed effects and variance parameters, saying what to try.
+        ESS < 400 of the fixed effects and variance parameters, saying what to try, and with
+        :class:`~lmm_bayes.SingularFitWarning` when a random-effect SD's posterior piles up at
+        zero (:func:`lmm_bayes.summaries.singular_components`); the fit is returned either way.
         The same ``random_seed`` gives the same draws. ``target_accept=None`` takes 0.95 when
         a grouping factor has fewer than 20 levels and 0.8 otherwise
         (:func:`lmm_bayes.sampling.default_target_accept`).
@@ -204,6 +209,8 @@ class LMM:
         idata.posterior = idata.posterior[public_names(self.design, idata.posterior)]
         result = Fit(self, idata, config)
         warn_on_problems(result.diagnostics())
+        for message in summaries.singular_components(idata.posterior, result._groups):
+            warnings.warn(message, SingularFitWarning, stacklevel=2)
         return result
 
     def prior_predictive(self, draws: int = 500, *, random_seed: int | None = None):

@@ -33,3 +33,13 @@ class SamplingWarning(UserWarning):
 class LoadError(LMMError, ValueError):
     """A saved fit cannot be read: missing file, not a netCDF file written by ``Fit.save``, or
     data that no longer rebuild the saved model."""
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The data inform an effect only weakly (few levels with the variation it needs); the
+    model can be fitted but that effect rests mostly on its prior."""
+
+
+class SingularFitWarning(SamplingWarning):
+    """A variance component's posterior piles up at zero: lme4 would call the fit singular
+    (the data cannot tell that component from zero). The fit is still returned."""

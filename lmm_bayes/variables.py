@@ -133,6 +133,10 @@ class VariableEvaluator:
         else:
             ordered = sorted(series.dropna().unique(), key=_sort_key)
         labels = [level_label(v) for v in ordered]
+        if len(set(labels)) < len(labels):
+            clash = sorted({lab for lab in labels if labels.count(lab) > 1})
+            raise DesignError(f"{label!r} mixes values that read as the same level {clash} "
+                              f"(e.g. the number 1 and the text '1'); give the column one type")
         if self.schema is not None and label in self.schema.levels:
             levels = self.schema.levels[label]
         else:
@@ -140,10 +144,12 @@ class VariableEvaluator:
         codes_of = {lab: i for i, lab in enumerate(levels)}
         value_label = dict(zip(ordered, labels))
         codes = np.array([codes_of.get(value_label[v], -1) for v in series], dtype=int)
-        if self.schema is not None and (codes < 0).any():
+        if self.schema is not None and (codes < 0).any():  # new data with unknown levels
             unseen = sorted({lab for lab in labels if lab not in codes_of})
+            rows = np.flatnonzero(codes < 0)
             raise DesignError(f"{label!r} has level(s) {unseen} that were not in the fitted "
-                              f"data (known: {list(levels)})")
+                              f"data, in {rows.size} row(s) (first at row position {rows[0]}); "
+                              f"known levels: {list(levels)}")
         self.learnt_levels[label] = tuple(levels)
         return Variable(label, codes, tuple(levels))
 

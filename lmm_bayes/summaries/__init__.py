@@ -4,10 +4,12 @@ from .icc import icc, latent_residual_variance, nesting
 from .population import marginal_effects, population_means
 from .recenter import recenter
 from .shrinkage import shrinkage
+from .singular import singular_components
 from .tidy import random_effects_table, tidy_summary
 from .trajectories import trajectories
 from .variance import variance_components, variance_contrast
 
 __all__ = ["icc", "latent_residual_variance", "marginal_effects", "nesting",
-           "population_means", "random_effects_table", "recenter", "shrinkage", "tidy_summary",
-           "trajectories", "variance_components", "variance_contrast"]
+           "population_means", "random_effects_table", "recenter", "shrinkage",
+           "singular_components", "tidy_summary", "trajectories", "variance_components",
+           "variance_contrast"]

@@ -12,31 +12,14 @@ import pytest
 from conftest import reference_data
 
 import lmm_bayes as lb
+from lmm_bayes.testing import REFERENCE_CASES, reference_agreement
 
 pytestmark = pytest.mark.validation
 
-# (data set, formula, factors, {(group, term): REML value}) from shared/data/README.md
-CASES = {
-    "sleepstudy": ("Reaction ~ Days + (Days | Subject)", {
-        ("", "(Intercept)"): 251.4051, ("", "Days"): 10.4673,
-        ("Subject", "sd__(Intercept)"): 24.7407, ("Subject", "sd__Days"): 5.9221,
-        ("Subject", "cor__(Intercept).Days"): 0.0656, ("Residual", "sd__Observation"): 25.5918}),
-    "dyestuff": ("Yield ~ 1 + (1 | Batch)", {
-        ("", "(Intercept)"): 1527.5, ("Batch", "sd__(Intercept)"): 42.0006,
-        ("Residual", "sd__Observation"): 49.5101}),
-    "penicillin": ("diameter ~ 1 + (1 | plate) + (1 | sample)", {
-        ("", "(Intercept)"): 22.9722, ("plate", "sd__(Intercept)"): 0.8467,
-        ("sample", "sd__(Intercept)"): 1.9316, ("Residual", "sd__Observation"): 0.5499}),
-    "pastes": ("strength ~ 1 + (1 | batch/cask)", {
-        ("", "(Intercept)"): 60.0533, ("batch:cask", "sd__(Intercept)"): 2.9041,
-        ("batch", "sd__(Intercept)"): 1.2874, ("Residual", "sd__Observation"): 0.8234}),
-}
-
-
-@pytest.fixture(scope="module", params=sorted(CASES))
+@pytest.fixture(scope="module", params=sorted(REFERENCE_CASES))
 def reference_fit(request):
     name = request.param
-    formula, reml = CASES[name]
+    formula, reml = REFERENCE_CASES[name]
     model = lb.LMM(formula, reference_data(name))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", lb.SamplingWarning)
@@ -46,21 +29,17 @@ def reference_fit(request):
 
 def test_fixed_effects_within_one_posterior_sd(reference_fit):
     name, fit, reml, _ = reference_fit
-    table = fit.summary(prob=0.9).set_index(["group", "term"])
-    for (group, term), value in reml.items():
-        row = table.loc[(group, term)]
-        if group == "":
-            assert abs(row.estimate - value) < row.std_error, (name, term, row.estimate)
+    table = reference_agreement(name, fit, prob=0.9)
+    assert list(zip(table.group, table.term)) == list(reml)  # every reference value tabulated
+    fixed = table[table.group == ""]
+    assert (fixed.z.abs() < 1).all(), fixed
 
 
 def test_variance_parameters_inside_90_percent_interval(reference_fit):
-    name, fit, reml, _ = reference_fit
-    table = fit.summary(prob=0.9).set_index(["group", "term"])
-    for (group, term), value in reml.items():
-        row = table.loc[(group, term)]
-        if group != "":
-            assert row.conf_low < value < row.conf_high, (name, group, term, row.conf_low,
-                                                          row.conf_high)
+    name, fit, _, _ = reference_fit
+    table = reference_agreement(name, fit, prob=0.9)
+    variance = table[table.group != ""]
+    assert variance.covered.all(), variance
 
 
 def test_no_divergences_at_defaults(reference_fit):
