@@ -13,11 +13,13 @@ from conftest import REPO
 
 import lmm_bayes as lb
 from lmm_bayes.cli import main
-from lmm_bayes.simulate import TRIAL_TRUTH
+from lmm_bayes.simulate import HBA1C_TRUTH, TRIAL_TRUTH
 
 SHORT = ["--draws", "150", "--tune", "150", "--chains", "2", "--seed", "1"]
 SPECS = sorted(p.name for p in (REPO / "models").glob("*.toml"))
-TRUTH = {"multicentre_trial.toml": TRIAL_TRUTH}  # specs on simulated data
+HBA1C = {(("" if t[:4] not in ("sd__", "cor_") else "patient") if t != "sd__Observation"
+          else "Residual", t): v for t, v in HBA1C_TRUTH.items()}
+TRUTH = {"multicentre_trial.toml": TRIAL_TRUTH, "hba1c.toml": HBA1C}  # specs on simulated data
 # report sections every model has, and the plots it embeds (+ trajectories with a slope)
 SECTIONS = ["Model", "Priors", "Sampling", "Fixed effects", "Variance components",
             "Intraclass correlation", "Shrinkage", "Posterior predictive check"]
@@ -103,7 +105,7 @@ def test_report_renders_with_its_images(fitted, chromium, tmp_path):
 def test_trajectories_section_only_with_a_random_slope(fitted):
     spec, out, _ = fitted
     page = (out / "report.html").read_text()
-    has_slope = spec in ("sleepstudy.toml", "multicentre_trial.toml")
+    has_slope = spec in ("sleepstudy.toml", "multicentre_trial.toml", "hba1c.toml")
     assert ("<h2>Trajectories over" in page) == has_slope
 
 
