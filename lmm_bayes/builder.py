@@ -305,7 +305,11 @@ def response_data(design: Design, likelihood: Literal["conditional", "marginal"]
     another response of the same design through these (``nutpie``'s ``with_data``)."""
     if likelihood == "conditional":
         return {"y_obs": design.y}
-    stats = level_statistics(design, design.groups[0])
+    return _response_statistics(level_statistics(design, design.groups[0]))
+
+
+def _response_statistics(stats: LevelStatistics) -> dict[str, np.ndarray]:
+    """The statistics of the marginal likelihood that depend on y, by ``pm.Data`` name."""
     return {"Zty": stats.Zty, "Xty": stats.Xty, "yty": np.asarray(stats.yty)}
 
 
@@ -408,9 +412,9 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
         if likelihood == "marginal":
             group = design.groups[0]
             factor = _covariance_factor(group, priors)
-            stats = replace(level_statistics(design, group), **{
-                name: pm.Data(name, value)
-                for name, value in response_data(design, likelihood).items()})
+            stats = level_statistics(design, group)
+            stats = replace(stats, **{name: pm.Data(name, value)
+                                      for name, value in _response_statistics(stats).items()})
             loglik = _marginal_loglik(stats, beta, factor, _sigma(priors))
             pm.Potential("y_marginal", loglik)
             return model
