@@ -14,11 +14,13 @@ Run with the benchmark environment (see ``setup_env.sh``)::
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
 import bambi as bmb
+import numpy as np
 import nutpie
 import pandas as pd
 import pymc as pm
@@ -38,8 +40,8 @@ class Workload:
 
     Attributes
     ----------
-    data : str
-        CSV file name in ``DATA_DIR``.
+    data : str or callable
+        CSV file name in ``DATA_DIR``, or a function returning the data frame.
     lmm_formula : str
         lme4-style formula for lmm_bayes.
     bambi_formula : str or None
@@ -52,7 +54,7 @@ class Workload:
         Default sampler settings (overridable on the command line).
     """
 
-    data: str
+    data: str | Callable[[], pd.DataFrame]
     lmm_formula: str
     bambi_formula: str | None
     categorical: tuple[str, ...]
@@ -60,6 +62,23 @@ class Workload:
     chains: int = 4
     draws: int = 1000
     tune: int = 1000
+
+
+def simulate_trial(n_patients=20_000, n_visits=10, seed=2026):
+    """A longitudinal trial: 20k patients randomised 1:1, 10 visits each (200k rows), each
+    patient with their own baseline and slope (SDs 10 and 1.5, correlation 0.3), a treatment
+    effect of −1 per visit on the slope, residual SD 5."""
+    rng = np.random.default_rng(seed)
+    patient = np.repeat(np.arange(n_patients), n_visits)
+    visit = np.tile(np.arange(n_visits, dtype=float), n_patients)
+    active = np.repeat(rng.integers(0, 2, n_patients), n_visits)
+    sd = np.array([10.0, 1.5])
+    cov = np.outer(sd, sd) * np.array([[1.0, 0.3], [0.3, 1.0]])
+    b = rng.multivariate_normal(np.zeros(2), cov, n_patients)[patient]
+    y = (140 + 2 * active - 0.5 * visit - 1.0 * visit * active + b[:, 0] + b[:, 1] * visit
+         + rng.normal(0, 5, len(patient)))
+    return pd.DataFrame({"y": y, "visit": visit, "arm": np.where(active, "active", "control"),
+                         "patient": patient.astype(str)})
 
 
 WORKLOADS = {
@@ -81,6 +100,26 @@ WORKLOADS = {
         "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)",
         categorical=("s", "d", "dept", "service"),
         factors=("service",),
+        chains=2,
+        draws=500,
+        tune=500,
+    ),
+    "trial200k_uncorr": Workload(
+        simulate_trial,
+        "y ~ visit * arm + (visit || patient)",
+        "y ~ visit * arm + (visit | patient)",  # bambi's `|` is uncorrelated
+        categorical=("patient", "arm"),
+        factors=("arm",),
+        chains=2,
+        draws=500,
+        tune=500,
+    ),
+    "trial200k_corr": Workload(
+        simulate_trial,
+        "y ~ visit * arm + (visit | patient)",
+        None,  # bambi has no correlated random effects
+        categorical=("patient", "arm"),
+        factors=("arm",),
         chains=2,
         draws=500,
         tune=500,
@@ -174,7 +213,8 @@ def main():
     rows = []
     for name in args.workloads.split(","):
         wl = WORKLOADS[name]
-        df = pd.read_csv(DATA_DIR / wl.data, dtype={c: str for c in wl.categorical})
+        df = (wl.data() if callable(wl.data)
+              else pd.read_csv(DATA_DIR / wl.data, dtype={c: str for c in wl.categorical}))
         settings = (args.chains or wl.chains, args.draws or wl.draws, args.tune or wl.tune)
         sampling = (wl, df, *settings, args.seed)
         bambi_rate = None

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import ppc, risk, summaries
+from . import kernel, ppc, risk, summaries
 from .design import Design, build_design
 from .errors import DesignError, SingularFitWarning
 from .families import Family, get_family
@@ -160,6 +160,23 @@ class LMM:
                            likelihood=self.likelihood, residuals=self.residuals)
 
     @cached_property
+    def marginal_density(self):
+        """The compiled marginal density (:mod:`lmm_bayes.kernel`) of this model."""
+        return kernel.marginal_density(self.design, self.priors)
+
+    def uses_compiled_density(self, sampler: str) -> bool:
+        """Whether nutpie samples the compiled marginal density rather than the PyMC model:
+        a marginal model with priors of the families :func:`lmm_bayes.kernel.applies`
+        knows, sampled with nutpie. ``sampler="pymc"`` (or ``likelihood="conditional"``)
+        forces the PyMC model."""
+        return (sampler == "nutpie" and self.likelihood == "marginal"
+                and kernel.applies(self.design, self.priors, self.spec.family, self.residuals))
+
+    def sampling_target(self, sampler: str):
+        """What NUTS runs on: :attr:`marginal_density` or :attr:`pymc_model`."""
+        return self.marginal_density if self.uses_compiled_density(sampler) else self.pymc_model
+
+    @cached_property
     def _generative_model(self):
         """The model with the random effects sampled, for prior predictive draws of y."""
         from .builder import build_model
@@ -187,12 +204,13 @@ class LMM:
         config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                                sampler=sampler, target_accept=target_accept, cores=cores,
                                progressbar=progressbar)
-        return self.fit_with(self.pymc_model, config)
+        return self.fit_with(self.sampling_target(sampler), config)
 
     def fit_with(self, pymc_model, config: SamplerConfig, *, reuse: bool = False) -> Fit:
-        """Sample ``pymc_model`` (this model's, or with ``reuse=True`` a model built for another
-        response on the same design, whose response inputs are replaced by this model's;
-        :func:`lmm_bayes.builder.response_data`) and return the fit."""
+        """Sample ``pymc_model`` (this model's :meth:`sampling_target`, or with ``reuse=True``
+        a PyMC model built for another response on the same design, whose response inputs
+        are replaced by this model's; :func:`lmm_bayes.builder.response_data`) and return
+        the fit."""
         from .builder import response_data
         from .sampling import default_target_accept, sample
 

@@ -123,10 +123,10 @@ def fit_one(spec: ModelSpec, data: pd.DataFrame, config: SamplerConfig) -> Fit:
     working = LMM.from_spec(spec, standard)
     if scale != 1.0:
         working.priors = _canonical_priors(working.design)
-    if spec.family == "gaussian":
+    if spec.family == "gaussian" and not working.uses_compiled_density(config.sampler):
         template, reused = _template(working)
-    else:   # only the Gaussian likelihood takes its response through pm.Data
-        template, reused = working.pymc_model, False
+    else:   # the compiled density compiles nothing; other families take no new response
+        template, reused = working.sampling_target(config.sampler), False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # diagnostics are reported per gene, not warned
         fitted = working.fit_with(template, config, reuse=reused)

@@ -30,13 +30,14 @@ O(levels), not O(rows). Given a posterior draw, each level's effects are exactly
     b_\\ell \\mid \\beta, \\theta, \\sigma, y \\sim N\\big(\\theta A_\\ell^{-1} u_\\ell,\\;
     \\sigma^2 \\theta A_\\ell^{-1}\\theta^\\top\\big),
 
-and are drawn after sampling (:func:`conditional_effects`). numpy only.
+and are drawn after sampling (:func:`conditional_effects`). numpy, and numba for the draws.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import xarray as xr
 
@@ -126,16 +127,57 @@ def gaussian_conditional(scores: np.ndarray, ZtZ: np.ndarray, chol: np.ndarray,
         Cholesky factor R_ℓ and ε ~ N(0, I), so that b_ℓ ~ N(θ A_ℓ⁻¹ u_ℓ, σ² θ A_ℓ⁻¹ θᵀ)
         (see the module docstring).
     """
-    q = ZtZ.shape[-1]
-    theta = chol / sigma[:, None, None]                                    # (d, q, q)
-    u = np.einsum("dkq,dlk->dlq", theta, scores)                           # θᵀ w
-    A = np.eye(q) + np.einsum("dkq,lkm,dmr->dlqr", theta, ZtZ, theta)
-    R = np.linalg.cholesky(A)
-    eps = rng.standard_normal(u.shape)
-    noise = np.linalg.solve(np.swapaxes(R, -1, -2), eps[..., None])[..., 0]
-    mean = np.linalg.solve(A, u[..., None])[..., 0]
-    x = mean + sigma[:, None, None] * noise
-    return np.einsum("dqk,dlk->dlq", theta, x)
+    eps = rng.standard_normal(scores.shape)
+    return _conditional_draws(np.ascontiguousarray(scores, dtype=float),
+                              np.ascontiguousarray(ZtZ, dtype=float),
+                              np.ascontiguousarray(chol, dtype=float),
+                              np.ascontiguousarray(sigma, dtype=float), eps)
+
+
+@numba.njit(cache=True, nogil=True)
+def _conditional_draws(scores, ZtZ, chol, sigma, eps):
+    """:func:`gaussian_conditional` with the standard normal draws ``eps`` given; a loop over
+    draws and levels with q × q Cholesky factors and triangular solves written out."""
+    n_draws, n_levels, q = scores.shape
+    out = np.empty_like(scores)
+    A, R, St = np.empty((q, q)), np.empty((q, q)), np.empty((q, q))
+    u, m, x = np.empty(q), np.empty(q), np.empty(q)
+    for d in range(n_draws):
+        theta = chol[d] / sigma[d]
+        for lev in range(n_levels):
+            for i in range(q):                       # u = θᵀw, Sθ
+                u[i] = 0.0
+                for k in range(q):
+                    u[i] += theta[k, i] * scores[d, lev, k]
+                    St[i, k] = 0.0
+                    for r in range(q):
+                        St[i, k] += ZtZ[lev, i, r] * theta[r, k]
+            for i in range(q):                       # A = I + θᵀSθ
+                for k in range(q):
+                    A[i, k] = 1.0 if i == k else 0.0
+                    for r in range(q):
+                        A[i, k] += theta[r, i] * St[r, k]
+            for j in range(q):                       # A = R Rᵀ
+                for i in range(j, q):
+                    total = A[i, j]
+                    for k in range(j):
+                        total -= R[i, k] * R[j, k]
+                    R[i, j] = np.sqrt(total) if i == j else total / R[j, j]
+            for i in range(q):                       # R m = u
+                m[i] = u[i]
+                for k in range(i):
+                    m[i] -= R[i, k] * m[k]
+                m[i] /= R[i, i]
+            for i in range(q - 1, -1, -1):           # Rᵀ x = m + σ ε: mean A⁻¹u, cov σ²A⁻¹
+                x[i] = m[i] + sigma[d] * eps[d, lev, i]
+                for k in range(i + 1, q):
+                    x[i] -= R[k, i] * x[k]
+                x[i] /= R[i, i]
+            for i in range(q):                       # b = θx
+                out[d, lev, i] = 0.0
+                for k in range(q):
+                    out[d, lev, i] += theta[i, k] * x[k]
+    return out
 
 
 def conditional_effects(stats: LevelStatistics, beta: np.ndarray, chol: np.ndarray,

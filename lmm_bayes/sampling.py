@@ -19,6 +19,7 @@ import pandas as pd
 import pymc as pm
 
 from .errors import SamplingError, SamplingWarning
+from .kernel import MarginalDensity
 
 __all__ = ["SamplerConfig", "diagnose", "sample"]
 
@@ -77,15 +78,45 @@ def default_target_accept(n_levels: list[int]) -> float:
 def _sample_nutpie(model: pm.Model, config: SamplerConfig, data) -> az.InferenceData:
     import nutpie
 
-    if model not in _COMPILED:  # compile once per model; later fits only sample
-        _COMPILED[model] = nutpie.compile_pymc_model(model)
-    compiled = _COMPILED[model]
+    if isinstance(model, MarginalDensity):
+        compiled = _compiled_density(model)
+    elif model not in _COMPILED:  # compile once per model; later fits only sample
+        compiled = _COMPILED[model] = nutpie.compile_pymc_model(model)
+    else:
+        compiled = _COMPILED[model]
     if data:
         compiled = compiled.with_data(**data)
     return nutpie.sample(
         compiled, draws=config.draws, tune=config.tune, chains=config.chains,
         seed=config.random_seed, target_accept=config.target_accept, cores=config.cores,
         save_warmup=False, progress_bar=config.progressbar,
+    )
+
+
+def _compiled_density(density) -> object:
+    """The compiled marginal density (:mod:`lmm_bayes.kernel`) as a nutpie model: its C
+    entry points read the density's packed buffer, so nothing is compiled here. Each chain
+    starts at the posterior mode jittered by U(−0.5, 0.5) per coordinate."""
+    from nutpie.compile_pymc import CompiledPyMCModel
+
+    from .kernel import expand_cfunc, logp_cfunc
+
+    sizes = [int(np.prod(shape)) for shape in density.shapes]
+    ends = np.cumsum(sizes)
+    slices = [slice(int(e - n), int(e)) for n, e in zip(sizes, ends)]
+    coords = {name: pd.Index(values) for name, values in density.coords.items()}
+    coords["unconstrained_parameter"] = pd.RangeIndex(density.n_dim)
+
+    def initial_point(seed):
+        return density.start + np.random.default_rng(seed).uniform(-0.5, 0.5, density.n_dim)
+
+    return CompiledPyMCModel(
+        _n_dim=density.n_dim, dims=density.dims, _coords=coords,
+        _shapes=dict(zip(density.names, density.shapes)), compiled_logp_func=logp_cfunc,
+        compiled_expand_func=expand_cfunc, initial_point_func=initial_point, shared_data={},
+        user_data=density.buffer, n_expanded=int(ends[-1]),
+        shape_info=(list(density.names), slices, list(density.shapes)),
+        logp_func=None, expand_func=None,
     )
 
 

@@ -1,0 +1,375 @@
+"""The marginal model's log posterior density and its gradient, compiled once and cached.
+
+For a Gaussian model with one grouping factor of at most two varying terms the random
+effects integrate out (:mod:`lmm_bayes.marginal`) and NUTS samples only the fixed effects β,
+the random-effect SDs s, their correlation r and the residual SD σ. Built through PyTensor,
+nutpie compiles that small graph with numba for every new model, which takes far longer
+than sampling it (about 9–15 s on 2 cores against under a second of sampling for
+sleepstudy). Here the same density is written once as a numba function cached on disk
+(``cache=True``): a model only fills in its data and priors, and nothing is compiled per
+model.
+
+Unconstrained coordinates x, in this order:
+
+* the fixed effects, with the intercept α at the means of the other columns when there is
+  one (β₀ = α − x̄ᵀβ₁, as in :func:`lmm_bayes.builder._coefficients`);
+* log s_k for each varying term k;
+* atanh r when the two terms are correlated;
+* log σ.
+
+The log density is, up to a constant,
+
+.. math::
+
+    \\log p(y \\mid \\beta, L, \\sigma) + \\sum_j \\log p(\\beta_j) + \\sum_k [\\log p(s_k) +
+    \\log s_k] + \\eta \\log(1 - r^2) + \\log p(\\sigma) + \\log \\sigma,
+
+with the marginal log-likelihood of :mod:`lmm_bayes.marginal`, the priors of the
+:class:`~lmm_bayes.priors.PriorSet`, the LKJ(η) density of a 2 × 2 correlation,
+(1 − r²)^(η−1) (Lewandowski, Kurowicka & Joe 2009), and the log-Jacobians of the log and
+tanh transforms. The same posterior as the PyMC model of
+:func:`lmm_bayes.builder.build_model` with ``likelihood="marginal"``, which stays the plain
+path (``sampler="pymc"``) and is compared with this one in the tests.
+
+Its gradient is written out from the matrix derivatives (Petersen & Pedersen, *The Matrix
+Cookbook*, eqs. 51 and 61): with Λ = L/σ, A_ℓ = I + ΛᵀS_ℓΛ, w_ℓ = Z_ℓᵀ(y_ℓ − X_ℓβ),
+u_ℓ = Λᵀw_ℓ and v_ℓ = A_ℓ⁻¹u_ℓ,
+
+.. math::
+
+    \\frac{\\partial \\ell}{\\partial \\Lambda} = \\sum_\\ell \\Big[-S_\\ell\\Lambda A_\\ell^{-1}
+    + \\frac{(w_\\ell - S_\\ell\\Lambda v_\\ell)v_\\ell^\\top}{\\sigma^2}\\Big],\\quad
+    \\frac{\\partial \\ell}{\\partial \\beta} = \\frac{X^\\top y - X^\\top X\\beta -
+    \\sum_\\ell X_\\ell^\\top Z_\\ell \\Lambda v_\\ell}{\\sigma^2},
+
+and ∂ℓ/∂σ at fixed Λ is −n/σ + (RSS − Σ u_ℓᵀv_ℓ)/σ³, to which Λ = L/σ adds
+−Σ (∂ℓ/∂Λ ⊙ Λ)/σ. A model with one varying term is the 2 × 2 case with a zero second
+column of Z.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numba
+import numpy as np
+from scipy import optimize
+
+from .design import Design
+from .marginal import LevelStatistics, can_marginalize, level_statistics
+from .priors import INTERCEPT, Prior, PriorSet
+
+__all__ = ["MarginalDensity", "applies", "marginal_density"]
+
+_T, _EXPONENTIAL = 0, 1                      # prior kinds: (half-)Student-t/normal, exponential
+_SUPPORTED = {"normal", "student_t", "halfnormal", "halfstudentt", "halfcauchy", "exponential"}
+
+
+def applies(design: Design, priors: PriorSet, family: str, residuals) -> bool:
+    """Whether the compiled density covers this model: a marginal model
+    (:func:`~lmm_bayes.marginal.can_marginalize`) whose priors are all of the families
+    written out here (normal, Student-t and their half versions, half-Cauchy, exponential)."""
+    if not can_marginalize(design, family, residuals) or design.groups[0].member is not None:
+        return False
+    group = design.groups[0]
+    used = [priors.intercept, *priors.fixed.values(), *priors.sd[group.name].values(),
+            priors.sigma]
+    return all(p is None or p.dist in _SUPPORTED for p in used)
+
+
+@dataclass(frozen=True)
+class MarginalDensity:
+    """The data and priors of one marginal model, packed for the compiled density.
+
+    Attributes
+    ----------
+    buffer : ndarray of float
+        Everything :func:`log_density` reads, in one contiguous vector (:func:`_pack`): the
+        per-level statistics padded to two terms, the global cross-products, the means of
+        the non-intercept columns, the response's mean (taken out of y for numerical
+        accuracy and put back into the intercept) and one row per prior (kind, ν (0 for the
+        normal), μ, scale).
+    names, shapes, dims, coords
+        Of the posterior variables that :meth:`expand` returns, in its order.
+    group : str
+        The grouping factor.
+    start : ndarray
+        Unconstrained starting point, the posterior mode (:func:`posterior_mode`).
+    """
+
+    buffer: np.ndarray
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    dims: dict
+    coords: dict
+    group: str
+    start: np.ndarray
+
+    @property
+    def n_dim(self) -> int:
+        return len(self.start)
+
+    def log_density(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log posterior density (up to a constant) and its gradient at ``x``."""
+        return log_density(np.ascontiguousarray(x, dtype=float), self.buffer)
+
+    def expand(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """The posterior variables (``beta``, ``sd_<g>``, ``corr_<g>``, ``sigma``) at ``x``."""
+        flat = np.empty(sum(int(np.prod(s)) for s in self.shapes))
+        expand(np.ascontiguousarray(x, dtype=float), flat, self.buffer)
+        sizes = np.cumsum([0] + [int(np.prod(s)) for s in self.shapes])
+        return {name: flat[a:b].reshape(shape) for name, shape, a, b
+                in zip(self.names, self.shapes, sizes[:-1], sizes[1:])}
+
+
+def _prior_rows(priors: list[Prior]) -> tuple[np.ndarray, np.ndarray]:
+    """Each prior as (kind, ν, μ, scale): the normal is ν = 0, the half-Cauchy a half-t
+    with ν = 1, the exponential's scale 1/λ."""
+    kinds, params = [], []
+    for prior in priors:
+        kw = prior.kwargs
+        if prior.dist == "exponential":
+            kinds.append(_EXPONENTIAL)
+            params.append((0.0, 0.0, 1.0 / kw["lam"]))
+            continue
+        kinds.append(_T)
+        nu = {"normal": 0.0, "halfnormal": 0.0, "halfcauchy": 1.0}.get(prior.dist, kw.get("nu"))
+        params.append((nu, kw.get("mu", 0.0), kw.get("sigma", kw.get("beta"))))
+    return np.array(kinds, dtype=np.int64), np.array(params, dtype=float)
+
+
+def _padded(stats: LevelStatistics) -> LevelStatistics:
+    """The statistics of a one-term factor as those of two terms, the second column of Z 0."""
+    if stats.ZtZ.shape[1] == 2:
+        return stats
+    L, _, p = stats.ZtX.shape
+    ZtZ = np.zeros((L, 2, 2))
+    ZtZ[:, 0, 0] = stats.ZtZ[:, 0, 0]
+    ZtX = np.zeros((L, 2, p))
+    ZtX[:, 0] = stats.ZtX[:, 0]
+    Zty = np.zeros((L, 2))
+    Zty[:, 0] = stats.Zty[:, 0]
+    return replace(stats, ZtZ=ZtZ, ZtX=ZtX, Zty=Zty)
+
+
+def marginal_density(design: Design, priors: PriorSet) -> MarginalDensity:
+    """Pack ``design`` and ``priors`` for the compiled density (:func:`applies` must hold)."""
+    group = design.groups[0]
+    names = design.fixed_names
+    intercept = INTERCEPT in names
+    shift = float(design.y.mean()) if intercept else 0.0
+    stats = _padded(level_statistics(replace(design, y=design.y - shift), group))
+    correlated = group.name in priors.eta
+    xbar = np.concatenate([[0.0], design.X[:, 1:].mean(axis=0)]) if intercept else np.zeros(
+        len(names))
+    coefficient_priors = ([priors.intercept] if intercept else []) + [
+        priors.fixed[n] for n in names if n != INTERCEPT]
+    kinds, params = _prior_rows([*coefficient_priors,
+                                 *[priors.sd[group.name][t] for t in group.terms], priors.sigma])
+    header = [len(group.levels), len(names), len(group.terms), intercept, correlated,
+              priors.eta.get(group.name, 1.0), shift, stats.n, stats.yty]
+    parts = [stats.ZtZ, stats.ZtX, stats.Zty, stats.XtX, stats.Xty, xbar, kinds, params]
+    body = np.concatenate([np.asarray(a, dtype=float).ravel() for a in parts])
+    buffer = np.concatenate([[HEADER + body.size], header, body])
+    term_dim = f"{group.name}__term"
+    variables = {"beta": ((len(names),), ("fixed",)),
+                 f"sd_{group.name}": ((len(group.terms),), (term_dim,))}
+    coords = {"fixed": list(names), term_dim: list(group.terms)}
+    if correlated:
+        variables[f"corr_{group.name}"] = ((2, 2), (term_dim, f"{term_dim}_"))
+        coords[f"{term_dim}_"] = list(group.terms)
+    variables["sigma"] = ((), ())
+    start = posterior_mode(buffer, _crude_start(design, xbar, len(group.terms), correlated))
+    return MarginalDensity(buffer, tuple(variables), tuple(s for s, _ in variables.values()),
+                           {name: d for name, (_, d) in variables.items()}, coords, group.name,
+                           start)
+
+
+HEADER = 10  # total size, levels, p, q, intercept, correlated, η, shift, n, yᵀy
+
+
+def _crude_start(design: Design, xbar: np.ndarray, q: int, correlated: bool) -> np.ndarray:
+    """Least-squares fixed effects (as the sampled coefficients), each SD at half the
+    least-squares residual SD, r = 0."""
+    beta = np.linalg.lstsq(design.X, design.y, rcond=None)[0]
+    residual_sd = max(float(np.std(design.y - design.X @ beta)), 1e-8)
+    coefficients = beta.copy()
+    coefficients[0] = beta[0] + xbar @ beta    # α at the column means (xbar₀ = 0)
+    return np.concatenate([coefficients, np.full(q, np.log(residual_sd / 2)),
+                           np.zeros(int(correlated)), [np.log(residual_sd)]])
+
+
+def posterior_mode(buffer: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """The posterior mode in the unconstrained coordinates (L-BFGS from ``start``): the
+    chains start near it, so warm-up spends its steps adapting instead of travelling."""
+    def objective(x):
+        value, gradient = log_density(x, buffer)
+        return -value, -gradient
+
+    found = optimize.minimize(objective, start, jac=True, method="L-BFGS-B")
+    return found.x if np.all(np.isfinite(found.x)) else start
+
+
+@numba.njit(cache=True, nogil=True)
+def _unpack(buffer):
+    """The arrays and constants packed by :func:`marginal_density`."""
+    L, p, q = int(buffer[1]), int(buffer[2]), int(buffer[3])
+    m = p + q + 1
+    sizes = (4 * L, 2 * L * p, 2 * L, p * p, p, p, m, 3 * m)
+    at = np.cumsum(np.array((HEADER,) + sizes))
+    return (buffer[at[0]:at[1]].reshape((L, 2, 2)), buffer[at[1]:at[2]].reshape((L, 2, p)),
+            buffer[at[2]:at[3]].reshape((L, 2)), buffer[at[3]:at[4]].reshape((p, p)),
+            buffer[at[4]:at[5]], buffer[at[5]:at[6]], buffer[at[6]:at[7]],
+            buffer[at[7]:at[8]].reshape((m, 3)),
+            p, q, buffer[4] > 0, buffer[5] > 0, buffer[6], buffer[7], buffer[8], buffer[9])
+
+
+@numba.njit(cache=True, nogil=True)
+def _prior_term(value, kind, nu, mu, scale):
+    """log p(value) up to a constant and its derivative, for one prior row."""
+    if kind == _EXPONENTIAL:
+        return -value / scale, -1.0 / scale
+    d = value - mu
+    if nu == 0.0:
+        return -0.5 * (d / scale) ** 2, -d / scale**2
+    return (-0.5 * (nu + 1.0) * math.log1p(d * d / (nu * scale * scale)),
+            -(nu + 1.0) * d / (nu * scale * scale + d * d))
+
+
+@numba.njit(cache=True, nogil=True)
+def _constrained(x, xbar, p, q, intercept, correlated):
+    """β, the SDs (padded to two), r and σ from the unconstrained coordinates."""
+    beta = x[:p].copy()
+    if intercept:
+        beta[0] = x[0] - np.dot(xbar, x[:p])
+    s = np.zeros(2)
+    s[:q] = np.exp(x[p:p + q])
+    r = math.tanh(x[p + q]) if correlated else 0.0
+    return beta, s, r, math.exp(x[-1])
+
+
+@numba.njit(cache=True, nogil=True)
+def expand(x, out, buffer):
+    """Write β, the SDs, the 2 × 2 correlation matrix (correlated terms only) and σ at ``x``
+    into ``out``, in the order of :attr:`MarginalDensity.names`."""
+    _, _, _, _, _, xbar, _, _, p, q, intercept, correlated, _, _, _, _ = _unpack(buffer)
+    beta, s, r, sigma = _constrained(x, xbar, p, q, intercept, correlated)
+    out[:p] = beta
+    out[p:p + q] = s[:q]
+    at = p + q
+    if correlated:
+        out[at:at + 4] = np.array([1.0, r, r, 1.0])
+        at += 4
+    out[at] = sigma
+
+
+@numba.njit(cache=True, nogil=True)
+def _priors(x, s, r, sigma, kinds, params, p, q, correlated, eta, grad):
+    """The log prior density with its log-Jacobians; adds its gradient to ``grad``."""
+    lp = 0.0
+    for j in range(p + q + 1):
+        k = j if j < p + q else x.shape[0] - 1       # σ is the last coordinate
+        value = x[j] if j < p else (s[j - p] if j < p + q else sigma)
+        v, dv = _prior_term(value, kinds[j], params[j, 0], params[j, 1], params[j, 2])
+        if j < p:
+            lp += v
+            grad[k] += dv
+        else:                                         # log transform: + log value
+            lp += v + x[k]
+            grad[k] += dv * value + 1.0
+    if correlated:                                    # LKJ(η) and the tanh Jacobian
+        lp += eta * math.log1p(-r * r)
+        grad[p + q] += -2.0 * eta * r
+    return lp
+
+
+@numba.njit(cache=True, nogil=True)
+def log_density(x, buffer):
+    """The log posterior density and its gradient (formulas in the module docstring)."""
+    (ZtZ, ZtX, Zty, XtX, Xty, xbar, kinds, params, p, q, intercept, correlated, eta, shift,
+     n, yty) = _unpack(buffer)
+    beta, s, r, sigma = _constrained(x, xbar, p, q, intercept, correlated)
+    grad = np.zeros(x.shape[0])
+    lp = _priors(x, s, r, sigma, kinds, params, p, q, correlated, eta, grad)
+    c = math.sqrt(1.0 - r * r)
+    if intercept:
+        beta[0] -= shift                                 # the response was centred
+    l00, l10, l11 = s[0] / sigma, s[1] * r / sigma, s[1] * c / sigma
+    s2 = sigma * sigma
+    g_beta = Xty - XtX @ beta
+    rss = yty - 2.0 * np.dot(beta, Xty) + np.dot(beta, XtX @ beta)
+    logdet, quad = 0.0, 0.0
+    g00 = g10 = g11 = 0.0                                # ∂ℓ/∂Λ, lower triangle
+    for lev in range(ZtZ.shape[0]):
+        a, b, d = ZtZ[lev, 0, 0], ZtZ[lev, 0, 1], ZtZ[lev, 1, 1]
+        w0, w1 = Zty[lev, 0], Zty[lev, 1]
+        for k in range(p):
+            w0 -= ZtX[lev, 0, k] * beta[k]
+            w1 -= ZtX[lev, 1, k] * beta[k]
+        m00, m01 = a * l00 + b * l10, b * l11             # SΛ
+        m10, m11 = b * l00 + d * l10, d * l11
+        A00 = 1.0 + l00 * m00 + l10 * m10                 # A = I + ΛᵀSΛ
+        A01 = l00 * m01 + l10 * m11
+        A11 = 1.0 + l11 * m11
+        det = A00 * A11 - A01 * A01
+        u0, u1 = l00 * w0 + l10 * w1, l11 * w1
+        v0, v1 = (A11 * u0 - A01 * u1) / det, (A00 * u1 - A01 * u0) / det
+        logdet += math.log(det)
+        quad += u0 * v0 + u1 * v1
+        i00, i01, i11 = A11 / det, -A01 / det, A00 / det  # A⁻¹
+        t0, t1 = m00 * v0 + m01 * v1, m10 * v0 + m11 * v1
+        g00 += -(m00 * i00 + m01 * i01) + (w0 - t0) * v0 / s2
+        g10 += -(m10 * i00 + m11 * i01) + (w1 - t1) * v0 / s2
+        g11 += -(m10 * i01 + m11 * i11) + (w1 - t1) * v1 / s2
+        lv0, lv1 = l00 * v0, l10 * v0 + l11 * v1          # Λv
+        for k in range(p):
+            g_beta[k] -= ZtX[lev, 0, k] * lv0 + ZtX[lev, 1, k] * lv1
+    lp += -n * math.log(sigma) - 0.5 * logdet - (rss - quad) / (2.0 * s2)
+
+    g_beta /= s2
+    grad[:p] += g_beta - xbar * g_beta[0]                # β₀ = α − x̄ᵀβ₁ (x̄₀ = 0)
+    g_sigma = -n / sigma + (rss - quad) / sigma**3 - (g00 * l00 + g10 * l10 + g11 * l11) / sigma
+    grad[-1] += g_sigma * sigma
+    G00, G10, G11 = g00 / sigma, g10 / sigma, g11 / sigma  # ∂ℓ/∂L
+    grad[p] += G00 * s[0]
+    if q == 2:
+        grad[p + 1] += (G10 * r + G11 * c) * s[1]
+    if correlated:
+        grad[p + q] += s[1] * (G10 - G11 * r / c) * (1.0 - r * r)
+    return lp, grad
+
+
+_LOGP_SIGNATURE = numba.types.int64(
+    numba.types.uint64, numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double), numba.types.CPointer(numba.types.double),
+    numba.types.voidptr)
+_EXPAND_SIGNATURE = numba.types.int64(
+    numba.types.uint64, numba.types.uint64, numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double), numba.types.voidptr)
+
+
+@numba.njit(cache=True, nogil=True)
+def _buffer_at(address):
+    """The packed buffer at ``address`` (its first entry is its length)."""
+    size = numba.carray(address, (1,), np.float64)[0]
+    return numba.carray(address, (int(size),), np.float64)
+
+
+@numba.cfunc(_LOGP_SIGNATURE, cache=True)
+def logp_cfunc(dim, x_, gradient_, logp_, buffer_):
+    """nutpie's C entry point for the log density (the ``nuts-rs`` calling convention: 0 on
+    success, 3 for a non-finite gradient, 4 for a non-finite density)."""
+    lp, grad = log_density(numba.carray(x_, (dim,)), _buffer_at(buffer_))
+    numba.carray(gradient_, (dim,))[:] = grad
+    numba.carray(logp_, (1,))[0] = lp
+    if not np.all(np.isfinite(grad)):
+        return 3
+    return 0 if np.isfinite(lp) else 4
+
+
+@numba.cfunc(_EXPAND_SIGNATURE, cache=True)
+def expand_cfunc(dim, n_expanded, x_, out_, buffer_):
+    """nutpie's C entry point for the posterior variables at a draw."""
+    expand(numba.carray(x_, (dim,)), numba.carray(out_, (n_expanded,)), _buffer_at(buffer_))
+    return 0
