@@ -165,11 +165,12 @@ class LMM:
         return kernel.marginal_density(self.design, self.priors)
 
     def uses_compiled_density(self, sampler: str) -> bool:
-        """Whether nutpie samples the compiled marginal density rather than the PyMC model:
-        a marginal model with priors of the families :func:`lmm_bayes.kernel.applies`
-        knows, sampled with nutpie. ``sampler="pymc"`` (or ``likelihood="conditional"``)
-        forces the PyMC model."""
-        return (sampler == "nutpie" and self.likelihood == "marginal"
+        """Whether NUTS runs on the compiled marginal density rather than the PyMC model: a
+        marginal model with priors of the families :func:`lmm_bayes.kernel.applies` knows,
+        sampled with nutpie (numba density) or numpyro (its JAX twin,
+        :mod:`lmm_bayes.kernel_jax`, the GPU path). ``sampler="pymc"`` (or
+        ``likelihood="conditional"``) forces the PyMC model."""
+        return (sampler in ("nutpie", "numpyro") and self.likelihood == "marginal"
                 and kernel.applies(self.design, self.priors, self.spec.family, self.residuals))
 
     def sampling_target(self, sampler: str):

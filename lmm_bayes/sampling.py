@@ -147,6 +147,10 @@ def sample(model: pm.Model, config: SamplerConfig,
                 config.tune, config.draws, config.sampler)
     if config.sampler == "nutpie":
         return _sample_nutpie(model, config, data)
+    if isinstance(model, MarginalDensity):
+        from .kernel_jax import sample_numpyro
+
+        return sample_numpyro(model, config)
     return _sample_pymc(model, config, config.sampler, data)
 
 
