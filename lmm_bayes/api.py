@@ -21,7 +21,7 @@ import xarray as xr
 
 from . import kernel, ppc, risk, summaries
 from .design import Design, build_design
-from .errors import DesignError, SingularFitWarning
+from .errors import DesignError, SamplingError, SingularFitWarning
 from .families import Family, get_family
 from .marginal import can_marginalize, level_statistics, random_effects_draws
 from .predict import Groups, Kind, predict_draws
@@ -218,6 +218,9 @@ class LMM:
         if config.target_accept is None:
             levels = [g.n_levels for g in self.design.groups]
             config = replace(config, target_accept=default_target_accept(levels))
+        if reuse and isinstance(pymc_model, kernel.MarginalDensity):
+            raise SamplingError("a compiled marginal density holds its own response and "
+                                "cannot take another; use this model's sampling_target")
         data = response_data(self.design, self.likelihood) if reuse else None
         idata = sample(pymc_model, config, data)
         random_seed = config.random_seed

@@ -136,3 +136,10 @@ def test_applies_only_to_marginal_models(sleepstudy):
     assert not model.uses_compiled_density("pymc")
     assert not lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy,
                       likelihood="conditional").uses_compiled_density("nutpie")
+
+
+def test_a_density_cannot_take_another_response(sleepstudy):
+    model = lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    config = lb.sampling.SamplerConfig(draws=10, tune=10, chains=1)
+    with pytest.raises(lb.SamplingError, match="holds its own response"):
+        model.fit_with(model.marginal_density, config, reuse=True)
