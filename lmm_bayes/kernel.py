@@ -211,7 +211,7 @@ def posterior_mode(buffer: np.ndarray, start: np.ndarray) -> np.ndarray:
     return found.x if np.all(np.isfinite(found.x)) else start
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _unpack(buffer):
     """The arrays and constants packed by :func:`marginal_density`."""
     L, p, q = int(buffer[1]), int(buffer[2]), int(buffer[3])
@@ -225,7 +225,7 @@ def _unpack(buffer):
             p, q, buffer[4] > 0, buffer[5] > 0, buffer[6], buffer[7], buffer[8], buffer[9])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _prior_term(value, kind, nu, mu, scale):
     """log p(value) up to a constant and its derivative, for one prior row."""
     if kind == _EXPONENTIAL:
@@ -237,7 +237,7 @@ def _prior_term(value, kind, nu, mu, scale):
             -(nu + 1.0) * d / (nu * scale * scale + d * d))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _constrained(x, xbar, p, q, intercept, correlated):
     """β, the SDs (padded to two), r and σ from the unconstrained coordinates."""
     beta = x[:p].copy()
@@ -249,7 +249,7 @@ def _constrained(x, xbar, p, q, intercept, correlated):
     return beta, s, r, math.exp(x[-1])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def expand(x, out, buffer):
     """Write β, the SDs, the 2 × 2 correlation matrix (correlated terms only) and σ at ``x``
     into ``out``, in the order of :attr:`MarginalDensity.names`."""
@@ -264,7 +264,7 @@ def expand(x, out, buffer):
     out[at] = sigma
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _priors(x, s, r, sigma, kinds, params, p, q, correlated, eta, grad):
     """The log prior density with its log-Jacobians; adds its gradient to ``grad``."""
     lp = 0.0
@@ -284,7 +284,7 @@ def _priors(x, s, r, sigma, kinds, params, p, q, correlated, eta, grad):
     return lp
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def log_density(x, buffer):
     """The log posterior density and its gradient (formulas in the module docstring)."""
     (ZtZ, ZtX, Zty, XtX, Xty, xbar, kinds, params, p, q, intercept, correlated, eta, shift,
@@ -349,14 +349,14 @@ _EXPAND_SIGNATURE = numba.types.int64(
     numba.types.CPointer(numba.types.double), numba.types.voidptr)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _buffer_at(address):
     """The packed buffer at ``address`` (its first entry is its length)."""
     size = numba.carray(address, (1,), np.float64)[0]
     return numba.carray(address, (int(size),), np.float64)
 
 
-@numba.cfunc(_LOGP_SIGNATURE, cache=True)
+@numba.cfunc(_LOGP_SIGNATURE, cache=True, error_model="numpy")
 def logp_cfunc(dim, x_, gradient_, logp_, buffer_):
     """nutpie's C entry point for the log density (the ``nuts-rs`` calling convention: 0 on
     success, 3 for a non-finite gradient, 4 for a non-finite density)."""
@@ -368,7 +368,7 @@ def logp_cfunc(dim, x_, gradient_, logp_, buffer_):
     return 0 if np.isfinite(lp) else 4
 
 
-@numba.cfunc(_EXPAND_SIGNATURE, cache=True)
+@numba.cfunc(_EXPAND_SIGNATURE, cache=True, error_model="numpy")
 def expand_cfunc(dim, n_expanded, x_, out_, buffer_):
     """nutpie's C entry point for the posterior variables at a draw."""
     expand(numba.carray(x_, (dim,)), numba.carray(out_, (n_expanded,)), _buffer_at(buffer_))

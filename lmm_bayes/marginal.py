@@ -134,7 +134,7 @@ def gaussian_conditional(scores: np.ndarray, ZtZ: np.ndarray, chol: np.ndarray,
                               np.ascontiguousarray(sigma, dtype=float), eps)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _conditional_draws(scores, ZtZ, chol, sigma, eps):
     """:func:`gaussian_conditional` with the standard normal draws ``eps`` given; a loop over
     draws and levels with q × q Cholesky factors and triangular solves written out."""
