@@ -52,8 +52,9 @@ def test_fit_prints_tables_and_writes_outputs(fitted):
     if spec == "eeg.toml":  # sigma = "~ condition": log-σ coefficients, no single residual SD
         assert summary.loc[summary.effect == "sigma", "term"].tolist() == [
             "(Intercept)", "conditionincongruent"]
-        assert "Intraclass correlation\nnot defined for this model: icc needs one residual SD" \
-            in printed
+        note = "not defined for this model: icc needs one residual SD"
+        assert f"Intraclass correlation\n{note}" in printed
+        assert note in (out / "report.html").read_text()
     else:
         assert summary.term.iloc[-1] == "sd__Observation"
     assert lb.load(out / "fit.nc").summary()["estimate"].tolist() == pytest.approx(
