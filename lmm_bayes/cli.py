@@ -83,14 +83,16 @@ def _model(args):
 
 
 def _print_tables(fit) -> None:
-    from .report import format_table
+    from .report import format_table, icc_or_reason
 
     table = fit.summary()
     fixed = table[table["effect"] == "fixed"].drop(columns=["group"])
     for title, part in (("Fixed effects", fixed),
                         ("Variance components", fit.variance_components()),
-                        ("Intraclass correlation", fit.icc())):
-        print(f"\n{title}\n{format_table(part.drop(columns=['effect'], errors='ignore'))}")
+                        ("Intraclass correlation", icc_or_reason(fit))):
+        text = part if isinstance(part, str) else format_table(
+            part.drop(columns=["effect"], errors="ignore"))
+        print(f"\n{title}\n{text}")
 
 
 def _fit(args) -> int:

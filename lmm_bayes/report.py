@@ -18,9 +18,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .api import Fit
+from .errors import DesignError
 from .plots import plot_shrinkage
 
-__all__ = ["SECTIONS", "format_table", "report_html", "write_results"]
+__all__ = ["SECTIONS", "format_table", "icc_or_reason", "report_html", "write_results"]
 
 MAX_LEVELS_SHOWN = 30  # levels in the shrinkage plot of a grouping factor
 MAX_PANELS = 12  # levels in the trajectories plot
@@ -102,9 +103,20 @@ def variance_components_section(fit: Fit) -> str:
                     _image(fit.plot_variance_components(), "variance components"))
 
 
+def icc_or_reason(fit: Fit) -> pd.DataFrame | str:
+    """The fit's ICC table, or why it is not defined for this model (a sigma formula gives no
+    single residual SD; ``gr(g, by = ...)`` factors do not cover every row)."""
+    try:
+        return fit.icc()
+    except DesignError as err:
+        return f"not defined for this model: {err}"
+
+
 def icc_section(fit: Fit) -> str:
-    """Intraclass correlation of each grouping factor."""
-    table = fit.icc()
+    """Intraclass correlation of each grouping factor (or why it is not defined)."""
+    table = icc_or_reason(fit)
+    if isinstance(table, str):
+        return _section("Intraclass correlation", f"<p>{html.escape(table)}</p>")
     note = ("<p>With random slopes the ICC depends on the covariates; it is given at the "
             "values in the <code>at</code> column.</p>" if table["at"].astype(bool).any() else "")
     return _section("Intraclass correlation", _html_table(table), note,

@@ -5,9 +5,11 @@ Each study has a generator ``simulate_<name>`` whose default seed is fixed, so
 data on every machine; ``<NAME>_TRUTH`` holds the values it simulates from.
 """
 
+from .eeg import EEG_FORMULA, EEG_SIGMA, EEG_TRUTH, simulate_eeg
 from .eqtl import EQTL_FORMULA, simulate_eqtl
 from .hba1c import HBA1C_FORMULA, HBA1C_TRUTH, simulate_hba1c
 from .trial import TRIAL_FORMULA, TRIAL_TRUTH, simulate_multicentre_trial
 
-__all__ = ["EQTL_FORMULA", "HBA1C_FORMULA", "HBA1C_TRUTH", "TRIAL_FORMULA", "TRIAL_TRUTH",
-           "simulate_eqtl", "simulate_hba1c", "simulate_multicentre_trial"]
+__all__ = ["EEG_FORMULA", "EEG_SIGMA", "EEG_TRUTH", "EQTL_FORMULA", "HBA1C_FORMULA",
+           "HBA1C_TRUTH", "TRIAL_FORMULA", "TRIAL_TRUTH",
+           "simulate_eeg", "simulate_eqtl", "simulate_hba1c", "simulate_multicentre_trial"]

@@ -13,13 +13,14 @@ from conftest import REPO
 
 import lmm_bayes as lb
 from lmm_bayes.cli import main
-from lmm_bayes.simulate import HBA1C_TRUTH, TRIAL_TRUTH
+from lmm_bayes.simulate import EEG_TRUTH, HBA1C_TRUTH, TRIAL_TRUTH
 
 SHORT = ["--draws", "150", "--tune", "150", "--chains", "2", "--seed", "1"]
 SPECS = sorted(p.name for p in (REPO / "models").glob("*.toml"))
 HBA1C = {(("" if t[:4] not in ("sd__", "cor_") else "patient") if t != "sd__Observation"
           else "Residual", t): v for t, v in HBA1C_TRUTH.items()}
-TRUTH = {"multicentre_trial.toml": TRIAL_TRUTH, "hba1c.toml": HBA1C}  # specs on simulated data
+# specs on simulated data (eeg: residual SDs by condition, from the variance components)
+TRUTH = {"multicentre_trial.toml": TRIAL_TRUTH, "hba1c.toml": HBA1C, "eeg.toml": EEG_TRUTH}
 # report sections every model has, and the plots it embeds (+ trajectories with a slope)
 SECTIONS = ["Model", "Priors", "Sampling", "Fixed effects", "Variance components",
             "Intraclass correlation", "Shrinkage", "Posterior predictive check"]
@@ -43,12 +44,19 @@ def fitted(request, tmp_path_factory):
 
 
 def test_fit_prints_tables_and_writes_outputs(fitted):
-    _, out, printed = fitted
+    spec, out, printed = fitted
     for title in ("Fixed effects", "Variance components", "Intraclass correlation"):
         assert f"\n{title}\n" in printed
     assert "sd__Observation" in printed and "wrote report" in printed
     summary = pd.read_csv(out / "summary.csv")
-    assert summary.term.iloc[-1] == "sd__Observation"
+    if spec == "eeg.toml":  # sigma = "~ condition": log-σ coefficients, no single residual SD
+        assert summary.loc[summary.effect == "sigma", "term"].tolist() == [
+            "(Intercept)", "conditionincongruent"]
+        note = "not defined for this model: icc needs one residual SD"
+        assert f"Intraclass correlation\n{note}" in printed
+        assert note in (out / "report.html").read_text()
+    else:
+        assert summary.term.iloc[-1] == "sd__Observation"
     assert lb.load(out / "fit.nc").summary()["estimate"].tolist() == pytest.approx(
         summary["estimate"].tolist(), rel=1e-12)
 
@@ -57,7 +65,11 @@ def test_simulated_truth_inside_the_intervals(fitted):
     spec, out, _ = fitted
     if spec not in TRUTH:
         pytest.skip("real data: agreement with lme4 is tested in tests/validation")
-    summary = pd.read_csv(out / "summary.csv", keep_default_na=False).set_index(["group", "term"])
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    by_level = lb.load(out / "fit.nc").variance_components()  # sd__Observation[condition=...]
+    summary = pd.concat([summary[summary.effect != "sigma"],
+                         by_level[by_level.term.str.contains("[", regex=False)]])
+    summary = summary.set_index(["group", "term"])
     truth = {k: v for k, v in TRUTH[spec].items() if k in summary.index}
     assert len(truth) >= 7  # the fixed effects, the SDs and sigma
     rows = summary.loc[list(truth)]

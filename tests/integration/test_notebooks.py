@@ -10,7 +10,8 @@ from conftest import REPO
 nbclient = pytest.importorskip("nbclient", reason="the test extra (nbclient) is not installed")
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-SLOW = {"03_trajectories_and_centring.ipynb", "05_crossed_and_nested.ipynb"}  # two models each
+SLOW = {"03_trajectories_and_centring.ipynb", "05_crossed_and_nested.ipynb",  # two models each
+        "06_residual_structures.ipynb"}  # five models
 SHORT = "DRAWS, TUNE, CHAINS = 150, 150, 2  # set by the tests"
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import lmm_bayes as lb
-from lmm_bayes.simulate import TRIAL_TRUTH, simulate_multicentre_trial
+from lmm_bayes.simulate import EEG_TRUTH, TRIAL_TRUTH, simulate_eeg, simulate_multicentre_trial
 
 WEEKS = (0, 2, 4, 8, 12)
 
@@ -59,5 +59,55 @@ def test_mean_slopes_per_arm(big_trial):
 
 def test_unknown_data_set_lists_both_kinds():
     with pytest.raises(lb.SpecError, match=r"shipped: \[.*'pastes'.*\], simulated: "
-                                           r"\['eqtl', 'hba1c', 'multicentre_trial'\]"):
+                                           r"\['eeg', 'eqtl', 'hba1c', 'multicentre_trial'\]"):
         lb.load_dataset("trial")
+
+
+# ----------------------------------------------------------------------------- EEG study
+
+NO_RANDOM_EFFECTS = {k: 0.0 for k in EEG_TRUTH if k[1].startswith("sd__(") or
+                     k[1] == "sd__conditionincongruent"}
+
+
+def test_eeg_fixed_seed_and_crossed_design():
+    data = lb.load_dataset("eeg")
+    pd.testing.assert_frame_equal(data, simulate_eeg())
+    assert not simulate_eeg(seed=2).equals(data)
+    assert data.subject.nunique() == 24 and data.stimulus.nunique() == 80
+    assert (data.groupby("stimulus").condition.nunique() == 1).all()  # stimuli in one condition
+    assert data.drop_duplicates("stimulus").condition.value_counts().tolist() == [40, 40]
+    assert not data.duplicated(["subject", "stimulus"]).any()  # each stimulus seen once
+    assert not data.duplicated(["subject", "trial"]).any() and data.trial.between(1, 80).all()
+    kept = data.groupby("subject").size()
+    assert kept.max() > 2 * kept.min()  # artefact rejection leaves unbalanced trial counts
+
+
+def test_eeg_rejection_share_per_subject():
+    """Each subject's rejected share is Beta(2, 4): mean 1/3, SD sqrt(8 / (36·7)) = 0.178;
+    1000 subjects × 80 trials (SE of the mean share ≈ 0.006)."""
+    kept = simulate_eeg(1000, seed=3).groupby("subject").size() / 80
+    assert 1 - kept.mean() == pytest.approx(1 / 3, abs=0.02)
+    assert kept.std() == pytest.approx(np.sqrt(8 / 252), abs=0.02)
+
+
+def test_eeg_residual_sd_by_condition():
+    """Without random effects each condition's amplitudes are N(β, σ_c²): congruent
+    N(2, 7²), incongruent N(2 − 3, 9²); about 13 000 trials per condition."""
+    data = simulate_eeg(400, 50, truth=NO_RANDOM_EFFECTS, seed=4)
+    stats = data.groupby("condition").amplitude.agg(["mean", "std"])
+    assert stats.loc["congruent"].tolist() == pytest.approx([2.0, 7.0], abs=0.15)
+    assert stats.loc["incongruent"].tolist() == pytest.approx([-1.0, 9.0], abs=0.2)
+
+
+def test_eeg_total_variance_by_condition():
+    """Var y = τ0² + τ_w² + σ² = 9 + 4 + 49 = 62 (congruent) and τ0² + 2ρτ0τ1 + τ1² + τ_w²
+    + σ² = 9 − 2.7 + 2.25 + 4 + 81 = 93.55 (incongruent); 2000 subjects, 200 stimuli per
+    condition."""
+    variance = simulate_eeg(2000, 200, seed=5).groupby("condition").amplitude.var()
+    assert variance["congruent"] == pytest.approx(62.0, rel=0.05)
+    assert variance["incongruent"] == pytest.approx(93.55, rel=0.05)
+
+
+def test_eeg_unknown_truth_key_raises():
+    with pytest.raises(ValueError, match="unknown key"):
+        simulate_eeg(truth={("", "condition"): 0.0})

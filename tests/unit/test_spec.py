@@ -21,6 +21,16 @@ def test_every_shipped_spec_reads(tmp_path):
         lb.LMM.from_spec(spec_file.spec, spec_file.data)
 
 
+def test_eeg_spec_passes_its_sigma_formula():
+    spec_file = read_spec(REPO / "models" / "eeg.toml")
+    assert spec_file.spec.sigma == "~ condition" and spec_file.spec.residual is None
+    model = lb.LMM.from_spec(spec_file.spec, spec_file.data)
+    assert model.likelihood == "conditional"  # a sigma formula turns the marginal one off
+    assert [(g.name, g.n_levels, g.terms) for g in model.design.groups] == [
+        ("subject", 24, ("(Intercept)", "conditionincongruent")),
+        ("stimulus", 80, ("(Intercept)",))]
+
+
 def test_spec_with_csv_priors_and_sampler(tmp_path):
     pd.DataFrame({"y": [1.0, 2, 4, 3, 5, 7], "g": list("aabbcc")}).to_csv(tmp_path / "d.csv")
     path = write(tmp_path, """
