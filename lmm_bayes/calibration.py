@@ -20,7 +20,9 @@ import pandas as pd
 from scipy import stats
 
 from .api import LMM
+from .builder import response_data
 from .errors import SamplingWarning
+from .sampling import SamplerConfig
 
 __all__ = ["SBCResult", "rank_uniformity", "run_sbc"]
 
@@ -45,10 +47,28 @@ class SBCResult:
     divergences: np.ndarray
 
 
+def _replicate_fit(response: LMM, data: pd.DataFrame, config: SamplerConfig):
+    """The fit of ``response``'s model to ``data`` (the same design, another response),
+    reusing its compiled model when the response enters through ``pm.Data`` inputs."""
+    model = LMM.from_spec(response.spec, data)
+    inputs = {v.name for v in response.pymc_model.data_vars}
+    reuse = set(response_data(model.design, model.likelihood)) <= inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)  # short fits; ranks judge them
+        if reuse:
+            return model.fit_with(response.pymc_model, config, reuse=True)
+        return model.fit(draws=config.draws, tune=config.tune, chains=config.chains,
+                         random_seed=config.random_seed)
+
+
 def _scalars(dataset, level: str) -> dict[str, np.ndarray]:
-    """The model's parameters as (chain·draw,) vectors, keyed by name[coords]."""
+    """The model's parameters as (chain·draw,) vectors, keyed by name[coords]: ``beta``,
+    the family's and residual structure's scalars (``sigma``, ``alpha``, ``phi``) where the
+    model has them, ``sd_<g>``, ``corr_<g>`` and the random effects of ``level``."""
     out: dict[str, np.ndarray] = {}
-    for name in ("beta", "sigma", *[v for v in dataset.data_vars if v.startswith(("sd_", "corr_"))]):
+    scalars = [v for v in ("sigma", "alpha", "phi") if v in dataset.data_vars]
+    for name in ("beta", *scalars,
+                 *[v for v in dataset.data_vars if v.startswith(("sd_", "corr_"))]):
         da = dataset[name]
         extra = [d for d in da.dims if d not in ("chain", "draw")]
         if name.startswith("corr_"):  # the one correlation of a 2 × 2 block
@@ -120,10 +140,9 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
     rows, divergences = [], []
     for k in range(n_replicates):
         data = template.iloc[response.design.rows].assign(**{name: simulated[k]})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SamplingWarning)  # short fits; ranks judge them
-            fit = LMM(formula, data, priors=priors, **model_kw).fit(
-                draws=draws, tune=tune, chains=chains, random_seed=random_seed + 1 + k)
+        config = SamplerConfig(draws=draws, tune=tune, chains=chains,
+                               random_seed=random_seed + 1 + k, target_accept=None)
+        fit = _replicate_fit(response, data, config)
         posterior = _scalars(fit.idata.posterior, level)
         rows.append({p: int((_thin(posterior[p], n_draws) < truth[p][k]).sum()) for p in truth})
         divergences.append(int(fit.idata.sample_stats["diverging"].sum()))
