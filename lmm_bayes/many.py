@@ -125,7 +125,7 @@ def fit_one(spec: ModelSpec, data: pd.DataFrame, config: SamplerConfig) -> Fit:
         working.priors = _canonical_priors(working.design)
     if spec.family == "gaussian":
         template, reused = _template(working)
-    else:   # only the Gaussian likelihood takes its response through pm.Data
+    else:   # not standardised: the default priors centre on each gene's own g(ȳ)
         template, reused = working.pymc_model, False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # diagnostics are reported per gene, not warned

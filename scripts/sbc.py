@@ -155,7 +155,7 @@ Smallest p-value {tests.p_value.min():.3f} over {len(tests)} parameters (the sma
 def write_section(path: Path, name: str, text: str) -> None:
     """Replace the model's section of ``path`` (or append it)."""
     old = path.read_text() if path.exists() else "# Simulation-based calibration\n"
-    pattern = re.compile(rf"<!-- sbc:{name} -->.*?<!-- /sbc:{name} -->", re.S)
+    pattern = re.compile(rf"<!-- sbc:{name} -->.*?<!-- /sbc:{name} -->", re.DOTALL)
     new = (pattern.sub(lambda _: text, old) if pattern.search(old)
            else old.rstrip("\n") + "\n\n" + text)
     path.write_text(new.rstrip("\n") + "\n")
