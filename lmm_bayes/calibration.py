@@ -20,7 +20,6 @@ import pandas as pd
 from scipy import stats
 
 from .api import LMM
-from .builder import response_data
 from .errors import SamplingWarning
 from .sampling import SamplerConfig
 
@@ -49,16 +48,11 @@ class SBCResult:
 
 def _replicate_fit(response: LMM, data: pd.DataFrame, config: SamplerConfig):
     """The fit of ``response``'s model to ``data`` (the same design, another response),
-    reusing its compiled model when the response enters through ``pm.Data`` inputs."""
+    with ``response``'s compiled model and the new response data."""
     model = LMM.from_spec(response.spec, data)
-    inputs = {v.name for v in response.pymc_model.data_vars}
-    reuse = set(response_data(model.design, model.likelihood)) <= inputs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # short fits; ranks judge them
-        if reuse:
-            return model.fit_with(response.pymc_model, config, reuse=True)
-        return model.fit(draws=config.draws, tune=config.tune, chains=config.chains,
-                         random_seed=config.random_seed)
+        return model.fit_with(response.pymc_model, config, reuse=True)
 
 
 def _scalars(dataset, level: str) -> dict[str, np.ndarray]:
@@ -129,7 +123,11 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
     (Talts et al. 2018, "Validating Bayesian inference algorithms with simulation-based
     calibration", arXiv:1804.06788, theorem 1). Thinning the draws to about their effective
     sample size keeps autocorrelation from producing spurious ∪ shapes (their sec. 5.1).
-    The random effects are checked on the first level of the first grouping factor.
+    The random effects are checked on the first level of the first grouping factor. Each
+    replicate is fitted with the compiled model of ``template`` and its own response
+    (:meth:`LMM.fit_with` with ``reuse=True``), so the model is compiled once per run; the
+    Gaussian, the other families and the AR(1)/CAR(1) residuals (whose ``phi`` is ranked
+    too) all take their response that way.
     """
     response = LMM(formula, template, priors=priors, **model_kw)
     name = response.spec.formula.response
