@@ -276,22 +276,29 @@ def _binary_parameter(eta, link: str) -> dict:
     return {"logit_p": eta} if link == "logit" else {"p": _probability(eta, link)}
 
 
+def _observed(design: Design):
+    """The response as the ``pm.Data`` input ``y_obs``, so that a compiled model takes
+    another response of the same design (:func:`response_data`)."""
+    return pm.Data("y_obs", design.y, dims="obs")
+
+
 def _bernoulli(eta, design: Design, priors: PriorSet, link: str) -> None:
-    pm.Bernoulli("y", **_binary_parameter(eta, link), observed=design.y, dims="obs")
+    pm.Bernoulli("y", **_binary_parameter(eta, link), observed=_observed(design), dims="obs")
 
 
 def _binomial(eta, design: Design, priors: PriorSet, link: str) -> None:
     pm.Binomial("y", n=design.trials.astype("int64"), **_binary_parameter(eta, link),
-                observed=design.y, dims="obs")
+                observed=_observed(design), dims="obs")
 
 
 def _poisson(eta, design: Design, priors: PriorSet, link: str) -> None:
-    pm.Poisson("y", mu=pt.exp(eta), observed=design.y, dims="obs")
+    pm.Poisson("y", mu=pt.exp(eta), observed=_observed(design), dims="obs")
 
 
 def _negbinomial(eta, design: Design, priors: PriorSet, link: str) -> None:
     alpha = _DISTRIBUTIONS[priors.alpha.dist]("alpha", **priors.alpha.kwargs)
-    pm.NegativeBinomial("y", mu=pt.exp(eta), alpha=alpha, observed=design.y, dims="obs")
+    pm.NegativeBinomial("y", mu=pt.exp(eta), alpha=alpha, observed=_observed(design),
+                        dims="obs")
 
 
 FAMILIES = {"gaussian": _gaussian, "bernoulli": _bernoulli, "binomial": _binomial,

@@ -21,6 +21,7 @@ from scipy import stats
 
 from .api import LMM
 from .errors import SamplingWarning
+from .sampling import SamplerConfig
 
 __all__ = ["SBCResult", "rank_uniformity", "run_sbc"]
 
@@ -45,10 +46,26 @@ class SBCResult:
     divergences: np.ndarray
 
 
+def _replicate_fit(response: LMM, data: pd.DataFrame, config: SamplerConfig):
+    """The fit of ``response``'s model to ``data`` (the same design, another response):
+    with its own compiled marginal density where the model has one (nothing to compile),
+    else with ``response``'s compiled PyMC model and the new response data."""
+    model = LMM.from_spec(response.spec, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)  # short fits; ranks judge them
+        if model.uses_compiled_density(config.sampler):
+            return model.fit_with(model.marginal_density, config)
+        return model.fit_with(response.pymc_model, config, reuse=True)
+
+
 def _scalars(dataset, level: str) -> dict[str, np.ndarray]:
-    """The model's parameters as (chain·draw,) vectors, keyed by name[coords]."""
+    """The model's parameters as (chain·draw,) vectors, keyed by name[coords]: ``beta``,
+    the family's and residual structure's scalars (``sigma``, ``alpha``, ``phi``) where the
+    model has them, ``sd_<g>``, ``corr_<g>`` and the random effects of ``level``."""
     out: dict[str, np.ndarray] = {}
-    for name in ("beta", "sigma", *[v for v in dataset.data_vars if v.startswith(("sd_", "corr_"))]):
+    scalars = [v for v in ("sigma", "alpha", "phi") if v in dataset.data_vars]
+    for name in ("beta", *scalars,
+                 *[v for v in dataset.data_vars if v.startswith(("sd_", "corr_"))]):
         da = dataset[name]
         extra = [d for d in da.dims if d not in ("chain", "draw")]
         if name.startswith("corr_"):  # the one correlation of a 2 × 2 block
@@ -109,7 +126,12 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
     (Talts et al. 2018, "Validating Bayesian inference algorithms with simulation-based
     calibration", arXiv:1804.06788, theorem 1). Thinning the draws to about their effective
     sample size keeps autocorrelation from producing spurious ∪ shapes (their sec. 5.1).
-    The random effects are checked on the first level of the first grouping factor.
+    The random effects are checked on the first level of the first grouping factor. Each
+    replicate is fitted with the compiled model of ``template`` and its own response
+    (:meth:`LMM.fit_with` with ``reuse=True``), so the model is compiled once per run; the
+    Gaussian, the other families and the AR(1)/CAR(1) residuals (whose ``phi`` is ranked
+    too) all take their response that way, except marginal models sampled by nutpie,
+    whose compiled density (:mod:`lmm_bayes.kernel`) each replicate packs anew.
     """
     response = LMM(formula, template, priors=priors, **model_kw)
     name = response.spec.formula.response
@@ -120,10 +142,9 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
     rows, divergences = [], []
     for k in range(n_replicates):
         data = template.iloc[response.design.rows].assign(**{name: simulated[k]})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SamplingWarning)  # short fits; ranks judge them
-            fit = LMM(formula, data, priors=priors, **model_kw).fit(
-                draws=draws, tune=tune, chains=chains, random_seed=random_seed + 1 + k)
+        config = SamplerConfig(draws=draws, tune=tune, chains=chains,
+                               random_seed=random_seed + 1 + k, target_accept=None)
+        fit = _replicate_fit(response, data, config)
         posterior = _scalars(fit.idata.posterior, level)
         rows.append({p: int((_thin(posterior[p], n_draws) < truth[p][k]).sum()) for p in truth})
         divergences.append(int(fit.idata.sample_stats["diverging"].sum()))

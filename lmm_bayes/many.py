@@ -125,7 +125,7 @@ def fit_one(spec: ModelSpec, data: pd.DataFrame, config: SamplerConfig) -> Fit:
         working.priors = _canonical_priors(working.design)
     if spec.family == "gaussian" and not working.uses_compiled_density(config.sampler):
         template, reused = _template(working)
-    else:   # the compiled density compiles nothing; other families take no new response
+    else:   # the compiled density compiles nothing; other families are not standardised
         template, reused = working.sampling_target(config.sampler), False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # diagnostics are reported per gene, not warned

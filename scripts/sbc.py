@@ -1,16 +1,21 @@
-"""Simulation-based calibration of the Gaussian model with correlated random slopes.
+"""Simulation-based calibration of three models: Gaussian with correlated random slopes,
+Bernoulli GLMM with a random intercept, Gaussian with AR(1) residuals and a random intercept.
 
-Writes docs/sbc.md (chi-square tests of rank uniformity) and docs/sbc_ranks.png (rank
-histograms with the 99% band of a uniform bin count), Talts et al. (2018).
+Writes the model's section of docs/sbc.md (chi-square tests of rank uniformity, between
+the markers ``<!-- sbc:<model> -->`` and ``<!-- /sbc:<model> -->``), docs/sbc_<model>_ranks.png
+(rank histograms with the 99% band of a uniform bin count) and docs/sbc_<model>_ranks.csv
+(the raw ranks); Talts et al. (2018).
 
-    python scripts/sbc.py [--replicates 100] [--seed 1]
+    python scripts/sbc.py --model gaussian [--replicates 100] [--seed 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +27,71 @@ sys.path.insert(0, str(REPO))
 import lmm_bayes as lb
 from lmm_bayes.calibration import rank_uniformity, run_sbc
 
-FORMULA = "y ~ time + (time | id)"
-PRIORS = {"(Intercept)": lb.Prior("normal", mu=0, sigma=2),
-          "time": lb.Prior("normal", mu=0, sigma=1),
-          "sd": lb.Prior("halfnormal", sigma=1), "eta_id": 2.0,
-          "sigma": lb.Prior("halfnormal", sigma=1)}
-
 
 def template(n_subjects: int = 20, n_visits: int = 5) -> pd.DataFrame:
-    """A longitudinal design: visits 0..n_visits-1 per subject; y is a placeholder."""
+    """A longitudinal design: visits 0..n_visits-1 per subject; y is a placeholder
+    (alternating 0/1, valid for a binary response too)."""
     ids = np.repeat([f"s{k:02d}" for k in range(n_subjects)], n_visits)
     time_ = np.tile(np.arange(n_visits, dtype=float), n_subjects)
-    return pd.DataFrame({"id": ids, "time": time_, "y": np.sin(np.arange(len(ids)))})
+    return pd.DataFrame({"id": ids, "time": time_, "y": np.arange(len(ids)) % 2 * 1.0})
 
 
-def plot(result, path: Path, n_bins: int) -> None:
+@dataclass(frozen=True)
+class Case:
+    """One calibrated model: formula, explicit priors, design, options and sampler settings."""
+
+    formula: str
+    priors: dict
+    n_subjects: int
+    n_visits: int
+    description: str
+    options: dict = field(default_factory=dict)
+    draws: int = 400
+    tune: int = 400
+    n_draws: int = 99
+
+    def template(self) -> pd.DataFrame:
+        return template(self.n_subjects, self.n_visits)
+
+
+CASES = {
+    "gaussian": Case(
+        "y ~ time + (time | id)",
+        {"(Intercept)": lb.Prior("normal", mu=0, sigma=2), "time": lb.Prior("normal", mu=0, sigma=1),
+         "sd": lb.Prior("halfnormal", sigma=1), "eta_id": 2.0,
+         "sigma": lb.Prior("halfnormal", sigma=1)},
+        20, 5,
+        "sampled through the default marginal likelihood (random effects integrated out, drawn "
+        "afterwards from their conditional). Priors: (Intercept) ~ Normal(0, 2) (predictors "
+        "centred), time ~ Normal(0, 1), each random-effect SD ~ HalfNormal(1), LKJ(η = 2), "
+        "σ ~ HalfNormal(1)"),
+    "bernoulli": Case(
+        "y ~ time + (1 | id)",
+        {"(Intercept)": lb.Prior("normal", mu=0, sigma=1),
+         "time": lb.Prior("normal", mu=0, sigma=0.5), "sd": lb.Prior("halfnormal", sigma=1)},
+        30, 6,
+        "`family=\"bernoulli\"` (logit link), sampled with the random effects (non-centred). "
+        "Priors on the logit scale: (Intercept) ~ Normal(0, 1) (predictors centred), "
+        "time ~ Normal(0, 0.5), random-intercept SD ~ HalfNormal(1)",
+        {"family": "bernoulli"}, draws=300, tune=300, n_draws=59),
+    "ar1": Case(
+        "y ~ time + (1 | id)",
+        {"(Intercept)": lb.Prior("normal", mu=0, sigma=2), "time": lb.Prior("normal", mu=0, sigma=1),
+         "sd": lb.Prior("halfnormal", sigma=1), "sigma": lb.Prior("halfnormal", sigma=1),
+         "phi": lb.Prior("beta", alpha=2, beta=2)},
+        20, 6,
+        "`residual=\"ar1(time | id)\"` (Corr(ε_t, ε_s) = φ^|t − s| within a subject), sampled "
+        "with the random effects. Priors: (Intercept) ~ Normal(0, 2) (predictors centred), "
+        "time ~ Normal(0, 1), random-intercept SD ~ HalfNormal(1), σ ~ HalfNormal(1), "
+        "(φ + 1)/2 ~ Beta(2, 2)",
+        {"residual": "ar1(time | id)"}, draws=300, tune=300, n_draws=59),
+}
+
+# the Gaussian case under its historical names (tests/validation/test_sbc.py)
+FORMULA, PRIORS = CASES["gaussian"].formula, CASES["gaussian"].priors
+
+
+def plot(result, path: Path, n_bins: int, title: str) -> None:
     """Rank histograms with the central 99% interval of a Binomial(N, 1/B) bin count."""
     import matplotlib
 
@@ -45,7 +100,8 @@ def plot(result, path: Path, n_bins: int) -> None:
     from scipy import stats
 
     names = list(result.ranks.columns)
-    fig, axes = plt.subplots(2, (len(names) + 1) // 2, figsize=(3 * ((len(names) + 1) // 2), 5))
+    columns = (len(names) + 1) // 2
+    fig, axes = plt.subplots(2, columns, figsize=(3 * columns, 5), squeeze=False)
     n = len(result.ranks)
     low, high = stats.binom.ppf([0.005, 0.995], n, 1 / n_bins)
     width = (result.n_draws + 1) // n_bins
@@ -57,46 +113,31 @@ def plot(result, path: Path, n_bins: int) -> None:
         ax.set_xticks([])
     for ax in axes.ravel()[len(names):]:
         ax.set_visible(False)
-    fig.suptitle(f"SBC ranks, {n} replicates, L = {result.n_draws} (band: 99% of uniform)")
+    fig.suptitle(f"{title}: SBC ranks, {n} replicates, L = {result.n_draws} "
+                 "(band: 99% of uniform)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicates", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--bins", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=REPO / "docs")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    result = run_sbc(FORMULA, template(), PRIORS, n_replicates=args.replicates,
-                     random_seed=args.seed)
-    minutes = (time.perf_counter() - start) / 60
-    tests = rank_uniformity(result, n_bins=args.bins)
-    args.out.mkdir(parents=True, exist_ok=True)
-    plot(result, args.out / "sbc_ranks.png", args.bins)
-    result.ranks.to_csv(args.out / "sbc_ranks.csv", index=False)
-    rows = "\n".join(f"| `{name}` | {r.chi2:.1f} | {r.df} | {r.p_value:.3f} | "
-                     f"{' '.join(map(str, r.counts))} |" for name, r in tests.iterrows())
-    text = f"""# Simulation-based calibration
+def section(name: str, case: Case, result, tests: pd.DataFrame, args, minutes: float) -> str:
+    """The markdown section of one model's run."""
+    n = len(result.ranks)
+    rows = "\n".join(f"| `{p}` | {r.chi2:.1f} | {r.df} | {r.p_value:.3f} | "
+                     f"{' '.join(map(str, r.counts))} |" for p, r in tests.iterrows())
+    return f"""<!-- sbc:{name} -->
+## `{case.formula}` ({name})
 
-Generated by `scripts/sbc.py --replicates {args.replicates} --seed {args.seed}` (do not edit by
-hand; {minutes:.0f} min on a shared 2-core machine). Method: Talts et al. (2018),
-`lmm_bayes.calibration.run_sbc`.
+Generated by `scripts/sbc.py --model {name} --replicates {n} --seed {args.seed}
+--bins {args.bins}` (do not edit by hand; {minutes:.0f} min on a shared 2-core machine).
 
-Model `{FORMULA}` on 20 subjects × 5 visits (time 0–4), sampled through the default marginal
-likelihood (random effects integrated out, drawn afterwards from their conditional). Priors,
-fixed so they do not depend on the simulated data: (Intercept) ~ Normal(0, 2) (predictors
-centred), time ~ Normal(0, 1), each random-effect SD ~ HalfNormal(1), LKJ(η = 2), σ ~
-HalfNormal(1). Each replicate draws the parameters and data from the model's own prior
-(`LMM.prior_predictive`), fits nutpie 2 chains × 400 draws after 400 tuning steps, and ranks
-the truth among L = {result.n_draws} evenly thinned draws. `b_id[s00, ·]` are the first
-subject's random effects. Divergent transitions: {int(result.divergences.sum())} in total,
-in {int((result.divergences > 0).sum())} of {args.replicates} fits.
+{case.n_subjects} subjects × {case.n_visits} visits (time 0–{case.n_visits - 1}), {case.description}.
+Each replicate draws the parameters and data from the model's own prior
+(`LMM.prior_predictive`), fits nutpie 2 chains × {case.draws} draws after {case.tune}
+tuning steps, and ranks the truth among L = {result.n_draws} evenly thinned draws.
+`b_id[s00, ·]` are the first subject's random effects. Divergent transitions:
+{int(result.divergences.sum())} in total, in {int((result.divergences > 0).sum())} of {n} fits.
 
-Chi-square test of uniform ranks ({args.bins} bins; expected {args.replicates / args.bins:g}
-per bin):
+Chi-square test of uniform ranks ({args.bins} bins; expected {n / args.bins:g} per bin):
 
 | parameter | χ² | df | p | bin counts |
 |---|---|---|---|---|
@@ -104,11 +145,43 @@ per bin):
 
 Smallest p-value {tests.p_value.min():.3f} over {len(tests)} parameters (the smallest of
 {len(tests)} uniform p-values falls below 0.01 with probability about
-{1 - 0.99 ** len(tests):.2f}). Rank histograms: `sbc_ranks.png`; raw ranks: `sbc_ranks.csv`.
+{1 - 0.99 ** len(tests):.2f}). Rank histograms: `sbc_{name}_ranks.png`; raw ranks:
+`sbc_{name}_ranks.csv`.
 
-![SBC rank histograms](sbc_ranks.png)
-"""
-    (args.out / "sbc.md").write_text(text)
+![SBC rank histograms, {name}](sbc_{name}_ranks.png)
+<!-- /sbc:{name} -->"""
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Replace the model's section of ``path`` (or append it)."""
+    old = path.read_text() if path.exists() else "# Simulation-based calibration\n"
+    pattern = re.compile(rf"<!-- sbc:{name} -->.*?<!-- /sbc:{name} -->", re.DOTALL)
+    new = (pattern.sub(lambda _: text, old) if pattern.search(old)
+           else old.rstrip("\n") + "\n\n" + text)
+    path.write_text(new.rstrip("\n") + "\n")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(CASES), default="gaussian")
+    parser.add_argument("--replicates", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--bins", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=REPO / "docs")
+    args = parser.parse_args(argv)
+    case = CASES[args.model]
+    start = time.perf_counter()
+    result = run_sbc(case.formula, case.template(), case.priors, n_replicates=args.replicates,
+                     n_draws=case.n_draws, draws=case.draws, tune=case.tune,
+                     random_seed=args.seed, **case.options)
+    minutes = (time.perf_counter() - start) / 60
+    tests = rank_uniformity(result, n_bins=args.bins)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(result, args.out / f"sbc_{args.model}_ranks.png", args.bins, args.model)
+    result.ranks.assign(divergences=result.divergences).to_csv(
+        args.out / f"sbc_{args.model}_ranks.csv", index=False)
+    text = section(args.model, case, result, tests, args, minutes)
+    write_section(args.out / "sbc.md", args.model, text)
     print(text)
 
 

@@ -4,7 +4,7 @@ from .icc import icc, latent_residual_variance, nesting
 from .population import marginal_effects, population_means
 from .recenter import recenter
 from .shrinkage import shrinkage
-from .singular import singular_components
+from .singular import singular_components, zero_bulk_ratio
 from .tidy import random_effects_table, tidy_summary
 from .trajectories import trajectories
 from .variance import variance_components, variance_contrast
@@ -12,4 +12,4 @@ from .variance import variance_components, variance_contrast
 __all__ = ["icc", "latent_residual_variance", "marginal_effects", "nesting",
            "population_means", "random_effects_table", "recenter", "shrinkage",
            "singular_components", "tidy_summary", "trajectories", "variance_components",
-           "variance_contrast"]
+           "variance_contrast", "zero_bulk_ratio"]

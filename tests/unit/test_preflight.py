@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy import stats
 
 import lmm_bayes as lb
-from lmm_bayes.summaries import singular_components
+from lmm_bayes.summaries import singular_components, zero_bulk_ratio
 
 
 def trial(b_subjects_times, n_a=6, times=(0.0, 1.0, 2.0, 3.0)) -> pd.DataFrame:
@@ -71,8 +72,8 @@ def fake_posterior(sd_draws: np.ndarray) -> xr.Dataset:
 
 def test_singular_criterion_on_hand_made_posteriors():
     rng = np.random.default_rng(0)
-    piled = np.abs(rng.normal(0, 1, size=(2, 2000)))           # half-normal: q10/q50 = 0.19
-    interior = rng.normal(3, 0.9, size=(2, 2000))                # q10/q50 = 0.62
+    piled = np.abs(rng.normal(0, 1, size=(2, 2000)))           # half-normal: mode at zero
+    interior = rng.normal(3, 0.9, size=(2, 2000))                # nothing below median/2
     post = fake_posterior(np.stack([interior, piled], axis=-1))
     found = singular_components(post, {"g": ("(Intercept)", "x")})
     assert len(found) == 1 and "random effect 'x' by 'g'" in found[0]
@@ -81,11 +82,23 @@ def test_singular_criterion_on_hand_made_posteriors():
     assert len(micro) == 1 and "random effect 'x' by 'g'" in micro[0]
 
 
-def test_uniform_posterior_sits_on_the_bound():
-    # a density non-increasing from zero has q10 <= median/5; the uniform attains it
+@pytest.mark.parametrize(("mu", "singular"), [(0.0, True), (0.5, True), (1.0, False),
+                                              (2.0, False)])
+def test_zero_bulk_ratio_of_a_truncated_normal(mu, singular):
+    # N(mu, 1) truncated to [0, inf): the ratio from its distribution function F and median
+    # m, F(m/2) / (F(5m/4) - F(3m/4)), against 20 000 draws at evenly spaced quantiles
+    dist = stats.truncnorm(-mu, np.inf, loc=mu)
+    m = dist.median()
+    exact = dist.cdf(m / 2) / (dist.cdf(1.25 * m) - dist.cdf(0.75 * m))
+    draws = dist.ppf((np.arange(20_000) + 0.5) / 20_000)
+    assert zero_bulk_ratio(draws) == pytest.approx(exact, rel=0.01)
+    assert bool(exact >= 1.0) is singular  # mode at 0 or close to it (mu = 0.5: p(0)/p(mu) = 0.88)
+
+
+def test_flat_posterior_is_on_the_bound_and_flagged():
+    # a uniform density: [0, m/2) and [3m/4, 5m/4) hold the same mass, ratio 1
     draws = np.linspace(0, 1, 4001)[None, :, None].repeat(2, axis=2)
-    q10, q50 = np.quantile(draws[0, :, 0], [0.1, 0.5])
-    assert q10 == pytest.approx(q50 / 5)
+    assert zero_bulk_ratio(draws[..., 0]) == pytest.approx(1.0)
     assert len(singular_components(fake_posterior(draws), {"g": ("(Intercept)", "x")})) == 2
 
 

@@ -1,6 +1,8 @@
-"""Simulation-based calibration (Talts et al. 2018) of the Gaussian model with correlated
-random intercepts and slopes: ranks of the prior-drawn truths among their posterior draws
-are uniform. A modest run for CI; scripts/sbc.py makes the larger one in docs/sbc.md."""
+"""Simulation-based calibration (Talts et al. 2018): ranks of the prior-drawn truths among
+their posterior draws are uniform, for the Gaussian model with correlated random intercepts
+and slopes, a Bernoulli GLMM with a random intercept, and AR(1) residuals with a random
+intercept (``phi`` included). A modest run for CI; scripts/sbc.py makes the larger ones in
+docs/sbc.md."""
 
 import sys
 
@@ -10,14 +12,30 @@ from conftest import REPO
 from lmm_bayes.calibration import rank_uniformity, run_sbc
 
 sys.path.insert(0, str(REPO / "scripts"))
-from sbc import FORMULA, PRIORS, template
+from sbc import CASES
 
 pytestmark = [pytest.mark.validation, pytest.mark.slow]
 
+# case → (replicates, bins, parameters ranked); 5 replicates expected per bin
+RUNS = {
+    "gaussian": (20, 4, {"beta[(Intercept)]", "beta[time]", "sigma", "corr_id",
+                         "sd_id[(Intercept)]", "sd_id[time]", "b_id[s00, (Intercept)]",
+                         "b_id[s00, time]"}),
+    "bernoulli": (30, 6, {"beta[(Intercept)]", "beta[time]", "sd_id[(Intercept)]",
+                          "b_id[s00, (Intercept)]"}),
+    "ar1": (30, 6, {"beta[(Intercept)]", "beta[time]", "sigma", "phi", "sd_id[(Intercept)]",
+                    "b_id[s00, (Intercept)]"}),
+}
 
-def test_ranks_are_uniform():
-    result = run_sbc(FORMULA, template(), PRIORS, n_replicates=20, random_seed=11)
-    assert result.ranks.shape == (20, 8) and result.ranks.to_numpy().max() <= result.n_draws
-    tests = rank_uniformity(result, n_bins=4)  # 5 expected per bin
-    # 8 parameters: the smallest of 8 uniform p-values is below 0.001 with probability 0.008
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_ranks_are_uniform(name):
+    case, (replicates, bins, parameters) = CASES[name], RUNS[name]
+    result = run_sbc(case.formula, case.template(), case.priors, n_replicates=replicates,
+                     n_draws=case.n_draws, draws=case.draws, tune=case.tune, random_seed=11,
+                     **case.options)
+    assert set(result.ranks.columns) == parameters and len(result.ranks) == replicates
+    assert result.ranks.to_numpy().min() >= 0 and result.ranks.to_numpy().max() <= case.n_draws
+    tests = rank_uniformity(result, n_bins=bins)
+    # the smallest of k ≤ 8 uniform p-values is below 0.001 with probability ≤ 0.008
     assert (tests.p_value > 0.001).all(), tests
