@@ -62,7 +62,8 @@ CASES = {
          "sigma": lb.Prior("halfnormal", sigma=1)},
         20, 5,
         "sampled through the default marginal likelihood (random effects integrated out, drawn "
-        "afterwards from their conditional). Priors: (Intercept) ~ Normal(0, 2) (predictors "
+        "afterwards from their conditional), whose compiled density (lmm_bayes.kernel) nutpie "
+        "runs. Priors: (Intercept) ~ Normal(0, 2) (predictors "
         "centred), time ~ Normal(0, 1), each random-effect SD ~ HalfNormal(1), LKJ(η = 2), "
         "σ ~ HalfNormal(1)"),
     "bernoulli": Case(
