@@ -58,6 +58,9 @@ class MultivariateLMM:
     na_action : {"raise", "drop"}
         For a missing predictor (the row is dropped for the outcomes whose formula uses it)
         and a row with every outcome missing.
+    parametrization : {"centered", "non-centered"}
+        Of the random effects (:func:`lmm_bayes.builder.build_multivariate_model`);
+        ``"non-centered"`` for levels with few rows each.
 
     Examples
     --------
@@ -72,7 +75,8 @@ class MultivariateLMM:
 
     def __init__(self, formulas: Sequence[str], data: pd.DataFrame, *, rescor: bool = True,
                  priors: Mapping[str, Any] | None = None, factors=(), reference=None,
-                 na_action: Literal["raise", "drop"] = "raise"):
+                 na_action: Literal["raise", "drop"] = "raise",
+                 parametrization: Literal["centered", "non-centered"] = "centered"):
         if not isinstance(data, pd.DataFrame):
             raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
         if data.empty:
@@ -80,6 +84,10 @@ class MultivariateLMM:
         self.formulas = parse_formulas(formulas)
         self.data = data
         self.rescor = bool(rescor)
+        if parametrization not in ("centered", "non-centered"):
+            raise DesignError(f"parametrization must be 'centered' or 'non-centered', not "
+                              f"{parametrization!r}")
+        self.parametrization = parametrization
         self.design: MultivariateDesign = build_multivariate_design(
             self.formulas, data, factors=factors, reference=reference, na_action=na_action)
         for design in self.design.designs:
@@ -97,7 +105,8 @@ class MultivariateLMM:
         """The PyMC model (built once, on first use)."""
         from .builder import build_multivariate_model
 
-        return build_multivariate_model(self.design, self.priors, rescor=self.rescor)
+        return build_multivariate_model(self.design, self.priors, rescor=self.rescor,
+                                        parametrization=self.parametrization)
 
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
             random_seed: int | None = None,
