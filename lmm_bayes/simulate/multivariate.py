@@ -98,11 +98,11 @@ DAILY_SYMPTOMS_TRUTH = {
 }
 
 
-def simulate_daily_symptoms(n_patients: int = 80, *, days: int = 10,
+def simulate_daily_symptoms(n_patients: int = 80, *, days: int = 14,
                             seed: int = 5) -> pd.DataFrame:
     """Daily symptom score and IL-6 of each patient.
 
-    IL-6 varies around each patient's own mean m_i (between-person SD 0.7, within 0.5);
+    IL-6 varies around each patient's own mean m_i (between-person SD 0.7, within 1.0);
     symptoms_ij = β_0 + β_B m_i + (β_W + u_i)(il6_ij − m_i) + b_i + ε_ij, with β_W the
     within-person effect, β_B the between-person one and u_i the patient's sensitivity.
 
@@ -116,7 +116,7 @@ def simulate_daily_symptoms(n_patients: int = 80, *, days: int = 10,
     t = DAILY_SYMPTOMS_TRUTH
     person = np.repeat(np.arange(n_patients), days)
     mean_il6 = rng.normal(2.0, 0.7, n_patients)
-    deviation = rng.normal(0.0, 0.5, len(person))
+    deviation = rng.normal(0.0, 1.0, len(person))
     deviation -= pd.Series(deviation).groupby(person).transform("mean").to_numpy()
     b = _random_effects(t, ("(Intercept)", "il6_within"), {}, n_patients, rng)
     symptoms = (t["(Intercept)"] + t["il6_between"] * mean_il6[person] + b[person, 0]
