@@ -512,8 +512,9 @@ def build_multivariate_model(design: MultivariateDesign, priors: MultivariatePri
     parametrization : {"centered", "non-centered"}
         Of every block's random effects. Centred by default: with several outcomes measured
         on each level, the levels are usually well informed, where the centred form samples
-        better (Papaspiliopoulos et al. 2007); on a simulated bivariate study with 7 visits
-        per person it gave 2–4 times the ESS of the variance parameters at the same cost.
+        better (Papaspiliopoulos et al. 2007); on the simulated depression/IL-6 study (60
+        people, 7 visits, 300 + 300 draws, 2 chains) it gave 2–4 times the bulk ESS of the
+        SDs and correlations at a similar sampling time.
 
     Returns
     -------
