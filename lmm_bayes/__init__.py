@@ -20,7 +20,9 @@ from .errors import (
 )
 from .formula import parse_formula
 from .io import load
+from .longitudinal import add_lags, within_between
 from .many import ManyFits, fit_many
+from .multivariate_api import MultivariateFit, MultivariateLMM
 from .priors import Prior
 from .risk import LogisticRisk
 
@@ -35,16 +37,20 @@ __all__ = [
                      "LoadError",
                      "LogisticRisk",
                      "ManyFits",
+                     "MultivariateFit",
+                     "MultivariateLMM",
                      "Prior",
                      "PriorError",
                      "SamplingError",
                      "SamplingWarning",
                      "SingularFitWarning",
                      "SpecError",
+                     "add_lags",
                      "compare",
                      "fit",
                      "fit_many",
                      "load",
                      "load_dataset",
                      "parse_formula",
+                     "within_between",
 ]

@@ -47,10 +47,12 @@ import pytensor.tensor as pt
 from .design import Design, GroupingFactor
 from .families import get_family
 from .marginal import LevelStatistics, can_marginalize, level_statistics
+from .multivariate import MissingPattern, MultivariateDesign, MultivariatePriors
 from .priors import INTERCEPT, Prior, PriorSet
 from .residuals import ResidualDesign, SerialDesign, serial_draws
 
-__all__ = ["build_model", "centring", "level_information", "response_data"]
+__all__ = ["build_model", "build_multivariate_model", "centring", "level_information",
+           "response_data"]
 
 Parametrization = Literal["auto", "centered", "non-centered"]
 
@@ -186,24 +188,32 @@ def _covariance_factor(group: GroupingFactor, priors: PriorSet):
     return chol
 
 
-def _random_part(group: GroupingFactor, priors: PriorSet, centred: bool):
-    """Σ_k Z[:, k] · b[level, k] for one grouping factor, b centred or non-centred."""
+def _level_effects(group: GroupingFactor, priors: PriorSet, centred: bool):
+    """``b_<g>`` (levels × terms), centred or non-centred, and whether its terms are
+    correlated (a Cholesky factor) rather than independent. ``group`` needs only ``name``
+    and ``terms``, ``priors`` only ``sd`` and ``eta``."""
     g = group.name
     dims = (f"{g}__level", f"{g}__term")
     q = len(group.terms)
     z = None if centred else pm.Normal(f"z_{g}", 0.0, 1.0, dims=dims)
     factor = _covariance_factor(group, priors)
     if factor.ndim == 2:
-        # correlated: a 2-d gather (per-term 1-d gathers of these b break nutpie's
-        # initial-point function in nutpie 0.16)
         b = (pm.MvNormal(f"b_{g}", mu=np.zeros(q), chol=factor, dims=dims) if centred
              else pm.Deterministic(f"b_{g}", pt.dot(z, factor.T), dims=dims))
-        return (group.Z * b[group.index]).sum(axis=1)
+        return b, True
     if centred:
-        b = pm.Normal(f"b_{g}", 0.0, factor, dims=dims)
-    else:
-        b = pm.Deterministic(f"b_{g}", z * factor, dims=dims)
-    return _indexed_effects(group, [b[:, k] for k in range(q)])
+        return pm.Normal(f"b_{g}", 0.0, factor, dims=dims), False
+    return pm.Deterministic(f"b_{g}", z * factor, dims=dims), False
+
+
+def _random_part(group: GroupingFactor, priors: PriorSet, centred: bool):
+    """Σ_k Z[:, k] · b[level, k] for one grouping factor, b centred or non-centred."""
+    b, correlated = _level_effects(group, priors, centred)
+    if correlated:
+        # a 2-d gather (per-term 1-d gathers of correlated b break nutpie's
+        # initial-point function in nutpie 0.16)
+        return (group.Z * b[group.index]).sum(axis=1)
+    return _indexed_effects(group, [b[:, k] for k in range(len(group.terms))])
 
 
 def _marginal_loglik(stats: LevelStatistics, beta, factor, sigma):
@@ -434,4 +444,106 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
             _gaussian_residuals(eta, design, priors, residuals)
         else:
             FAMILIES[family](eta, design, priors, get_family(family, link).link)
+    return model
+
+
+# ----------------------------------------------------------------------------- multivariate
+
+
+def _multivariate_coords(design: MultivariateDesign) -> dict[str, Sequence]:
+    coords: dict[str, Sequence] = {"fixed": list(design.fixed_names),
+                                   "outcome": list(design.responses),
+                                   "outcome_": list(design.responses)}
+    for y, d in zip(design.responses, design.designs):
+        coords.update(_coefficient_coords(f"{y}__", d.fixed_names))
+    for block in design.blocks:
+        coords[f"{block.name}__level"] = list(block.levels)
+        coords[f"{block.name}__term"] = list(block.terms)
+        coords[f"{block.name}__term_"] = list(block.terms)
+    return coords
+
+
+def _residual_cholesky(priors: MultivariatePriors, k: int):
+    """``sigma`` (dim ``outcome``) and ``rescor`` (LKJ) of correlated residuals; returns the
+    Cholesky factor of Σ_ε."""
+    sigma_priors = [p.sigma for p in priors.outcomes]
+    start = np.diag([_prior_scale(p) for p in sigma_priors])[np.tril_indices(k)]
+    chol, corr, sds = pm.LKJCholeskyCov(
+        "chol_residual", n=k, eta=priors.rescor_eta, compute_corr=True, initval=start,
+        sd_dist=_DISTRIBUTIONS[sigma_priors[0].dist].dist(**_stacked(sigma_priors), shape=k))
+    pm.Deterministic("sigma", sds, dims="outcome")
+    pm.Deterministic("rescor", corr, dims=("outcome", "outcome_"))
+    return chol
+
+
+def _pattern_normal(mu, design: MultivariateDesign, pattern: MissingPattern, chol):
+    """The rows of one missing pattern P: y_P ~ N(μ_P, Σ_ε[P, P]), the marginal of the
+    observed outcomes (:mod:`lmm_bayes.multivariate`)."""
+    which = list(pattern.outcomes)
+    name = "y__" + "__".join(design.responses[k] for k in which)
+    means = pt.stack([mu[k][pos] for k, pos in zip(which, pattern.positions)], axis=1)
+    values = np.column_stack([design.designs[k].y[pos]
+                              for k, pos in zip(which, pattern.positions)])
+    if len(which) == len(design.responses):
+        return pm.MvNormal(name, mu=means, chol=chol, observed=values)
+    cov = pt.dot(chol, chol.T)[which][:, which]
+    if len(which) == 1:
+        return pm.Normal(name, mu=means[:, 0], sigma=pt.sqrt(cov[0, 0]), observed=values[:, 0])
+    return pm.MvNormal(name, mu=means, chol=pt.linalg.cholesky(cov), observed=values)
+
+
+def _multivariate_likelihood(mu, design: MultivariateDesign, priors: MultivariatePriors,
+                             rescor: bool) -> None:
+    if rescor:
+        chol = _residual_cholesky(priors, len(design.responses))
+        for pattern in design.patterns:
+            _pattern_normal(mu, design, pattern, chol)
+        return
+    sigma = _vector_rv("sigma", [p.sigma for p in priors.outcomes], dims="outcome")
+    for k, (y, d) in enumerate(zip(design.responses, design.designs)):
+        pm.Normal(f"y__{y}", mu=mu[k], sigma=sigma[k], observed=d.y)
+
+
+def build_multivariate_model(design: MultivariateDesign, priors: MultivariatePriors, *,
+                             rescor: bool = True,
+                             parametrization: Literal["centered", "non-centered"] = "centered"
+                             ) -> pm.Model:
+    """The PyMC model of a multivariate Gaussian mixed model (:mod:`lmm_bayes.multivariate`).
+
+    Parameters
+    ----------
+    design : MultivariateDesign
+    priors : MultivariatePriors
+    rescor : bool
+        Correlated residuals (LKJ prior on their correlation) or independent ones.
+    parametrization : {"centered", "non-centered"}
+        Of every block's random effects. Centred by default: with several outcomes measured
+        on each level, the levels are usually well informed, where the centred form samples
+        better (Papaspiliopoulos et al. 2007); on the simulated depression/IL-6 study (60
+        people, 7 visits, 300 + 300 draws, 2 chains) it gave 2–4 times the bulk ESS of the
+        SDs and correlations at a similar sampling time.
+
+    Returns
+    -------
+    pymc.Model
+        Posterior names: ``beta`` (dim ``fixed``, coords ``"<outcome>:<term>"``); per block
+        ``sd_<block>``, ``corr_<block>``, ``b_<block>`` as for a univariate grouping factor,
+        with terms ``"<outcome>:<term>"``; ``sigma`` (dim ``outcome``); with ``rescor``
+        ``rescor`` (dims ``outcome``, ``outcome_``). Internal: ``<outcome>__beta``,
+        ``<outcome>__intercept_c``, ``z_<block>`` (non-centred), ``chol_<block>``,
+        ``chol_residual``. The observed variables are ``y__<outcome>`` (no ``rescor``) or
+        one ``y__<outcome>__<outcome>...`` per missing pattern.
+    """
+    with pm.Model(coords=_multivariate_coords(design)) as model:
+        betas = [_coefficients(f"{y}__", d.X, d.fixed_names, p.intercept, p.fixed)
+                 for y, d, p in zip(design.responses, design.designs, priors.outcomes)]
+        pm.Deterministic("beta", pt.concatenate(betas), dims="fixed")
+        mu = [pt.dot(d.X, beta) for d, beta in zip(design.designs, betas)]
+        for block in design.blocks:
+            b, _ = _level_effects(block, priors, centred=parametrization == "centered")
+            for part in block.parts:
+                first, last = part.columns[0], part.columns[-1] + 1  # contiguous
+                effects = b[part.index][:, first:last]
+                mu[part.outcome] = mu[part.outcome] + (part.Z * effects).sum(axis=1)
+        _multivariate_likelihood(mu, design, priors, rescor)
     return model

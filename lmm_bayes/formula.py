@@ -11,6 +11,9 @@ touched here). It follows R's formula semantics (Wilkinson & Rogers 1973; Chambe
   ``(expr || g)`` the same with independent effects; ``(expr | a/b)`` = ``(expr | a) + (expr | a:b)``;
   ``(expr | gr(g, by = arm))`` a separate covariance of the effects per level of ``arm``
   (brms's ``gr()``, Bürkner 2018);
+* ``(expr |p| g)`` brms's ID syntax (Bürkner 2018, "Advanced Bayesian multilevel modeling
+  with the R package brms"): every term with the same ID and grouping factor, in any formula
+  of a multivariate model, shares one covariance matrix (:mod:`lmm_bayes.multivariate`);
 * a variable is a column name, a backquoted name, or a call such as ``np.log(x)``,
   ``I(x^2)``, ``center(x)``, ``scale(x)`` or ``C(x)`` (treat ``x`` as categorical), evaluated
   later by :mod:`lmm_bayes.design`.
@@ -62,6 +65,10 @@ class RandomTerm:
     by : str or None
         From ``gr(g, by = arm)``: the column whose levels each get their own covariance
         (grouping factors ``g:armA``, ``g:armB``...).
+    id : str or None
+        From ``(expr |p| g)``: the ID ``"p"`` that joins this term's covariance with the
+        terms of other formulas with the same ID and grouping factor (multivariate models;
+        a univariate model ignores it).
     """
 
     terms: tuple[Term, ...]
@@ -69,6 +76,7 @@ class RandomTerm:
     group_columns: tuple[str, ...]
     correlated: bool
     by: str | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +162,7 @@ def _scan(text: str) -> list[_Token]:
 
 # ----------------------------------------------------------------------------- parser
 # AST nodes are tuples: ("var", label, pos), ("num", text, pos), ("bin", op, left, right, pos),
-# ("bar", lhs, group, correlated, pos).
+# ("bar", lhs, group, correlated, pos, id).
 
 _BINARY_LEVELS = (("+", "-"), ("*", "/"), (":",))
 
@@ -212,6 +220,18 @@ class _Parser:
             self.i += 1
         return node
 
+    def term_id(self, bar: _Token) -> str | None:
+        """The ID of brms's ``(expr |p| g)`` after the first bar, or None for ``(expr | g)``."""
+        following = self.tokens[self.i + 1]
+        if self.tok.kind != "name" or following.kind != "op" or following.text not in ("|", "||"):
+            return None
+        if bar.text == "||" or following.text == "||":
+            raise _fail(self.text, bar.pos, "an ID term is written (expr |p| g), with single "
+                        "bars; its effects are correlated")
+        term_id = self.tok.text
+        self.i += 2
+        return term_id
+
     def atom(self):
         tok = self.tok
         if tok.kind in ("name", "call"):
@@ -225,9 +245,10 @@ class _Parser:
             inner = self.binary(0)
             if self.at_op("|", "||"):
                 bar = self.take(self.tok.text)
+                term_id = self.term_id(bar)
                 group = self.binary(0)
                 self.take(")")
-                return ("bar", inner, group, bar.text == "|", bar.pos)
+                return ("bar", inner, group, bar.text == "|", bar.pos, term_id)
             self.take(")")
             return inner
         found = repr(tok.text) if tok.kind != "end" else "end of formula"
@@ -359,7 +380,7 @@ def _grouping_factors(node, text: str) -> list[tuple[str, ...]]:
 
 
 def _random_terms(node, text: str) -> list[RandomTerm]:
-    _, lhs, group, correlated, pos = node
+    _, lhs, group, correlated, pos, term_id = node
     algebra = _TermAlgebra(text, _variable_order(lhs, {}))
     terms, flag = algebra.eval(lhs)
     effects = _ordered_terms(terms, flag is not False)
@@ -367,9 +388,11 @@ def _random_terms(node, text: str) -> list[RandomTerm]:
         raise _fail(text, pos, "a random-effect term needs at least one effect before '|'")
     gr = _gr_call(group, text)
     if gr is not None:
+        if term_id is not None:
+            raise _fail(text, pos, "an ID term (expr |p| g) cannot use gr(g, by = ...)")
         return [RandomTerm(effects, ":".join(gr[0]), gr[0], correlated, gr[1])]
     return [
-        RandomTerm(effects, ":".join(factors), factors, correlated)
+        RandomTerm(effects, ":".join(factors), factors, correlated, id=term_id)
         for factors in _grouping_factors(group, text)
     ]
 
