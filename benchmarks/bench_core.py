@@ -87,6 +87,16 @@ WORKLOADS = {
         draws=500,
         tune=500,
     ),
+    "trial20k_uncorr": Workload(
+        lambda: simulate_trial(n_patients=2_000),
+        "y ~ visit * arm + (visit || patient)",
+        "y ~ visit * arm + (visit | patient)",  # bambi's `|` is uncorrelated
+        categorical=("patient", "arm"),
+        factors=("arm",),
+        chains=2,
+        draws=500,
+        tune=500,
+    ),
     "trial200k_uncorr": Workload(
         simulate_trial,
         "y ~ visit * arm + (visit || patient)",
@@ -193,7 +203,7 @@ def main():
         print(f"lmm_bayes not importable ({LMM_IMPORT_ERROR}); benchmarking bambi only")
     warm_up(args.seed)
 
-    rows = []
+    rows, failures = [], []
     for name in args.workloads.split(","):
         wl = WORKLOADS[name]
         df = (wl.data() if callable(wl.data)
@@ -204,9 +214,14 @@ def main():
         if wl.bambi_formula is None:
             rows.append((name, "bambi", *settings, None, None, None, None))
         else:
-            wall, ess = measure(fit_bambi, *sampling)
-            bambi_rate = ess / wall
-            rows.append((name, "bambi", *settings, wall, ess, bambi_rate, 1.0))
+            try:
+                wall, ess = measure(fit_bambi, *sampling)
+            except (MemoryError, RuntimeError, ValueError) as err:  # e.g. a dense design
+                failures.append(f"{name}, bambi: {type(err).__name__}: {err}")
+                rows.append((name, "bambi (failed)", *settings, None, None, None, None))
+            else:
+                bambi_rate = ess / wall
+                rows.append((name, "bambi", *settings, wall, ess, bambi_rate, 1.0))
         if LMM is not None:
             wall, ess = measure(fit_lmm_bayes, *sampling)
             ratio = ess / wall / bambi_rate if bambi_rate else None
@@ -219,6 +234,8 @@ def main():
     for name, tool, chains, draws, tune, *numbers in rows:
         cells = ["n/a" if x is None else f"{x:.{p}f}" for x, p in zip(numbers, (1, 0, 1, 2))]
         print(f"| {name} | {tool} | {chains} x {draws}/{tune} | " + " | ".join(cells) + " |")
+    for failure in failures:
+        print(f"\nfailed: {failure}")
 
 
 if __name__ == "__main__":
