@@ -136,15 +136,23 @@ def _check_columns(design: Design, data: pd.DataFrame, groups: Groups) -> None:
     if groups != "population":
         labels += [c for r in formula.random for c in r.group_columns]
     for label in dict.fromkeys(labels):
-        columns = columns_used(label, data)
-        if not columns and label not in data.columns:
-            raise DesignError(f"the new data have no column {label!r}, which the model uses")
-        for column in columns:
-            missing = data[column].isna().to_numpy()
-            if missing.any():
-                raise DesignError(f"column {column!r} of the new data is missing (NaN) in "
-                                  f"{int(missing.sum())} row(s), first at position "
-                                  f"{int(np.flatnonzero(missing)[0])}")
+        _require_complete(label, data,
+                          absent="the new data have no column {label!r}, which the model uses",
+                          missing="column {column!r} of the new data is missing (NaN) in "
+                                  "{count} row(s), first at position {first}")
+
+
+def _require_complete(label: str, data: pd.DataFrame, *, absent: str, missing: str) -> None:
+    """DesignError unless the columns behind ``label`` are in ``data`` without NaN; the
+    messages are formatted with ``label``, and ``column``, ``count`` and ``first``."""
+    columns = columns_used(label, data)
+    if not columns and label not in data.columns:
+        raise DesignError(absent.format(label=label))
+    for column in columns:
+        bad = data[column].isna().to_numpy()
+        if bad.any():
+            raise DesignError(missing.format(column=column, count=int(bad.sum()),
+                                             first=int(np.flatnonzero(bad)[0])))
 
 
 def _level_labels(design: Design, data: pd.DataFrame, name: str) -> np.ndarray:
@@ -253,14 +261,8 @@ def observed_response(design: Design, family: Family, data: pd.DataFrame
     (:func:`lmm_bayes.response.response_values`); DesignError naming a missing column or
     the first row where the response is missing."""
     label = design.formula.response
-    columns = columns_used(label, data)
-    if not columns and label not in data.columns:
-        raise DesignError(f"history needs the response column {label!r}")
-    for column in columns:
-        bad = data[column].isna().to_numpy()
-        if bad.any():
-            raise DesignError(f"history's response {column!r} is missing at position "
-                              f"{int(np.flatnonzero(bad)[0])}")
+    _require_complete(label, data, absent="history needs the response column {label!r}",
+                      missing="history's response {column!r} is missing at position {first}")
     return response_values(label, VariableEvaluator(data), family.name, np.arange(len(data)))
 
 
