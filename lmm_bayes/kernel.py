@@ -85,7 +85,8 @@ class MarginalDensity:
     Attributes
     ----------
     buffer : ndarray of float
-        Everything :func:`log_density` reads, in one contiguous vector (:func:`_pack`): the
+        Everything :func:`log_density` reads, in one contiguous vector (packed by
+        :func:`marginal_density`): the
         per-level statistics padded to two terms, the global cross-products, the means of
         the non-intercept columns, the response's mean (taken out of y for numerical
         accuracy and put back into the intercept) and one row per prior (kind, ν (0 for the
@@ -114,13 +115,25 @@ class MarginalDensity:
         """Log posterior density (up to a constant) and its gradient at ``x``."""
         return log_density(np.ascontiguousarray(x, dtype=float), self.buffer)
 
+    @property
+    def slices(self) -> list[slice]:
+        """Where each posterior variable lies in the flat vector :func:`expand` writes."""
+        ends = np.cumsum([int(np.prod(shape)) for shape in self.shapes])
+        return [slice(int(start), int(end)) for start, end in zip([0, *ends[:-1]], ends)]
+
+    def jittered_start(self, rng: np.random.Generator, chains: int | None = None) -> np.ndarray:
+        """The posterior mode jittered by U(−0.5, 0.5) per coordinate; one row per chain
+        when ``chains`` is given."""
+        size = self.n_dim if chains is None else (chains, self.n_dim)
+        return self.start + rng.uniform(-0.5, 0.5, size)
+
     def expand(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """The posterior variables (``beta``, ``sd_<g>``, ``corr_<g>``, ``sigma``) at ``x``."""
-        flat = np.empty(sum(int(np.prod(s)) for s in self.shapes))
+        slices = self.slices
+        flat = np.empty(slices[-1].stop)
         expand(np.ascontiguousarray(x, dtype=float), flat, self.buffer)
-        sizes = np.cumsum([0] + [int(np.prod(s)) for s in self.shapes])
-        return {name: flat[a:b].reshape(shape) for name, shape, a, b
-                in zip(self.names, self.shapes, sizes[:-1], sizes[1:])}
+        return {name: flat[where].reshape(shape)
+                for name, shape, where in zip(self.names, self.shapes, slices)}
 
 
 def _prior_rows(priors: list[Prior]) -> tuple[np.ndarray, np.ndarray]:

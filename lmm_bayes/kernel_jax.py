@@ -91,8 +91,7 @@ def sample_numpyro(density: MarginalDensity, config) -> az.InferenceData:
                   target_accept_prob=config.target_accept or 0.8)
     mcmc = MCMC(kernel, num_warmup=config.tune, num_samples=config.draws,
                 num_chains=config.chains, chain_method="vectorized", progress_bar=False)
-    rng = np.random.default_rng(config.random_seed)
-    start = density.start + rng.uniform(-0.5, 0.5, (config.chains, density.n_dim))
+    start = density.jittered_start(np.random.default_rng(config.random_seed), config.chains)
     mcmc.run(jax.random.PRNGKey(config.random_seed or 0), init_params=start,
              extra_fields=("diverging",))
     draws = np.asarray(mcmc.get_samples(group_by_chain=True))   # (chain, draw, n_dim)

@@ -101,20 +101,18 @@ def _compiled_density(density) -> object:
 
     from .kernel import expand_cfunc, logp_cfunc
 
-    sizes = [int(np.prod(shape)) for shape in density.shapes]
-    ends = np.cumsum(sizes)
-    slices = [slice(int(e - n), int(e)) for n, e in zip(sizes, ends)]
+    slices = density.slices
     coords = {name: pd.Index(values) for name, values in density.coords.items()}
     coords["unconstrained_parameter"] = pd.RangeIndex(density.n_dim)
 
     def initial_point(seed):
-        return density.start + np.random.default_rng(seed).uniform(-0.5, 0.5, density.n_dim)
+        return density.jittered_start(np.random.default_rng(seed))
 
     return CompiledPyMCModel(
         _n_dim=density.n_dim, dims=density.dims, _coords=coords,
         _shapes=dict(zip(density.names, density.shapes)), compiled_logp_func=logp_cfunc,
         compiled_expand_func=expand_cfunc, initial_point_func=initial_point, shared_data={},
-        user_data=density.buffer, n_expanded=int(ends[-1]),
+        user_data=density.buffer, n_expanded=slices[-1].stop,
         shape_info=(list(density.names), slices, list(density.shapes)),
         logp_func=None, expand_func=None,
     )
