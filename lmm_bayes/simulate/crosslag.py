@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .normal import correlated_pairs
+
 __all__ = ["CROSSLAG_TRUTH", "simulate_crosslag"]
 
 BURN_IN = 30
@@ -39,11 +41,6 @@ CROSSLAG_TRUTH = {
     "cor__cognition:(Intercept).tau:(Intercept)": -0.4, "sd__cognition:Observation": 0.8,
     "sd__tau:Observation": 0.6, "rescor__cognition.tau": 0.3,
 }
-
-
-def _pair(sd_a: float, sd_b: float, cor: float, size: int, rng) -> np.ndarray:
-    cov = np.array([[sd_a**2, cor * sd_a * sd_b], [cor * sd_a * sd_b, sd_b**2]])
-    return rng.multivariate_normal(np.zeros(2), cov, size=size)
 
 
 def simulate_crosslag(n_people: int = 200, *, visits: int = 6, missed: float = 0.1,
@@ -67,16 +64,16 @@ def simulate_crosslag(n_people: int = 200, *, visits: int = 6, missed: float = 0
     """
     rng = np.random.default_rng(seed)
     t = CROSSLAG_TRUTH
-    effects = _pair(t["sd__cognition:(Intercept)"], t["sd__tau:(Intercept)"],
-                    t["cor__cognition:(Intercept).tau:(Intercept)"], n_people, rng)
+    effects = correlated_pairs(t["sd__cognition:(Intercept)"], t["sd__tau:(Intercept)"],
+                               t["cor__cognition:(Intercept).tau:(Intercept)"], n_people, rng)
     level = np.array([t["cognition:(Intercept)"], t["tau:(Intercept)"]]) + effects
     lag = np.array([[t["cognition:cognition_lag1"], t["cognition:tau_lag1"]],
                     [t["tau:cognition_lag1"], t["tau:tau_lag1"]]])
     state = np.zeros((n_people, 2))
     series = []
     for step in range(BURN_IN + visits):
-        noise = _pair(t["sd__cognition:Observation"], t["sd__tau:Observation"],
-                      t["rescor__cognition.tau"], n_people, rng)
+        noise = correlated_pairs(t["sd__cognition:Observation"], t["sd__tau:Observation"],
+                                 t["rescor__cognition.tau"], n_people, rng)
         state = level + state @ lag.T + noise
         if step >= BURN_IN:
             series.append(state)

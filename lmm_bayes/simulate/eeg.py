@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .normal import correlated_pairs
+
 __all__ = ["EEG_FORMULA", "EEG_SIGMA", "EEG_TRUTH", "simulate_eeg"]
 
 EEG_FORMULA = "amplitude ~ condition + (1 + condition | subject) + (1 | stimulus)"
@@ -45,11 +47,9 @@ CONDITIONS = ("congruent", "incongruent")
 
 def _subject_effects(rng: np.random.Generator, n: int, truth) -> np.ndarray:
     """(u_0, u_1) of ``n`` subjects from N(0, diag(τ) R diag(τ))."""
-    sd = np.array([truth[("subject", "sd__(Intercept)")],
-                   truth[("subject", "sd__conditionincongruent")]])
-    rho = truth[("subject", "cor__(Intercept).conditionincongruent")]
-    return rng.multivariate_normal(np.zeros(2), np.array([[1, rho], [rho, 1]]) * np.outer(sd, sd),
-                                   size=n)
+    return correlated_pairs(truth[("subject", "sd__(Intercept)")],
+                            truth[("subject", "sd__conditionincongruent")],
+                            truth[("subject", "cor__(Intercept).conditionincongruent")], n, rng)
 
 
 def simulate_eeg(n_subjects: int = 24, stimuli_per_condition: int = 40, *,

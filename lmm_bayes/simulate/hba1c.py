@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .normal import correlated_pairs
+
 __all__ = ["HBA1C_FORMULA", "HBA1C_TRUTH", "simulate_hba1c"]
 
 HBA1C_FORMULA = "hba1c ~ years * treatment + age + bmi + (1 + years | patient)"
@@ -61,9 +63,8 @@ def simulate_hba1c(n_patients: int = 200, *, visits: int = 9, missed: float = 0.
     treated = rng.permutation(np.arange(n_patients) % 2)
     age = rng.normal(58, 9, n_patients).round()
     bmi = rng.normal(30, 5, n_patients).round(1)
-    sd = np.array([t["sd__(Intercept)"], t["sd__years"]])
-    corr = np.array([[1.0, t["cor__(Intercept).years"]], [t["cor__(Intercept).years"], 1.0]])
-    b = rng.multivariate_normal(np.zeros(2), corr * np.outer(sd, sd), size=n_patients)
+    b = correlated_pairs(t["sd__(Intercept)"], t["sd__years"], t["cor__(Intercept).years"],
+                         n_patients, rng)
     x = treated[patient]
     mean = (t["(Intercept)"] + t["age"] * age[patient] + t["bmi"] * bmi[patient]
             + t["years"] * years + t["treatmentintensive"] * x

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .normal import correlated_pairs
+
 __all__ = ["DAILY_SYMPTOMS_TRUTH", "DOSE_EGFR_TRUTH", "SYMPTOMS_IL6_TRUTH",
            "simulate_daily_symptoms", "simulate_dose_egfr", "simulate_symptoms_il6"]
 
@@ -74,9 +76,8 @@ def simulate_symptoms_il6(n_patients: int = 120, *, visits: int = 7, missing: fl
                         n_patients, rng)
     person = np.repeat(np.arange(n_patients), visits)
     months = np.tile(np.arange(visits) * 2.0, n_patients)
-    cov_e = np.array([[1.0, t["rescor__depression.il6"]], [t["rescor__depression.il6"], 1.0]])
-    sd_e = np.array([t["sd__depression:Observation"], t["sd__il6:Observation"]])
-    e = rng.multivariate_normal(np.zeros(2), cov_e * np.outer(sd_e, sd_e), size=len(person))
+    e = correlated_pairs(t["sd__depression:Observation"], t["sd__il6:Observation"],
+                         t["rescor__depression.il6"], len(person), rng)
     outcomes = {}
     for k, y in enumerate(("depression", "il6")):
         mean = (t[f"{y}:(Intercept)"] + b[person, 2 * k]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .normal import correlated_pairs
+
 __all__ = ["TRIAL_FORMULA", "TRIAL_TRUTH", "simulate_multicentre_trial"]
 
 TRIAL_FORMULA = "sbp ~ week * arm + (week | patient) + (1 | centre)"
@@ -29,14 +31,6 @@ TRIAL_TRUTH = {
     ("patient", "cor__(Intercept).week"): -0.3,
     ("centre", "sd__(Intercept)"): 4.0, ("Residual", "sd__Observation"): 6.0,
 }
-
-
-def _patient_covariance() -> np.ndarray:
-    """Σ = diag(τ0, τ1) R diag(τ0, τ1) of a patient's (intercept, slope)."""
-    sd = np.array([TRIAL_TRUTH[("patient", "sd__(Intercept)")],
-                   TRIAL_TRUTH[("patient", "sd__week")]])
-    rho = TRIAL_TRUTH[("patient", "cor__(Intercept).week")]
-    return np.array([[1.0, rho], [rho, 1.0]]) * np.outer(sd, sd)
 
 
 def simulate_multicentre_trial(n_centres: int = 12, patients_per_centre: int = 16, *,
@@ -69,7 +63,9 @@ def simulate_multicentre_trial(n_centres: int = 12, patients_per_centre: int = 1
     active = np.concatenate([rng.permutation(np.arange(patients_per_centre) % 2)
                              for _ in range(n_centres)])
     c = rng.normal(0.0, TRIAL_TRUTH[("centre", "sd__(Intercept)")], n_centres)[centre]
-    b = rng.multivariate_normal(np.zeros(2), _patient_covariance(), size=n)
+    b = correlated_pairs(TRIAL_TRUTH[("patient", "sd__(Intercept)")],
+                         TRIAL_TRUTH[("patient", "sd__week")],
+                         TRIAL_TRUTH[("patient", "cor__(Intercept).week")], n, rng)
     weeks = np.asarray(weeks, dtype=float)
     # visits attended: the first, then each later one until the patient drops out
     stays = rng.random((n, len(weeks) - 1)) >= dropout
