@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import kernel, ppc, risk, summaries
+from . import collapsed, kernel, ppc, risk, summaries
 from .design import Design, build_design
 from .errors import DesignError, SamplingError, SingularFitWarning
 from .families import Family, get_family
@@ -71,10 +71,15 @@ class LMM:
         data inform each level (see :func:`lmm_bayes.builder.level_information`).
     likelihood : {"auto", "conditional", "marginal"}
         ``"marginal"`` integrates the random effects out of the likelihood and draws them
-        afterwards from their exact conditional (:mod:`lmm_bayes.marginal`): same posterior,
-        far fewer sampled parameters. ``"auto"`` (default) does so where it can (a Gaussian
-        model with one grouping factor of at most two varying terms); ``"conditional"``
-        forces the plain model with the random effects sampled.
+        afterwards from their exact conditional: same posterior, far fewer sampled
+        parameters. ``"auto"`` (default) does so for a Gaussian model with one grouping
+        factor of at most two varying terms (:mod:`lmm_bayes.marginal`, NUTS on the fixed
+        effects and variance parameters), and for one with random intercepts only on
+        several crossed or nested factors, each of at least 20 levels, and normal
+        fixed-effect priors (:mod:`lmm_bayes.collapsed`, the fixed effects integrated out
+        too, sampled by ``sampler="imh"``; ``"marginal"`` collapses such a model with
+        fewer levels too). ``"conditional"`` forces the plain model with the random
+        effects sampled.
     residual : str, optional
         Serial correlation of the residuals within an individual:
         ``"ar1(visit | subject)"`` (whole-number visits, φ ∈ (−1, 1)) or
@@ -131,13 +136,19 @@ class LMM:
             factors=spec.factors, reference=spec.reference)
         self.priors: PriorSet = build_priors(self.design, spec.priors, self.residuals,
                                              family=spec.family, link=spec.link)
-        marginal_possible = can_marginalize(self.design, spec.family, self.residuals)
-        if spec.likelihood == "marginal" and not marginal_possible:
-            raise DesignError("likelihood='marginal' needs a Gaussian model with one grouping "
-                              "factor of at most two varying terms and no residual structure "
-                              "or sigma formula; use 'conditional'")
-        self.likelihood = ("marginal" if spec.likelihood == "marginal"
-                           or spec.likelihood == "auto" and marginal_possible else "conditional")
+        one_factor = can_marginalize(self.design, spec.family, self.residuals)
+        several = collapsed.applies(self.design, self.priors, spec.family, self.residuals)
+        if spec.likelihood == "marginal" and not (one_factor or several):
+            raise DesignError("likelihood='marginal' needs a Gaussian model without a residual "
+                              "structure or sigma formula, and either one grouping factor of "
+                              "at most two varying terms, or random intercepts only on "
+                              "several grouping factors with normal fixed-effect priors; "
+                              "use 'conditional'")
+        preferred = one_factor or several and collapsed.near_normal(self.design)
+        self.likelihood = ("marginal" if spec.likelihood == "marginal" or spec.likelihood
+                           == "auto" and preferred else "conditional")
+        #: whether the collapsed model (:mod:`lmm_bayes.collapsed`) is this model's marginal
+        self.is_collapsed = self.likelihood == "marginal" and not one_factor
 
     @property
     def family(self) -> Family:
@@ -157,12 +168,37 @@ class LMM:
 
         return build_model(self.design, self.priors, self.spec.family, link=self.spec.link,
                            parametrization=self.spec.parametrization,
-                           likelihood=self.likelihood, residuals=self.residuals)
+                           likelihood=self._graph_likelihood, residuals=self.residuals)
+
+    @property
+    def _graph_likelihood(self) -> str:
+        """The likelihood of :attr:`pymc_model`: a collapsed model has no PyMC graph of its
+        own, its plain path is the conditional model."""
+        return "conditional" if self.is_collapsed else self.likelihood
 
     @cached_property
     def marginal_density(self):
         """The compiled marginal density (:mod:`lmm_bayes.kernel`) of this model."""
         return kernel.marginal_density(self.design, self.priors)
+
+    @cached_property
+    def collapsed_model(self) -> collapsed.CollapsedModel:
+        """The collapsed model (:mod:`lmm_bayes.collapsed`) with its Laplace fit."""
+        if not self.is_collapsed:
+            raise SamplingError("sampler='imh' samples a Gaussian model with random "
+                                "intercepts only on several grouping factors (and normal "
+                                "fixed-effect priors) with the effects integrated out; this "
+                                "model is not one: use 'nutpie'")
+        return collapsed.collapsed_model(self.design, self.priors)
+
+    def resolve_sampler(self, sampler: str) -> str:
+        """The sampler that ``"auto"`` stands for: ``"imh"`` for a collapsed model (NUTS
+        would need a gradient through a dense Cholesky at every step, the independence
+        sampler one Cholesky per draw; see ``benchmarks/README.md``), ``"nutpie"`` for
+        every other model."""
+        if sampler != "auto":
+            return sampler
+        return "imh" if self.is_collapsed else "nutpie"
 
     def uses_compiled_density(self, sampler: str) -> bool:
         """Whether NUTS runs on the compiled marginal density rather than the PyMC model: a
@@ -170,11 +206,14 @@ class LMM:
         sampled with nutpie (numba density) or numpyro (its JAX twin,
         :mod:`lmm_bayes.kernel_jax`, the GPU path). ``sampler="pymc"`` (or
         ``likelihood="conditional"``) forces the PyMC model."""
-        return (sampler in ("nutpie", "numpyro") and self.likelihood == "marginal"
+        return (sampler in ("nutpie", "numpyro") and self._graph_likelihood == "marginal"
                 and kernel.applies(self.design, self.priors, self.spec.family, self.residuals))
 
     def sampling_target(self, sampler: str):
-        """What NUTS runs on: :attr:`marginal_density` or :attr:`pymc_model`."""
+        """What the sampler runs on: :attr:`collapsed_model` (``"imh"``),
+        :attr:`marginal_density` or :attr:`pymc_model`."""
+        if sampler == "imh":
+            return self.collapsed_model
         return self.marginal_density if self.uses_compiled_density(sampler) else self.pymc_model
 
     @cached_property
@@ -182,17 +221,23 @@ class LMM:
         """The model with the random effects sampled, for prior predictive draws of y."""
         from .builder import build_model
 
-        if self.likelihood == "conditional":
+        if self._graph_likelihood == "conditional":
             return self.pymc_model
         return build_model(self.design, self.priors, self.spec.family, link=self.spec.link,
                            parametrization=self.spec.parametrization, residuals=self.residuals)
 
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
             random_seed: int | None = None,
-            sampler: Literal["nutpie", "pymc", "numpyro"] = "nutpie",
+            sampler: Literal["auto", "nutpie", "pymc", "numpyro", "imh"] = "auto",
             target_accept: float | None = None, cores: int | None = None,
             progressbar: bool = False) -> Fit:
-        """Sample the posterior with NUTS and check the diagnostics.
+        """Sample the posterior and check the diagnostics.
+
+        ``sampler="auto"`` (default) is NUTS by nutpie, except for a collapsed model (random
+        intercepts only on several crossed or nested grouping factors, see ``likelihood``),
+        which is sampled by independence Metropolis–Hastings (``"imh"``,
+        :mod:`lmm_bayes.imh`; ``tune`` and ``target_accept`` are not used); a named NUTS
+        sampler there runs on the plain model with every effect sampled.
 
         Warns with :class:`~lmm_bayes.SamplingWarning` on divergences, R-hat > 1.01 or bulk/tail
         ESS < 400 of the fixed effects and variance parameters, saying what to try, and with
@@ -202,6 +247,7 @@ class LMM:
         a grouping factor has fewer than 20 levels and 0.8 otherwise
         (:func:`lmm_bayes.sampling.default_target_accept`).
         """
+        sampler = self.resolve_sampler(sampler)
         config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                                sampler=sampler, target_accept=target_accept, cores=cores,
                                progressbar=progressbar)
@@ -218,13 +264,14 @@ class LMM:
         if config.target_accept is None:
             levels = [g.n_levels for g in self.design.groups]
             config = replace(config, target_accept=default_target_accept(levels))
-        if reuse and isinstance(pymc_model, kernel.MarginalDensity):
-            raise SamplingError("a compiled marginal density holds its own response and "
-                                "cannot take another; use this model's sampling_target")
-        data = response_data(self.design, self.likelihood) if reuse else None
+        if reuse and isinstance(pymc_model, (kernel.MarginalDensity, collapsed.CollapsedModel)):
+            raise SamplingError("a compiled marginal density or collapsed model holds its own "
+                                "response and cannot take another; use this model's "
+                                "sampling_target")
+        data = response_data(self.design, self._graph_likelihood) if reuse else None
         idata = sample(pymc_model, config, data)
         random_seed = config.random_seed
-        if self.likelihood == "marginal":
+        if self._graph_likelihood == "marginal":
             group = self.design.groups[0]
             idata.posterior[f"b_{group.name}"] = random_effects_draws(
                 idata.posterior, level_statistics(self.design, group), group, random_seed)

@@ -63,7 +63,8 @@ from .priors import INTERCEPT, Prior, PriorSet
 __all__ = ["MarginalDensity", "applies", "marginal_density"]
 
 _T, _EXPONENTIAL = 0, 1                      # prior kinds: (half-)Student-t/normal, exponential
-_SUPPORTED = {"normal", "student_t", "halfnormal", "halfstudentt", "halfcauchy", "exponential"}
+SCALE_PRIORS = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
+_SUPPORTED = {"normal", "student_t", *SCALE_PRIORS}
 
 
 def applies(design: Design, priors: PriorSet, family: str, residuals) -> bool:
@@ -136,7 +137,7 @@ class MarginalDensity:
                 for name, shape, where in zip(self.names, self.shapes, slices)}
 
 
-def _prior_rows(priors: list[Prior]) -> tuple[np.ndarray, np.ndarray]:
+def prior_rows(priors: list[Prior]) -> tuple[np.ndarray, np.ndarray]:
     """Each prior as (kind, ν, μ, scale): the normal is ν = 0, the half-Cauchy a half-t
     with ν = 1, the exponential's scale 1/λ."""
     kinds, params = [], []
@@ -178,7 +179,7 @@ def marginal_density(design: Design, priors: PriorSet) -> MarginalDensity:
         len(names))
     coefficient_priors = ([priors.intercept] if intercept else []) + [
         priors.fixed[n] for n in names if n != INTERCEPT]
-    kinds, params = _prior_rows([*coefficient_priors,
+    kinds, params = prior_rows([*coefficient_priors,
                                  *[priors.sd[group.name][t] for t in group.terms], priors.sigma])
     header = [len(group.levels), len(names), len(group.terms), intercept, correlated,
               priors.eta.get(group.name, 1.0), shift, stats.n, stats.yty]
@@ -239,7 +240,7 @@ def _unpack(buffer):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _prior_term(value, kind, nu, mu, scale):
+def prior_term(value, kind, nu, mu, scale):
     """log p(value) up to a constant and its derivative, for one prior row."""
     if kind == _EXPONENTIAL:
         return -value / scale, -1.0 / scale
@@ -284,7 +285,7 @@ def _priors(x, s, r, sigma, kinds, params, p, q, correlated, eta, grad):
     for j in range(p + q + 1):
         k = j if j < p + q else x.shape[0] - 1       # σ is the last coordinate
         value = x[j] if j < p else (s[j - p] if j < p + q else sigma)
-        v, dv = _prior_term(value, kinds[j], params[j, 0], params[j, 1], params[j, 2])
+        v, dv = prior_term(value, kinds[j], params[j, 0], params[j, 1], params[j, 2])
         if j < p:
             lp += v
             grad[k] += dv

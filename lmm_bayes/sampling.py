@@ -1,15 +1,18 @@
-"""Run NUTS on a built model and check its diagnostics.
+"""Run the sampler on a built model and check its diagnostics.
 
-Three backends give the same result structure (an ``arviz.InferenceData`` with ``posterior``
+Four backends give the same result structure (an ``arviz.InferenceData`` with ``posterior``
 and ``sample_stats``): nutpie (default; Rust NUTS on a numba-compiled log density), PyMC's own
-NUTS, and numpyro (JAX; needs the ``numpyro`` extra).
+NUTS, numpyro (JAX; needs the ``numpyro`` extra), and independence Metropolis–Hastings
+(``"imh"``, :mod:`lmm_bayes.imh`) for a collapsed model (:mod:`lmm_bayes.collapsed`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +21,8 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from . import imh
+from .collapsed import CollapsedModel
 from .errors import SamplingError, SamplingWarning
 from .kernel import MarginalDensity
 
@@ -25,7 +30,7 @@ __all__ = ["SamplerConfig", "diagnose", "sample"]
 
 logger = logging.getLogger("lmm_bayes")
 
-Sampler = Literal["nutpie", "pymc", "numpyro"]
+Sampler = Literal["nutpie", "pymc", "numpyro", "imh"]
 RHAT_MAX = 1.01
 ESS_MIN = 400
 
@@ -52,9 +57,9 @@ class SamplerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise SamplingError(f"{name} must be a positive whole number, got {value!r}")
-        if self.sampler not in ("nutpie", "pymc", "numpyro"):
-            raise SamplingError(f"unknown sampler {self.sampler!r}; choose 'nutpie', 'pymc' "
-                                "or 'numpyro'")
+        if self.sampler not in ("nutpie", "pymc", "numpyro", "imh"):
+            raise SamplingError(f"unknown sampler {self.sampler!r}; choose 'nutpie', 'pymc', "
+                                "'numpyro' or 'imh'")
         if self.target_accept is not None and not 0 < self.target_accept < 1:
             raise SamplingError(f"target_accept must lie in (0, 1), got {self.target_accept}")
 
@@ -131,6 +136,56 @@ def _sample_pymc(model: pm.Model, config: SamplerConfig, nuts_sampler: str,
         )
 
 
+def _sample_imh(model: CollapsedModel, config: SamplerConfig) -> az.InferenceData:
+    """Independence Metropolis–Hastings (:mod:`lmm_bayes.imh`) on the variance parameters
+    of a collapsed model, each proposal with one exact draw of every effect from its
+    conditional (a joint proposal of (θ, b), so the chains move both together). The
+    proposals are evaluated in ``config.cores`` threads (default: all cores), one BLAS
+    thread each; the same ``random_seed`` gives the same draws."""
+    from threadpoolctl import threadpool_limits
+
+    if model.n_effects * config.draws * config.chains > MAX_IMH_VALUES:
+        raise SamplingError(f"{config.chains} chains × {config.draws} draws of "
+                            f"{model.n_effects} effects are too many values to hold; "
+                            "take fewer draws")
+    rng = np.random.default_rng(config.random_seed)
+    total = config.chains * config.draws
+    x, log_q = imh.t_proposals(model.mode, model.covariance, total, rng)
+    effects = rng.standard_normal((total, model.n_effects))
+    log_p = np.empty(total)
+
+    def evaluate(rows):
+        workspace = model.workspace()
+        for i in rows:
+            log_p[i] = model.draw(x[i], effects[i], workspace)
+
+    workers = max(1, min(config.cores or os.cpu_count() or 1, total))
+    with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+        list(pool.map(evaluate, np.array_split(np.arange(total), workers)))
+    index, accepted = imh.chains(log_p - log_q, config.chains, rng)
+    random, beta = model.effects(effects[index])
+    posterior = {"beta": beta, "sigma": np.exp(x[index, -1])}
+    coords = {"fixed": list(model.fixed_names)}
+    dims = {"beta": ["fixed"]}
+    for k, (factor, levels) in enumerate(zip(model.factors, model.levels)):
+        posterior[f"sd_{factor}"] = np.exp(x[index, k])[..., None]
+        posterior[f"b_{factor}"] = random[factor][..., None]
+        dims[f"sd_{factor}"] = [f"{factor}__term"]
+        dims[f"b_{factor}"] = [f"{factor}__level", f"{factor}__term"]
+        coords[f"{factor}__term"] = ["(Intercept)"]
+        coords[f"{factor}__level"] = list(levels)
+    stats = {"diverging": np.zeros(index.shape, dtype=bool), "accepted": accepted,
+             "lp": log_p[index]}
+    idata = az.from_dict(posterior=posterior, sample_stats=stats, coords=coords, dims=dims)
+    idata.sample_stats.attrs.update(sampler="independence Metropolis-Hastings",
+                                    proposal_df=imh.PROPOSAL_DF,
+                                    pareto_k=imh.pareto_k(log_p - log_q))
+    return idata
+
+
+MAX_IMH_VALUES = 2 * 10**8  # effects × draws held in memory (1.6 GB of float64)
+
+
 def sample(model: pm.Model, config: SamplerConfig,
            data: dict[str, np.ndarray] | None = None) -> az.InferenceData:
     """Draw from the posterior of ``model`` with the backend named in ``config``; ``data``
@@ -143,6 +198,11 @@ def sample(model: pm.Model, config: SamplerConfig,
                                 "pip install 'lmm_bayes[numpyro]'") from None
     logger.info("sampling %d chains × (%d tune + %d draws) with %s", config.chains,
                 config.tune, config.draws, config.sampler)
+    if isinstance(model, CollapsedModel) != (config.sampler == "imh"):
+        raise SamplingError("sampler='imh' runs on a collapsed model (LMM.collapsed_model) "
+                            "and a collapsed model only on 'imh'")
+    if config.sampler == "imh":
+        return _sample_imh(model, config)
     if config.sampler == "nutpie":
         return _sample_nutpie(model, config, data)
     if isinstance(model, MarginalDensity):
@@ -176,6 +236,11 @@ def diagnose(idata: az.InferenceData, var_names: list[str]) -> list[str]:
     (Vehtari et al. 2021, "Rank-normalization, folding, and localization").
     """
     problems = []
+    k_hat = idata.sample_stats.attrs.get("pareto_k", -np.inf)
+    if k_hat > imh.PARETO_K_MAX:
+        problems.append(f"the independence sampler's proposal misses part of the posterior "
+                        f"(Pareto k = {k_hat:.2f} > {imh.PARETO_K_MAX}); refit with "
+                        "sampler='nutpie' (NUTS with every effect sampled)")
     divergences = int(idata.sample_stats["diverging"].sum())
     if divergences:
         problems.append(f"{divergences} divergent transitions; raise target_accept (e.g. 0.95) "

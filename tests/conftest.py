@@ -6,6 +6,7 @@ import subprocess
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -21,6 +22,25 @@ def reference_data(name: str) -> pd.DataFrame:
     if not path.is_file():
         pytest.skip(f"reference data {path} not available")
     return pd.read_csv(path)
+
+
+def crossed_data(seed=0, rows=(12, 8), reps=2, nested=False):
+    """Two crossed factors a × b (or b nested in a), 80% of the cells × ``reps`` rows, with
+    y = 50 + 2x + 1·[arm B] + u_a + u_b + ε: SD(a) 1.5, SD(b) 0.8, residual SD 1."""
+    rng = np.random.default_rng(seed)
+    a, b = np.meshgrid(np.arange(rows[0]), np.arange(rows[1]), indexing="ij")
+    frame = pd.DataFrame({"a": np.repeat(a.ravel(), reps), "b": np.repeat(b.ravel(), reps)})
+    frame = frame.sample(frac=0.8, random_state=seed).reset_index(drop=True)  # unbalanced
+    if nested:
+        frame["b"] = frame.a.astype(str) + ":" + frame.b.astype(str)
+    frame["x"] = rng.normal(size=len(frame))
+    frame["arm"] = rng.choice(["A", "B"], size=len(frame))
+    u = {k: rng.normal(0, s, frame[k].nunique()) for k, s in (("a", 1.5), ("b", 0.8))}
+    codes = {k: pd.factorize(frame[k])[0] for k in u}
+    frame["y"] = (50 + 2 * frame.x + (frame.arm == "B") + u["a"][codes["a"]]
+                  + u["b"][codes["b"]] + rng.normal(0, 1.0, len(frame)))
+    frame[["a", "b"]] = frame[["a", "b"]].astype(str)
+    return frame
 
 
 def quiet_fit(model: lb.LMM, **kwargs) -> lb.Fit:

@@ -58,7 +58,11 @@ def test_auto_likelihood_and_its_limits(sleepstudy):
     assert lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy).likelihood == "marginal"
     crossed = sleepstudy.assign(day=sleepstudy.Days.astype(str))
     model = lb.LMM("Reaction ~ 1 + (1 | Subject) + (1 | day)", crossed)
-    assert model.likelihood == "conditional"
+    assert model.likelihood == "conditional"      # 10 days: too few levels to collapse
+    collapsed = lb.LMM("Reaction ~ 1 + (1 | Subject) + (1 | day)", crossed,
+                       likelihood="marginal")
+    assert (collapsed.likelihood, collapsed.is_collapsed) == ("marginal", True)
+    assert collapsed.resolve_sampler("auto") == "imh"
     with pytest.raises(lb.DesignError, match="likelihood='marginal' needs a Gaussian model "
-                                             "with one grouping factor"):
-        lb.LMM("Reaction ~ 1 + (1 | Subject) + (1 | day)", crossed, likelihood="marginal")
+                                             "without a residual structure"):
+        lb.LMM("Reaction ~ Days + (Days | Subject) + (1 | day)", crossed, likelihood="marginal")

@@ -88,7 +88,7 @@ def test_marginal_likelihood_is_not_used_with_a_residual_model():
     data = SMALL.assign(g=SMALL.id)
     assert lb.LMM("y ~ x + (1 | g)", data).likelihood == "marginal"
     assert lb.LMM("y ~ x + (1 | g)", data, sigma="~ arm").likelihood == "conditional"
-    with pytest.raises(lb.DesignError, match="no residual structure"):
+    with pytest.raises(lb.DesignError, match="without a residual structure"):
         lb.LMM("y ~ x + (1 | g)", data, residual="car1(time | id)", likelihood="marginal")
 
 
