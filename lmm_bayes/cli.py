@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--tune", type=int)
     fit.add_argument("--chains", type=int)
     fit.add_argument("--seed", type=int, dest="random_seed")
-    fit.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"])
+    fit.add_argument("--sampler", choices=["auto", "nutpie", "pymc", "numpyro", "imh"])
     fit.add_argument("--progress", action="store_true",
                      help="show a progress bar while sampling (default: when stdout is a terminal)")
     summarize = commands.add_parser("summarize", help="print the tables of a saved fit")

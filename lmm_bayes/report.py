@@ -83,11 +83,17 @@ def sampling_section(fit: Fit) -> str:
     problems = fit.diagnostics()
     items = ("".join(f"<li>{html.escape(p)}</li>" for p in problems)
              or "<li>no divergences; R-hat ≤ 1.01 and ESS ≥ 400 for every parameter</li>")
+    if config.sampler == "imh":
+        stats = fit.idata.sample_stats
+        method = (f"independence Metropolis–Hastings on the collapsed model (every effect "
+                  f"integrated out): {config.chains} chains × {config.draws} draws, no "
+                  f"warm-up, acceptance {float(stats['accepted'].mean()):.0%}, Pareto k̂ of "
+                  f"the proposal {stats.attrs['pareto_k']:.2f}")
+    else:
+        method = (f"{config.sampler} (NUTS): {config.chains} chains × {config.draws} draws "
+                  f"after {config.tune} warm-up, target_accept {config.target_accept:g}")
     return _section(
-        "Sampling",
-        f"<p>{html.escape(config.sampler)}: {config.chains} chains × {config.draws} draws after "
-        f"{config.tune} warm-up, target_accept {config.target_accept:g}, seed "
-        f"{config.random_seed}.</p>",
+        "Sampling", f"<p>{html.escape(method)}, seed {config.random_seed}.</p>",
         f"<ul class=\"diagnostics\">{items}</ul>")
 
 
