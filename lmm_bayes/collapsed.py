@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -111,6 +112,48 @@ def _rest_size(design: Design) -> int:
         design.fixed_names)
 
 
+class Statistics(NamedTuple):
+    """What the compiled functions read (numba takes a named tuple of arrays). Factor e is
+    the eliminated one; R = [the other factors' indicators, the centred X]; y is centred.
+
+    counts, zty : the eliminated levels' row counts n_ℓ and Zₑᵀy.
+    level_size, sizes : each eliminated level's size class, and the distinct sizes n_c.
+    b_ptr, b_idx, b_val : B = ZₑᵀR (CSR).
+    k_ptr, k_idx, k_val, rows, cols : the products of :func:`_schur_products` (CSR) and
+        the entries (row ≥ column) of S they go to.
+    RtR, Rty : RᵀR and Rᵀy.
+    rest_factor : the factor of each column of R, −1 for a fixed effect.
+    precision, mean : the fixed effects' prior precisions and means (0 for the others).
+    n_levels : each factor's number of levels.
+    kinds, params : the SD and σ priors (:func:`lmm_bayes.kernel.prior_rows`).
+    n, yty, e : observations, yᵀy and the eliminated factor.
+    """
+
+    counts: np.ndarray
+    zty: np.ndarray
+    level_size: np.ndarray
+    sizes: np.ndarray
+    b_ptr: np.ndarray
+    b_idx: np.ndarray
+    b_val: np.ndarray
+    k_ptr: np.ndarray
+    k_idx: np.ndarray
+    k_val: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    RtR: np.ndarray
+    Rty: np.ndarray
+    rest_factor: np.ndarray
+    precision: np.ndarray
+    mean: np.ndarray
+    n_levels: np.ndarray
+    kinds: np.ndarray
+    params: np.ndarray
+    n: float
+    yty: float
+    e: int
+
+
 @dataclass(frozen=True)
 class CollapsedModel:
     """The statistics and priors of a collapsed model, and its Laplace approximation.
@@ -124,7 +167,7 @@ class CollapsedModel:
     fixed_names : tuple of str
     eliminated : int
         Position of the factor eliminated in closed form (the one with the most levels).
-    arrays : tuple
+    arrays : Statistics
         What :func:`log_posterior` reads (packed by :func:`collapsed_model`).
     xbar : ndarray
         Means of the fixed-effect columns (0 for the intercept); the columns are centred.
@@ -138,7 +181,7 @@ class CollapsedModel:
     levels: tuple[tuple[str, ...], ...]
     fixed_names: tuple[str, ...]
     eliminated: int
-    arrays: tuple
+    arrays: Statistics
     xbar: np.ndarray
     shift: float
     mode: np.ndarray
@@ -151,7 +194,7 @@ class CollapsedModel:
     @property
     def n_effects(self) -> int:
         """Length of one draw of all effects (:meth:`draw`)."""
-        return self.arrays[0].shape[0] + self.arrays[12].shape[0]
+        return self.arrays.counts.shape[0] + self.arrays.RtR.shape[0]
 
     def log_density(self, x: np.ndarray) -> float:
         """log p(x | y) up to a constant (priors and log-Jacobians included)."""
@@ -164,7 +207,7 @@ class CollapsedModel:
 
     def workspace(self) -> np.ndarray:
         """Scratch memory for one evaluation (the matrix S); one per thread."""
-        return np.empty(self.arrays[12].shape)
+        return np.empty(self.arrays.RtR.shape)
 
     def draw(self, x: np.ndarray, normals: np.ndarray, workspace: np.ndarray) -> float:
         """Overwrite ``normals`` (standard normal, length :attr:`n_effects`) with one draw of
@@ -230,12 +273,13 @@ def collapsed_model(design: Design, priors: PriorSet) -> CollapsedModel:
     if shift:
         mean[-p] -= shift                                   # the intercept of centred y
     kinds, params = prior_rows([*(priors.sd[g.name][INTERCEPT] for g in groups), priors.sigma])
-    arrays = (counts, Z.T @ y, level_class.astype(np.int64), sizes,
-              B.indptr.astype(np.int64), B.indices.astype(np.int64), B.data,
-              K.indptr.astype(np.int64), K.indices, K.data, rows, cols,
-              np.ascontiguousarray((R.T @ R).toarray()), R.T @ y, rest_factor, precision, mean,
-              np.array([g.n_levels for g in groups], dtype=float), kinds, params,
-              float(len(y)), float(y @ y), e)
+    arrays = Statistics(
+        counts, Z.T @ y, level_class.astype(np.int64), sizes,
+        B.indptr.astype(np.int64), B.indices.astype(np.int64), B.data,
+        K.indptr.astype(np.int64), K.indices, K.data, rows, cols,
+        np.ascontiguousarray((R.T @ R).toarray()), R.T @ y, rest_factor, precision, mean,
+        np.array([g.n_levels for g in groups], dtype=float), kinds, params,
+        float(len(y)), float(y @ y), e)
     mode, covariance = laplace(arrays, _start(design, y, Xc))
     return CollapsedModel(tuple(g.name for g in groups), tuple(g.levels for g in groups),
                           design.fixed_names, e, arrays, xbar, shift, mode, covariance)
@@ -280,14 +324,14 @@ def _start(design: Design, y: np.ndarray, Xc: np.ndarray) -> np.ndarray:
     return np.concatenate([np.full(len(design.groups), np.log(sd / 2)), [np.log(sd)]])
 
 
-def laplace(arrays: tuple, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def laplace(arrays: Statistics, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The posterior mode of x (BFGS with the exact gradient) and the inverse of the
     Hessian of −log p(x | y) there, by central differences of the gradient.
 
     BFGS starts from the posterior SDs of a log-SD with informative data, 1/√(2m) for m
     levels (observations for σ): a log-variance estimated from m normal values has
     variance 2/m (the delta method on the χ²), and a log-SD a quarter of that."""
-    scale = 1.0 / np.sqrt(2.0 * np.append(arrays[17], arrays[20]))
+    scale = 1.0 / np.sqrt(2.0 * np.append(arrays.n_levels, arrays.n))
     def objective(x):
         value, gradient = value_and_gradient(x, arrays)
         return -value, -gradient
@@ -306,26 +350,25 @@ def laplace(arrays: tuple, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _schur(x, arrays, S):
     """Write S (lower triangle; the upper one is RᵀR's) into ``S``; return g = the right-hand side of the remaining
     effects, the eliminated levels' weights 1/(n_ℓ + λ_e), λ and σ² at x."""
-    (_, zty, level_class, sizes, b_ptr, b_idx, b_val, k_ptr, k_idx, k_val, rows, cols, RtR,
-     Rty, rest_factor, precision, mean, _, _, _, _, _, e) = arrays
+    a = arrays
     s2 = math.exp(2.0 * x[-1])
     lam = s2 * np.exp(-2.0 * x[:-1])
-    w_size = 1.0 / (sizes + lam[e])
-    S[:] = RtR          # whole: OpenBLAS's dpotrf may multiply the unused triangle by 0
-    for entry in range(rows.shape[0]):
+    w_size = 1.0 / (a.sizes + lam[a.e])
+    S[:] = a.RtR        # whole: OpenBLAS's dpotrf may multiply the unused triangle by 0
+    for entry in range(a.rows.shape[0]):
         total = 0.0
-        for k in range(k_ptr[entry], k_ptr[entry + 1]):
-            total += k_val[k] * w_size[k_idx[k]]
-        S[rows[entry], cols[entry]] -= total
-    g = Rty + s2 * precision * mean
+        for k in range(a.k_ptr[entry], a.k_ptr[entry + 1]):
+            total += a.k_val[k] * w_size[a.k_idx[k]]
+        S[a.rows[entry], a.cols[entry]] -= total
+    g = a.Rty + s2 * a.precision * a.mean
     for i in range(S.shape[0]):
-        f = rest_factor[i]
-        S[i, i] += lam[f] if f >= 0 else s2 * precision[i]
-    w = w_size[level_class]
+        f = a.rest_factor[i]
+        S[i, i] += lam[f] if f >= 0 else s2 * a.precision[i]
+    w = w_size[a.level_size]
     for lev in range(w.shape[0]):
-        scaled = w[lev] * zty[lev]
-        for k in range(b_ptr[lev], b_ptr[lev + 1]):
-            g[b_idx[k]] -= b_val[k] * scaled
+        scaled = w[lev] * a.zty[lev]
+        for k in range(a.b_ptr[lev], a.b_ptr[lev + 1]):
+            g[a.b_idx[k]] -= a.b_val[k] * scaled
     return g, w, lam, s2
 
 
@@ -379,7 +422,7 @@ def log_posterior(x, arrays, normals, L):
     eliminated levels first, then the other effects) is not empty it is overwritten with a
     draw of the effects from b | x, y (``L``: workspace for S and its factor): b_R = L⁻ᵀ(L⁻¹g + σ z_R) with S = LLᵀ, then
     u_e = w ⊙ (Zᵀy − B b_R) + σ √w ⊙ z_e."""
-    counts, zty, b_ptr, b_idx, b_val = arrays[0], arrays[1], arrays[4], arrays[5], arrays[6]
+    a = arrays
     g, w, lam, s2 = _schur(x, arrays, L)
     if not _cholesky(L):
         return -np.inf
@@ -387,32 +430,41 @@ def log_posterior(x, arrays, normals, L):
     lp = _log_density(x, arrays, 2.0 * np.sum(np.log(np.diag(L))), np.dot(z, z), w, lam, s2)
     if normals.shape[0]:
         sigma = math.sqrt(s2)
-        L0 = counts.shape[0]
+        L0 = a.counts.shape[0]
         rest = _backward(L, z + sigma * normals[L0:])
         normals[L0:] = rest
-        for lev in range(L0):
-            total = zty[lev]
-            for k in range(b_ptr[lev], b_ptr[lev + 1]):
-                total -= b_val[k] * rest[b_idx[k]]
-            normals[lev] = w[lev] * total + sigma * math.sqrt(w[lev]) * normals[lev]
+        normals[:L0] = _eliminated_mean(a, rest, w) + sigma * np.sqrt(w) * normals[:L0]
     return lp
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _eliminated_mean(arrays, rest, w):
+    """E(u_e | b_R, y) = w ⊙ (Zₑᵀy − B b_R), the eliminated levels' conditional mean."""
+    a = arrays
+    u = np.empty(a.counts.shape[0])
+    for lev in range(u.shape[0]):
+        total = a.zty[lev]
+        for k in range(a.b_ptr[lev], a.b_ptr[lev + 1]):
+            total -= a.b_val[k] * rest[a.b_idx[k]]
+        u[lev] = w[lev] * total
+    return u
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _log_density(x, arrays, log_det_S, gSg, w, lam, s2):
     """log p(x | y) up to a constant from log|S| and gᵀS⁻¹g (module docstring)."""
-    counts, zty, n_levels, kinds, params, n, yty, e = (arrays[0], arrays[1], *arrays[17:])
-    d = counts.shape[0] + arrays[12].shape[0]
-    log_det = np.sum(np.log(counts + lam[e])) + log_det_S - d * 2.0 * x[-1]
-    quad = (yty - np.sum(w * zty * zty) - gSg) / s2
-    return (-n * x[-1] - np.dot(n_levels, x[:-1]) - 0.5 * log_det - 0.5 * quad
-            + _priors(x, kinds, params)[0])
+    a = arrays
+    d = a.counts.shape[0] + a.RtR.shape[0]
+    log_det = np.sum(np.log(a.counts + lam[a.e])) + log_det_S - d * 2.0 * x[-1]
+    quad = (a.yty - np.sum(w * a.zty * a.zty) - gSg) / s2
+    return (-a.n * x[-1] - np.dot(a.n_levels, x[:-1]) - 0.5 * log_det - 0.5 * quad
+            + _priors(x, a.kinds, a.params)[0])
 
 
-def value_and_gradient(x: np.ndarray, arrays: tuple) -> tuple[float, np.ndarray]:
+def value_and_gradient(x: np.ndarray, arrays: Statistics) -> tuple[float, np.ndarray]:
     """log p(x | y) and its gradient by Fisher's identity (module docstring), with
     Cov(b | y) from the inverse of S (LAPACK dpotrf and dpotri)."""
-    S = np.empty(arrays[12].shape)
+    S = np.empty(arrays.RtR.shape)
     g, w, lam, s2 = _schur(x, arrays, S)
     factor, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)  # S.T: Fortran order
     if info:
@@ -428,40 +480,34 @@ def value_and_gradient(x: np.ndarray, arrays: tuple) -> tuple[float, np.ndarray]
 def _score(x, arrays, S_inv, rest, w, lam, s2):
     """The gradient from S⁻¹ (its upper triangle), E(b_R | y) = S⁻¹g and the pieces of
     :func:`_schur` at x."""
-    (counts, zty, _, sizes, b_ptr, b_idx, b_val, k_ptr, k_idx, k_val, rows, cols, _, Rty,
-     rest_factor, precision, mean, n_levels, kinds, params, n, yty, e) = arrays
-    u = np.empty(counts.shape[0])                        # E(u_e | y)
-    for lev in range(counts.shape[0]):
-        total = zty[lev]
-        for k in range(b_ptr[lev], b_ptr[lev + 1]):
-            total -= b_val[k] * rest[b_idx[k]]
-        u[lev] = w[lev] * total
-    K = n_levels.shape[0]
+    a = arrays
+    u = _eliminated_mean(a, rest, w)                     # E(u_e | y)
+    K = a.n_levels.shape[0]
     squares, traces = np.zeros(K), np.zeros(K)
-    squares[e] = np.dot(u, u)
-    traces[e] = s2 * np.sum(w)
-    w_size2 = (1.0 / (sizes + lam[e])) ** 2
-    for entry in range(rows.shape[0]):                   # Σ_ℓ w_ℓ² B_ℓᵀ S⁻¹ B_ℓ
+    squares[a.e] = np.dot(u, u)
+    traces[a.e] = s2 * np.sum(w)
+    w_size2 = (1.0 / (a.sizes + lam[a.e])) ** 2
+    for entry in range(a.rows.shape[0]):                 # Σ_ℓ w_ℓ² B_ℓᵀ S⁻¹ B_ℓ
         total = 0.0
-        for k in range(k_ptr[entry], k_ptr[entry + 1]):
-            total += k_val[k] * w_size2[k_idx[k]]
-        both = 1.0 if rows[entry] == cols[entry] else 2.0
-        traces[e] += s2 * both * total * S_inv[cols[entry], rows[entry]]
+        for k in range(a.k_ptr[entry], a.k_ptr[entry + 1]):
+            total += a.k_val[k] * w_size2[a.k_idx[k]]
+        both = 1.0 if a.rows[entry] == a.cols[entry] else 2.0
+        traces[a.e] += s2 * both * total * S_inv[a.cols[entry], a.rows[entry]]
     beta_terms = 0.0                                     # Σ_j π_j Var(β_j | y)
     fit_terms = 0.0                                      # σ² Σ_j π_j (μ_j − β̂_j) β̂_j
     for i in range(S_inv.shape[0]):
-        f = rest_factor[i]
+        f = a.rest_factor[i]
         if f >= 0:
             squares[f] += rest[i] * rest[i]
             traces[f] += s2 * S_inv[i, i]
         else:
-            beta_terms += precision[i] * (s2 * S_inv[i, i])
-            fit_terms += s2 * precision[i] * (mean[i] * rest[i] - rest[i] * rest[i])
+            beta_terms += a.precision[i] * (s2 * S_inv[i, i])
+            fit_terms += s2 * a.precision[i] * (a.mean[i] * rest[i] - rest[i] * rest[i])
     tau2 = np.exp(2.0 * x[:-1])
     grad = np.empty(K + 1)
-    grad[:K] = -n_levels + (squares + traces) / tau2
-    d = counts.shape[0] + S_inv.shape[0]
-    rss = (yty - np.dot(u, zty) - np.dot(rest, Rty) + fit_terms - np.dot(lam, squares))
+    grad[:K] = -a.n_levels + (squares + traces) / tau2
+    d = a.counts.shape[0] + S_inv.shape[0]
+    rss = (a.yty - np.dot(u, a.zty) - np.dot(rest, a.Rty) + fit_terms - np.dot(lam, squares))
     trace_wtw = s2 * (d - np.sum(traces / tau2) - beta_terms)
-    grad[K] = -n + (rss + trace_wtw) / s2
-    return grad + _priors(x, kinds, params)[1]
+    grad[K] = -a.n + (rss + trace_wtw) / s2
+    return grad + _priors(x, a.kinds, a.params)[1]

@@ -79,3 +79,14 @@ def test_a_collapsed_model_holds_its_own_response(model):
     config = lb.sampling.SamplerConfig(draws=10, chains=1, sampler="imh")
     with pytest.raises(lb.SamplingError, match="holds its own response"):
         model.fit_with(model.collapsed_model, config, reuse=True)
+
+
+def test_loo_from_the_collapsed_posterior(fit, data):
+    """PSIS-LOO's pointwise log-likelihood is that of each row given the drawn effects."""
+    loo = fit.loo()
+    assert loo.n_data_points == len(data)
+    assert np.isfinite(loo.elpd_loo)
+    # the in-sample log predictive density bounds elpd_loo from above
+    loglik = fit.idata.log_likelihood["y"].values
+    lppd = np.sum(np.log(np.mean(np.exp(loglik), axis=(0, 1))))
+    assert loo.elpd_loo < lppd
