@@ -122,7 +122,7 @@ def level_information(design: Design, group: GroupingFactor) -> float:
     small values favour the non-centred one (Papaspiliopoulos et al. 2007; Betancourt &
     Girolami 2015, "Hamiltonian Monte Carlo for hierarchical models").
     """
-    residual = design.y - design.X @ np.linalg.lstsq(design.X, design.y, rcond=None)[0]
+    residual = design.least_squares()[1]
     if group.member is not None:  # one arm of gr(g, by = arm): its own rows only
         residual, group = residual[group.member], replace(group, index=group.index[group.member])
     counts = np.bincount(group.index, minlength=group.n_levels)

@@ -280,7 +280,7 @@ def collapsed_model(design: Design, priors: PriorSet) -> CollapsedModel:
         np.ascontiguousarray((R.T @ R).toarray()), R.T @ y, rest_factor, precision, mean,
         np.array([g.n_levels for g in groups], dtype=float), kinds, params,
         float(len(y)), float(y @ y), e)
-    mode, covariance = laplace(arrays, _start(design, y, Xc))
+    mode, covariance = laplace(arrays, _start(design))
     return CollapsedModel(tuple(g.name for g in groups), tuple(g.levels for g in groups),
                           design.fixed_names, e, arrays, xbar, shift, mode, covariance)
 
@@ -317,10 +317,9 @@ def _pairs(indptr, indices, data, level_class, r):
     return position, size, value
 
 
-def _start(design: Design, y: np.ndarray, Xc: np.ndarray) -> np.ndarray:
+def _start(design: Design) -> np.ndarray:
     """Every SD at half the least-squares residual SD, σ at that SD (log scale)."""
-    beta = np.linalg.lstsq(Xc, y, rcond=None)[0]
-    sd = max(float(np.std(y - Xc @ beta)), 1e-8)
+    sd = max(float(np.std(design.least_squares()[1])), 1e-8)
     return np.concatenate([np.full(len(design.groups), np.log(sd / 2)), [np.log(sd)]])
 
 

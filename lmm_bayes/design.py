@@ -115,6 +115,12 @@ class Design:
         """Rows of the data that were dropped for missing values (``na_action="drop"``)."""
         return self.n_rows_given - len(self.rows)
 
+    def least_squares(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fixed effects' least-squares coefficients and residuals, random effects
+        ignored: starting values and moment estimates for the samplers."""
+        beta = np.linalg.lstsq(self.X, self.y, rcond=None)[0]
+        return beta, self.y - self.X @ beta
+
     def group(self, name: str) -> GroupingFactor:
         """The grouping factor called ``name``; :class:`DesignError` naming the known ones."""
         for grp in self.groups:

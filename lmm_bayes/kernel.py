@@ -206,8 +206,8 @@ HEADER = 10  # total size, levels, p, q, intercept, correlated, η, shift, n, y�
 def _crude_start(design: Design, xbar: np.ndarray, q: int, correlated: bool) -> np.ndarray:
     """Least-squares fixed effects (as the sampled coefficients), each SD at half the
     least-squares residual SD, r = 0."""
-    beta = np.linalg.lstsq(design.X, design.y, rcond=None)[0]
-    residual_sd = max(float(np.std(design.y - design.X @ beta)), 1e-8)
+    beta, residual = design.least_squares()
+    residual_sd = max(float(np.std(residual)), 1e-8)
     coefficients = beta.copy()
     coefficients[0] = beta[0] + xbar @ beta    # α at the column means (xbar₀ = 0)
     return np.concatenate([coefficients, np.full(q, np.log(residual_sd / 2)),

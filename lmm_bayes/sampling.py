@@ -136,6 +136,9 @@ def _sample_pymc(model: pm.Model, config: SamplerConfig, nuts_sampler: str,
         )
 
 
+MAX_IMH_VALUES = 2 * 10**8  # effects × draws held in memory (1.6 GB of float64)
+
+
 def _sample_imh(model: CollapsedModel, config: SamplerConfig) -> az.InferenceData:
     """Independence Metropolis–Hastings (:mod:`lmm_bayes.imh`) on the variance parameters
     of a collapsed model, each proposal with one exact draw of every effect from its
@@ -162,7 +165,8 @@ def _sample_imh(model: CollapsedModel, config: SamplerConfig) -> az.InferenceDat
     workers = max(1, min(config.cores or os.cpu_count() or 1, total))
     with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
         list(pool.map(evaluate, np.array_split(np.arange(total), workers)))
-    index, accepted = imh.chains(log_p - log_q, config.chains, rng)
+    log_weights = log_p - log_q
+    index, accepted = imh.chains(log_weights, config.chains, rng)
     random, beta = model.effects(effects[index])
     posterior = {"beta": beta, "sigma": np.exp(x[index, -1])}
     coords = {"fixed": list(model.fixed_names)}
@@ -179,11 +183,8 @@ def _sample_imh(model: CollapsedModel, config: SamplerConfig) -> az.InferenceDat
     idata = az.from_dict(posterior=posterior, sample_stats=stats, coords=coords, dims=dims)
     idata.sample_stats.attrs.update(sampler="independence Metropolis-Hastings",
                                     proposal_df=imh.PROPOSAL_DF,
-                                    pareto_k=imh.pareto_k(log_p - log_q))
+                                    pareto_k=imh.pareto_k(log_weights))
     return idata
-
-
-MAX_IMH_VALUES = 2 * 10**8  # effects × draws held in memory (1.6 GB of float64)
 
 
 def sample(model: pm.Model, config: SamplerConfig,
