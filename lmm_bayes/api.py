@@ -425,8 +425,8 @@ class Fit:
         """Raise for summaries whose least-squares or identity-scale formulas only hold for
         the Gaussian family."""
         if self.model.spec.family != "gaussian":
-            raise ValueError(f"{what} is computed for Gaussian models only; this model's "
-                             f"family is {self.model.spec.family!r}")
+            raise DesignError(f"{what} is computed for Gaussian models only; this model's "
+                              f"family is {self.model.spec.family!r}")
 
     @property
     def family(self) -> Family:

@@ -389,6 +389,9 @@ def fit_many(formula: str, data: pd.DataFrame, *, by: str | None = None,
     if unknown:
         raise DesignError(f"unknown option(s) {sorted(unknown)} for fit_many")
     spec = ModelSpec.from_formula(formula, **model_options)
+    # checked here, before any gene's seed is derived from random_seed
+    config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+                           target_accept=target_accept)
     frames = _split(data, spec, by, responses)
     store = Path(out) if out is not None else None
     done = Store(store).done() if store is not None else set()
@@ -399,10 +402,8 @@ def fit_many(formula: str, data: pd.DataFrame, *, by: str | None = None,
         try:
             futures = {}
             for name in todo:
-                config = SamplerConfig(draws=draws, tune=tune, chains=chains, cores=1,
-                                       random_seed=_gene_seed(random_seed, name),
-                                       target_accept=target_accept)
-                future = dask_client.submit(run_gene, spec, name, frames[name], config,
+                gene = replace(config, cores=1, random_seed=_gene_seed(random_seed, name))
+                future = dask_client.submit(run_gene, spec, name, frames[name], gene,
                                             None if store is None else str(store),
                                             key=f"lmm-{quote(name, safe='')}-{random_seed}",
                                             pure=False)
@@ -412,6 +413,5 @@ def fit_many(formula: str, data: pd.DataFrame, *, by: str | None = None,
         finally:
             if owned:
                 dask_client.close()
-    config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed)
     logger.info("fit_many: %d fitted, %d already done", len(todo), len(done & set(frames)))
     return ManyFits(spec, by or "response", frames, results, config, store)

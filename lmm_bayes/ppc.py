@@ -22,6 +22,7 @@ from .errors import DesignError
 from .families import Family
 from .predict import PosteriorDraws
 from .residuals import ResidualDesign
+from .summaries.draws import check_prob
 
 __all__ = ["STATISTICS", "fitted_linear_predictor", "pointwise_loglik", "ppc_pvalues",
            "replicate", "statistic"]
@@ -138,7 +139,7 @@ def ppc_pvalues(y: np.ndarray, y_rep: np.ndarray, stats: Sequence[str] = ("mean"
         ``conf_high`` (central ``prob`` interval of T(y_rep)) and ``p_value`` =
         (1/S) Σ_s 1[T(y_rep⁽ˢ⁾) ≥ T(y)].
     """
-    tail = (1 - prob) / 2
+    tail = (1 - check_prob(prob)) / 2
     records = []
     for name in stats:
         observed = float(statistic(y, name, index))

@@ -165,11 +165,18 @@ def _level_labels(design: Design, data: pd.DataFrame, name: str) -> np.ndarray:
     return joined.to_numpy()
 
 
+def _require_rows(data, name: str) -> None:
+    """DesignError unless ``data`` is a DataFrame with at least one row."""
+    if not isinstance(data, pd.DataFrame):
+        raise DesignError(f"{name} must be a pandas DataFrame, not {type(data).__name__}")
+    if len(data) == 0:
+        raise DesignError(f"no rows to predict: {name} has no rows")
+
+
 def new_rows(design: Design, data: pd.DataFrame, groups: Groups = "new") -> NewRows:
     """Code ``data`` for prediction (see :class:`NewRows`); grouping columns are needed
     unless ``groups="population"``."""
-    if not isinstance(data, pd.DataFrame):
-        raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    _require_rows(data, "data")
     data = data.reset_index(drop=True)
     _check_columns(design, data, groups)
     X, Z = evaluate_covariates(design, data)
@@ -314,6 +321,7 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
     """
     if residuals is not None and residuals.serial is not None:
         raise DesignError("history= is not available with an AR(1)/CAR(1) residual structure")
+    _require_rows(history, "history")
     history = history.reset_index(drop=True)
     rows = new_rows(design, history, "new")
     group = _history_factor(design, rows)
@@ -336,6 +344,17 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
         effects = _importance_resample(draws, group, family, y, offset, Z, which,
                                        len(labels), aux, rng)
     return {group.name: (labels, effects)}
+
+
+def _check_history_levels(conditioned: dict, rows: NewRows) -> None:
+    """DesignError for history levels that no row to predict has: their history would be
+    ignored and the prediction meant for them never made."""
+    for name, (labels, _) in conditioned.items():
+        unmatched = sorted(set(labels) - set(rows.labels[name]))
+        if unmatched:
+            raise DesignError(f"the history's level(s) {unmatched} of {name!r} match no row of "
+                              "the data to predict; give rows to predict for them (with the "
+                              f"same {name!r} labels) or leave them out of the history")
 
 
 # ----------------------------------------------------------------------------- predictions
@@ -391,6 +410,7 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
                                 random_seed=random_seed).reshape(-1, rows.n_rows)
     else:
         rows = new_rows(design, data, groups)
+        _check_history_levels(conditioned or {}, rows)
         eta = linear_predictor(draws, design, rows, groups, rng, conditioned)
         mean = family.inverse_link(eta)
     if kind == "response":

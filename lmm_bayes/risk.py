@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.special import expit
 
 from .errors import DesignError
-from .summaries.draws import interval_columns
+from .summaries.draws import check_number, interval_columns
 
 __all__ = ["LogisticRisk", "exceedance", "risk_tiers"]
 
@@ -32,7 +32,8 @@ def exceedance(draws: np.ndarray, threshold: float, direction: Direction = ">") 
     draws : ndarray (S, m)
         Predictive draws per row (the sample dimensions flattened first).
     threshold : float
-        c, e.g. 7 (% HbA1c).
+        c, e.g. 7 (% HbA1c); a finite number (NaN compares false with every draw, a
+        string does not compare at all), else DesignError.
     direction : {">", ">=", "<", "<="}
 
     Returns
@@ -44,7 +45,7 @@ def exceedance(draws: np.ndarray, threshold: float, direction: Direction = ">") 
     """
     if direction not in _COMPARE:
         raise DesignError(f"direction must be one of {list(_COMPARE)}, not {direction!r}")
-    return _COMPARE[direction](draws, threshold).mean(axis=0)
+    return _COMPARE[direction](draws, check_number("threshold", threshold)).mean(axis=0)
 
 
 def risk_tiers(probability: np.ndarray, cuts: Sequence[float] = (0.1, 0.3),

@@ -35,12 +35,31 @@ RHAT_MAX = 1.01
 ESS_MIN = 400
 
 
+MAX_ITERATIONS = 10**7   # draws or tune per chain; beyond this the draws cannot be held
+MAX_CHAINS = 1024
+MAX_SEED = 2**64 - 1      # nutpie takes the seed as an unsigned 64-bit integer
+
+
+def _whole_number(name: str, value, low: int, high: int | None) -> None:
+    """SamplingError unless ``value`` is an integer (not a bool) in [low, high]."""
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not is_int or value < low or (high is not None and value > high):
+        what = "a positive" if low == 1 else "a non-negative"
+        limit = f" of at most {high:_}" if high is not None else ""
+        raise SamplingError(f"{name} must be {what} whole number{limit}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class SamplerConfig:
     """How to sample: draws and warm-up per chain, chains, seed, backend and step size target.
 
     ``target_accept=None`` is filled by :meth:`lmm_bayes.LMM.fit` from
-    :func:`default_target_accept`.
+    :func:`default_target_accept`. Every path to a sampler (:meth:`lmm_bayes.LMM.fit`, spec
+    files, the command line, :func:`lmm_bayes.fit_many`) builds one of these, so the
+    settings are checked here, once: ``draws`` in [1, 10⁷] and ``tune`` in [0, 10⁷] per
+    chain (more cannot be held in memory: the samplers allocate the draws up front),
+    ``chains`` in [1, 1024], ``cores`` None or at least 1, ``random_seed`` None or a whole
+    number in [0, 2⁶⁴ − 1]; :class:`~lmm_bayes.SamplingError` naming the setting otherwise.
     """
 
     draws: int = 1000
@@ -53,15 +72,20 @@ class SamplerConfig:
     progressbar: bool = False
 
     def __post_init__(self):
-        for name in ("draws", "tune", "chains"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise SamplingError(f"{name} must be a positive whole number, got {value!r}")
+        _whole_number("draws", self.draws, 1, MAX_ITERATIONS)
+        _whole_number("tune", self.tune, 0, MAX_ITERATIONS)
+        _whole_number("chains", self.chains, 1, MAX_CHAINS)
+        if self.cores is not None:  # cores=0 leaves the samplers waiting for a worker forever
+            _whole_number("cores", self.cores, 1, None)
+        if self.random_seed is not None:
+            _whole_number("random_seed", self.random_seed, 0, MAX_SEED)
         if self.sampler not in ("nutpie", "pymc", "numpyro", "imh"):
             raise SamplingError(f"unknown sampler {self.sampler!r}; choose 'nutpie', 'pymc', "
                                 "'numpyro' or 'imh'")
-        if self.target_accept is not None and not 0 < self.target_accept < 1:
-            raise SamplingError(f"target_accept must lie in (0, 1), got {self.target_accept}")
+        target = self.target_accept
+        if target is not None and not (isinstance(target, (int, float, np.number))
+                                       and 0 < target < 1):
+            raise SamplingError(f"target_accept must lie in (0, 1), got {target!r}")
 
 
 _COMPILED: weakref.WeakKeyDictionary[pm.Model, object] = weakref.WeakKeyDictionary()

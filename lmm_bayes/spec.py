@@ -40,11 +40,12 @@ from typing import Any, Literal
 import pandas as pd
 
 from .datasets import load_dataset
-from .errors import LMMError, SpecError
+from .errors import LMMError, SamplingError, SpecError
 from .families import get_family
 from .formula import Formula, parse_formula
 from .priors import Prior
 from .residuals import parse_residual, parse_sigma
+from .sampling import SamplerConfig
 
 __all__ = ["ModelSpec", "SpecFile", "read_spec"]
 
@@ -146,5 +147,15 @@ def read_spec(path: str | Path, data: pd.DataFrame | None = None) -> SpecFile:
                                       **model)
     except LMMError as err:
         raise type(err)(f"{path}: {err}") from None
+    _check_sampler(sampler, path)
     frame = data if data is not None else _data(raw.get("data", {}), path)
     return SpecFile(path, spec, frame, dict(sampler))
+
+
+def _check_sampler(settings: Mapping[str, Any], path: Path) -> None:
+    """SpecError naming the file unless :class:`~lmm_bayes.sampling.SamplerConfig` takes the
+    [sampler] settings (``sampler = "auto"`` is resolved only once the model is built)."""
+    try:
+        SamplerConfig(**{k: v for k, v in settings.items() if k != "sampler"})
+    except SamplingError as err:
+        raise SpecError(f"{path}: [sampler] {err}") from None

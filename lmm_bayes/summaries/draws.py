@@ -4,10 +4,31 @@ from __future__ import annotations
 
 import warnings
 
+import math
+from numbers import Real
+
 import arviz as az
 import numpy as np
 
-__all__ = ["interval_columns", "summarise"]
+from ..errors import DesignError
+
+__all__ = ["check_number", "check_prob", "interval_columns", "summarise"]
+
+
+def check_number(name: str, value) -> float:
+    """``value`` as a float; DesignError naming ``name`` unless it is a finite number (a
+    string such as ``"7"``, a bool or NaN would compare silently wrong)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real) \
+            or not math.isfinite(value):
+        raise DesignError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_prob(prob) -> float:
+    """``prob`` as a float; DesignError unless it is a number in (0, 1)."""
+    if not 0 < check_number("prob", prob) < 1:
+        raise DesignError(f"prob must lie in (0, 1), got {prob!r}")
+    return float(prob)
 
 
 def interval_columns(draws: np.ndarray, prob: float, axis=(0, 1)) -> dict[str, np.ndarray]:
@@ -21,9 +42,7 @@ def interval_columns(draws: np.ndarray, prob: float, axis=(0, 1)) -> dict[str, n
         Mass of the central interval: its ends are the (1 - prob)/2 and (1 + prob)/2
         quantiles.
     """
-    if not 0 < prob < 1:
-        raise ValueError(f"prob must lie in (0, 1), got {prob}")
-    tail = (1 - prob) / 2
+    tail = (1 - check_prob(prob)) / 2
     low, high = np.quantile(draws, [tail, 1 - tail], axis=axis)
     return {"estimate": draws.mean(axis=axis), "std_error": draws.std(axis=axis, ddof=1),
             "conf_low": low, "conf_high": high}

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import DesignError
 from ..families import Family
-from .draws import interval_columns
+from .draws import check_number, interval_columns
 from .variance import covariance_draws
 
 __all__ = ["icc", "latent_residual_variance", "nesting", "term_values"]
@@ -57,12 +58,16 @@ def term_values(terms, at: Mapping[str, float]) -> np.ndarray:
 
 
 def _check_at(groups: Mapping[str, tuple[str, ...]], at: Mapping[str, float]) -> None:
+    """DesignError for an ``at`` key that matches no random slope or a value that is not a
+    finite number (NaN would give a NaN ICC without a word)."""
     known = {name for terms in groups.values() for t in terms if t != INTERCEPT
              for name in (t, *t.split(":"))}
     unknown = sorted(set(at) - known)
     if unknown:
-        raise ValueError(f"at={dict(at)}: {unknown} match no random slope; the varying terms "
-                         f"are {sorted({t for ts in groups.values() for t in ts})}")
+        raise DesignError(f"at={dict(at)}: {unknown} match no random slope; the varying terms "
+                          f"are {sorted({t for ts in groups.values() for t in ts})}")
+    for name, value in at.items():
+        check_number(f"at[{name!r}]", value)
 
 
 def _at_label(groups: Mapping[str, tuple[str, ...]], at: Mapping[str, float]) -> str:

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import DesignError
+from .draws import check_number
 from .variance import COLUMNS, component_rows, covariance_draws, residual_rows
 
 __all__ = ["recenter", "shift_matrix"]
@@ -28,7 +30,7 @@ def shift_matrix(terms, time: str, at: float, group: str = "") -> np.ndarray:
 
     Raises
     ------
-    ValueError
+    DesignError
         When a term involves ``time`` other than as a plain factor (``I(Days^2)``), or the
         term without ``time`` is not among ``terms`` (a random slope without its intercept:
         the shift would create an effect the model does not have).
@@ -38,13 +40,13 @@ def shift_matrix(terms, time: str, at: float, group: str = "") -> np.ndarray:
         parts = term.split(":")
         if time not in parts:
             if any(_mentions(p, time) for p in parts):
-                raise ValueError(f"recenter needs terms linear in {time!r}; {term!r} of "
-                                 f"{group!r} is not: shift the variable and refit instead")
+                raise DesignError(f"recenter needs terms linear in {time!r}; {term!r} of "
+                                  f"{group!r} is not: shift the variable and refit instead")
             continue
         rest = ":".join(p for p in parts if p != time) or INTERCEPT
         if rest not in terms:
-            raise ValueError(f"shifting {time!r} moves part of the effect {term!r} of {group!r} "
-                             f"into {rest!r}, which does not vary by {group!r} in this model")
+            raise DesignError(f"shifting {time!r} moves part of the effect {term!r} of {group!r} "
+                              f"into {rest!r}, which does not vary by {group!r} in this model")
         A[terms.index(rest), k] = at
     return A
 
@@ -88,13 +90,13 @@ def recenter(posterior: xr.Dataset, groups: Mapping[str, tuple[str, ...]], time:
     """
     rows, shifted = [], False
     for group, terms in groups.items():
-        A = shift_matrix(list(terms), time, float(at), group)
+        A = shift_matrix(list(terms), time, check_number("at", at), group)
         moved = any(time in t.split(":") for t in terms)
         shifted |= moved
         cov = A @ covariance_draws(posterior, group) @ A.T
         rows += component_rows(group, terms, cov, prob, moved or f"corr_{group}" in posterior)
     if not shifted:
-        raise ValueError(f"no random effect varies with {time!r}; the variance components "
-                         "do not depend on its origin")
+        raise DesignError(f"no random effect varies with {time!r}; the variance components "
+                          "do not depend on its origin")
     rows += residual_rows(posterior, prob)
     return pd.DataFrame.from_records(rows, columns=COLUMNS)

@@ -7,6 +7,7 @@ import pandas as pd
 import xarray as xr
 
 from ..design import Design, GroupingFactor
+from ..errors import DesignError
 from .draws import interval_columns
 
 __all__ = ["no_pooling", "shrinkage"]
@@ -124,8 +125,8 @@ def shrinkage(posterior: xr.Dataset, design: Design, group: str, term: str = "(I
     """
     grp = design.group(group)
     if term not in grp.terms:
-        raise ValueError(f"{term!r} is not a varying term of {group!r}; its terms are "
-                         f"{list(grp.terms)}")
+        raise DesignError(f"{term!r} is not a varying term of {group!r}; its terms are "
+                          f"{list(grp.terms)}")
     k = grp.terms.index(term)
     coef, reasons = no_pooling(posterior, design, group)
     complete = float(_fixed_means(posterior, [term])[0])

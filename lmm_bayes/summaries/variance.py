@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import DesignError
 from .draws import interval_columns
 
 __all__ = [
@@ -75,13 +76,13 @@ def component_draws(posterior: xr.Dataset, group: str, terms, term: str) -> np.n
 
     Raises
     ------
-    KeyError
+    DesignError
         Naming the components ``group`` has, when ``term`` is not one of them.
     """
     found = dict(_quantities(terms, covariance_draws(posterior, group),
                              f"corr_{group}" in posterior))
     if term not in found:
-        raise KeyError(f"{group!r} has no component {term!r}; it has {list(found)}")
+        raise DesignError(f"{group!r} has no component {term!r}; it has {list(found)}")
     return found[term]
 
 
@@ -117,7 +118,7 @@ def variance_contrast(posterior: xr.Dataset, groups: Mapping[str, tuple[str, ...
     both are fitted jointly, as brms's ``gr(..., by = )`` does (Bürkner 2018).
     """
     if kind not in ("ratio", "difference"):
-        raise ValueError(f"kind must be 'ratio' or 'difference', not {kind!r}")
+        raise DesignError(f"kind must be 'ratio' or 'difference', not {kind!r}")
     a, b = (component_draws(posterior, g, groups[g], term) for g in (first, second))
     draws, op, null = (a / b, "/", 1.0) if kind == "ratio" else (a - b, "-", 0.0)
     row = {"term": term, "contrast": f"{first} {op} {second}",
