@@ -6,9 +6,10 @@ A saved fit is one netCDF-4 file written by ArviZ (``fit.save("sleep.nc")``): th
 ``lmm_bayes`` that holds
 
 * the data the model was fitted to, one variable per column (numbers and logicals as they
-  were; text and categorical columns as integer codes into their levels, stored in order,
-  with ``-1`` for a missing value), so that the design is rebuilt exactly: same level order,
-  reference levels, codings and ``center``/``scale`` constants;
+  were; dates and durations as 64-bit integers of their unit, zoned dates in UTC; text and
+  categorical columns as integer codes into their levels, stored in order, with ``-1`` for
+  a missing value), so that the design is rebuilt exactly: same level order, reference
+  levels, codings, ``center``/``scale`` constants and date origins;
 * in its attributes, as JSON: the model spec (formula and every option, prior overrides
   included), the sampler settings, the prior of every parameter and fingerprints of the
   design (response, fixed-effect matrix, level index and ``Z`` of each grouping factor).
@@ -111,8 +112,21 @@ def _levels(series: pd.Series, known: tuple[str, ...]) -> list[str]:
     return list(known) + [lab for lab in dict.fromkeys(labels) if lab not in known]
 
 
+def _temporal_variable(series: pd.Series, name: str) -> xr.Variable:
+    """Dates or durations as the integers behind them (NaT included), with their dtype to
+    view them back; zoned dates in UTC, which keeps the days since the origin that the
+    design counts (:mod:`lmm_bayes.variables`)."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert(None)
+    values = series.to_numpy()
+    return xr.Variable("row", values.view(np.int64), {"column": name,
+                                                      "temporal": str(values.dtype)})
+
+
 def _data_variable(series: pd.Series, levels: Mapping[str, tuple[str, ...]]) -> xr.Variable:
     name = str(series.name)
+    if series.dtype.kind in "mM":
+        return _temporal_variable(series, name)
     values = _plain_values(series)
     if values is not None:
         return xr.Variable("row", values, {"column": name})
@@ -130,6 +144,8 @@ def _data_frame(dataset: xr.Dataset) -> pd.DataFrame:
         values = var.values
         if "levels" in var.attrs:
             values = pd.Categorical.from_codes(values, json.loads(var.attrs["levels"]))
+        elif "temporal" in var.attrs:
+            values = values.view(var.attrs["temporal"])
         columns[var.attrs["column"]] = values
     return pd.DataFrame(columns)
 

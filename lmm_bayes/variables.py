@@ -5,6 +5,12 @@ A variable is a column name (``Days``), or an expression over columns: ``np.log(
 (treat ``x`` as categorical). ``center`` and ``scale`` remember the mean and standard
 deviation of the data they were first evaluated on, in a :class:`DataSchema`, so that new
 data (prediction) are transformed the same way; categorical variables remember their levels.
+
+Dates and durations are numeric: a datetime variable counts the days (with fractions for
+times of day) since the earliest date in the fitting data, and new data are counted from
+that same origin; a timezone-aware one is first converted to UTC. A timedelta counts
+days. New data must give each numeric variable the type it had in the fitting data
+(numbers, dates or durations): numbers written as text are an error, not a factor.
 """
 
 from __future__ import annotations
@@ -52,14 +58,58 @@ class DataSchema:
     ----------
     levels : mapping of variable label to its levels (reference level first)
     transforms : mapping of ``"label#k"`` to the constant of the k-th ``center``/``scale`` call
+    numeric : mapping of variable label to its kind, ``"number"``, ``"datetime"`` or
+        ``"timedelta"``, for every variable evaluated as numeric
+    origins : mapping of datetime variable label to the date its days are counted from
     """
 
     levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     transforms: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    numeric: Mapping[str, str] = field(default_factory=dict)
+    origins: Mapping[str, pd.Timestamp] = field(default_factory=dict)
 
 
 def _is_categorical_dtype(series: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def _kind(series) -> str:
+    """``"datetime"``, ``"timedelta"``, ``"number"`` or ``"categorical"`` (text, logical
+    and categorical values)."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    if pd.api.types.is_timedelta64_dtype(series):
+        return "timedelta"
+    return "categorical" if _is_categorical_dtype(series) else "number"
+
+
+_KIND_WORDS = {"number": "numeric", "datetime": "a date", "timedelta": "a duration"}
+
+
+def _first_non_number(values: pd.Series) -> int | None:
+    """Position of the first entry that is not a real number, or None."""
+    for position, value in enumerate(values.tolist()):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float)):
+            return position
+    return None
+
+
+def _describe(kind: str, value) -> str:
+    """How an error message names a variable's type, from its kind and one value."""
+    if kind != "categorical":
+        return _KIND_WORDS[kind]
+    if isinstance(value, str):
+        return "text"
+    return "logical" if isinstance(value, (bool, np.bool_)) else "categorical"
+
+
+def _days(stamps: pd.Series, origin: pd.Timestamp | None) -> tuple[np.ndarray, pd.Timestamp]:
+    """Days since ``origin`` (default: the earliest date) and the origin used."""
+    if stamps.dt.tz is not None:  # in UTC, so that data in different zones compare
+        stamps = stamps.dt.tz_convert(None)
+    if origin is None:
+        origin = stamps.min()
+    return ((stamps - origin) / pd.Timedelta(days=1)).to_numpy(float), origin
 
 
 def columns_used(label: str, data: pd.DataFrame) -> list[str]:
@@ -95,10 +145,13 @@ class VariableEvaluator:
         self.schema = schema
         self.learnt_levels: dict[str, tuple[str, ...]] = {}
         self.learnt_transforms: dict[str, tuple[float, float]] = {}
+        self.learnt_numeric: dict[str, str] = {}
+        self.learnt_origins: dict[str, pd.Timestamp] = {}
         self._cache: dict[tuple[str, bool], Variable] = {}
 
     def learnt_schema(self) -> DataSchema:
-        return DataSchema(dict(self.learnt_levels), dict(self.learnt_transforms))
+        return DataSchema(dict(self.learnt_levels), dict(self.learnt_transforms),
+                          dict(self.learnt_numeric), dict(self.learnt_origins))
 
     def variable(self, label: str, *, categorical: bool = False) -> Variable:
         """Evaluate ``label``; ``categorical=True`` forces categorical treatment (grouping)."""
@@ -114,16 +167,50 @@ class VariableEvaluator:
             series, categorical = self._expression(label[2:-1], label), True
         else:
             series = self._expression(label, label)
-        if categorical or label in self.factors or _is_categorical_dtype(series):
+        if categorical or label in self.factors:
             return self._categorical(label, series)
-        values = np.asarray(series, dtype=float)
+        kind = self._fitted_kind(label, series)
+        if kind == "categorical":
+            return self._categorical(label, series)
+        values = self._numbers(label, series, kind)
         bad = ~np.isfinite(values)
         if bad.any():
             raise DesignError(
                 f"the formula term {label!r} is not finite in {int(bad.sum())} row(s) "
                 f"(first at position {int(np.flatnonzero(bad)[0])})"
             )
+        self.learnt_numeric[label] = kind
         return Variable(label, values)
+
+    def _fitted_kind(self, label: str, series) -> str:
+        """The kind (:func:`_kind`) of ``series``; with a schema (new data), DesignError
+        naming the column and first offending row unless it is the kind ``label`` had in
+        the fitting data. Numbers stored as Python objects pass; numbers written as text
+        do not (a CSV cell such as "9,5" makes the whole column text)."""
+        kind = _kind(series)
+        fitted = self.schema.numeric.get(label) if self.schema is not None else None
+        if fitted is None or kind == fitted:
+            return kind
+        values = pd.Series(series)
+        row = _first_non_number(values) if kind == "categorical" else 0
+        if row is None and fitted == "number":
+            return fitted  # numbers held as Python objects: what the fitting data had
+        row = row or 0
+        value = values.tolist()[row]
+        raise DesignError(f"{label!r} was {_KIND_WORDS[fitted]} in the fitted data but is "
+                          f"{_describe(kind, value)} in the new data (row {row}: {value!r})")
+
+    def _numbers(self, label: str, series, kind: str) -> np.ndarray:
+        """Float values of a numeric variable: dates as days since the fitting data's
+        earliest date (its origin, learnt here or reused from the schema), durations in
+        days."""
+        if kind == "datetime":
+            known = self.schema.origins if self.schema is not None else {}
+            values, self.learnt_origins[label] = _days(pd.Series(series), known.get(label))
+            return values
+        if kind == "timedelta":
+            return (pd.Series(series) / pd.Timedelta(days=1)).to_numpy(float)
+        return np.asarray(series, dtype=float)
 
     def _categorical(self, label: str, series) -> Variable:
         series = pd.Series(series).reset_index(drop=True)
