@@ -251,7 +251,8 @@ def test_schema_reuses_constants_on_new_data():
     fitting.variable("f")
     schema = fitting.learnt_schema()
     assert schema == DataSchema({"f": ("a", "b", "c")},
-                                {"center(x)#0": (2.0, 1.0), "scale(x)#0": (2.0, 2.0)})
+                                {"center(x)#0": (2.0, 1.0), "scale(x)#0": (2.0, 2.0)},
+                                {"center(x)": "number", "scale(x)": "number"})
     new = VariableEvaluator(pd.DataFrame({"x": [6.0, 0.0], "f": ["c", "a"]}), schema=schema)
     np.testing.assert_allclose(new.variable("center(x)").values, [4.0, -2.0])
     np.testing.assert_allclose(new.variable("scale(x)").values, [2.0, -1.0])
