@@ -51,6 +51,8 @@ class LMM:
     formula : str
         lme4 syntax, e.g. ``"Reaction ~ Days + (Days | Subject)"``; see the README's table.
     data : pandas.DataFrame
+        Numeric columns are covariates; a datetime column counts the days since its
+        earliest date, a timedelta column days (:mod:`lmm_bayes.variables`).
     family : {"gaussian", "bernoulli", "binomial", "poisson", "negbinomial"}
         The response distribution. A binomial response is written
         ``cbind(successes, failures) ~ ...`` (or is 0/1); see :mod:`lmm_bayes.families`.
@@ -245,7 +247,9 @@ class LMM:
         zero (:func:`lmm_bayes.summaries.singular_components`); the fit is returned either way.
         The same ``random_seed`` gives the same draws. ``target_accept=None`` takes 0.95 when
         a grouping factor has fewer than 20 levels and 0.8 otherwise
-        (:func:`lmm_bayes.sampling.default_target_accept`).
+        (:func:`lmm_bayes.sampling.default_target_accept`). The settings are checked by
+        :class:`~lmm_bayes.sampling.SamplerConfig` before anything is compiled
+        (:class:`~lmm_bayes.SamplingError` naming the setting).
         """
         sampler = self.resolve_sampler(sampler)
         config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
@@ -495,7 +499,10 @@ class Fit:
         Parameters
         ----------
         data : pandas.DataFrame
-            The predictor columns and, unless ``groups="population"``, the grouping columns.
+            The predictor columns and, unless ``groups="population"``, the grouping columns;
+            at least one row. Each numeric variable must have the type it had in the
+            fitting data (numbers, dates, durations): text is a DesignError naming the
+            column and row, never recoded.
         kind : {"mean", "response"}
             The expected outcome, or a new measurement (adds the residual noise: a
             predictive interval).
@@ -507,7 +514,8 @@ class Fit:
             the random-effect distribution (population-averaged, for GLMMs).
         history : pandas.DataFrame, optional
             Observed rows (with the response) of new individuals: their predictions condition
-            on them without refitting (exactly, for a Gaussian model).
+            on them without refitting (exactly, for a Gaussian model). Each individual in
+            it must have a row in ``data``.
         random_seed : int, optional
         prob : float
             Mass of the central interval.
@@ -521,7 +529,8 @@ class Fit:
                    groups: Groups = "new", history: pd.DataFrame | None = None,
                    random_seed: int | None = None) -> pd.DataFrame:
         """P(outcome ⋈ threshold) for each row of ``data``, e.g. P(HbA1c > 7% at the next
-        visit): a DataFrame with ``probability`` (see :func:`lmm_bayes.risk.exceedance`)."""
+        visit): a DataFrame with ``probability`` (see :func:`lmm_bayes.risk.exceedance`).
+        ``threshold`` must be a finite number (DesignError otherwise)."""
         draws = self.predict_draws(data, kind=kind, groups=groups, history=history,
                                    random_seed=random_seed)
         flat = draws.values.reshape(-1, draws.sizes["obs"])
