@@ -38,6 +38,7 @@ ESS_MIN = 400
 MAX_ITERATIONS = 10**7   # draws or tune per chain; beyond this the draws cannot be held
 MAX_CHAINS = 1024
 MAX_SEED = 2**64 - 1      # nutpie takes the seed as an unsigned 64-bit integer
+_LIMIT_TEXT = {MAX_SEED: "2**64 - 1"}
 
 
 def _whole_number(name: str, value, low: int, high: int | None) -> None:
@@ -45,7 +46,7 @@ def _whole_number(name: str, value, low: int, high: int | None) -> None:
     is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
     if not is_int or value < low or (high is not None and value > high):
         what = "a positive" if low == 1 else "a non-negative"
-        limit = f" of at most {high:_}" if high is not None else ""
+        limit = "" if high is None else f" of at most {_LIMIT_TEXT.get(high, f'{high:_}')}"
         raise SamplingError(f"{name} must be {what} whole number{limit}, got {value!r}")
 
 

@@ -113,6 +113,31 @@ def test_bad_new_data_is_named(design, data, message):
         predict_draws(posterior(), design, GAUSSIAN, data)
 
 
+@pytest.mark.parametrize("x, message", [
+    (["2", "5", "1"], r"'x' was numeric in the fitted data but is text in the new data "
+                      r"\(row 0: '2'\)"),
+    (np.array([2.0, "9,5", 1.0], dtype=object), r"is text in the new data \(row 1: '9,5'\)"),
+    ([True, False, True], r"is logical in the new data \(row 0: True\)"),
+    (pd.to_datetime(["2020-01-01"] * 3), r"is a date in the new data"),
+])
+def test_numeric_variable_given_another_type_is_refused_not_recoded(design, x, message):
+    """Text in a numeric column used to become a dummy and give a wrong prediction."""
+    with pytest.raises(DesignError, match=message):
+        predict_draws(posterior(), design, GAUSSIAN, NEW.assign(x=x), groups="conditional")
+
+
+def test_numbers_held_as_python_objects_predict_as_numbers(design):
+    as_objects = NEW.iloc[:2].assign(x=pd.Series([2.0, 5], dtype=object, index=[7, 8]))
+    got = predict_draws(posterior(), design, GAUSSIAN, as_objects, groups="conditional")
+    want = predict_draws(posterior(), design, GAUSSIAN, NEW.iloc[:2], groups="conditional")
+    np.testing.assert_array_equal(got.values, want.values)
+
+
+def test_empty_data_has_no_rows_to_predict(design):
+    with pytest.raises(DesignError, match="no rows to predict: data has no rows"):
+        predict_draws(posterior(), design, GAUSSIAN, NEW.iloc[:0])
+
+
 def test_bad_options(design):
     with pytest.raises(DesignError, match="kind"):
         predict_draws(posterior(), design, GAUSSIAN, NEW, kind="mode")
@@ -174,6 +199,16 @@ def test_prediction_with_history_uses_the_conditional_effects(design):
 def test_bad_history_is_named(design, history, message):
     with pytest.raises(DesignError, match=message):
         predict_draws(posterior(), design, GAUSSIAN, NEW, history=history)
+
+
+def test_history_without_rows_to_predict_is_refused(design):
+    """A history whose individual has no row in the data would be ignored silently."""
+    other = pd.DataFrame({"x": [4.0], "arm": ["A"], "g": ["someone else"]})
+    with pytest.raises(DesignError, match=r"the history's level\(s\) \['new'\] of 'g' match "
+                                          r"no row of the data to predict"):
+        predict_draws(posterior(), design, GAUSSIAN, other, history=HISTORY)
+    with pytest.raises(DesignError, match="no rows to predict: history has no rows"):
+        predict_draws(posterior(), design, GAUSSIAN, other, history=HISTORY.iloc[:0])
 
 
 def test_history_needs_groups_new(design):

@@ -20,6 +20,13 @@ def test_exceedance_matches_the_normal_tail():
     np.testing.assert_allclose(exceedance(draws, 7.2, "<="), 1 - expected, atol=0.003)
 
 
+@pytest.mark.parametrize("threshold", [np.nan, np.inf, "7", True, None])
+def test_exceedance_threshold_must_be_a_finite_number(threshold):
+    """NaN compared false with every draw: probability 0, tier "low", without a word."""
+    with pytest.raises(DesignError, match=r"threshold must be a finite number, got"):
+        exceedance(np.zeros((4, 2)), threshold)
+
+
 def test_exceedance_counts_ties_by_direction():
     draws = np.array([[1.0], [2.0], [2.0], [3.0]])
     assert exceedance(draws, 2.0, ">")[0] == 0.25

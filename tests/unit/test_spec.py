@@ -71,13 +71,47 @@ def test_bad_specs_raise_spec_error(tmp_path, text, message):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"draws": 0}, "draws must be a positive whole number"),
+    ({"draws": 10**17}, "draws must be a positive whole number of at most 10_000_000"),
+    ({"tune": -1}, "tune must be a non-negative whole number"),
     ({"chains": 1.5}, "chains must be a positive whole number"),
+    ({"chains": True}, "chains must be a positive whole number"),
+    ({"cores": 0}, "cores must be a positive whole number, got 0"),
+    ({"random_seed": "abc"}, r"random_seed must be a non-negative whole number of at most "
+                             r"2\*\*64 - 1, got 'abc'"),
+    ({"random_seed": -1}, "random_seed must be a non-negative whole number"),
+    ({"random_seed": 2**64}, "random_seed must be a non-negative whole number"),
     ({"sampler": "stan"}, "unknown sampler 'stan'"),
     ({"target_accept": 1.0}, r"target_accept must lie in \(0, 1\)"),
+    ({"target_accept": "0.9"}, r"target_accept must lie in \(0, 1\), got '0.9'"),
 ])
 def test_bad_sampler_settings(kwargs, message):
     with pytest.raises(lb.SamplingError, match=message):
         SamplerConfig(**kwargs)
+
+
+def test_sampler_settings_at_their_limits_are_accepted():
+    SamplerConfig(draws=10**7, tune=0, chains=1, cores=1, random_seed=0)
+    SamplerConfig(tune=10**7, random_seed=2**64 - 1)
+
+
+def test_spec_file_sampler_settings_are_checked_on_reading(tmp_path):
+    """cores = 0 used to hang the sampler; `lmm-bayes check` now reports it."""
+    path = write(tmp_path, "[model]\nformula='y ~ x'\n[data]\ndataset='sleepstudy'\n"
+                           "[sampler]\nsampler='auto'\ncores=0\n")
+    with pytest.raises(lb.SpecError, match=r"m.toml: \[sampler\] cores must be a positive "):
+        read_spec(path)
+
+
+@pytest.mark.parametrize("kwargs", [{"cores": 0}, {"draws": 10**17}, {"random_seed": -1}])
+def test_fit_checks_sampler_settings_before_compiling(sleepstudy, kwargs):
+    with pytest.raises(lb.SamplingError, match=next(iter(kwargs))):
+        lb.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, **kwargs)
+
+
+def test_fit_many_checks_sampler_settings_before_starting(sleepstudy):
+    with pytest.raises(lb.SamplingError, match="random_seed must be a non-negative"):
+        lb.fit_many("Reaction ~ Days + (1 | Subject)", sleepstudy, by="Subject",
+                    random_seed="abc")
 
 
 def test_spec_with_a_binomial_family_and_link(tmp_path):

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from lmm_bayes.errors import DesignError
+from lmm_bayes.ppc import ppc_pvalues
 from lmm_bayes.summaries import random_effects_table, tidy_summary
 from lmm_bayes.summaries.draws import interval_columns
 
@@ -60,6 +62,18 @@ def test_random_effects_rows_by_level_and_term():
     assert table.conf_low[3] == pytest.approx(50.05)
 
 
-def test_bad_prob_raises():
-    with pytest.raises(ValueError, match="prob must lie in"):
-        interval_columns(GRID, 1.5)
+@pytest.mark.parametrize("prob, message", [
+    (1.5, r"prob must lie in \(0, 1\), got 1.5"), (1.0, "prob must lie in"),
+    (0, "prob must lie in"), (-0.1, "prob must lie in"),
+    (np.nan, "prob must be a finite number, got nan"),
+    ("0.9", "prob must be a finite number, got '0.9'"),
+])
+def test_bad_prob_raises(prob, message):
+    """Every summary's interval goes through interval_columns (tidy, icc, variance,
+    shrinkage, trajectories, predictions); ppc_pvalues checks the same way."""
+    with pytest.raises(DesignError, match=message):
+        interval_columns(GRID, prob)
+    with pytest.raises(DesignError, match=message):
+        tidy_summary(posterior(), {"Subject": tuple(TERMS)}, prob)
+    with pytest.raises(DesignError, match=message):
+        ppc_pvalues(np.zeros(3), np.zeros((4, 3)), prob=prob)

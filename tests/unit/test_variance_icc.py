@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from lmm_bayes.errors import DesignError
 from lmm_bayes.summaries import icc, nesting, recenter, variance_components
 from lmm_bayes.summaries.recenter import shift_matrix
 
@@ -90,8 +91,15 @@ def test_icc_with_a_random_slope_depends_on_the_covariate():
     default = icc(posterior(SLEEP), TERMS)
     assert default.estimate.tolist() == pytest.approx([9 / 25])
     assert default["at"].tolist() == ["Days=0"]
-    with pytest.raises(ValueError, match=r"\['Dayz'\] match no random slope"):
+    with pytest.raises(DesignError, match=r"\['Dayz'\] match no random slope"):
         icc(posterior(SLEEP), TERMS, at={"Dayz": 3})
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, "3", None])
+def test_icc_at_must_be_a_finite_number(value):
+    """NaN used to give a row of NaN; the error names the covariate."""
+    with pytest.raises(DesignError, match=r"at\['Days'\] must be a finite number, got"):
+        icc(posterior(SLEEP), TERMS, at={"Days": value})
 
 
 def test_nested_icc_gives_within_batch_and_within_cask_correlations():
@@ -156,10 +164,12 @@ def test_shift_matrix_with_an_interaction():
     (["Days"], "into '\\(Intercept\\)', which does not vary"),
 ])
 def test_shift_matrix_refuses_what_it_cannot_shift(terms, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(DesignError, match=message):
         shift_matrix(terms, "Days", 1.0, "Subject")
 
 
 def test_recenter_of_a_variable_no_effect_varies_with():
-    with pytest.raises(ValueError, match="no random effect varies with 'Dayz'"):
+    with pytest.raises(DesignError, match="no random effect varies with 'Dayz'"):
         recenter(posterior(SLEEP), TERMS, "Dayz", 1)
+    with pytest.raises(DesignError, match="at must be a finite number, got nan"):
+        recenter(posterior(SLEEP), TERMS, "Days", np.nan)
