@@ -86,12 +86,23 @@ def _kind(series) -> str:
 _KIND_WORDS = {"number": "numeric", "datetime": "a date", "timedelta": "a duration"}
 
 
+def _reads_as_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _first_non_number(values: pd.Series) -> int | None:
-    """Position of the first entry that is not a real number, or None."""
-    for position, value in enumerate(values.tolist()):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float)):
-            return position
-    return None
+    """Position of the entry to name in a column that should hold numbers, or None if all
+    are numbers: the first that does not even read as one (the "9,5" that made a CSV
+    column text), else the first that is not a number."""
+    entries = values.tolist()
+    wrong = [k for k, v in enumerate(entries)
+             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float))]
+    unreadable = [k for k in wrong if not _reads_as_number(entries[k])]
+    return (unreadable or wrong or [None])[0]
 
 
 def _describe(kind: str, value) -> str:

@@ -147,6 +147,9 @@ def bad_files(tmp_path):
     (tmp_path / "bad.toml").write_text('[model]\nformula = "y ~ x + (1 | g)"\ncolour = 1\n')
     (tmp_path / "broken.csv").write_text('a,b\n1,2\n"3,4\n5,6,7,8\n')
     (tmp_path / "wrong.csv").write_text("a\n1\n2\n")
+    (tmp_path / "cores.toml").write_text('[model]\nformula = "Reaction ~ Days + (1 | Subject)"'
+                                         '\n[data]\ndataset = "sleepstudy"\n'
+                                         '[sampler]\ncores = 0\n')
     return tmp_path
 
 
@@ -161,6 +164,9 @@ SLEEP = str(REPO / "models" / "sleepstudy.toml")
     (["check", SLEEP, "--data", "{tmp}/broken.csv"], "cannot read the data file"),
     (["summarize", "{tmp}"], "no saved fit at"),
     (["summarize", "{tmp}/wrong.csv"], "is not a readable netCDF file"),
+    (["check", "{tmp}/cores.toml"], "[sampler] cores must be a positive whole number, got 0"),
+    (["fit", SLEEP, "--seed", "-1"], "random_seed must be a non-negative whole number"),
+    (["fit", SLEEP, "--draws", str(10**17)], "draws must be a positive whole number of at most"),
 ])
 def test_user_mistakes_exit_2_with_one_line(args, message, bad_files):
     code, _, err = run([a.format(tmp=bad_files) for a in args])
@@ -187,3 +193,26 @@ def test_predict_from_a_saved_fit(fitted, tmp_path):
     code, _, err = run(["predict", str(out), "--data", str(tmp_path / "new.csv"),
                         "--groups", "conditional"])
     assert code == 2 and "['999'] of 'Subject' were not in the fitted data" in err
+
+
+@pytest.fixture
+def saved_sleep(sleep_fit, tmp_path):
+    """The session's sleepstudy fit saved as `lmm-bayes fit` would (no new sampling)."""
+    sleep_fit.save(tmp_path / "fit.nc")
+    return tmp_path
+
+
+@pytest.mark.parametrize("csv, extra, message", [
+    ("Days,Subject\n0,308\n9,999\n", ["--threshold", "nan"],
+     "threshold must be a finite number, got nan"),
+    ('Days,Subject\n0,308\n"9,5",308\n', [],
+     "'Days' was numeric in the fitted data but is text in the new data (row 1: '9,5')"),
+])
+def test_predict_refuses_bad_input_with_exit_2(saved_sleep, csv, extra, message):
+    """A NaN threshold gave probability 0; one "9,5" cell made Days text and every row was
+    predicted as a dummy: both exited 0."""
+    (saved_sleep / "new.csv").write_text(csv)
+    code, _, err = run(["predict", str(saved_sleep), "--data", str(saved_sleep / "new.csv")]
+                       + extra)
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err

@@ -77,3 +77,47 @@ def test_loo_and_compare(sleep_model, sleep_fit, sleepstudy):
         table = lb.compare({"slopes": sleep_fit, "intercepts": other})
     assert table.index[0] == "slopes"           # random slopes fit far better (lme4: REML log-likelihood −871.8 vs −893.2)
     assert table.loc["intercepts", "elpd_diff"] > 10
+
+
+# ----------------------------------------------------------------------------- input checks
+
+
+def test_days_given_as_text_are_refused_not_recoded(sleep_fit):
+    """Days = "5", "9" used to be coded as a dummy: 253.9 and 273.5 instead of 352 and 430."""
+    with pytest.raises(lb.DesignError, match=r"'Days' was numeric in the fitted data but is "
+                                             r"text in the new data \(row 0: '5'\)"):
+        sleep_fit.predict(pd.DataFrame({"Days": ["5", "9"], "Subject": ["308", "308"]}))
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), "7"])
+def test_exceedance_and_tiers_need_a_finite_threshold(sleep_fit, threshold):
+    for method in (sleep_fit.exceedance, sleep_fit.risk_tiers):
+        with pytest.raises(lb.DesignError, match="threshold must be a finite number"):
+            method(NEW, threshold, random_seed=3)
+
+
+def test_predict_needs_rows_and_history_needs_a_row_to_predict(sleep_fit, sleepstudy):
+    with pytest.raises(lb.DesignError, match="no rows to predict"):
+        sleep_fit.predict(NEW.iloc[:0])
+    own = sleepstudy[sleepstudy["Subject"].astype(str) == "337"].assign(Subject="new")
+    with pytest.raises(lb.DesignError, match=r"level\(s\) \['new'\] of 'Subject' match no row"):
+        sleep_fit.predict(NEW, history=own.iloc[:2])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f: f.icc(at={"Days": float("nan")}), r"at\['Days'\] must be a finite number"),
+    (lambda f: f.icc(at={"Dayz": 3}), r"\['Dayz'\] match no random slope"),
+    (lambda f: f.icc(group="Subjekt"), "no grouping factor 'Subjekt'"),
+    (lambda f: f.shrinkage("Subject", "Dayz"), "'Dayz' is not a varying term of 'Subject'"),
+    (lambda f: f.summary(prob=1.5), r"prob must lie in \(0, 1\), got 1.5"),
+    (lambda f: f.summary(prob=0), r"prob must lie in \(0, 1\), got 0"),
+    (lambda f: f.summary(prob=float("nan")), "prob must be a finite number, got nan"),
+    (lambda f: f.variance_components(prob=-1), "prob must lie in"),
+    (lambda f: f.icc(prob=1), "prob must lie in"),
+    (lambda f: f.random_effects("Subject", prob=2), "prob must lie in"),
+    (lambda f: f.predict(NEW, prob=1.5), "prob must lie in"),
+    (lambda f: f.ppc_pvalues(prob=1.5), "prob must lie in"),
+])
+def test_summary_and_prediction_options_raise_the_package_error(sleep_fit, call, message):
+    with pytest.raises(lb.DesignError, match=message):
+        call(sleep_fit)
