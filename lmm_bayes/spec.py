@@ -156,6 +156,6 @@ def _check_sampler(settings: Mapping[str, Any], path: Path) -> None:
     """SpecError naming the file unless :class:`~lmm_bayes.sampling.SamplerConfig` takes the
     [sampler] settings (``sampler = "auto"`` is resolved only once the model is built)."""
     try:
-        SamplerConfig(**{k: v for k, v in settings.items() if k != "sampler"})
+        SamplerConfig(**{k: v for k, v in settings.items() if (k, v) != ("sampler", "auto")})
     except SamplingError as err:
         raise SpecError(f"{path}: [sampler] {err}") from None

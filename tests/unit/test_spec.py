@@ -100,6 +100,8 @@ def test_spec_file_sampler_settings_are_checked_on_reading(tmp_path):
                            "[sampler]\nsampler='auto'\ncores=0\n")
     with pytest.raises(lb.SpecError, match=r"m.toml: \[sampler\] cores must be a positive "):
         read_spec(path)
+    with pytest.raises(lb.SpecError, match=r"\[sampler\] unknown sampler 'stan'"):
+        read_spec(write(tmp_path, "[model]\nformula='y ~ x'\n[sampler]\nsampler='stan'\n"))
 
 
 @pytest.mark.parametrize("kwargs", [{"cores": 0}, {"draws": 10**17}, {"random_seed": -1}])
