@@ -37,8 +37,9 @@ import pandas as pd
 
 from .errors import DesignError, SpecError
 
-__all__ = ["CONSTANTS", "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "Call", "Environment",
-           "Function", "column_names", "evaluate", "parse_expression"]
+__all__ = ["CONSTANTS", "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "Binary", "Call", "Compare",
+           "Environment", "Function", "Name", "Node", "Number", "Unary", "column_names",
+           "parse_expression"]
 
 MAX_LENGTH = 2_000
 MAX_DEPTH = 200
@@ -96,6 +97,8 @@ FUNCTIONS: dict[str, Function] = {
 }
 """The only functions a formula term may call, by name."""
 
+_NUMPY_FUNCTIONS = {name for name, function in FUNCTIONS.items() if function.numpy}
+
 CONSTANTS: dict[str, float] = {"pi": float(np.pi)}
 """Named constants (also ``np.<name>``); a column of the same name takes precedence."""
 
@@ -118,45 +121,117 @@ _REFUSED = {  # how a refused construct is named in the error message
 
 
 # ----------------------------------------------------------------------------- tree
+# Each node evaluates itself on an Environment; ``children`` serves walks over the tree.
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What evaluating one term needs.
+
+    Attributes
+    ----------
+    label : str
+        The term, for error messages.
+    data : pandas.DataFrame
+        The columns its names refer to.
+    standardise : callable
+        ``standardise(x, scale=bool)``: ``center`` (``scale=False``) or ``scale`` of ``x``,
+        remembering (or reusing) the constants of the term's next such call.
+    """
+
+    label: str
+    data: pd.DataFrame
+    standardise: Callable[..., np.ndarray]
 
 
 @dataclass(frozen=True)
 class Name:
-    """A column (or, failing that, a constant of :data:`CONSTANTS`)."""
+    """A column, or failing that a constant of :data:`CONSTANTS`."""
 
     name: str
+    children = ()
+
+    def evaluate(self, env: Environment):
+        if self.name in env.data.columns:
+            return env.data[self.name].to_numpy()
+        if self.name in CONSTANTS:
+            return CONSTANTS[self.name]
+        raise DesignError(f"the formula term {env.label!r} refers to {self.name!r}, which is "
+                          f"not a column of the data (columns: {list(env.data.columns)})")
 
 
 @dataclass(frozen=True)
 class Number:
     value: float
+    children = ()
+
+    def evaluate(self, env: Environment) -> float:
+        return self.value
 
 
 @dataclass(frozen=True)
 class Unary:
     op: np.ufunc
-    operand: object
+    operand: Node
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+    def evaluate(self, env: Environment):
+        return self.op(self.operand.evaluate(env))
 
 
 @dataclass(frozen=True)
 class Binary:
     op: np.ufunc
-    left: object
-    right: object
+    left: Node
+    right: Node
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+    def evaluate(self, env: Environment):
+        return self.op(self.left.evaluate(env), self.right.evaluate(env))
 
 
 @dataclass(frozen=True)
 class Compare:
-    """``a < b`` or a chain ``a < b <= c`` (every comparison holds)."""
+    """``a < b``, or a chain ``a < b <= c`` (true where every comparison holds): 0/1."""
 
     ops: tuple[np.ufunc, ...]
-    operands: tuple[object, ...]
+    operands: tuple[Node, ...]
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return self.operands
+
+    def evaluate(self, env: Environment) -> np.ndarray:
+        values = [node.evaluate(env) for node in self.operands]
+        holds = [op(a, b) for op, a, b in zip(self.ops, values, values[1:])]
+        return np.logical_and.reduce(holds).astype(float)
 
 
 @dataclass(frozen=True)
 class Call:
+    """A call of a function of :data:`FUNCTIONS`."""
+
     name: str
-    args: tuple[object, ...]
+    args: tuple[Node, ...]
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return self.args
+
+    def evaluate(self, env: Environment):
+        # arguments first, so that center/scale calls are numbered inner to outer, left to
+        # right (the keys of their constants in DataSchema.transforms)
+        values = [node.evaluate(env) for node in self.args]
+        return FUNCTIONS[self.name].compute(env, *values)
+
+
+Node = Name | Number | Unary | Binary | Compare | Call
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -202,7 +277,7 @@ def _python_source(label: str) -> tuple[str, dict[str, str]]:
 
 
 @lru_cache(maxsize=4096)
-def parse_expression(label: str):
+def parse_expression(label: str) -> Node:
     """The expression tree of a formula term.
 
     Parameters
@@ -212,8 +287,11 @@ def parse_expression(label: str):
 
     Returns
     -------
-    Name, Number, Unary, Binary, Compare or Call
-        The root of the tree (immutable, so parses are cached).
+    Node
+        The root of the tree (immutable, so parses are cached); ``root.evaluate(env)`` gives
+        the values on an :class:`Environment`: an array, or a number for a constant term.
+        A name that is neither a column nor a constant raises :class:`DesignError` there,
+        naming it and listing the columns.
 
     Raises
     ------
@@ -239,7 +317,7 @@ class _Translator:
         self.label = label
         self.quoted = quoted
 
-    def node(self, node: ast.AST, depth: int):
+    def node(self, node: ast.AST, depth: int) -> Node:
         if depth > MAX_DEPTH:
             raise SpecError(f"the formula term {self.label[:40]!r}... is nested too deeply "
                             f"(more than {MAX_DEPTH} levels)")
@@ -258,7 +336,7 @@ class _Translator:
         if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
             operands = [node.left, *node.comparators]
             return Compare(tuple(_COMPARE[type(op)] for op in node.ops),
-                           tuple(self.node(o, depth) for o in operands))
+                           tuple(self.node(operand, depth) for operand in operands))
         if isinstance(node, ast.Call):
             return self.call(node, depth)
         if isinstance(node, (ast.UnaryOp, ast.BinOp, ast.Compare)):
@@ -292,9 +370,8 @@ class _Translator:
                                   f"dots, e.g. `a.b`)")
 
     def call(self, node: ast.Call, depth: int) -> Call:
-        numpy_functions = {k for k, f in FUNCTIONS.items() if f.numpy}
         if isinstance(node.func, ast.Attribute):
-            name = self.numpy_name(node.func, numpy_functions)
+            name = self.numpy_name(node.func, _NUMPY_FUNCTIONS)
         elif isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:
             name = node.func.id
         else:
@@ -310,70 +387,15 @@ class _Translator:
         return Call(name, tuple(self.node(arg, depth) for arg in node.args))
 
 
-# ----------------------------------------------------------------------------- evaluation
+# ----------------------------------------------------------------------------- walks
 
 
-def _walk(node) -> Iterator:
+def _walk(node: Node) -> Iterator[Node]:
     yield node
-    children = {Unary: lambda n: (n.operand,), Binary: lambda n: (n.left, n.right),
-                Compare: lambda n: n.operands, Call: lambda n: n.args}.get(type(node))
-    for child in children(node) if children else ():
+    for child in node.children:
         yield from _walk(child)
 
 
-def column_names(tree) -> list[str]:
+def column_names(tree: Node) -> list[str]:
     """The names a tree refers to (columns, or constants such as ``pi``), once, in order."""
     return list(dict.fromkeys(n.name for n in _walk(tree) if isinstance(n, Name)))
-
-
-@dataclass(frozen=True)
-class Environment:
-    """What evaluating one term needs.
-
-    Attributes
-    ----------
-    label : str
-        The term, for error messages.
-    data : pandas.DataFrame
-        The columns its names refer to.
-    standardise : callable
-        ``standardise(x, scale=bool)``: ``center`` (``scale=False``) or ``scale`` of ``x``,
-        remembering (or reusing) the constants of the term's next such call.
-    """
-
-    label: str
-    data: pd.DataFrame
-    standardise: Callable[..., np.ndarray]
-
-
-def evaluate(tree, env: Environment):
-    """The values of ``tree`` on ``env.data``: an array (or a scalar for a constant term).
-
-    Raises
-    ------
-    DesignError
-        A name that is neither a column nor a constant, naming it and listing the columns.
-    """
-    if isinstance(tree, Number):
-        return tree.value
-    if isinstance(tree, Name):
-        return _name_value(tree.name, env)
-    if isinstance(tree, Unary):
-        return tree.op(evaluate(tree.operand, env))
-    if isinstance(tree, Binary):
-        return tree.op(evaluate(tree.left, env), evaluate(tree.right, env))
-    if isinstance(tree, Compare):
-        values = [evaluate(o, env) for o in tree.operands]
-        holds = [op(a, b) for op, a, b in zip(tree.ops, values, values[1:])]
-        return np.logical_and.reduce(holds).astype(float)
-    args = [evaluate(arg, env) for arg in tree.args]  # first, so center/scale count in order
-    return FUNCTIONS[tree.name].compute(env, *args)
-
-
-def _name_value(name: str, env: Environment):
-    if name in env.data.columns:
-        return env.data[name].to_numpy()
-    if name in CONSTANTS:
-        return CONSTANTS[name]
-    raise DesignError(f"the formula term {env.label!r} refers to {name!r}, which is not a "
-                      f"column of the data (columns: {list(env.data.columns)})")

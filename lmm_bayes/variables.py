@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DesignError, LMMError
-from .expressions import Call, Environment, column_names, evaluate, parse_expression
+from .expressions import Call, Environment, column_names, parse_expression
 
 __all__ = ["DataSchema", "Variable", "VariableEvaluator", "columns_used", "level_label"]
 
@@ -176,7 +176,7 @@ class VariableEvaluator:
         try:
             # log(0) and the like give inf or nan, which the caller reports by row
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                values = evaluate(tree, env)
+                values = tree.evaluate(env)
         except LMMError:  # already naming the term
             raise
         except (TypeError, ValueError, ArithmeticError) as err:  # e.g. log of text

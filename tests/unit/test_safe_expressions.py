@@ -130,7 +130,8 @@ def test_hostile_formula_in_a_saved_fit_is_refused_by_load(tmp_path):
     """A crafted .nc: the lmm_bayes group with a stored spec whose formula is hostile."""
     sentinel = tmp_path / "pwned"
     spec = ModelSpec.from_formula(f"Reaction ~ {payloads(sentinel)['import']}")
-    data = {f"col{k}": io._data_variable(frame()[c], {}) for k, c in enumerate(["Reaction", "Days"])}
+    data = {f"col{k}": io._data_variable(frame()[column], {})
+            for k, column in enumerate(["Reaction", "Days"])}
     attrs = {"format": io.FORMAT, "format_version": io.FORMAT_VERSION,
              "spec": io._spec_json(spec), "sampler": "{}", "fingerprints": "{}"}
     posterior = xr.Dataset({"sigma": (("chain", "draw"), np.ones((1, 2)))})
