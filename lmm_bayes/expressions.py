@@ -299,23 +299,31 @@ def parse_expression(label: str) -> Node:
         Unreadable text, or a construct off the allow-list, naming the term and the construct.
     """
     _check_size(label)
-    source, quoted = _python_source(label)
+    source, quoted = _python_source(label.strip())
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError) as err:
         raise SpecError(f"cannot read the formula term {label!r}: "
                         f"{getattr(err, 'msg', err)}") from None
     except (RecursionError, MemoryError):  # how CPython's parser reports deep nesting
         raise SpecError(f"the formula term {label[:40]!r}... is nested too deeply") from None
-    return _Translator(label, quoted).node(tree.body, 0)
+    return _Translator(label, source, quoted).node(tree.body, 0)
 
 
 class _Translator:
     """Translate a Python AST into the tree above, refusing what is not allowed."""
 
-    def __init__(self, label: str, quoted: dict[str, str]):
+    def __init__(self, label: str, source: str, quoted: dict[str, str]):
         self.label = label
+        self.source = source
         self.quoted = quoted
+
+    def text(self, node: ast.AST) -> str:
+        """The text of ``node`` as written (for messages; unlike ast.unparse, no recursion)."""
+        text = ast.get_source_segment(self.source, node) or ""
+        for key, name in self.quoted.items():
+            text = text.replace(key, f"`{name}`")
+        return text
 
     def node(self, node: ast.AST, depth: int) -> Node:
         if depth > MAX_DEPTH:
@@ -340,7 +348,7 @@ class _Translator:
         if isinstance(node, ast.Call):
             return self.call(node, depth)
         if isinstance(node, (ast.UnaryOp, ast.BinOp, ast.Compare)):
-            raise _refuse(self.label, f"the operator in {ast.unparse(node)!r}")
+            raise _refuse(self.label, f"the operator in {self.text(node)!r}")
         raise _refuse(self.label, _REFUSED.get(type(node), f"a {type(node).__name__} node"))
 
     def number(self, value) -> Number:
@@ -365,7 +373,7 @@ class _Translator:
         if (isinstance(node.value, ast.Name) and node.value.id == "np"
                 and node.attr in allowed):
             return node.attr
-        raise _refuse(self.label, f"the attribute access {ast.unparse(node)!r} (only "
+        raise _refuse(self.label, f"the attribute access {self.text(node)!r} (only "
                                   f"np.<function> and np.pi; backquote a column name with "
                                   f"dots, e.g. `a.b`)")
 
@@ -375,7 +383,7 @@ class _Translator:
         elif isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:
             name = node.func.id
         else:
-            raise _refuse(self.label, f"a call to {ast.unparse(node.func)!r}")
+            raise _refuse(self.label, f"a call to {self.text(node.func)!r}")
         if node.keywords:
             raise _refuse(self.label, f"keyword arguments in {name}()")
         if any(isinstance(arg, ast.Starred) for arg in node.args):

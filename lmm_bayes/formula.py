@@ -20,10 +20,10 @@ touched here). It follows R's formula semantics (Wilkinson & Rogers 1973; Chambe
   :mod:`lmm_bayes.expressions`.
 
 Formulas are user input (a TOML spec, a saved fit), so the parser bounds its work: at most
-:data:`MAX_NESTING` nested parentheses, exponents of at most :data:`MAX_EXPONENT_DIGITS`
-digits (``(a + b)^k`` for ``k`` at least the number of terms is their full interaction, as
-in R), and at most :data:`MAX_TERMS` terms from one expansion; beyond these a
-:class:`SpecError` names the position.
+:data:`MAX_TOKENS` tokens and :data:`MAX_NESTING` nested parentheses, exponents of at most
+:data:`MAX_EXPONENT_DIGITS` digits (``(a + b)^k`` for ``k`` at least the number of terms is
+their full interaction, as in R), and at most :data:`MAX_TERMS` terms from one expansion;
+beyond these a :class:`SpecError` names the position.
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ from math import comb
 
 from .errors import SpecError
 
-__all__ = ["Formula", "RandomTerm", "Term", "parse_formula"]
+__all__ = ["NAME", "Formula", "RandomTerm", "Term", "parse_formula"]
 
 INTERCEPT = "(Intercept)"
 MAX_NESTING = 100
+MAX_TOKENS = 5_000
 MAX_EXPONENT_DIGITS = 4
 MAX_TERMS = 10_000
 
@@ -119,9 +120,12 @@ class Formula:
 
 # ----------------------------------------------------------------------------- scanner
 
+NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
+"""A variable name as the formula writes it without backquotes (R allows dots: ``log.dose``)."""
+
 _TOKEN = re.compile(
     r"(?P<space>\s+)|(?P<bar2>\|\|)|(?P<op>[~+\-*/:^|(),])|(?P<number>\d+(\.\d*)?)"
-    r"|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)|(?P<quoted>`[^`]+`)"
+    rf"|(?P<name>{NAME.pattern})|(?P<quoted>`[^`]+`)"
 )
 
 
@@ -154,6 +158,21 @@ def _call_end(text: str, open_pos: int) -> int:
 def _without_spaces(call: str) -> str:
     """A call's text without white space, except inside backquoted names."""
     return re.sub(r"(`[^`]*`)|\s+", lambda m: m.group(1) or "", call)
+
+
+def _check_size(text: str, tokens: list[_Token]) -> None:
+    """Refuse more than MAX_NESTING nested parentheses or MAX_TOKENS tokens: the parser and
+    the term algebra recurse, a few stack frames per parenthesis and per operator."""
+    depth = 0
+    for tok in tokens:
+        if tok.kind == "op" and tok.text in "()":
+            depth += 1 if tok.text == "(" else -1
+            if depth > MAX_NESTING:
+                raise _fail(text, tok.pos, f"the formula is nested too deeply (more than "
+                            f"{MAX_NESTING} parentheses)")
+    if len(tokens) > MAX_TOKENS:
+        raise _fail(text, tokens[MAX_TOKENS].pos, f"the formula is too long (more than "
+                    f"{MAX_TOKENS} tokens)")
 
 
 def _scan(text: str) -> list[_Token]:
@@ -191,8 +210,8 @@ class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.tokens = _scan(text)
+        _check_size(text, self.tokens)
         self.i = 0
-        self.nesting = 0  # parentheses open around the current token
 
     @property
     def tok(self) -> _Token:
@@ -245,25 +264,6 @@ class _Parser:
             self.i += 1
         return node
 
-    def parenthesised(self):
-        """``( expr )`` or a random term ``( expr | g )``; the nesting is bounded, since each
-        level costs the parser a few stack frames."""
-        opening = self.take("(")
-        self.nesting += 1
-        if self.nesting > MAX_NESTING:
-            raise _fail(self.text, opening.pos, f"the formula is nested too deeply (more than "
-                        f"{MAX_NESTING} parentheses)")
-        inner = self.binary(0)
-        node = inner
-        if self.at_op("|", "||"):
-            bar = self.take(self.tok.text)
-            term_id = self.term_id(bar)
-            group = self.binary(0)
-            node = ("bar", inner, group, bar.text == "|", bar.pos, term_id)
-        self.take(")")
-        self.nesting -= 1
-        return node
-
     def term_id(self, bar: _Token) -> str | None:
         """The ID of brms's ``(expr |p| g)`` after the first bar, or None for ``(expr | g)``."""
         following = self.tokens[self.i + 1]
@@ -285,7 +285,16 @@ class _Parser:
             self.i += 1
             return ("num", tok.text, tok.pos)
         if self.at_op("("):
-            return self.parenthesised()
+            self.take("(")
+            inner = self.binary(0)
+            if self.at_op("|", "||"):
+                bar = self.take(self.tok.text)
+                term_id = self.term_id(bar)
+                group = self.binary(0)
+                self.take(")")
+                return ("bar", inner, group, bar.text == "|", bar.pos, term_id)
+            self.take(")")
+            return inner
         found = repr(tok.text) if tok.kind != "end" else "end of formula"
         raise _fail(self.text, tok.pos, f"expected a variable, number or '(', found {found}")
 

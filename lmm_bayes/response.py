@@ -31,7 +31,10 @@ def cbind_parts(label: str) -> tuple[str, str] | None:
     if not label.replace(" ", "").startswith("cbind("):
         return None
     parse_expression(label)  # refuses what is off the allow-list, or too deep to parse
-    call = ast.parse(label, mode="eval").body
+    try:
+        call = ast.parse(label, mode="eval").body
+    except SyntaxError:  # backquoted names: not supported inside cbind
+        call = None
     if not isinstance(call, ast.Call) or len(call.args) != 2 or call.keywords:
         raise DesignError(f"the response {label!r} must be cbind(successes, failures), "
                           "two columns or expressions")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .errors import DesignError, LMMError
 from .expressions import Call, Environment, column_names, parse_expression
+from .formula import NAME
 
 __all__ = ["DataSchema", "Variable", "VariableEvaluator", "columns_used", "level_label"]
 
@@ -76,6 +77,8 @@ def columns_used(label: str, data: pd.DataFrame) -> list[str]:
     """
     if label in data.columns:
         return [label]
+    if NAME.fullmatch(label):  # a plain name (R allows ``log.dose``) missing from the data
+        return []
     return [name for name in column_names(parse_expression(label)) if name in data.columns]
 
 

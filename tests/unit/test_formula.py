@@ -10,7 +10,8 @@ import time
 import pytest
 
 from lmm_bayes.errors import SpecError
-from lmm_bayes.formula import MAX_NESTING, MAX_TERMS, Formula, RandomTerm, Term, parse_formula
+from lmm_bayes.formula import (MAX_NESTING, MAX_TERMS, MAX_TOKENS, Formula, RandomTerm, Term,
+                               parse_formula)
 
 
 def labels(text: str) -> list[str]:
@@ -328,3 +329,10 @@ def test_nesting_up_to_the_limit_parses():
 def test_backquoted_names_keep_their_spaces_and_parentheses_inside_calls():
     assert labels("y ~ I( `dose (mg)` ^ 2 ) + log( `a b` )") == [
         "(Intercept)", "I(`dose (mg)`^2)", "log(`a b`)"]
+
+
+def test_long_sums_parse_up_to_the_token_limit():
+    summands = [f"x{i}" for i in range(MAX_TOKENS // 2 - 2)]
+    assert len(labels("y ~ (" + " + ".join(summands) + ")")) == len(summands) + 1
+    too_long = "y ~ (" + " + ".join(summands + ["a", "b", "c"]) + ")"
+    assert f"the formula is too long (more than {MAX_TOKENS} tokens)" in error_of(too_long)

@@ -205,6 +205,14 @@ def test_unknown_name_is_a_design_error_listing_the_columns():
         "(columns: ['Reaction', 'Days', 'Subject', 'x', 'odd (mg/L)'])")
 
 
+def test_missing_dotted_column_is_a_design_error_not_an_attribute_access():
+    """R allows dots in names: a missing ``log.dose`` is a missing column."""
+    with pytest.raises(lb.DesignError, match=r"column 'log.dose' not found in the data"):
+        build_design(parse_formula("Reaction ~ log.dose"), frame())
+    d = build_design(parse_formula("Reaction ~ log.dose"), frame().assign(**{"log.dose": X}))
+    np.testing.assert_allclose(d.X[:, 1], X)
+
+
 def test_text_column_in_arithmetic_is_a_design_error():
     with pytest.raises(lb.DesignError, match=r"cannot evaluate the formula term 'log\(Subject\)'"):
         VariableEvaluator(frame()).variable("log(Subject)")
