@@ -244,16 +244,16 @@ def _refuse(label: str, what: str) -> SpecError:
 
 
 def _check_size(label: str) -> None:
-    """Refuse text too long or too deeply bracketed to parse safely (the parser recurses)."""
-    if len(label) > MAX_LENGTH:
-        raise SpecError(f"the formula term {label[:40]!r}... is {len(label)} characters long; "
-                        f"the limit is {MAX_LENGTH}")
+    """Refuse text too deeply bracketed or too long to parse safely (the parser recurses)."""
     depth = 0
     for pos, char in enumerate(label):
         depth += (char in "([{") - (char in ")]}")
         if depth > MAX_DEPTH:
             raise SpecError(f"the formula term {label[:40]!r}... is nested too deeply (more "
                             f"than {MAX_DEPTH} brackets, at position {pos})")
+    if len(label) > MAX_LENGTH:
+        raise SpecError(f"the formula term {label[:40]!r}... is {len(label)} characters long; "
+                        f"the limit is {MAX_LENGTH}")
 
 
 def _python_source(label: str) -> tuple[str, dict[str, str]]:

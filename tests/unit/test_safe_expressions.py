@@ -197,6 +197,12 @@ def test_deep_nesting_is_a_spec_error(text):
         VariableEvaluator(frame()).variable(text)
 
 
+def test_deep_nesting_inside_a_call_of_a_formula_is_a_spec_error():
+    depth = 5000
+    with pytest.raises(lb.SpecError, match="is nested too deeply"):
+        build("Reaction ~ I(" + "(" * depth + "Days" + ")" * depth + ")", frame())
+
+
 def test_unknown_name_is_a_design_error_listing_the_columns():
     with pytest.raises(lb.DesignError) as info:
         VariableEvaluator(frame()).variable("I(x*dose)")
