@@ -15,8 +15,15 @@ touched here). It follows R's formula semantics (Wilkinson & Rogers 1973; Chambe
   with the R package brms"): every term with the same ID and grouping factor, in any formula
   of a multivariate model, shares one covariance matrix (:mod:`lmm_bayes.multivariate`);
 * a variable is a column name, a backquoted name, or a call such as ``np.log(x)``,
-  ``I(x^2)``, ``center(x)``, ``scale(x)`` or ``C(x)`` (treat ``x`` as categorical), evaluated
-  later by :mod:`lmm_bayes.design`.
+  ``I(x^2)``, ``center(x)``, ``scale(x)`` or ``C(x)`` (treat ``x`` as categorical), kept here
+  as text and checked and evaluated later, under an allow-list, by
+  :mod:`lmm_bayes.expressions`.
+
+Formulas are user input (a TOML spec, a saved fit), so the parser bounds its work: at most
+:data:`MAX_TOKENS` tokens and :data:`MAX_NESTING` nested parentheses, exponents of at most
+:data:`MAX_EXPONENT_DIGITS` digits (``(a + b)^k`` for ``k`` at least the number of terms is
+their full interaction, as in R), and at most :data:`MAX_TERMS` terms from one expansion;
+beyond these a :class:`SpecError` names the position.
 """
 
 from __future__ import annotations
@@ -24,12 +31,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import combinations
+from math import comb
 
 from .errors import SpecError
 
-__all__ = ["Formula", "RandomTerm", "Term", "parse_formula"]
+__all__ = ["NAME", "Formula", "RandomTerm", "Term", "parse_formula"]
 
 INTERCEPT = "(Intercept)"
+MAX_NESTING = 100
+MAX_TOKENS = 5_000
+MAX_EXPONENT_DIGITS = 4
+MAX_TERMS = 10_000
 
 
 @dataclass(frozen=True)
@@ -108,9 +120,12 @@ class Formula:
 
 # ----------------------------------------------------------------------------- scanner
 
+NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
+"""A variable name as the formula writes it without backquotes (R allows dots: ``log.dose``)."""
+
 _TOKEN = re.compile(
     r"(?P<space>\s+)|(?P<bar2>\|\|)|(?P<op>[~+\-*/:^|(),])|(?P<number>\d+(\.\d*)?)"
-    r"|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)|(?P<quoted>`[^`]+`)"
+    rf"|(?P<name>{NAME.pattern})|(?P<quoted>`[^`]+`)"
 )
 
 
@@ -126,14 +141,38 @@ def _fail(text: str, pos: int, message: str) -> SpecError:
     return SpecError(f"{message} at position {pos} of the formula\n  {text}\n  {pointer}")
 
 
+_CALL_PIECE = re.compile(r"`[^`]*`|[()]|[^`()]+|`")
+
+
 def _call_end(text: str, open_pos: int) -> int:
-    """Index just past the parenthesis that closes the one at ``open_pos``."""
+    """Index just past the parenthesis that closes the one at ``open_pos`` (parentheses in
+    backquoted names do not count)."""
     depth = 0
-    for i in range(open_pos, len(text)):
-        depth += {"(": 1, ")": -1}.get(text[i], 0)
+    for piece in _CALL_PIECE.finditer(text, open_pos):
+        depth += {"(": 1, ")": -1}.get(piece.group(), 0)
         if depth == 0:
-            return i + 1
+            return piece.end()
     raise _fail(text, open_pos, "unclosed '(' in function call")
+
+
+def _without_spaces(call: str) -> str:
+    """A call's text without white space, except inside backquoted names."""
+    return re.sub(r"(`[^`]*`)|\s+", lambda m: m.group(1) or "", call)
+
+
+def _check_size(text: str, tokens: list[_Token]) -> None:
+    """Refuse more than MAX_NESTING nested parentheses or MAX_TOKENS tokens: the parser and
+    the term algebra recurse, a few stack frames per parenthesis and per operator."""
+    depth = 0
+    for tok in tokens:
+        if tok.kind == "op" and tok.text in "()":
+            depth += 1 if tok.text == "(" else -1
+            if depth > MAX_NESTING:
+                raise _fail(text, tok.pos, f"the formula is nested too deeply (more than "
+                            f"{MAX_NESTING} parentheses)")
+    if len(tokens) > MAX_TOKENS:
+        raise _fail(text, tokens[MAX_TOKENS].pos, f"the formula is too long (more than "
+                    f"{MAX_TOKENS} tokens)")
 
 
 def _scan(text: str) -> list[_Token]:
@@ -146,7 +185,7 @@ def _scan(text: str) -> list[_Token]:
         kind, value = match.lastgroup, match.group()
         if kind == "name" and match.end() < len(text) and text[match.end()] == "(":
             end = _call_end(text, match.end())
-            tokens.append(_Token("call", re.sub(r"\s+", "", text[pos:end]), pos))
+            tokens.append(_Token("call", _without_spaces(text[pos:end]), pos))
             pos = end
             continue
         if kind == "quoted":
@@ -171,6 +210,7 @@ class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.tokens = _scan(text)
+        _check_size(text, self.tokens)
         self.i = 0
 
     @property
@@ -214,9 +254,13 @@ class _Parser:
         node = self.atom()
         if self.at_op("^"):
             op = self.take("^")
-            if self.tok.kind != "number" or not self.tok.text.isdigit() or int(self.tok.text) < 1:
+            digits = self.tok.text.lstrip("0") if self.tok.kind == "number" else "."
+            if len(digits) > MAX_EXPONENT_DIGITS and digits.isdigit():  # before int(): cheap
+                raise _fail(self.text, self.tok.pos, f"the exponent {self.tok.text[:20]} is "
+                            f"too large (at most {MAX_EXPONENT_DIGITS} digits)")
+            if not digits.isdigit():  # a fraction, 0 or not a number
                 raise _fail(self.text, self.tok.pos, "'^' needs a whole number of 1 or more")
-            node = ("bin", "^", node, ("num", self.tok.text, self.tok.pos), op.pos)
+            node = ("bin", "^", node, ("num", digits, self.tok.pos), op.pos)
             self.i += 1
         return node
 
@@ -309,16 +353,31 @@ class _TermAlgebra:
                         "added to the rest of the formula")
         return self.binary(node)
 
+    def check_count(self, count: int, pos: int) -> None:
+        """Refuse an expansion into more than MAX_TERMS terms before computing it."""
+        if count > MAX_TERMS:
+            raise _fail(self.text, pos, f"this would expand into {count} terms; at most "
+                        f"{MAX_TERMS} are allowed")
+
+    def power(self, node):
+        """``(a + b + ...)^k``: every product of up to ``k`` of the terms; for ``k`` at least
+        the number of terms that is every product (R's semantics), so ``k`` is capped there."""
+        _, _, left, right, pos = node
+        terms, _ = self.eval(left)
+        order = min(int(right[1]), len(terms))
+        self.check_count(sum(comb(len(terms), k) for k in range(1, order + 1)), pos)
+        products = (self.merge(*combo) for k in range(1, order + 1)
+                    for combo in combinations(terms, k))
+        return _unique(products), None
+
     def binary(self, node):
-        _, op, left, right, _ = node
+        _, op, left, right, pos = node
         if op == "^":
-            terms, _ = self.eval(left)
-            order = int(right[1])
-            products = (self.merge(*combo) for k in range(1, order + 1)
-                        for combo in combinations(terms, k))
-            return _unique(products), None
+            return self.power(node)
         lterms, lflag = self.eval(left)
         rterms, rflag = self.eval(right)
+        if op in (":", "*"):
+            self.check_count(len(lterms) * len(rterms), pos)
         if op == "+":
             return _unique(lterms + rterms), rflag if rflag is not None else lflag
         if op == "-":
@@ -364,6 +423,9 @@ def _gr_call(node, text: str) -> tuple[tuple[str, ...], str | None] | None:
 def _grouping_factors(node, text: str) -> list[tuple[str, ...]]:
     """Grouping factors of a bar's right side: ``g``, ``a:b``, ``a/b`` (→ a, a:b)."""
     kind = node[0]
+    if kind == "bar":
+        raise _fail(text, node[4], "a random-effect term (... | g) cannot be part of a "
+                    "grouping factor")
     if kind == "var":
         if "(" in node[1]:
             raise _fail(text, node[2], f"a grouping factor must be a column name, not {node[1]}")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DesignError
+from .expressions import parse_expression
 from .variables import VariableEvaluator
 
 __all__ = ["cbind_parts", "response_values"]
@@ -29,9 +30,10 @@ def cbind_parts(label: str) -> tuple[str, str] | None:
     """The two expressions of ``cbind(a, b)``, or None when ``label`` is not a cbind call."""
     if not label.replace(" ", "").startswith("cbind("):
         return None
+    parse_expression(label)  # refuses what is off the allow-list, or too deep to parse
     try:
         call = ast.parse(label, mode="eval").body
-    except SyntaxError:
+    except SyntaxError:  # backquoted names: not supported inside cbind
         call = None
     if not isinstance(call, ast.Call) or len(call.args) != 2 or call.keywords:
         raise DesignError(f"the response {label!r} must be cbind(successes, failures), "

@@ -1,10 +1,12 @@
 """Evaluate the variables of a formula on a data frame.
 
 A variable is a column name (``Days``), or an expression over columns: ``np.log(x)``,
-``log(x)``, ``I(x^2)`` (``^`` is a power, as in R), ``center(x)``, ``scale(x)`` or ``C(x)``
-(treat ``x`` as categorical). ``center`` and ``scale`` remember the mean and standard
-deviation of the data they were first evaluated on, in a :class:`DataSchema`, so that new
-data (prediction) are transformed the same way; categorical variables remember their levels.
+``log(x)``, ``I(x^2)`` (``^`` is a power, as in R), ``sin(2*pi*x)``, ``I(x > 3)`` (0/1),
+``center(x)``, ``scale(x)`` or ``C(x)`` (treat ``x`` as categorical). Expressions are parsed
+and evaluated by :mod:`lmm_bayes.expressions` under an allow-list, never by Python's
+``eval``. ``center`` and ``scale`` remember the mean and standard deviation of the data they
+were first evaluated on, in a :class:`DataSchema`, so that new data (prediction) are
+transformed the same way; categorical variables remember their levels.
 
 Dates and durations are numeric: a datetime variable counts the days (with fractions for
 times of day) since the earliest date in the fitting data, and new data are counted from
@@ -15,14 +17,17 @@ days. New data must give each numeric variable the type it had in the fitting da
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import count
 
 import numpy as np
 import pandas as pd
 
-from .errors import DesignError
+from .errors import DesignError, LMMError
+from .expressions import Call, Environment, column_names, parse_expression
+from .formula import NAME
 
 __all__ = ["DataSchema", "Variable", "VariableEvaluator", "columns_used", "level_label"]
 
@@ -124,15 +129,18 @@ def _days(stamps: pd.Series, origin: pd.Timestamp | None) -> tuple[np.ndarray, p
 
 
 def columns_used(label: str, data: pd.DataFrame) -> list[str]:
-    """Data columns that a variable label refers to (itself, or the names in its expression)."""
+    """Data columns that a variable label refers to (itself, or the names in its expression).
+
+    Raises
+    ------
+    SpecError
+        When the label is an expression off the allow-list of :mod:`lmm_bayes.expressions`.
+    """
     if label in data.columns:
         return [label]
-    try:
-        tree = ast.parse(label.replace("^", "**"), mode="eval")
-    except SyntaxError as err:
-        raise DesignError(f"cannot read the formula term {label!r}: {err.msg}") from None
-    names = [node.id for node in ast.walk(tree) if isinstance(node, ast.Name)]
-    return [name for name in dict.fromkeys(names) if name in data.columns]
+    if NAME.fullmatch(label):  # a plain name (R allows ``log.dose``) missing from the data
+        return []
+    return [name for name in column_names(parse_expression(label)) if name in data.columns]
 
 
 class VariableEvaluator:
@@ -174,10 +182,9 @@ class VariableEvaluator:
     def _evaluate(self, label: str, categorical: bool) -> Variable:
         if label in self.data.columns:
             series = self.data[label]
-        elif label.startswith("C(") and label.endswith(")"):
-            series, categorical = self._expression(label[2:-1], label), True
         else:
-            series = self._expression(label, label)
+            series, categorical_call = self._expression(label)
+            categorical = categorical or categorical_call
         if categorical or label in self.factors:
             return self._categorical(label, series)
         kind = self._fitted_kind(label, series)
@@ -260,34 +267,30 @@ class VariableEvaluator:
                               f"levels are {labels}")
         return [ref] + [lab for lab in labels if lab != ref]
 
-    def _expression(self, source: str, label: str):
-        counter = iter(range(1_000))
-        namespace = {
-            "np": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs,
-            "I": lambda x: x,
-            "center": lambda x: self._standardise(label, next(counter), x, scale=False),
-            "scale": lambda x: self._standardise(label, next(counter), x, scale=True),
-        }
-        used = columns_used(source, self.data)
-        namespace.update({name: self.data[name].to_numpy() for name in used})
+    def _expression(self, label: str) -> tuple[np.ndarray, bool]:
+        """The values of an expression term, and whether it is categorical (``C(...)``)."""
+        tree = parse_expression(label)
+        categorical = isinstance(tree, Call) and tree.name == "C"
+        if categorical:
+            tree = tree.args[0]
+        env = Environment(label, self.data, partial(self._standardise, label, count()))
         try:
-            code = compile(source.replace("^", "**"), label, "eval")
             # log(0) and the like give inf or nan, which the caller reports by row
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                return eval(code, namespace)
-        except NameError as err:
-            raise DesignError(
-                f"the formula term {label!r} refers to {err.name!r}, which is not a column of "
-                f"the data (columns: {list(self.data.columns)})"
-            ) from None
-        except DesignError:  # from center() / scale(), already naming the term
+                values = tree.evaluate(env)
+        except LMMError:  # already naming the term
             raise
-        except Exception as err:  # noqa: BLE001 - any failure of the user's expression
+        except (TypeError, ValueError, ArithmeticError) as err:  # e.g. log of text
             raise DesignError(f"cannot evaluate the formula term {label!r}: {err}") from None
+        if np.ndim(values) == 0:  # a constant term (I(1), pi): one value per row
+            values = np.full(len(self.data), values)
+        return values, categorical
 
-    def _standardise(self, label: str, k: int, x, *, scale: bool) -> np.ndarray:
+    def _standardise(self, label: str, calls: Iterator[int], x, *, scale: bool) -> np.ndarray:
+        """``center`` (``scale=False``) or ``scale`` of ``x``, the ``next(calls)``-th such
+        call in ``label``; its constants are remembered, or reused from the schema."""
         x = np.asarray(x, dtype=float)
-        key = f"{label}#{k}"
+        key = f"{label}#{next(calls)}"
         if self.schema is not None and key in self.schema.transforms:
             mean, sd = self.schema.transforms[key]
         else:

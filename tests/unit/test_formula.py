@@ -5,10 +5,13 @@ order, in order of appearance within an order; the variables of an interaction a
 in the order the variables first appear in the formula (``y ~ x + f:x`` has ``x:f``).
 """
 
+import time
+
 import pytest
 
 from lmm_bayes.errors import SpecError
-from lmm_bayes.formula import Formula, RandomTerm, Term, parse_formula
+from lmm_bayes.formula import (MAX_NESTING, MAX_TERMS, MAX_TOKENS, Formula, RandomTerm, Term,
+                               parse_formula)
 
 
 def labels(text: str) -> list[str]:
@@ -228,6 +231,14 @@ def error_of(text) -> str:
         ("y ~ (0 | g)", "a random-effect term needs at least one effect before '|'", 7, "|"),
         ("y ~ (1 | log(g))", "a grouping factor must be a column name, not log(g)", 9, "l"),
         ("y ~ (1 | g + h)", "a grouping factor must be a column name, a:b or a/b", 11, "+"),
+        ("y ~ (1 | (1 | g))", "a random-effect term (... | g) cannot be part of a grouping "
+         "factor", 12, "|"),
+        ("y ~ (1 | g:(1 | h))", "a random-effect term (... | g) cannot be part of a grouping "
+         "factor", 14, "|"),
+        ("y ~ (a + b)^99999999999999999999", "the exponent 99999999999999999999 is too large "
+         "(at most 4 digits)", 12, "9"),
+        ("y ~ (a + b + c)^1000000", "the exponent 1000000 is too large (at most 4 digits)",
+         16, "1"),
     ],
 )
 def test_syntax_errors_name_position_and_point_at_it(text, message, pos, char):
@@ -271,3 +282,57 @@ def test_errors_are_value_errors():
     """SpecError derives from ValueError, so callers catching ValueError see it too."""
     with pytest.raises(ValueError):
         parse_formula("y ~ 3")
+
+
+# ----------------------------------------------------------------------------- bounded work
+
+
+@pytest.mark.parametrize("text", ["y ~ (a + b)^99999999999999999999",
+                                  "y ~ (a + b)^" + "9" * 5000, "y ~ (a + b + c)^1000000"])
+def test_absurd_exponents_are_refused_at_once(text):
+    start = time.perf_counter()
+    assert "is too large (at most 4 digits)" in error_of(text)
+    assert time.perf_counter() - start < 1
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("y ~ (a + b)^9999", ["(Intercept)", "a", "b", "a:b"]),
+    ("y ~ (a + b + c)^3", ["(Intercept)", "a", "b", "c", "a:b", "a:c", "b:c", "a:b:c"]),
+    ("y ~ (a + b)^0002", ["(Intercept)", "a", "b", "a:b"]),
+])
+def test_an_exponent_beyond_the_number_of_terms_is_the_full_interaction(text, expected):
+    """R: (a + b)^k for k at least the number of terms equals a*b."""
+    start = time.perf_counter()
+    assert labels(text) == expected
+    assert time.perf_counter() - start < 1
+
+
+@pytest.mark.parametrize("text", [
+    "y ~ (" + " + ".join(f"x{i}" for i in range(16)) + ")^16",
+    "y ~ " + " * ".join(f"x{i}" for i in range(15)),
+])
+def test_expansions_beyond_the_term_limit_are_refused(text):
+    assert f"at most {MAX_TERMS} are allowed" in error_of(text)
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, 5000])
+def test_deeply_nested_parentheses_are_a_spec_error(depth):
+    message = error_of("y ~ " + "(" * depth + "x" + ")" * depth)
+    assert message.startswith(f"the formula is nested too deeply (more than {MAX_NESTING} "
+                              "parentheses)")
+
+
+def test_nesting_up_to_the_limit_parses():
+    assert labels("y ~ " + "(" * MAX_NESTING + "x" + ")" * MAX_NESTING) == ["(Intercept)", "x"]
+
+
+def test_backquoted_names_keep_their_spaces_and_parentheses_inside_calls():
+    assert labels("y ~ I( `dose (mg)` ^ 2 ) + log( `a b` )") == [
+        "(Intercept)", "I(`dose (mg)`^2)", "log(`a b`)"]
+
+
+def test_long_sums_parse_up_to_the_token_limit():
+    summands = [f"x{i}" for i in range(MAX_TOKENS // 2 - 2)]
+    assert len(labels("y ~ (" + " + ".join(summands) + ")")) == len(summands) + 1
+    too_long = "y ~ (" + " + ".join(summands + ["a", "b", "c"]) + ")"
+    assert f"the formula is too long (more than {MAX_TOKENS} tokens)" in error_of(too_long)

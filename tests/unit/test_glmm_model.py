@@ -55,7 +55,6 @@ def test_logical_response_for_bernoulli():
      r"trials; 1 row\(s\) are not \(first at row position 4\)")),
     ("cbind(k, n - k) ~ x", "binomial", {"k": (6, 0.5)}, r"'k' must be non-negative whole.*6"),
     ("cbind(k, n - k) ~ x", "poisson", {}, r"is the binomial family's; use family='binomial'"),
-    ("cbind(k) ~ x", "binomial", {}, r"must be cbind\(successes, failures\)"),
     ("hit ~ x", "binomial", {"hit": (2, 3)}, r"use cbind\(successes, failures\)"),
 ])
 def test_responses_outside_the_family_support(text, family, change, message):
@@ -65,6 +64,11 @@ def test_responses_outside_the_family_support(text, family, change, message):
         data.loc[row, column] = value
     with pytest.raises(lb.DesignError, match=message):
         design(text, data, family)
+
+
+def test_cbind_with_one_argument_is_a_spec_error():
+    with pytest.raises(lb.SpecError, match=r"cbind\(\) takes 2 arguments, not 1"):
+        design("cbind(k) ~ x", frame(), "binomial")
 
 
 def test_row_positions_refer_to_the_data_given_after_dropping_missing_rows():
