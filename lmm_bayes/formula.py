@@ -39,7 +39,9 @@ __all__ = ["NAME", "Formula", "RandomTerm", "Term", "parse_formula"]
 
 INTERCEPT = "(Intercept)"
 MAX_NESTING = 100
-MAX_TOKENS = 5_000
+# the term algebra recurses once per term of a sum: 800 tokens (a sum of ~400 terms) stay
+# within Python's default recursion limit of 1,000 frames
+MAX_TOKENS = 800
 MAX_EXPONENT_DIGITS = 4
 MAX_TERMS = 10_000
 
