@@ -243,9 +243,10 @@ def _check_scale(values: np.ndarray, what: str) -> None:
     problem = (f"values as large as {largest:.3g}" if largest > LARGEST_VALUE
                else f"a standard deviation of {sd:.3g}")
     factor = 10.0 ** -np.round(np.log10(largest if largest > LARGEST_VALUE else sd))
-    raise DesignError(f"{what} has {problem}, beyond what floating point can fit (values up "
-                      f"to {LARGEST_VALUE:g}, SDs down to {SMALLEST_SD:g}); rescale it, e.g. "
-                      f"multiply it by {factor:g} (a change of units)")
+    raise DesignError(f"{what} has {problem}, outside what the model can compute with in "
+                      f"floating point (values up to {LARGEST_VALUE:g}, standard deviations of "
+                      f"at least {SMALLEST_SD:g}); rescale it, e.g. multiply it by {factor:g} "
+                      "(a change of units)")
 
 
 def _check_unique_names(names: list[str], sources: list[str]) -> None:
