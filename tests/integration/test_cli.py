@@ -147,6 +147,11 @@ def bad_files(tmp_path):
     (tmp_path / "bad.toml").write_text('[model]\nformula = "y ~ x + (1 | g)"\ncolour = 1\n')
     (tmp_path / "broken.csv").write_text('a,b\n1,2\n"3,4\n5,6,7,8\n')
     (tmp_path / "wrong.csv").write_text("a\n1\n2\n")
+    for name, model in (("factors", "factors = 5"), ("reference", 'reference = "x"')):
+        (tmp_path / f"{name}.toml").write_text(f'[model]\nformula = "y ~ x"\n{model}\n')
+    (tmp_path / "model.toml").write_text("model = 5\n")
+    (tmp_path / "escape.toml").write_text(
+        '[model]\nformula = "y ~ x"\n[data]\npath = "../../../etc/hostname"\n')
     return tmp_path
 
 
@@ -161,6 +166,12 @@ SLEEP = str(REPO / "models" / "sleepstudy.toml")
     (["check", SLEEP, "--data", "{tmp}/broken.csv"], "cannot read the data file"),
     (["summarize", "{tmp}"], "no saved fit at"),
     (["summarize", "{tmp}/wrong.csv"], "is not a readable netCDF file"),
+    (["check", "{tmp}/factors.toml"], "factors must be a column name or a list of them, not 5"),
+    (["check", "{tmp}/reference.toml"], "reference must map column names to their reference"),
+    (["check", "{tmp}/model.toml"], "'model' must be a table ([model]), not 5"),
+    (["check", "{tmp}/escape.toml"], "[data] path '../../../etc/hostname' leaves the spec "
+                                     "file's folder"),
+    (["fit-many", "{tmp}/escape.toml", "--by", "g"], "leaves the spec file's folder"),
 ])
 def test_user_mistakes_exit_2_with_one_line(args, message, bad_files):
     code, _, err = run([a.format(tmp=bad_files) for a in args])
