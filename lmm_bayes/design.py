@@ -182,7 +182,7 @@ def _model_matrix(terms: tuple[Term, ...], ev: VariableEvaluator, n: int):
         if term.is_intercept:
             names.append(term.label)
             columns.append(np.ones(n))
-            sources.append(term.label)
+            sources.append("the intercept")
             continue
         indicator = _indicator_coded(term, preceding, ev)
         if needs_indicator:
@@ -237,16 +237,18 @@ def _spread(values: np.ndarray, largest: float) -> float:
 def _check_scale(values: np.ndarray, what: str) -> None:
     """Raise when ``values`` are too large, or vary too little, for floating point."""
     largest = float(np.max(np.abs(values)))
-    sd = _spread(values, largest)
-    if largest <= LARGEST_VALUE and (sd == 0 or sd >= SMALLEST_SD):
-        return
-    problem = (f"values as large as {largest:.3g}" if largest > LARGEST_VALUE
-               else f"a standard deviation of {sd:.3g}")
-    factor = 10.0 ** -np.round(np.log10(largest if largest > LARGEST_VALUE else sd))
+    if largest > LARGEST_VALUE:
+        problem, scale = f"values as large as {largest:.3g}", largest
+    else:
+        sd = _spread(values, largest)
+        if sd == 0 or sd >= SMALLEST_SD:
+            return
+        problem, scale = f"a standard deviation of {sd:.3g}", sd
+    example = (f", e.g. multiply it by {10.0 ** -np.round(np.log10(scale)):g}"
+               if np.isfinite(scale) else "")
     raise DesignError(f"{what} has {problem}, outside what the model can compute with in "
                       f"floating point (values up to {LARGEST_VALUE:g}, standard deviations of "
-                      f"at least {SMALLEST_SD:g}); rescale it, e.g. multiply it by {factor:g} "
-                      "(a change of units)")
+                      f"at least {SMALLEST_SD:g}); rescale it (a change of units){example}")
 
 
 def _check_unique_names(names: list[str], sources: list[str]) -> None:

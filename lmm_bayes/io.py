@@ -311,9 +311,10 @@ def _check_version(stored: _Stored) -> None:
 
 
 def _spec(stored: _Stored) -> ModelSpec:
-    saved = stored.json_attribute("spec")
     with stored.reading("cannot read attribute 'spec'"):
-        options = _decode(saved)
+        options = _decode(stored.json_attribute("spec"))
+        if not isinstance(options, dict):  # a tagged formula or prior rather than options
+            raise TypeError(f"it holds a {type(options).__name__}, not the model's options")
         return ModelSpec.from_formula(options.pop("formula", None), **options)
 
 

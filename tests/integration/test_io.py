@@ -174,6 +174,8 @@ def saved_spec(saved, **changes) -> str:
     ({"spec": 5}, "attribute 'spec' must be text, found int64"),
     ({"spec": "{oops"}, "attribute 'spec' is not valid JSON"),
     ({"spec": "[1]"}, "attribute 'spec' must hold a JSON object, not list"),
+    ({"spec": '{"__prior__": "exponential", "lam": 1}'},
+     "cannot read attribute 'spec': TypeError: it holds a Prior, not the model's options"),
     ({"fingerprints": None}, "attribute 'fingerprints' must be text, found nothing"),
     ({"fingerprints": "oops"}, "attribute 'fingerprints' is not valid JSON"),
     ({"fingerprints": '{"response": 1}'}, "attribute 'fingerprints' must map names to text"),
