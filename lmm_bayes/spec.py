@@ -92,6 +92,8 @@ class ModelSpec:
             raise SpecError(f"the formula must be text, not {type(formula).__name__} "
                             f"({formula!r})")
         parsed = formula if isinstance(formula, Formula) else parse_formula(formula)
+        if not isinstance(options.get("family", "gaussian"), str):
+            raise SpecError(f"family must be text, not {options['family']!r}")
         get_family(options.get("family", "gaussian"), options.get("link"))
         options["factors"] = _column_names(options.get("factors", ()))
         options["reference"] = _reference(options.get("reference"))

@@ -169,8 +169,8 @@ SLEEP = str(REPO / "models" / "sleepstudy.toml")
     (["check", "{tmp}/factors.toml"], "factors must be a column name or a list of them, not 5"),
     (["check", "{tmp}/reference.toml"], "reference must map column names to their reference"),
     (["check", "{tmp}/model.toml"], "'model' must be a table ([model]), not 5"),
-    (["check", "{tmp}/escape.toml"], "[data] path '../../../etc/hostname' leaves the spec "
-                                     "file's folder"),
+    (["check", "{tmp}/escape.toml"], ("[data] path '../../../etc/hostname' leaves the spec "
+                                      "file's folder")),
     (["fit-many", "{tmp}/escape.toml", "--by", "g"], "leaves the spec file's folder"),
 ])
 def test_user_mistakes_exit_2_with_one_line(args, message, bad_files):

@@ -203,8 +203,8 @@ def test_malformed_spec_is_named(saved, tmp_path, changes, message):
 
 @pytest.mark.parametrize("name, value, message", [
     ("column", None, "attribute 'column' of {key!r} must be text, found nothing"),
-    ("levels", "[1, 2]", "data variable {key!r} must hold whole-number codes into its list "
-                         "of text levels"),
+    ("levels", "[1, 2]", ("data variable {key!r} must hold whole-number codes into its list "
+                          "of text levels")),
     ("levels", "{", "attribute 'levels' of {key!r} is not valid JSON"),
 ])
 def test_malformed_data_variable_is_named(coded_model, tmp_path, name, value, message):

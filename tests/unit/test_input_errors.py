@@ -41,8 +41,8 @@ def test_column_named_like_a_level_clashes_with_it():
 
 @pytest.mark.parametrize("rows, na_action, message", [
     (1, "raise", r"the data have 1 row\(s\); a model needs at least 2"),
-    (3, "drop", r"the data have 1 row\(s\) \(of 3 given, after dropping rows with missing "
-                r"values\); a model needs at least 2"),
+    (3, "drop", (r"the data have 1 row\(s\) \(of 3 given, after dropping rows with missing "
+                 r"values\); a model needs at least 2")),
 ])
 def test_too_few_rows(rows, na_action, message):
     data = DATA.iloc[:rows].copy()
@@ -52,10 +52,10 @@ def test_too_few_rows(rows, na_action, message):
 
 
 @pytest.mark.parametrize("column, factor, message", [
-    ("y", 1e300, r"the response 'y' has values as large as \d\.\d+e\+301, .* rescale it \(a "
-                 r"change of units\), e.g. multiply it by 1e-30[12]"),
-    ("y", 1e-300, r"the response 'y' has a standard deviation of \d\.\d+e-300, .* multiply "
-                  r"it by 1e\+(299|300)$"),
+    ("y", 1e300, (r"the response 'y' has values as large as \d\.\d+e\+301, .* rescale it \(a "
+                  r"change of units\), e.g. multiply it by 1e-30[12]")),
+    ("y", 1e-300, (r"the response 'y' has a standard deviation of \d\.\d+e-300, .* multiply "
+                   r"it by 1e\+(299|300)$")),
     ("x", 1e200, r"the fixed-effect column 'x' has values as large as"),
 ])
 def test_values_beyond_floating_point_name_the_column_and_scale(column, factor, message):
@@ -74,12 +74,12 @@ def test_factors_may_be_one_name():
     ({"factors": "perod"}, lb.DesignError, r"factors \['perod'\] are not columns"),
     ({"factors": 5}, lb.SpecError, "factors must be a column name or a list of them, not 5"),
     ({"factors": ["period", 2]}, lb.SpecError, r"factors must be column names \(text\); \[2\]"),
-    ({"reference": "x"}, lb.SpecError, "reference must map column names to their reference "
-                                       "level, e.g. {'arm': 'placebo'}, not 'x'"),
+    ({"reference": "x"}, lb.SpecError, ("reference must map column names to their reference "
+                                        "level, e.g. {'arm': 'placebo'}, not 'x'")),
     ({"reference": {"g": [1]}}, lb.SpecError, r"reference must map .*\{'g': \[1\]\} do not"),
     ({"priors": "sigma"}, lb.PriorError, "priors must map keys to priors"),
-    ({"na_action": "skip"}, lb.SpecError, r"na_action must be one of \['raise', 'drop'\], "
-                                          "not 'skip'"),
+    ({"na_action": "skip"}, lb.SpecError, (r"na_action must be one of \['raise', 'drop'\], "
+                                           "not 'skip'")),
 ])
 def test_options_of_the_wrong_type(options, error, message):
     with pytest.raises(error, match=message):

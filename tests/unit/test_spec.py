@@ -75,7 +75,8 @@ draws = 50
     ("[model]\nformula='y ~ x'\nfactors=[1]\n", r"factors must be column names \(text\)"),
     ("[model]\nformula='y ~ x'\nreference='x'\n", "reference must map column names"),
     ("[model]\nformula='y ~ x'\nreference={x=[1]}\n", "reference must map column names"),
-    ("[model]\nformula='y ~ x'\nfamily=5\n", "unknown family 5"),
+    ("[model]\nformula='y ~ x'\nfamily=5\n", "family must be text, not 5"),
+    ("[model]\nformula='y ~ x'\nfamily=['gaussian']\n", r"family must be text, not \['gaussian'\]"),
     ("[model]\nformula='y ~ x'\nlink=5\n", "takes the link"),
     ("[model]\nformula='y ~ x'\nna_action=5\n", r"na_action must be one of \['raise', 'drop'\]"),
     ("[model]\nformula='y ~ x'\nparametrization=true\n", "parametrization must be one of"),
@@ -97,8 +98,8 @@ def test_bad_specs_raise_spec_error(tmp_path, text, message):
 
 
 @pytest.mark.parametrize("prior, message", [
-    ("{dist='normal', mu='a', sigma=1}", r"prior 'b': parameter mu='a' of the normal prior must "
-                                         "be a number, not str"),
+    ("{dist='normal', mu='a', sigma=1}", (r"prior 'b': parameter mu='a' of the normal prior must "
+                                          "be a number, not str")),
     ("{dist=5, sigma=1}", r"prior 'b': unknown prior family 5"),
 ])
 def test_bad_prior_in_a_spec_names_the_prior(tmp_path, prior, message):
