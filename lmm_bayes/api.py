@@ -62,8 +62,9 @@ class LMM:
     priors : mapping, optional
         Prior overrides by key (``"Days"``, ``"sd_Subject__Days"``, ``"eta_Subject"``,
         ``"sigma"``...), see :mod:`lmm_bayes.priors`.
-    factors : sequence of str
-        Numeric columns to treat as categorical (grouping factors always are).
+    factors : str or sequence of str
+        Numeric columns to treat as categorical (grouping factors always are); one name is
+        one column.
     reference : mapping, optional
         Reference level per categorical column.
     na_action : {"raise", "drop"}
@@ -107,9 +108,8 @@ class LMM:
                  parametrization: Literal["auto", "centered", "non-centered"] = "auto",
                  likelihood: Literal["auto", "conditional", "marginal"] = "auto",
                  residual: str | None = None, sigma: str | None = None):
-        spec = ModelSpec.from_formula(formula, family=family, link=link,
-                                      priors=dict(priors or {}),
-                                      factors=factors, reference=dict(reference or {}),
+        spec = ModelSpec.from_formula(formula, family=family, link=link, priors=priors,
+                                      factors=factors, reference=reference,
                                       na_action=na_action, parametrization=parametrization,
                                       likelihood=likelihood, residual=residual, sigma=sigma)
         self._init(spec, data)

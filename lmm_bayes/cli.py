@@ -19,10 +19,8 @@ import sys
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
-from .errors import LMMError, SamplingWarning, SpecError
-from .spec import read_spec
+from .errors import LMMError, SamplingWarning
+from .spec import read_data_file, read_spec
 
 __all__ = ["main"]
 
@@ -67,17 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_csv(path: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read the data file {path!r}: {err}".replace("\n", " ")) from None
-
-
 def _model(args):
     from .api import LMM
 
-    data = _read_csv(args.data) if args.data else None
+    data = read_data_file(args.data) if args.data else None
     spec_file = read_spec(args.spec, data=data)
     return LMM.from_spec(spec_file.spec, spec_file.data), spec_file.sampler
 
@@ -144,8 +135,8 @@ def _load(saved: str):
 
 def _predict(args) -> int:
     fit = _load(args.saved)
-    data = _read_csv(args.data)
-    history = _read_csv(args.history) if args.history else None
+    data = read_data_file(args.data)
+    history = read_data_file(args.history) if args.history else None
     options = {"groups": args.groups, "history": history, "random_seed": args.random_seed}
     table = data.join(fit.predict(data, kind=args.kind, **options))
     if args.threshold is not None:
@@ -161,7 +152,7 @@ def _predict(args) -> int:
 def _fit_many(args) -> int:
     from .many import fit_many
 
-    data = _read_csv(args.data) if args.data else None
+    data = read_data_file(args.data) if args.data else None
     spec_file = read_spec(args.spec, data=data)
     spec, settings = spec_file.spec, dict(spec_file.sampler)
     settings.pop("cores", None)

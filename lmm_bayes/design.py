@@ -32,6 +32,11 @@ __all__ = ["Design", "GroupingFactor", "build_design", "evaluate_covariates"]
 logger = logging.getLogger("lmm_bayes")
 
 MIN_LEVELS_FOR_SLOPE = 3
+MIN_ROWS = 2  # one row says nothing about the spread of the response
+# Variances and sums of squares are squares of values and SDs: keeping those within 1e±100
+# keeps the squares far inside float64's range (about 1e±308), so no prior, likelihood or
+# gradient overflows or underflows.
+LARGEST_VALUE, SMALLEST_SD = 1e100, 1e-100
 
 
 @dataclass(frozen=True)
@@ -172,11 +177,12 @@ def _model_matrix(terms: tuple[Term, ...], ev: VariableEvaluator, n: int):
     # has one by indicators (``y ~ 0 + f + g``: every level of f, contrasts for g).
     needs_indicator = not any(t.is_intercept for t in terms)
     preceding: list[frozenset] = []
-    names, columns = [], []
+    names, columns, sources = [], [], []
     for term in terms:
         if term.is_intercept:
             names.append(term.label)
             columns.append(np.ones(n))
+            sources.append("the intercept")
             continue
         indicator = _indicator_coded(term, preceding, ev)
         if needs_indicator:
@@ -188,11 +194,72 @@ def _model_matrix(terms: tuple[Term, ...], ev: VariableEvaluator, n: int):
         for name, values in _term_columns(term, indicator, ev):
             names.append(name)
             columns.append(np.asarray(values, dtype=float))
+            sources.append(_describe(term))
+    _check_unique_names(names, sources)
     matrix = np.column_stack(columns) if columns else np.empty((n, 0))
     return tuple(names), matrix
 
 
 # ----------------------------------------------------------------------------- checks
+
+
+def _check_columns(data: pd.DataFrame) -> None:
+    """Raise naming the column names that occur more than once (``data[name]`` would be a
+    frame rather than a column)."""
+    repeated = data.columns[data.columns.duplicated()].unique().tolist()
+    if repeated:
+        raise DesignError(f"the data have more than one column named {repeated}; "
+                          "give every column its own name")
+
+
+def _describe(term: Term) -> str:
+    if len(term.factors) == 1:
+        return f"the variable {term.factors[0]!r}"
+    return "the interaction of " + " and ".join(repr(f) for f in term.factors)
+
+
+def _check_rows(n_used: int, n_given: int) -> None:
+    if n_used < MIN_ROWS:
+        dropped = (f" (of {n_given} given, after dropping rows with missing values)"
+                   if n_used < n_given else "")
+        raise DesignError(f"the data have {n_used} row(s){dropped}; a model needs at least "
+                          f"{MIN_ROWS}")
+
+
+def _spread(values: np.ndarray, largest: float) -> float:
+    """The SD of finite ``values`` whose largest magnitude is ``largest``, computed on the
+    values divided by it so that squaring them cannot overflow or underflow."""
+    if largest == 0:
+        return 0.0
+    return largest * float(np.std(values / largest, ddof=1))
+
+
+def _check_scale(values: np.ndarray, what: str) -> None:
+    """Raise when ``values`` are too large, or vary too little, for floating point."""
+    largest = float(np.max(np.abs(values)))
+    if largest > LARGEST_VALUE:
+        problem, scale = f"values as large as {largest:.3g}", largest
+    else:
+        sd = _spread(values, largest)
+        if sd == 0 or sd >= SMALLEST_SD:
+            return
+        problem, scale = f"a standard deviation of {sd:.3g}", sd
+    example = (f", e.g. multiply it by {10.0 ** -np.round(np.log10(scale)):g}"
+               if np.isfinite(scale) else "")
+    raise DesignError(f"{what} has {problem}, outside what the model can compute with in "
+                      f"floating point (values up to {LARGEST_VALUE:g}, standard deviations of "
+                      f"at least {SMALLEST_SD:g}); rescale it (a change of units){example}")
+
+
+def _check_unique_names(names: list[str], sources: list[str]) -> None:
+    """Raise when two effects get one name, e.g. a data column literally called ``a:b``
+    beside the interaction ``a:b``: their draws could not be told apart."""
+    seen: dict[str, str] = {}
+    for name, source in zip(names, sources):
+        if name in seen:
+            raise DesignError(f"two effects are both named {name!r}: {seen[name]} and "
+                              f"{source}; rename the column")
+        seen[name] = source
 
 
 def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str,
@@ -363,14 +430,19 @@ def build_design(
     """
     if na_action not in ("raise", "drop"):
         raise DesignError(f"na_action must be 'raise' or 'drop', not {na_action!r}")
+    _check_columns(data)
     unknown = [f for f in factors if f not in data.columns]
     if unknown:
         raise DesignError(f"factors {unknown} are not columns of the data")
     rows = _missing_rows(formula, data, na_action, also_used)
+    _check_rows(len(rows), len(data))
     used = data.iloc[rows].reset_index(drop=True)
     ev = VariableEvaluator(used, factors=factors, reference=reference)
     y, trials = response_values(formula.response, ev, family, rows)
+    _check_scale(y, f"the response {formula.response!r}")
     fixed_names, X = _model_matrix(formula.fixed, ev, len(used))
+    for name, column in zip(fixed_names, X.T):
+        _check_scale(column, f"the fixed-effect column {name!r}")
     _check_full_rank(X, fixed_names)
     groups = tuple(g for r in formula.random for g in _grouping_factors(r, ev, len(used)))
     return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data),
@@ -391,6 +463,7 @@ def evaluate_covariates(design: Design,
         Columns in the order of that factor's ``terms``; for ``gr(g, by = arm)`` one entry
         per arm (``g:armA``), zero on the rows of other arms (the ``by`` column is needed).
     """
+    _check_columns(data)
     data = data.reset_index(drop=True)
     ev = VariableEvaluator(data, factors=design.schema.levels, schema=design.schema)
     _, X = _model_matrix(design.formula.fixed, ev, len(data))

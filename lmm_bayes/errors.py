@@ -31,8 +31,9 @@ class SamplingWarning(UserWarning):
 
 
 class LoadError(LMMError, ValueError):
-    """A saved fit cannot be read: missing file, not a netCDF file written by ``Fit.save``, or
-    data that no longer rebuild the saved model."""
+    """A fit cannot be saved or read back: a path that cannot be written; a missing file, not
+    a netCDF file written by ``Fit.save``, a malformed attribute, or data that no longer
+    rebuild the saved model."""
 
 
 class IdentifiabilityWarning(UserWarning):

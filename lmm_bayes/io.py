@@ -18,6 +18,11 @@ A saved fit is one netCDF-4 file written by ArviZ (``fit.save("sleep.nc")``): th
 rebuilt design and priors match the fingerprints, and returns a :class:`~lmm_bayes.Fit` on the
 saved posterior: ``summary()``, ``random_effects()``, ``icc()`` and the rest give the same
 numbers as before saving. Anything that prevents this raises :class:`~lmm_bayes.LoadError`.
+
+A saved fit is untrusted input: :func:`load` checks every attribute and data variable it
+reads for presence and type before use, passes the formula and options through the same
+checks as a new model's (:meth:`~lmm_bayes.spec.ModelSpec.from_formula`), and reads only
+netCDF and JSON (nothing is unpickled or evaluated as Python).
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
@@ -36,7 +44,7 @@ import xarray as xr
 from .api import LMM, Fit
 from .design import Design
 from .errors import LMMError, LoadError
-from .formula import Formula, parse_formula
+from .formula import Formula
 from .priors import Prior
 from .sampling import SamplerConfig
 from .spec import ModelSpec
@@ -70,13 +78,14 @@ def _encode(value):
 
 
 def _decode(value):
-    """Inverse of :func:`_encode` (lists come back as tuples)."""
+    """Inverse of :func:`_encode`, except that a formula comes back as its text (for
+    :meth:`ModelSpec.from_formula` to check and parse); lists come back as tuples."""
     if isinstance(value, list):
         return tuple(_decode(v) for v in value)
     if not isinstance(value, dict):
         return value
     if "__formula__" in value:
-        return parse_formula(value["__formula__"])
+        return value["__formula__"]
     if "__prior__" in value:
         params = dict(value)
         return Prior(params.pop("__prior__"), **params)
@@ -137,16 +146,55 @@ def _data_variable(series: pd.Series, levels: Mapping[str, tuple[str, ...]]) -> 
     return xr.Variable("row", codes, {"column": name, "levels": json.dumps(categories)})
 
 
-def _data_frame(dataset: xr.Dataset) -> pd.DataFrame:
+def _codes(var: xr.DataArray, stored: _Stored) -> pd.Categorical:
+    """A text or categorical column from its codes and its JSON list of levels."""
+    what = f"attribute 'levels' of {var.name!r}"
+    levels = stored.json(stored.text(var.attrs, "levels", what), what, list)
+    codes = var.values
+    if (not all(isinstance(level, str) for level in levels) or codes.dtype.kind not in "iu"
+            or (codes.size and not -1 <= codes.min() <= codes.max() < len(levels))):
+        raise stored.error(f"data variable {var.name!r} must hold whole-number codes into "
+                           "its list of text levels")
+    return pd.Categorical.from_codes(codes, levels)
+
+
+_TEMPORAL = re.compile(r"(datetime64|timedelta64)\[(ns|us|ms|s)\]")
+
+
+def _temporal(var: xr.DataArray, stored: _Stored) -> np.ndarray:
+    """A date or duration column from the integers behind it and its type's name."""
+    kind = stored.text(var.attrs, "temporal", f"attribute 'temporal' of {var.name!r}")
+    if not _TEMPORAL.fullmatch(kind) or var.dtype != np.int64:
+        raise stored.error(f"data variable {var.name!r} must hold 64-bit integers of a date "
+                           f"or duration type, not {var.dtype} as {kind!r}")
+    return var.values.view(kind)
+
+
+def _data_frame(stored: _Stored) -> pd.DataFrame:
+    """The saved data: variables ``col0``, ``col1``... along ``row``, in column order."""
+    dataset = stored.group
+    names = [f"col{k}" for k in range(len(dataset.data_vars))]
+    if set(dataset.data_vars) != set(names):
+        raise stored.error(f"the data variables of the {GROUP!r} group must be named "
+                           f"col0, col1..., found {sorted(map(str, dataset.data_vars))}")
     columns = {}
-    for key in sorted(dataset.data_vars, key=lambda k: int(k[3:])):
-        var = dataset[key]
-        values = var.values
+    for name in names:
+        var = dataset[name]
+        column = stored.text(var.attrs, "column", f"attribute 'column' of {name!r}")
+        if column in columns:
+            raise stored.error(f"the saved data have two columns named {column!r}")
+        if var.dims != ("row",):
+            raise stored.error(f"data variable {name!r} must have the one dimension 'row', "
+                               f"not {var.dims}")
         if "levels" in var.attrs:
-            values = pd.Categorical.from_codes(values, json.loads(var.attrs["levels"]))
+            columns[column] = _codes(var, stored)
         elif "temporal" in var.attrs:
-            values = values.view(var.attrs["temporal"])
-        columns[var.attrs["column"]] = values
+            columns[column] = _temporal(var, stored)
+        elif var.dtype.kind in "biuf":
+            columns[column] = var.values
+        else:
+            raise stored.error(f"data variable {name!r} must hold numbers or logicals, "
+                               f"not {var.dtype}")
     return pd.DataFrame(columns)
 
 
@@ -178,6 +226,13 @@ def _fingerprints(model: LMM) -> dict[str, str]:
 def save(fit: Fit, path: str | Path) -> Path:
     """Write ``fit`` to one netCDF file at ``path`` (see the module notes); returns the path.
 
+    Missing parent folders are created, as most tools that write files do.
+
+    Raises
+    ------
+    LoadError
+        The file cannot be written (a parent is a file, no permission...), naming the path.
+
     Examples
     --------
     >>> fit.save("sleepstudy_fit.nc")  # doctest: +SKIP
@@ -193,8 +248,70 @@ def save(fit: Fit, path: str | Path) -> Path:
              "fingerprints": json.dumps(_fingerprints(model))}
     saved = az.InferenceData(**{g: fit.idata[g] for g in fit.idata.groups()})
     saved.add_groups({GROUP: xr.Dataset(variables, attrs=attrs)})
-    saved.to_netcdf(str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LoadError(f"cannot create the folder {str(path.parent)!r} for the fit: "
+                        f"{err}") from None
+    try:
+        saved.to_netcdf(str(path))
+    except OSError as err:
+        raise LoadError(f"cannot write the fit to {str(path)!r}: {err}") from None
     return path
+
+
+_JSON_NAMES = {dict: "object", list: "array"}
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The ``lmm_bayes`` group of a saved file, read as untrusted input: each attribute is
+    checked for presence and type before use, and every failure is a :class:`LoadError`
+    naming the file and what in it is wrong."""
+
+    path: Path
+    group: xr.Dataset
+
+    def error(self, message: str) -> LoadError:
+        return LoadError(f"{str(self.path)!r}: {message}")
+
+    def text(self, attrs: Mapping, name: str, what: str | None = None) -> str:
+        """The text attribute ``name`` of ``attrs``."""
+        value = attrs.get(name)
+        if not isinstance(value, str):
+            found = "nothing" if value is None else type(value).__name__
+            raise self.error(f"{what or f'attribute {name!r}'} must be text, found {found}")
+        return value
+
+    def json(self, text: str, what: str, kind: type = dict):
+        """``text`` parsed as JSON, which must give a ``kind``."""
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError) as err:
+            raise self.error(f"{what} is not valid JSON: {err}") from None
+        if not isinstance(value, kind):
+            raise self.error(f"{what} must hold a JSON {_JSON_NAMES[kind]}, "
+                             f"not {type(value).__name__}")
+        return value
+
+    def json_attribute(self, name: str) -> dict:
+        """The attribute ``name`` of the group: a JSON object."""
+        return self.json(self.text(self.group.attrs, name), f"attribute {name!r}")
+
+    @contextmanager
+    def reading(self, failure: str):
+        """Report the failure of a constructor fed from the file (ModelSpec, SamplerConfig,
+        LMM) as a LoadError saying ``failure`` and why."""
+        try:
+            yield
+        except LoadError:
+            raise
+        except (LMMError, KeyError, TypeError, ValueError) as err:
+            raise self.error(f"{failure}: {type(err).__name__}: {err}") from None
+
+
+def _is_text(value, text: str) -> bool:
+    return isinstance(value, str) and value == text
 
 
 def _read(path: Path) -> az.InferenceData:
@@ -206,14 +323,57 @@ def _read(path: Path) -> az.InferenceData:
     except Exception as err:  # noqa: BLE001 - any failure to read the file means the same
         raise LoadError(f"{str(path)!r} is not a readable netCDF file: "
                         f"{type(err).__name__}: {err}") from None
-    if GROUP not in idata.groups() or idata[GROUP].attrs.get("format") != FORMAT:
-        raise LoadError(f"{str(path)!r} is not a fit saved by lmm_bayes (no {GROUP!r} group); "
-                        "write one with fit.save(path)")
-    version = int(idata[GROUP].attrs.get("format_version", 0))
-    if version != FORMAT_VERSION:
-        raise LoadError(f"{str(path)!r} was saved in format version {version}; this lmm_bayes "
-                        f"reads version {FORMAT_VERSION}")
+    if GROUP not in idata.groups() or not _is_text(idata[GROUP].attrs.get("format"), FORMAT):
+        raise LoadError(f"{str(path)!r} is not a fit saved by lmm_bayes (no {GROUP!r} group "
+                        f"of format {FORMAT!r}); write one with fit.save(path)")
     return idata
+
+
+def _check_version(stored: _Stored) -> None:
+    version = stored.group.attrs.get("format_version")
+    if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):
+        raise stored.error(f"attribute 'format_version' must be a whole number, found "
+                           f"{version!r}")
+    if version != FORMAT_VERSION:
+        raise stored.error(f"saved in format version {version}; this lmm_bayes reads version "
+                           f"{FORMAT_VERSION}")
+
+
+def _spec(stored: _Stored) -> ModelSpec:
+    with stored.reading("cannot read attribute 'spec'"):
+        options = _decode(stored.json_attribute("spec"))
+        if not isinstance(options, dict):  # a tagged formula or prior rather than options
+            raise TypeError(f"it holds a {type(options).__name__}, not the model's options")
+        return ModelSpec.from_formula(options.pop("formula", None), **options)
+
+
+def _check_fingerprints(stored: _Stored, model: LMM) -> None:
+    saved = stored.json_attribute("fingerprints")
+    if not all(isinstance(v, str) for v in saved.values()):
+        raise stored.error("attribute 'fingerprints' must map names to text")
+    differ = [k for k, v in _fingerprints(model).items() if saved.get(k) != v]
+    if differ:
+        raise stored.error(f"the saved data do not rebuild the saved model "
+                           f"({', '.join(differ)} differ)")
+
+
+def _check_posterior(stored: _Stored, idata: az.InferenceData, design: Design) -> None:
+    """The posterior has the variables of the model, labelled by its terms and levels."""
+    if "posterior" not in idata.groups() or not {"chain", "draw"} <= set(idata.posterior.dims):
+        raise stored.error("no posterior with 'chain' and 'draw' dimensions")
+    post = idata.posterior
+    needed = (["beta"] if design.fixed_names else []) + [
+        f"{kind}_{g.name}" for g in design.groups for kind in ("sd", "b")]
+    labels = {"fixed": design.fixed_names}
+    for g in design.groups:
+        labels.update({f"{g.name}__level": g.levels, f"{g.name}__term": g.terms})
+    missing = [name for name in needed if name not in post.data_vars]
+    differ = [name for name, values in labels.items()
+              if name in post.coords and post.coords[name].values.tolist() != list(values)]
+    problems = ([f"it lacks the variables {missing}"] if missing else []) + (
+        [f"its coords {differ} differ from the model's terms or levels"] if differ else [])
+    if problems:
+        raise stored.error(f"the posterior does not match the model: {'; '.join(problems)}")
 
 
 def load(path: str | Path) -> Fit:
@@ -226,22 +386,20 @@ def load(path: str | Path) -> Fit:
     ------
     LoadError
         The file is missing, is not a readable netCDF file, was not written by ``Fit.save``,
+        has an attribute or data variable that is missing or of the wrong type (naming it),
         or its data no longer rebuild the saved design.
     """
     path = Path(path)
     idata = _read(path)
-    stored = idata[GROUP]
-    try:
-        spec = ModelSpec(**_decode(json.loads(stored.attrs["spec"])))
-        config = SamplerConfig(**json.loads(stored.attrs["sampler"]))
-        model = LMM.from_spec(spec, _data_frame(stored))
-    except (LMMError, KeyError, TypeError, ValueError) as err:
-        raise LoadError(f"{str(path)!r}: cannot rebuild the saved model: "
-                        f"{type(err).__name__}: {err}") from None
-    saved_prints = json.loads(stored.attrs["fingerprints"])
-    differ = [k for k, v in _fingerprints(model).items() if saved_prints.get(k) != v]
-    if differ:
-        raise LoadError(f"{str(path)!r}: the saved data do not rebuild the saved model "
-                        f"({', '.join(differ)} differ)")
+    stored = _Stored(path, idata[GROUP])
+    _check_version(stored)
+    spec = _spec(stored)
+    with stored.reading("cannot read attribute 'sampler'"):
+        config = SamplerConfig(**stored.json_attribute("sampler"))
+    data = _data_frame(stored)
+    with stored.reading("cannot rebuild the saved model"):
+        model = LMM.from_spec(spec, data)
+    _check_fingerprints(stored, model)
+    _check_posterior(stored, idata, model.design)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
     return Fit(model, az.InferenceData(**groups), config)

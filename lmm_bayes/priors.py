@@ -66,6 +66,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -114,13 +115,16 @@ class Prior:
     params: tuple[tuple[str, float], ...]
 
     def __init__(self, dist: str, **params: float):
-        if dist not in _PARAMS:
+        if not isinstance(dist, str) or dist not in _PARAMS:
             raise PriorError(f"unknown prior family {dist!r}; choose one of {sorted(_PARAMS)}")
         expected = _PARAMS[dist]
         if set(params) != set(expected):
             raise PriorError(f"a {dist} prior takes parameters {list(expected)}, "
                              f"got {sorted(params)}")
         for name, value in params.items():
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise PriorError(f"parameter {name}={value!r} of the {dist} prior must be a "
+                                 f"number, not {type(value).__name__}")
             if not np.isfinite(value) or (name in _SCALE_PARAMS and value <= 0):
                 raise PriorError(f"parameter {name}={value!r} of the {dist} prior must be "
                                  f"{'positive' if name in _SCALE_PARAMS else 'finite'}")

@@ -150,6 +150,11 @@ def bad_files(tmp_path):
     (tmp_path / "cores.toml").write_text('[model]\nformula = "Reaction ~ Days + (1 | Subject)"'
                                          '\n[data]\ndataset = "sleepstudy"\n'
                                          '[sampler]\ncores = 0\n')
+    for name, model in (("factors", "factors = 5"), ("reference", 'reference = "x"')):
+        (tmp_path / f"{name}.toml").write_text(f'[model]\nformula = "y ~ x"\n{model}\n')
+    (tmp_path / "model.toml").write_text("model = 5\n")
+    (tmp_path / "escape.toml").write_text(
+        '[model]\nformula = "y ~ x"\n[data]\npath = "../../../etc/hostname"\n')
     return tmp_path
 
 
@@ -167,6 +172,12 @@ SLEEP = str(REPO / "models" / "sleepstudy.toml")
     (["check", "{tmp}/cores.toml"], "[sampler] cores must be a positive whole number, got 0"),
     (["fit", SLEEP, "--seed", "-1"], "random_seed must be a non-negative whole number"),
     (["fit", SLEEP, "--draws", str(10**17)], "draws must be a positive whole number of at most"),
+    (["check", "{tmp}/factors.toml"], "factors must be a column name or a list of them, not 5"),
+    (["check", "{tmp}/reference.toml"], "reference must map column names to their reference"),
+    (["check", "{tmp}/model.toml"], "'model' must be a table ([model]), not 5"),
+    (["check", "{tmp}/escape.toml"], ("[data] path '../../../etc/hostname' leaves the spec "
+                                      "file's folder")),
+    (["fit-many", "{tmp}/escape.toml", "--by", "g"], "leaves the spec file's folder"),
 ])
 def test_user_mistakes_exit_2_with_one_line(args, message, bad_files):
     code, _, err = run([a.format(tmp=bad_files) for a in args])

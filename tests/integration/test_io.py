@@ -1,12 +1,18 @@
 """Save and load: a loaded fit gives the same tables as the fit that was saved."""
 
+import json
+import re
+import shutil
+
 import arviz as az
+import h5netcdf
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 import lmm_bayes as lb
+from lmm_bayes.cli import main
 from lmm_bayes.sampling import SamplerConfig
 
 TABLES = {
@@ -152,3 +158,117 @@ def test_dates_and_durations_survive_save_and_load(sleepstudy, tmp_path):
     new = pd.DataFrame({"when": [pd.Timestamp("2024-03-05", tz="UTC")], "Subject": ["308"]})
     pd.testing.assert_frame_equal(loaded.predict(new, random_seed=1),
                                   fit.predict(new, random_seed=1))
+
+
+# ----------------------------------------------------------------------------- untrusted files
+
+
+def edited(saved, tmp_path, **attrs):
+    """A copy of the saved fit whose ``lmm_bayes`` group has the attributes ``attrs``
+    (None deletes one)."""
+    path = tmp_path / "edited.nc"
+    shutil.copy(saved, path)
+    with h5netcdf.File(path, "a") as file:
+        group = file["lmm_bayes"].attrs
+        for name, value in attrs.items():
+            if value is None:
+                del group[name]
+            else:
+                group[name] = value
+    return path
+
+
+def saved_spec(saved, **changes) -> str:
+    with h5netcdf.File(saved, "r") as file:
+        return json.dumps({**json.loads(file["lmm_bayes"].attrs["spec"]), **changes})
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ({"format_version": "abc"}, "attribute 'format_version' must be a whole number, found 'abc'"),
+    ({"format_version": 2}, "saved in format version 2; this lmm_bayes reads version 1"),
+    ({"format": "other"}, "is not a fit saved by lmm_bayes"),
+    ({"spec": None}, "attribute 'spec' must be text, found nothing"),
+    ({"spec": 5}, "attribute 'spec' must be text, found int64"),
+    ({"spec": "{oops"}, "attribute 'spec' is not valid JSON"),
+    ({"spec": "[1]"}, "attribute 'spec' must hold a JSON object, not list"),
+    ({"spec": '{"__prior__": "exponential", "lam": 1}'},
+     "cannot read attribute 'spec': TypeError: it holds a Prior, not the model's options"),
+    ({"fingerprints": None}, "attribute 'fingerprints' must be text, found nothing"),
+    ({"fingerprints": "oops"}, "attribute 'fingerprints' is not valid JSON"),
+    ({"fingerprints": '{"response": 1}'}, "attribute 'fingerprints' must map names to text"),
+    ({"sampler": '{"colour": 1}'}, "cannot read attribute 'sampler': TypeError"),
+    ({"sampler": '{"draws": "x"}'}, "cannot read attribute 'sampler': SamplingError"),
+])
+def test_malformed_attributes_are_named(saved, tmp_path, attrs, message):
+    with pytest.raises(lb.LoadError, match=re.escape(message)):
+        lb.load(edited(saved, tmp_path, **attrs))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"formula": {"__formula__": 5}}, "SpecError: the formula must be text, not int (5)"),
+    ({"formula": None}, "SpecError: the formula must be text, not NoneType"),
+    ({"factors": 5}, "SpecError: factors must be a column name or a list of them, not 5"),
+    ({"colour": 1}, "SpecError: unknown model option(s) ['colour']"),
+    ({"priors": {"sigma": {"__prior__": "halfnormal", "sigma": "a"}}},
+     "PriorError: parameter sigma='a' of the halfnormal prior must be a number, not str"),
+])
+def test_malformed_spec_is_named(saved, tmp_path, changes, message):
+    path = edited(saved, tmp_path, spec=saved_spec(saved, **changes))
+    with pytest.raises(lb.LoadError, match=re.escape(f"cannot read attribute 'spec': {message}")):
+        lb.load(path)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("column", None, "attribute 'column' of {key!r} must be text, found nothing"),
+    ("levels", "[1, 2]", ("data variable {key!r} must hold whole-number codes into its list "
+                          "of text levels")),
+    ("levels", "{", "attribute 'levels' of {key!r} is not valid JSON"),
+])
+def test_malformed_data_variable_is_named(coded_model, tmp_path, name, value, message):
+    path = hand_made_fit(coded_model).save(tmp_path / "coded.nc")
+    with h5netcdf.File(path, "a") as file:
+        key, var = next((key, v) for key, v in file["lmm_bayes"].variables.items()
+                        if "levels" in v.attrs)  # a text column: codes and levels
+        if value is None:
+            del var.attrs[name]
+        else:
+            var.attrs[name] = value
+    with pytest.raises(lb.LoadError, match=re.escape(message.format(key=key))):
+        lb.load(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda post: post.drop_vars("b_Subject"), r"it lacks the variables \['b_Subject'\]"),
+    (lambda post: post.assign_coords(fixed=["a", "b"]), r"its coords \['fixed'\] differ"),
+])
+def test_posterior_that_does_not_match_the_model(sleep_model, tmp_path, change, message):
+    fit = hand_made_fit(sleep_model)
+    fit.idata.posterior = change(fit.idata.posterior)
+    with pytest.raises(lb.LoadError, match="the posterior does not match the model: " + message):
+        lb.load(fit.save(tmp_path / "posterior.nc"))
+
+
+def test_summarize_of_a_malformed_file_is_one_line_exit_2(saved, tmp_path, capsys):
+    path = edited(saved, tmp_path, fingerprints="oops")
+    assert main(["summarize", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "attribute 'fingerprints' is not valid JSON" in err and err.count("\n") == 1
+
+
+def test_stored_formula_is_parsed_as_a_formula(saved, tmp_path):
+    """The stored formula goes through the formula parser like a new model's: Python code
+    in its place is refused, not run."""
+    code = saved_spec(saved, formula={"__formula__": "__import__('os').system('true')"})
+    with pytest.raises(lb.LoadError, match="cannot read attribute 'spec': SpecError"):
+        lb.load(edited(saved, tmp_path, spec=code))
+
+
+def test_save_creates_missing_folders(sleep_model, tmp_path):
+    path = hand_made_fit(sleep_model).save(tmp_path / "no" / "such" / "dir" / "fit.nc")
+    assert path.is_file() and lb.load(path).model.spec.formula.text.startswith("Reaction")
+
+
+def test_save_where_a_folder_cannot_be_made(sleep_model, tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(lb.LoadError, match=r"cannot create the folder '.*file/sub' for the fit"):
+        hand_made_fit(sleep_model).save(tmp_path / "file" / "sub" / "fit.nc")

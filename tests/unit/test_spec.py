@@ -1,3 +1,5 @@
+import re
+
 import pandas as pd
 import pytest
 from conftest import REPO
@@ -63,10 +65,85 @@ draws = 50
      r"the bernoulli family takes the link\(s\) \['logit', 'probit', 'cloglog'\], not 'log'"),
     ("[model]\nformula='y ~ x'\n[priors]\nsigma={sigma=1}\n[data]\ndataset='sleepstudy'\n",
      "needs a 'dist'"),
+    # every key of the wrong type
+    ("model = 5\n", r"'model' must be a table \(\[model\]\), not 5"),
+    ("data = 'x'\n[model]\nformula='y ~ x'\n", r"'data' must be a table"),
+    ("priors = 5\n[model]\nformula='y ~ x'\n", r"'priors' must be a table"),
+    ("sampler = []\n[model]\nformula='y ~ x'\n", r"'sampler' must be a table"),
+    ("[model]\nformula=5\n", r"the formula must be text, not int \(5\)"),
+    ("[model]\nformula='y ~ x'\nfactors=5\n", "factors must be a column name or a list"),
+    ("[model]\nformula='y ~ x'\nfactors=[1]\n", r"factors must be column names \(text\)"),
+    ("[model]\nformula='y ~ x'\nreference='x'\n", "reference must map column names"),
+    ("[model]\nformula='y ~ x'\nreference={x=[1]}\n", "reference must map column names"),
+    ("[model]\nformula='y ~ x'\nfamily=5\n", "family must be text, not 5"),
+    ("[model]\nformula='y ~ x'\nfamily=['gaussian']\n", r"family must be text, not \['gaussian'\]"),
+    ("[model]\nformula='y ~ x'\nlink=5\n", "takes the link"),
+    ("[model]\nformula='y ~ x'\nna_action=5\n", r"na_action must be one of \['raise', 'drop'\]"),
+    ("[model]\nformula='y ~ x'\nparametrization=true\n", "parametrization must be one of"),
+    ("[model]\nformula='y ~ x'\nlikelihood=[]\n", "likelihood must be one of"),
+    ("[model]\nformula='y ~ x'\nresidual=5\n", "residual=5: expected"),
+    ("[model]\nformula='y ~ x'\nsigma=5\n", "sigma=5: expected a one-sided formula"),
+    ("[model]\nformula='y ~ x'\npriors={}\n", r"unknown key\(s\) \['priors'\]"),
+    ("[model]\nformula='y ~ x'\n[data]\ndataset=5\n", r"\[data\] dataset must be text, not 5"),
+    ("[model]\nformula='y ~ x'\n[data]\npath=5\n", r"\[data\] path must be text, not 5"),
+    ("[model]\nformula='y ~ x'\n[data]\nfile='d.csv'\n", r"unknown key\(s\) \['file'\]"),
+    ("[model]\nformula='y ~ x'\n[sampler]\ndraws='a'\n", "draws must be a whole number, not 'a'"),
+    ("[model]\nformula='y ~ x'\n[sampler]\nchains=true\n", "chains must be a whole number"),
+    ("[model]\nformula='y ~ x'\n[sampler]\ntarget_accept='x'\n", "target_accept must be a num"),
+    ("[model]\nformula='y ~ x'\n[sampler]\nsampler=1\n", r"\[sampler\] sampler must be text"),
 ])
 def test_bad_specs_raise_spec_error(tmp_path, text, message):
     with pytest.raises(lb.SpecError, match=message):
         read_spec(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("prior, message", [
+    ("{dist='normal', mu='a', sigma=1}", (r"prior 'b': parameter mu='a' of the normal prior must "
+                                          "be a number, not str")),
+    ("{dist=5, sigma=1}", r"prior 'b': unknown prior family 5"),
+])
+def test_bad_prior_in_a_spec_names_the_prior(tmp_path, prior, message):
+    with pytest.raises(lb.PriorError, match=message):
+        read_spec(write(tmp_path, f"[model]\nformula='y ~ x'\n[priors]\nb = {prior}\n"))
+
+
+@pytest.fixture
+def spec_folder(tmp_path):
+    """A spec folder ``specs/`` with data in ``specs/data/``, data outside it in ``other/``,
+    and links from inside the folder to both."""
+    folder, other = tmp_path / "specs", tmp_path / "other"
+    (folder / "data").mkdir(parents=True)
+    other.mkdir()
+    frame = pd.DataFrame({"y": [1.0, 2, 4, 3, 5, 7], "g": list("aabbcc")})
+    frame.to_csv(folder / "data" / "d.csv", index=False)
+    frame.to_csv(other / "secret.csv", index=False)
+    (folder / "inside.csv").symlink_to(folder / "data" / "d.csv")
+    (folder / "outside.csv").symlink_to(other / "secret.csv")
+    return folder
+
+
+def spec_reading(folder, name):
+    return write(folder, f"[model]\nformula='y ~ 1 + (1 | g)'\n[data]\npath = {name!r}\n")
+
+
+@pytest.mark.parametrize("name", ["data/d.csv", "./data/../data/d.csv", "inside.csv"])
+def test_data_path_inside_the_spec_folder_is_read(spec_folder, name):
+    assert len(read_spec(spec_reading(spec_folder, name)).data) == 6
+
+
+@pytest.mark.parametrize("name", ["../other/secret.csv", "outside.csv", "/etc/hostname",
+                                  "data/../../other/secret.csv", "{folder}/data/d.csv"])
+def test_data_path_may_not_leave_the_spec_folder(spec_folder, name):
+    name = name.format(folder=spec_folder)
+    with pytest.raises(lb.SpecError, match=rf"\[data\] path {re.escape(repr(name))} leaves the "
+                       "spec file's folder; it must be a relative path to a file in"):
+        read_spec(spec_reading(spec_folder, name))
+
+
+def test_data_given_replaces_the_spec_path_unread(spec_folder):
+    given = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": list("aabb")})
+    spec_file = read_spec(spec_reading(spec_folder, "/etc/passwd"), data=given)
+    assert spec_file.data is given
 
 
 @pytest.mark.parametrize("kwargs, message", [
