@@ -57,26 +57,32 @@ import numpy as np
 from scipy import optimize
 
 from .design import Design
-from .marginal import LevelStatistics, can_marginalize, level_statistics
+from .marginal import LevelStatistics, level_statistics
+from .marginal import obstacle as marginal_obstacle
 from .priors import INTERCEPT, Prior, PriorSet
 
-__all__ = ["MarginalDensity", "applies", "marginal_density"]
+__all__ = ["MarginalDensity", "marginal_density", "obstacle"]
 
 _T, _EXPONENTIAL = 0, 1                      # prior kinds: (half-)Student-t/normal, exponential
 SCALE_PRIORS = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
 _SUPPORTED = {"normal", "student_t", *SCALE_PRIORS}
 
 
-def applies(design: Design, priors: PriorSet, family: str, residuals) -> bool:
-    """Whether the compiled density covers this model: a marginal model
-    (:func:`~lmm_bayes.marginal.can_marginalize`) whose priors are all of the families
-    written out here (normal, Student-t and their half versions, half-Cauchy, exponential)."""
-    if not can_marginalize(design, family, residuals) or design.groups[0].member is not None:
-        return False
+def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | None:
+    """What keeps the compiled density from covering this model, or None: it covers a
+    marginal model (:func:`lmm_bayes.marginal.obstacle`) of a factor that spans every row
+    whose priors are all of the families written out here (normal, Student-t and their
+    half versions, half-Cauchy, exponential)."""
+    found = marginal_obstacle(design, family, residuals)
+    if found is not None:
+        return found
     group = design.groups[0]
+    if group.member is not None:
+        return f"the gr(..., by = ...) factor {group.name}"
     used = [priors.intercept, *priors.fixed.values(), *priors.sd[group.name].values(),
             priors.sigma]
-    return all(p is None or p.dist in _SUPPORTED for p in used)
+    others = sorted({p.dist for p in used if p is not None and p.dist not in _SUPPORTED})
+    return f"a {others[0]} prior" if others else None
 
 
 @dataclass(frozen=True)

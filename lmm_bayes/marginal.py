@@ -45,7 +45,7 @@ from .design import Design, GroupingFactor
 from .summaries.variance import covariance_draws
 
 __all__ = [
-    "LevelStatistics", "can_marginalize", "conditional_effects", "gaussian_conditional",
+    "LevelStatistics", "can_marginalize", "obstacle", "conditional_effects", "gaussian_conditional",
     "level_statistics", "random_effects_draws",
 ]
 
@@ -77,13 +77,26 @@ class LevelStatistics:
 MAX_MARGINAL_TERMS = 2
 
 
+def obstacle(design: Design, family: str, residuals=None) -> str | None:
+    """What keeps the random effects from being integrated out here, or None: they can be
+    for a Gaussian model with one grouping factor of at most two varying terms (closed-form
+    1×1 and 2×2 determinants) and independent homoscedastic residuals (``residuals`` None:
+    no :class:`~lmm_bayes.residuals.ResidualDesign`)."""
+    if family != "gaussian":
+        return f"the {family} family"
+    if residuals is not None:
+        return "a residual structure or sigma formula"
+    if len(design.groups) != 1:
+        return f"{len(design.groups)} grouping factors, not one"
+    terms = design.groups[0].terms
+    if len(terms) > MAX_MARGINAL_TERMS:
+        return f"{len(terms)} varying terms, more than {MAX_MARGINAL_TERMS}"
+    return None
+
+
 def can_marginalize(design: Design, family: str, residuals=None) -> bool:
-    """Whether the random effects can be integrated out here: a Gaussian model with one
-    grouping factor of at most two varying terms (closed-form 1×1 and 2×2 determinants),
-    and independent homoscedastic residuals (``residuals`` None: no
-    :class:`~lmm_bayes.residuals.ResidualDesign`)."""
-    return (family == "gaussian" and residuals is None and len(design.groups) == 1
-            and len(design.groups[0].terms) <= MAX_MARGINAL_TERMS)
+    """Whether the random effects can be integrated out here (:func:`obstacle` is None)."""
+    return obstacle(design, family, residuals) is None
 
 
 def _sum_by_level(values: np.ndarray, index: np.ndarray, n_levels: int) -> np.ndarray:

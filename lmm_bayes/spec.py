@@ -94,7 +94,8 @@ class SpecFile:
     sampler: Mapping[str, Any]
 
 
-_SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "target_accept", "cores"}
+_SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "engine",
+                 "target_accept", "cores"}
 _MODEL_KEYS = {"formula", "family", "link", "factors", "reference", "na_action",
                "parametrization", "likelihood", "residual", "sigma"}
 
