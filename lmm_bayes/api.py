@@ -29,7 +29,7 @@ from .preflight import check_identifiability
 from .priors import PriorSet, build_priors
 from .residuals import ResidualDesign, build_residual_design, residual_columns
 from .sampling import SamplerConfig, default_target_accept, diagnose, warn_on_problems
-from .spec import ModelSpec
+from .spec import MODEL_OPTIONS, ModelSpec
 from .summaries import random_effects_table, tidy_summary
 from .summaries.draws import interval_columns
 
@@ -615,16 +615,12 @@ class Fit:
         return plot_variance_components(self.variance_components(prob), prob=prob)
 
 
-_MODEL_OPTIONS = {"family", "link", "priors", "factors", "reference", "na_action",
-                  "parametrization", "likelihood", "residual", "sigma"}
-
-
 def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:
     """Build and fit in one call: ``lb.fit(formula, data, draws=..., priors=...)``.
 
     Keywords of :class:`LMM` go to the model, the rest to :meth:`LMM.fit`.
     """
-    model_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _MODEL_OPTIONS}
+    model_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in MODEL_OPTIONS}
     return LMM(formula, data, **model_kw).fit(**kwargs)
 
 

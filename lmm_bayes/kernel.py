@@ -232,7 +232,7 @@ def posterior_mode(buffer: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _unpack(buffer):
+def unpack(buffer):
     """The arrays and constants packed by :func:`marginal_density`."""
     L, p, q = int(buffer[1]), int(buffer[2]), int(buffer[3])
     m = p + q + 1
@@ -273,7 +273,7 @@ def _constrained(x, xbar, p, q, intercept, correlated):
 def expand(x, out, buffer):
     """Write β, the SDs, the 2 × 2 correlation matrix (correlated terms only) and σ at ``x``
     into ``out``, in the order of :attr:`MarginalDensity.names`."""
-    _, _, _, _, _, xbar, _, _, p, q, intercept, correlated, _, _, _, _ = _unpack(buffer)
+    _, _, _, _, _, xbar, _, _, p, q, intercept, correlated, _, _, _, _ = unpack(buffer)
     beta, s, r, sigma = _constrained(x, xbar, p, q, intercept, correlated)
     out[:p] = beta
     out[p:p + q] = s[:q]
@@ -308,7 +308,7 @@ def _priors(x, s, r, sigma, kinds, params, p, q, correlated, eta, grad):
 def log_density(x, buffer):
     """The log posterior density and its gradient (formulas in the module docstring)."""
     (ZtZ, ZtX, Zty, XtX, Xty, xbar, kinds, params, p, q, intercept, correlated, eta, shift,
-     n, yty) = _unpack(buffer)
+     n, yty) = unpack(buffer)
     beta, s, r, sigma = _constrained(x, xbar, p, q, intercept, correlated)
     grad = np.zeros(x.shape[0])
     lp = _priors(x, s, r, sigma, kinds, params, p, q, correlated, eta, grad)

@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .api import _MODEL_OPTIONS, LMM, Fit
+from .api import LMM, Fit
 from .errors import DesignError, LMMError
 from .priors import INTERCEPT, build_priors
 from .sampling import SamplerConfig
-from .spec import ModelSpec
+from .spec import MODEL_OPTIONS, ModelSpec
 
 __all__ = ["ManyFits", "fit_many", "fit_one", "lfsr_table"]
 
@@ -387,7 +387,7 @@ def fit_many(formula: str, data: pd.DataFrame, *, by: str | None = None,
     -------
     ManyFits
     """
-    unknown = set(model_options) - _MODEL_OPTIONS
+    unknown = set(model_options) - set(MODEL_OPTIONS)
     if unknown:
         raise DesignError(f"unknown option(s) {sorted(unknown)} for fit_many")
     spec = ModelSpec.from_formula(formula, **model_options)

@@ -42,7 +42,7 @@ import numpy as np
 import xarray as xr
 
 from .design import Design, GroupingFactor
-from .summaries.variance import covariance_draws
+from .posterior import covariance_draws
 
 __all__ = [
     "LevelStatistics", "can_marginalize", "obstacle", "conditional_effects", "gaussian_conditional",

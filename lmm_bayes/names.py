@@ -6,7 +6,7 @@ A fit's ``idata.posterior`` holds, whatever engine produced it:
 * ``sigma`` (Gaussian), ``alpha`` (negative binomial), ``phi`` (residual AR(1)/CAR(1)), or
   ``sigma_beta`` (dim ``sigma_fixed``) for a sigma formula;
 * per grouping factor ``g``: ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dims
-  ``<g>__term``, ``<g>__term_bis``) and ``b_<g>`` (dims ``<g>__level``, ``<g>__term``).
+  ``<g>__term``, ``<g>__term_``) and ``b_<g>`` (dims ``<g>__level``, ``<g>__term``).
 
 Engines write these names; summaries, prediction and checks read them, each through the
 functions here.
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["BETA", "FIXED", "SCALARS", "effects", "correlation", "level_dim", "public",
-           "sd", "term_dim"]
+__all__ = ["BETA", "FIXED", "SCALARS", "effects", "correlation", "level_dim", "pair_dim",
+           "public", "sd", "term_dim"]
 
 BETA = "beta"
 FIXED = "fixed"
@@ -46,6 +46,11 @@ def effects(group: str) -> str:
 def term_dim(group: str) -> str:
     """The dimension of ``group``'s varying terms: ``<g>__term``."""
     return f"{group}__term"
+
+
+def pair_dim(group: str) -> str:
+    """The second dimension of ``corr_<g>``: ``<g>__term_``."""
+    return f"{term_dim(group)}_"
 
 
 def level_dim(group: str) -> str:

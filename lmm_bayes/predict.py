@@ -45,7 +45,7 @@ from .marginal import gaussian_conditional
 from .residuals import ResidualDesign, residual_sd_draws, sigma_covariates
 from .response import response_values
 from .summaries.population import population_means
-from .summaries.variance import covariance_draws
+from .posterior import covariance_draws
 from .variables import VariableEvaluator, columns_used, level_label
 
 __all__ = ["NewRows", "PosteriorDraws", "linear_predictor", "new_rows", "predict_draws"]

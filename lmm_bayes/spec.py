@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,7 +46,7 @@ from .formula import Formula, parse_formula
 from .priors import Prior
 from .residuals import parse_residual, parse_sigma
 
-__all__ = ["ModelSpec", "SpecFile", "read_spec"]
+__all__ = ["MODEL_OPTIONS", "ModelSpec", "SpecFile", "read_spec"]
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -84,6 +84,11 @@ class ModelSpec:
         return cls(parsed, **options)
 
 
+#: the options of a model besides its formula: keywords of ``LMM``, ``lb.fit`` and
+#: ``fit_many``, and (all but ``priors``, a table of its own) keys of a spec's ``[model]``
+MODEL_OPTIONS = tuple(f.name for f in fields(ModelSpec) if f.name != "formula")
+
+
 @dataclass(frozen=True)
 class SpecFile:
     """A spec file read from disk: the model, its data and its sampler settings."""
@@ -96,8 +101,7 @@ class SpecFile:
 
 _SAMPLER_KEYS = {"draws", "tune", "chains", "random_seed", "sampler", "engine",
                  "target_accept", "cores"}
-_MODEL_KEYS = {"formula", "family", "link", "factors", "reference", "na_action",
-               "parametrization", "likelihood", "residual", "sigma"}
+_MODEL_KEYS = {"formula", *MODEL_OPTIONS} - {"priors"}
 
 
 def _priors(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
