@@ -41,12 +41,13 @@ import numba
 import numpy as np
 import xarray as xr
 
+from . import names
 from .design import Design, GroupingFactor
 from .posterior import covariance_draws
 
 __all__ = [
-    "LevelStatistics", "can_marginalize", "obstacle", "conditional_effects", "gaussian_conditional",
-    "level_statistics", "random_effects_draws",
+    "LevelStatistics", "can_marginalize", "conditional_effects", "gaussian_conditional",
+    "level_statistics", "obstacle", "random_effects_draws", "with_effects",
 ]
 
 
@@ -225,6 +226,16 @@ def conditional_effects(stats: LevelStatistics, beta: np.ndarray, chol: np.ndarr
         w = stats.Zty[None] - np.einsum("lqp,dp->dlq", stats.ZtX, beta[part])
         out[part] = gaussian_conditional(w, stats.ZtZ, chol[part], sigma[part], rng)
     return out
+
+
+def with_effects(posterior: xr.Dataset, design: Design,
+                 random_seed: int | None) -> xr.Dataset:
+    """The posterior of a marginal fit with each level's effects ``b_<g>`` added, drawn
+    from their exact conditional (:func:`random_effects_draws`)."""
+    group = design.groups[0]
+    draws = random_effects_draws(posterior, level_statistics(design, group), group,
+                                 random_seed)
+    return posterior.assign({names.effects(group.name): draws})
 
 
 def random_effects_draws(posterior, stats: LevelStatistics, group: GroupingFactor,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import arviz as az
 import pandas as pd
 
+from .engines.graph import sample_model
 from .errors import DesignError
 from .multivariate import (
     MultivariateDesign,
@@ -23,7 +24,6 @@ from .multivariate import (
     parse_formulas,
 )
 from .preflight import check_identifiability
-from .engines.graph import sample_model
 from .sampling import SamplerConfig, default_target_accept, diagnose, warn_on_problems
 from .summaries import random_effects_table
 from .summaries.multivariate import multivariate_components, multivariate_summary

@@ -16,8 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["BETA", "FIXED", "SCALARS", "effects", "correlation", "level_dim", "pair_dim",
-           "public", "sd", "term_dim"]
+__all__ = [
+    "BETA",
+    "FIXED",
+    "SCALARS",
+    "correlation",
+    "effects",
+    "level_dim",
+    "pair_dim",
+    "public",
+    "sd",
+    "term_dim",
+]
 
 BETA = "beta"
 FIXED = "fixed"

@@ -123,9 +123,10 @@ class CollapsedEngine:
         k_hat = idata.sample_stats.attrs.get("pareto_k", -np.inf)
         if k_hat <= imh.PARETO_K_MAX:
             return []
-        return [f"the independence sampler's proposal misses part of the posterior (Pareto "
-                f"k = {k_hat:.2f} > {imh.PARETO_K_MAX}); refit with engine='graph' (NUTS "
-                "with every effect sampled)"]
+        problem = (f"the independence sampler's proposal misses part of the posterior "
+                   f"(Pareto k = {k_hat:.2f} > {imh.PARETO_K_MAX}); refit with "
+                   "engine='graph' (NUTS with every effect sampled)")
+        return [problem]
 
 
 ENGINE = CollapsedEngine()

@@ -14,9 +14,8 @@ import weakref
 import arviz as az
 import pymc as pm
 
-from .. import names
 from ..builder import build_model, response_data
-from ..marginal import can_marginalize, level_statistics, random_effects_draws
+from ..marginal import can_marginalize, with_effects
 from ..sampling import SamplerConfig, require_numpyro, run_nutpie
 from .base import Assessment, Problem
 
@@ -86,10 +85,7 @@ class GraphEngine:
                data: dict | None = None) -> az.InferenceData:
         idata = sample_model(target, config, data)
         if self.likelihood(problem) == "marginal":
-            group = problem.design.groups[0]
-            idata.posterior[names.effects(group.name)] = random_effects_draws(
-                idata.posterior, level_statistics(problem.design, group), group,
-                config.random_seed)
+            idata.posterior = with_effects(idata.posterior, problem.design, config.random_seed)
         return idata
 
     def diagnostics(self, idata: az.InferenceData) -> list[str]:

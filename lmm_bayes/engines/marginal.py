@@ -13,9 +13,9 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from .. import kernel, names
+from .. import kernel
 from ..kernel import MarginalDensity
-from ..marginal import level_statistics, random_effects_draws
+from ..marginal import with_effects
 from ..sampling import SamplerConfig, require_numpyro, run_nutpie
 from .base import Assessment, Problem
 
@@ -88,10 +88,7 @@ class MarginalEngine:
                data: dict | None = None) -> az.InferenceData:
         run = _numpyro if config.sampler == "numpyro" else _nutpie
         idata = run(target, config)
-        group = problem.design.groups[0]
-        idata.posterior[names.effects(group.name)] = random_effects_draws(
-            idata.posterior, level_statistics(problem.design, group), group,
-            config.random_seed)
+        idata.posterior = with_effects(idata.posterior, problem.design, config.random_seed)
         return idata
 
     def diagnostics(self, idata: az.InferenceData) -> list[str]:
