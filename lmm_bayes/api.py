@@ -19,17 +19,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import collapsed, kernel, ppc, risk, summaries
+from . import engines, names, ppc, risk, summaries
 from .design import Design, build_design
-from .errors import DesignError, SamplingError, SingularFitWarning
+from .engines import Choice, Problem
+from .errors import DesignError, SingularFitWarning
 from .families import Family, get_family
-from .marginal import can_marginalize, level_statistics, random_effects_draws
 from .predict import Groups, Kind, predict_draws
 from .preflight import check_identifiability
 from .priors import PriorSet, build_priors
 from .residuals import ResidualDesign, build_residual_design, residual_columns
-from .sampling import SamplerConfig, diagnose, warn_on_problems
-from .spec import ModelSpec
+from .sampling import SamplerConfig, default_target_accept, diagnose, warn_on_problems
+from .spec import MODEL_OPTIONS, ModelSpec
 from .summaries import random_effects_table, tidy_summary
 from .summaries.draws import interval_columns
 
@@ -115,13 +115,17 @@ class LMM:
         self._init(spec, data)
 
     @classmethod
-    def from_spec(cls, spec: ModelSpec, data: pd.DataFrame) -> LMM:
-        """A model from a :class:`~lmm_bayes.spec.ModelSpec` (e.g. read from a TOML file)."""
+    def from_spec(cls, spec: ModelSpec, data: pd.DataFrame, *,
+                  priors: PriorSet | None = None) -> LMM:
+        """A model from a :class:`~lmm_bayes.spec.ModelSpec` (e.g. read from a TOML file);
+        ``priors`` replaces the priors built from the spec and data (e.g. the common priors
+        of :func:`lmm_bayes.fit_many`'s standardised responses)."""
         model = cls.__new__(cls)
-        model._init(spec, data)
+        model._init(spec, data, priors)
         return model
 
-    def _init(self, spec: ModelSpec, data: pd.DataFrame) -> None:
+    def _init(self, spec: ModelSpec, data: pd.DataFrame,
+              priors: PriorSet | None = None) -> None:
         if not isinstance(data, pd.DataFrame):
             raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
         if data.empty:
@@ -136,21 +140,17 @@ class LMM:
         self.residuals: ResidualDesign | None = build_residual_design(
             data, self.design.rows, residual=spec.residual, sigma=spec.sigma,
             factors=spec.factors, reference=spec.reference)
-        self.priors: PriorSet = build_priors(self.design, spec.priors, self.residuals,
-                                             family=spec.family, link=spec.link)
-        one_factor = can_marginalize(self.design, spec.family, self.residuals)
-        several = collapsed.applies(self.design, self.priors, spec.family, self.residuals)
-        if spec.likelihood == "marginal" and not (one_factor or several):
+        self.priors: PriorSet = priors or build_priors(self.design, spec.priors, self.residuals,
+                                                       family=spec.family, link=spec.link)
+        self.problem = Problem(self.design, self.priors, spec.family, spec.link,
+                               spec.parametrization, spec.likelihood, self.residuals)
+        self._targets: dict[str, object] = {}
+        if spec.likelihood == "marginal" and self.likelihood != "marginal":
             raise DesignError("likelihood='marginal' needs a Gaussian model without a residual "
                               "structure or sigma formula, and either one grouping factor of "
                               "at most two varying terms, or random intercepts only on "
                               "several grouping factors with normal fixed-effect priors; "
                               "use 'conditional'")
-        preferred = one_factor or several and collapsed.near_normal(self.design)
-        self.likelihood = ("marginal" if spec.likelihood == "marginal" or spec.likelihood
-                           == "auto" and preferred else "conditional")
-        #: whether the collapsed model (:mod:`lmm_bayes.collapsed`) is this model's marginal
-        self.is_collapsed = self.likelihood == "marginal" and not one_factor
 
     @property
     def family(self) -> Family:
@@ -163,83 +163,54 @@ class LMM:
         return (f"LMM({self.spec.formula.text!r}, family={self.spec.family!r}, "
                 f"n={self.design.n_obs}, groups: {groups or 'none'})")
 
-    @cached_property
-    def pymc_model(self):
-        """The PyMC model (built once, on first use)."""
-        from .builder import build_model
-
-        return build_model(self.design, self.priors, self.spec.family, link=self.spec.link,
-                           parametrization=self.spec.parametrization,
-                           likelihood=self._graph_likelihood, residuals=self.residuals)
+    def engine(self, engine: str = "auto", sampler: str = "auto") -> Choice:
+        """The engine and sampler :meth:`fit` runs with these options, and why
+        (:func:`lmm_bayes.engines.choose`)."""
+        return engines.choose(self.problem, engine, sampler)
 
     @property
-    def _graph_likelihood(self) -> str:
-        """The likelihood of :attr:`pymc_model`: a collapsed model has no PyMC graph of its
-        own, its plain path is the conditional model."""
-        return "conditional" if self.is_collapsed else self.likelihood
+    def likelihood(self) -> str:
+        """``"marginal"`` when the engine :meth:`fit` takes by default integrates the random
+        effects out of the likelihood, else ``"conditional"``."""
+        return self.engine().likelihood
 
-    @cached_property
-    def marginal_density(self):
-        """The compiled marginal density (:mod:`lmm_bayes.kernel`) of this model."""
-        return kernel.marginal_density(self.design, self.priors)
+    def target(self, engine: str):
+        """What ``engine`` samples for this model (a PyMC model, a compiled density, a
+        collapsed model), built once."""
+        if engine not in self._targets:
+            self._targets[engine] = engines.ENGINES[engine].build(self.problem)
+        return self._targets[engine]
 
-    @cached_property
-    def collapsed_model(self) -> collapsed.CollapsedModel:
-        """The collapsed model (:mod:`lmm_bayes.collapsed`) with its Laplace fit."""
-        if not self.is_collapsed:
-            raise SamplingError("sampler='imh' samples a Gaussian model with random "
-                                "intercepts only on several grouping factors (and normal "
-                                "fixed-effect priors) with the effects integrated out; this "
-                                "model is not one: use 'nutpie'")
-        return collapsed.collapsed_model(self.design, self.priors)
-
-    def resolve_sampler(self, sampler: str) -> str:
-        """The sampler that ``"auto"`` stands for: ``"imh"`` for a collapsed model (NUTS
-        would need a gradient through a dense Cholesky at every step, the independence
-        sampler one Cholesky per draw; see ``benchmarks/README.md``), ``"nutpie"`` for
-        every other model."""
-        if sampler != "auto":
-            return sampler
-        return "imh" if self.is_collapsed else "nutpie"
-
-    def uses_compiled_density(self, sampler: str) -> bool:
-        """Whether NUTS runs on the compiled marginal density rather than the PyMC model: a
-        marginal model with priors of the families :func:`lmm_bayes.kernel.applies` knows,
-        sampled with nutpie (numba density) or numpyro (its JAX twin,
-        :mod:`lmm_bayes.kernel_jax`, the GPU path). ``sampler="pymc"`` (or
-        ``likelihood="conditional"``) forces the PyMC model."""
-        return (sampler in ("nutpie", "numpyro") and self._graph_likelihood == "marginal"
-                and kernel.applies(self.design, self.priors, self.spec.family, self.residuals))
-
-    def sampling_target(self, sampler: str):
-        """What the sampler runs on: :attr:`collapsed_model` (``"imh"``),
-        :attr:`marginal_density` or :attr:`pymc_model`."""
-        if sampler == "imh":
-            return self.collapsed_model
-        return self.marginal_density if self.uses_compiled_density(sampler) else self.pymc_model
+    @property
+    def pymc_model(self):
+        """The PyMC model (the graph engine's target; built once, on first use)."""
+        return self.target("graph")
 
     @cached_property
     def _generative_model(self):
         """The model with the random effects sampled, for prior predictive draws of y."""
-        from .builder import build_model
-
-        if self._graph_likelihood == "conditional":
+        graph = engines.ENGINES["graph"]
+        if graph.likelihood(self.problem) == "conditional":
             return self.pymc_model
-        return build_model(self.design, self.priors, self.spec.family, link=self.spec.link,
-                           parametrization=self.spec.parametrization, residuals=self.residuals)
+        return graph.build(replace(self.problem, likelihood="conditional"))
 
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
             random_seed: int | None = None,
             sampler: Literal["auto", "nutpie", "pymc", "numpyro", "imh"] = "auto",
+            engine: Literal["auto", "graph", "marginal", "collapsed"] = "auto",
             target_accept: float | None = None, cores: int | None = None,
             progressbar: bool = False) -> Fit:
         """Sample the posterior and check the diagnostics.
 
-        ``sampler="auto"`` (default) is NUTS by nutpie, except for a collapsed model (random
-        intercepts only on several crossed or nested grouping factors, see ``likelihood``),
-        which is sampled by independence Metropolis–Hastings (``"imh"``,
-        :mod:`lmm_bayes.imh`; ``tune`` and ``target_accept`` are not used); a named NUTS
-        sampler there runs on the plain model with every effect sampled.
+        ``engine="auto"`` (default) takes the first engine that fits the model and suits it
+        (:func:`lmm_bayes.engines.choose`; :meth:`engine` says which and why): the
+        collapsed engine (random intercepts only on several crossed or nested grouping
+        factors, see ``likelihood``; independence Metropolis–Hastings, ``"imh"``,
+        :mod:`lmm_bayes.imh`: ``tune`` and ``target_accept`` are not used), the marginal
+        engine (one grouping factor; NUTS by nutpie, or numpyro, on a compiled density),
+        or the graph engine (the PyMC model; NUTS by nutpie, PyMC or numpyro). A named
+        ``sampler`` takes the first engine that has it; a named ``engine`` is used if it
+        can fit the model.
 
         Warns with :class:`~lmm_bayes.SamplingWarning` on divergences, R-hat > 1.01 or bulk/tail
         ESS < 400 of the fixed effects and variance parameters, saying what to try, and with
@@ -251,35 +222,25 @@ class LMM:
         :class:`~lmm_bayes.sampling.SamplerConfig` before anything is compiled
         (:class:`~lmm_bayes.SamplingError` naming the setting).
         """
-        sampler = self.resolve_sampler(sampler)
         config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                                sampler=sampler, target_accept=target_accept, cores=cores,
                                progressbar=progressbar)
-        return self.fit_with(self.sampling_target(sampler), config)
+        return self.fit_with(config, engine=engine)
 
-    def fit_with(self, pymc_model, config: SamplerConfig, *, reuse: bool = False) -> Fit:
-        """Sample ``pymc_model`` (this model's :meth:`sampling_target`, or with ``reuse=True``
-        a PyMC model built for another response on the same design, whose response inputs
-        are replaced by this model's; :func:`lmm_bayes.builder.response_data`) and return
-        the fit."""
-        from .builder import response_data
-        from .sampling import default_target_accept, sample
-
+    def fit_with(self, config: SamplerConfig, *, engine: str = "auto",
+                 target=None) -> Fit:
+        """Sample with ``config`` on the engine that :meth:`engine` chooses for ``engine``
+        and ``config.sampler``, and return the fit. ``target``: that engine's target built
+        for another response on the same design (a compiled PyMC model, reused: its
+        response inputs are replaced by this model's; :meth:`Engine.response_data`)."""
+        choice = self.engine(engine, config.sampler)
+        config = replace(config, sampler=choice.sampler)
         if config.target_accept is None:
             levels = [g.n_levels for g in self.design.groups]
             config = replace(config, target_accept=default_target_accept(levels))
-        if reuse and isinstance(pymc_model, (kernel.MarginalDensity, collapsed.CollapsedModel)):
-            raise SamplingError("a compiled marginal density or collapsed model holds its own "
-                                "response and cannot take another; use this model's "
-                                "sampling_target")
-        data = response_data(self.design, self._graph_likelihood) if reuse else None
-        idata = sample(pymc_model, config, data)
-        random_seed = config.random_seed
-        if self._graph_likelihood == "marginal":
-            group = self.design.groups[0]
-            idata.posterior[f"b_{group.name}"] = random_effects_draws(
-                idata.posterior, level_statistics(self.design, group), group, random_seed)
-        idata.posterior = idata.posterior[public_names(self.design, idata.posterior)]
+        own = target is None
+        idata = engines.sample(choice, self.target(choice.engine) if own else target,
+                               self.problem, config, reuse=not own)
         result = Fit(self, idata, config)
         warn_on_problems(result.diagnostics())
         for message in summaries.singular_components(idata.posterior, result._groups):
@@ -323,12 +284,22 @@ class Fit:
     @property
     def parameter_names(self) -> list[str]:
         """Posterior variables of the fixed effects and variance parameters."""
-        return [n for n in public_names(self.model.design, self.idata.posterior)
-                if not n.startswith("b_")]
+        groups = [g.name for g in self.model.design.groups]
+        random = {names.effects(g) for g in groups}
+        return [n for n in names.public(groups, self.idata.posterior.data_vars)
+                if n not in random]
+
+    @property
+    def engine(self) -> tuple[str, str]:
+        """The engine that produced the draws and why it was chosen
+        (:func:`lmm_bayes.engines.choose`)."""
+        attrs = self.idata.sample_stats.attrs
+        return attrs.get("engine", "unknown"), attrs.get("engine_reason", "not recorded")
 
     def diagnostics(self) -> list[str]:
-        """Sampling problems (divergences, R-hat, ESS), each with what to try; empty if none."""
-        return diagnose(self.idata, self.parameter_names)
+        """Sampling problems (divergences, R-hat, ESS, and the engine's own, e.g. the
+        independence sampler's Pareto k̂), each with what to try; empty if none."""
+        return diagnose(self.idata, self.parameter_names) + engines.diagnostics(self.idata)
 
     def summary(self, prob: float = 0.95) -> pd.DataFrame:
         """Fixed effects and variance parameters in broom.mixed's ``tidy()`` layout.
@@ -653,26 +624,12 @@ class Fit:
         return plot_variance_components(self.variance_components(prob), prob=prob)
 
 
-def public_names(design: Design, posterior) -> list[str]:
-    """The documented posterior variables (``beta``, ``sigma`` or ``sigma_beta``, ``phi``,
-    ``alpha``, ``sd_<g>``, ``corr_<g>``, ``b_<g>``) present in ``posterior``; the sampler's
-    internal variables are not kept."""
-    names = ["beta", "sigma", "sigma_beta", "phi", "alpha"]
-    for group in design.groups:
-        names += [f"sd_{group.name}", f"corr_{group.name}", f"b_{group.name}"]
-    return [n for n in names if n in posterior]
-
-
-_MODEL_OPTIONS = {"family", "link", "priors", "factors", "reference", "na_action",
-                  "parametrization", "likelihood", "residual", "sigma"}
-
-
 def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:
     """Build and fit in one call: ``lb.fit(formula, data, draws=..., priors=...)``.
 
     Keywords of :class:`LMM` go to the model, the rest to :meth:`LMM.fit`.
     """
-    model_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _MODEL_OPTIONS}
+    model_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in MODEL_OPTIONS}
     return LMM(formula, data, **model_kw).fit(**kwargs)
 
 

@@ -53,9 +53,9 @@ def _replicate_fit(response: LMM, data: pd.DataFrame, config: SamplerConfig):
     model = LMM.from_spec(response.spec, data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # short fits; ranks judge them
-        if model.uses_compiled_density(config.sampler):
-            return model.fit_with(model.marginal_density, config)
-        return model.fit_with(response.pymc_model, config, reuse=True)
+        if model.engine(sampler=config.sampler).engine == "graph":
+            return model.fit_with(config, target=response.pymc_model)
+        return model.fit_with(config)
 
 
 def _scalars(dataset, level: str) -> dict[str, np.ndarray]:
@@ -128,7 +128,7 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
     sample size keeps autocorrelation from producing spurious ∪ shapes (their sec. 5.1).
     The random effects are checked on the first level of the first grouping factor. Each
     replicate is fitted with the compiled model of ``template`` and its own response
-    (:meth:`LMM.fit_with` with ``reuse=True``), so the model is compiled once per run; the
+    (:meth:`LMM.fit_with` with ``target=``), so the model is compiled once per run; the
     Gaussian, the other families and the AR(1)/CAR(1) residuals (whose ``phi`` is ranked
     too) all take their response that way, except marginal models sampled by nutpie,
     whose compiled density (:mod:`lmm_bayes.kernel`) each replicate packs anew.

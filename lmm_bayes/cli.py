@@ -1,7 +1,7 @@
 """The ``lmm-bayes`` command line.
 
 ``lmm-bayes fit SPEC.toml [--data CSV] [--out DIR] [--draws N --tune N --chains N --seed S
---sampler NAME] [--progress]`` fits the model of a spec file, prints its fixed effects,
+--sampler NAME --engine NAME] [--progress]`` fits the model of a spec file, prints its fixed effects,
 variance components and ICC and writes ``DIR/summary.csv``, ``DIR/fit.nc`` (the saved fit)
 and ``DIR/report.html``. ``lmm-bayes check SPEC.toml`` builds the model without sampling.
 ``lmm-bayes summarize DIR`` prints the tables of a saved fit. ``lmm-bayes predict DIR
@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--chains", type=int)
     fit.add_argument("--seed", type=int, dest="random_seed")
     fit.add_argument("--sampler", choices=["auto", "nutpie", "pymc", "numpyro", "imh"])
+    fit.add_argument("--engine", help="auto (default), or an engine by name: graph, "
+                     "marginal, collapsed (see the README)")
     fit.add_argument("--progress", action="store_true",
                      help="show a progress bar while sampling (default: when stdout is a terminal)")
     summarize = commands.add_parser("summarize", help="print the tables of a saved fit")
@@ -76,6 +78,8 @@ def _model(args):
 def _print_tables(fit) -> None:
     from .report import format_table, icc_or_reason
 
+    engine, reason = fit.engine
+    print(f"\nEngine {engine}: {reason}")
     table = fit.summary()
     fixed = table[table["effect"] == "fixed"].drop(columns=["group"])
     for title, part in (("Fixed effects", fixed),
@@ -91,7 +95,8 @@ def _fit(args) -> int:
 
     model, settings = _model(args)
     settings = dict(settings)
-    settings.update({k: v for k in ("draws", "tune", "chains", "random_seed", "sampler")
+    settings.update({k: v for k in ("draws", "tune", "chains", "random_seed", "sampler",
+                                    "engine")
                      if (v := getattr(args, k)) is not None})
     print(model)
     with warnings.catch_warnings(record=True) as caught:
@@ -114,7 +119,8 @@ def _check(args) -> int:
     groups = ", ".join(f"{g.name} ({g.n_levels} levels × {len(g.terms)} effects)"
                        for g in design.groups)
     print(f"OK: {args.spec}: {design.n_obs} observations, {len(design.fixed_names)} fixed "
-          f"effects, grouping factors {groups or 'none'}; {model.likelihood} likelihood")
+          f"effects, grouping factors {groups or 'none'}; {model.likelihood} likelihood; "
+          f"engine {model.engine().reason}")
     return 0
 
 

@@ -68,27 +68,36 @@ from .design import Design
 from .kernel import SCALE_PRIORS, prior_rows, prior_term
 from .priors import INTERCEPT, PriorSet
 
-__all__ = ["CollapsedModel", "applies", "collapsed_model", "near_normal"]
+__all__ = ["CollapsedModel", "collapsed_model", "near_normal", "obstacle"]
 
 MAX_DENSE = 3000  # effects left after the elimination: a dense Cholesky of this size
 MIN_LEVELS = 20
 
 
-def applies(design: Design, priors: PriorSet, family: str, residuals) -> bool:
-    """Whether a model is collapsed here: Gaussian with independent residuals, random
-    intercepts only on two or more grouping factors, normal priors on the fixed effects,
-    SD priors of the families :mod:`lmm_bayes.kernel` writes out, and at most
-    :data:`MAX_DENSE` effects outside the largest factor."""
+def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | None:
+    """What keeps a model from being collapsed here, or None: it is collapsed when Gaussian
+    with independent residuals, random intercepts only on two or more grouping factors,
+    normal priors on the fixed effects, SD priors of the families :mod:`lmm_bayes.kernel`
+    writes out, and at most :data:`MAX_DENSE` effects outside the largest factor."""
     groups = design.groups
-    if family != "gaussian" or residuals is not None or len(groups) < 2:
-        return False
-    if any(g.terms != (INTERCEPT,) or g.member is not None for g in groups):
-        return False
+    if family != "gaussian":
+        return f"the {family} family"
+    if residuals is not None:
+        return "a residual structure or sigma formula"
+    if len(groups) < 2:
+        return f"{len(groups)} grouping factor{'s' if len(groups) != 1 else ''}, not several"
+    for g in groups:
+        if g.terms != (INTERCEPT,) or g.member is not None:
+            return f"{g.name} has more than a random intercept, or a gr(..., by = ...) split"
     coefficients = [priors.intercept, *priors.fixed.values()]
     scales = [*(priors.sd[g.name][INTERCEPT] for g in groups), priors.sigma]
-    return (all(p is None or p.dist == "normal" for p in coefficients)
-            and all(p is not None and p.dist in SCALE_PRIORS for p in scales)
-            and _rest_size(design) <= MAX_DENSE)
+    if any(p is not None and p.dist != "normal" for p in coefficients):
+        return "a fixed effect's prior is not normal"
+    if any(p is None or p.dist not in SCALE_PRIORS for p in scales):
+        return "an SD prior of a family the collapsed density does not write out"
+    if _rest_size(design) > MAX_DENSE:
+        return f"more than {MAX_DENSE} effects outside the largest factor"
+    return None
 
 
 def near_normal(design: Design) -> bool:

@@ -172,7 +172,7 @@ def _indicator_coded(term: Term, preceding: list[frozenset], ev: VariableEvaluat
     return {f for f in found if ev.variable(f).is_categorical}
 
 
-def _model_matrix(terms: tuple[Term, ...], ev: VariableEvaluator, n: int):
+def model_matrix(terms: tuple[Term, ...], ev: VariableEvaluator, n: int):
     # Without an intercept, R codes the first categorical variable of the first term that
     # has one by indicators (``y ~ 0 + f + g``: every level of f, contrasts for g).
     needs_indicator = not any(t.is_intercept for t in terms)
@@ -288,7 +288,7 @@ def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str,
     )
 
 
-def _check_full_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
+def check_full_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
     """Raise naming the fixed-effect columns that are linearly dependent."""
     if X.shape[1] == 0:
         return
@@ -381,7 +381,7 @@ def _grouping_factor(rterm: RandomTerm, ev: VariableEvaluator, n: int,
         index = codes.groupby(list(codes.columns), sort=True).ngroup().to_numpy()
         combos = codes.drop_duplicates().sort_values(list(codes.columns)).to_numpy()
         levels = tuple(":".join(p.levels[c] for p, c in zip(parts, row)) for row in combos)
-    terms, Z = _model_matrix(rterm.terms, ev, n)
+    terms, Z = model_matrix(rterm.terms, ev, n)
     group = GroupingFactor(rterm.group, tuple(levels), np.asarray(index), terms, Z,
                            rterm.correlated)
     if check:
@@ -440,10 +440,10 @@ def build_design(
     ev = VariableEvaluator(used, factors=factors, reference=reference)
     y, trials = response_values(formula.response, ev, family, rows)
     _check_scale(y, f"the response {formula.response!r}")
-    fixed_names, X = _model_matrix(formula.fixed, ev, len(used))
+    fixed_names, X = model_matrix(formula.fixed, ev, len(used))
     for name, column in zip(fixed_names, X.T):
         _check_scale(column, f"the fixed-effect column {name!r}")
-    _check_full_rank(X, fixed_names)
+    check_full_rank(X, fixed_names)
     groups = tuple(g for r in formula.random for g in _grouping_factors(r, ev, len(used)))
     return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data),
                   trials)
@@ -466,10 +466,10 @@ def evaluate_covariates(design: Design,
     _check_columns(data)
     data = data.reset_index(drop=True)
     ev = VariableEvaluator(data, factors=design.schema.levels, schema=design.schema)
-    _, X = _model_matrix(design.formula.fixed, ev, len(data))
+    _, X = model_matrix(design.formula.fixed, ev, len(data))
     Z = {}
     for rterm in design.formula.random:
-        z = _model_matrix(rterm.terms, ev, len(data))[1]
+        z = model_matrix(rterm.terms, ev, len(data))[1]
         if rterm.by is None:
             Z[rterm.group] = z
             continue

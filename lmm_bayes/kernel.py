@@ -57,26 +57,32 @@ import numpy as np
 from scipy import optimize
 
 from .design import Design
-from .marginal import LevelStatistics, can_marginalize, level_statistics
+from .marginal import LevelStatistics, level_statistics
+from .marginal import obstacle as marginal_obstacle
 from .priors import INTERCEPT, Prior, PriorSet
 
-__all__ = ["MarginalDensity", "applies", "marginal_density"]
+__all__ = ["MarginalDensity", "marginal_density", "obstacle"]
 
 _T, _EXPONENTIAL = 0, 1                      # prior kinds: (half-)Student-t/normal, exponential
 SCALE_PRIORS = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
 _SUPPORTED = {"normal", "student_t", *SCALE_PRIORS}
 
 
-def applies(design: Design, priors: PriorSet, family: str, residuals) -> bool:
-    """Whether the compiled density covers this model: a marginal model
-    (:func:`~lmm_bayes.marginal.can_marginalize`) whose priors are all of the families
-    written out here (normal, Student-t and their half versions, half-Cauchy, exponential)."""
-    if not can_marginalize(design, family, residuals) or design.groups[0].member is not None:
-        return False
+def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | None:
+    """What keeps the compiled density from covering this model, or None: it covers a
+    marginal model (:func:`lmm_bayes.marginal.obstacle`) of a factor that spans every row
+    whose priors are all of the families written out here (normal, Student-t and their
+    half versions, half-Cauchy, exponential)."""
+    found = marginal_obstacle(design, family, residuals)
+    if found is not None:
+        return found
     group = design.groups[0]
+    if group.member is not None:
+        return f"the gr(..., by = ...) factor {group.name}"
     used = [priors.intercept, *priors.fixed.values(), *priors.sd[group.name].values(),
             priors.sigma]
-    return all(p is None or p.dist in _SUPPORTED for p in used)
+    others = sorted({p.dist for p in used if p is not None and p.dist not in _SUPPORTED})
+    return f"a {others[0]} prior" if others else None
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,7 @@ def posterior_mode(buffer: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _unpack(buffer):
+def unpack(buffer):
     """The arrays and constants packed by :func:`marginal_density`."""
     L, p, q = int(buffer[1]), int(buffer[2]), int(buffer[3])
     m = p + q + 1
@@ -267,7 +273,7 @@ def _constrained(x, xbar, p, q, intercept, correlated):
 def expand(x, out, buffer):
     """Write β, the SDs, the 2 × 2 correlation matrix (correlated terms only) and σ at ``x``
     into ``out``, in the order of :attr:`MarginalDensity.names`."""
-    _, _, _, _, _, xbar, _, _, p, q, intercept, correlated, _, _, _, _ = _unpack(buffer)
+    _, _, _, _, _, xbar, _, _, p, q, intercept, correlated, _, _, _, _ = unpack(buffer)
     beta, s, r, sigma = _constrained(x, xbar, p, q, intercept, correlated)
     out[:p] = beta
     out[p:p + q] = s[:q]
@@ -302,7 +308,7 @@ def _priors(x, s, r, sigma, kinds, params, p, q, correlated, eta, grad):
 def log_density(x, buffer):
     """The log posterior density and its gradient (formulas in the module docstring)."""
     (ZtZ, ZtX, Zty, XtX, Xty, xbar, kinds, params, p, q, intercept, correlated, eta, shift,
-     n, yty) = _unpack(buffer)
+     n, yty) = unpack(buffer)
     beta, s, r, sigma = _constrained(x, xbar, p, q, intercept, correlated)
     grad = np.zeros(x.shape[0])
     lp = _priors(x, s, r, sigma, kinds, params, p, q, correlated, eta, grad)

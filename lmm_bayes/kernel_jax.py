@@ -14,7 +14,7 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 
-from .kernel import MarginalDensity, _unpack
+from .kernel import MarginalDensity, unpack
 
 __all__ = ["log_density_function", "sample_numpyro"]
 
@@ -46,7 +46,7 @@ def log_density_function(density: MarginalDensity):
     import jax.numpy as jnp
 
     (ZtZ, ZtX, Zty, XtX, Xty, xbar, kinds, params, p, q, intercept, correlated, eta, shift,
-     n, yty) = _unpack(density.buffer)
+     n, yty) = unpack(density.buffer)
     ZtZ, ZtX, Zty = jnp.asarray(ZtZ), jnp.asarray(ZtX), jnp.asarray(Zty)
     XtX, Xty, xbar_j = jnp.asarray(XtX), jnp.asarray(Xty), jnp.asarray(xbar)
     kinds, params = [int(k) for k in kinds], [tuple(row) for row in params]

@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .api import _MODEL_OPTIONS, LMM, Fit
+from .api import LMM, Fit
 from .errors import DesignError, LMMError
 from .priors import INTERCEPT, build_priors
 from .sampling import SamplerConfig
-from .spec import ModelSpec
+from .spec import MODEL_OPTIONS, ModelSpec
 
 __all__ = ["ManyFits", "fit_many", "fit_one", "lfsr_table"]
 
@@ -121,15 +121,17 @@ def fit_one(spec: ModelSpec, data: pd.DataFrame, config: SamplerConfig) -> Fit:
     response = spec.formula.response
     standard = data.assign(**{response: (data[response] - location) / scale})
     working = LMM.from_spec(spec, standard)
-    if scale != 1.0:
-        working.priors = _canonical_priors(working.design)
-    if spec.family == "gaussian" and not working.uses_compiled_density(config.sampler):
+    if scale != 1.0:   # the priors, and so the engine's choice, of the standardised response
+        working = LMM.from_spec(spec, standard, priors=_canonical_priors(working.design))
+    template = None
+    # the graph engine's compiled model is reused across genes; the other engines compile
+    # nothing, and other families are not standardised
+    if spec.family == "gaussian" and working.engine(sampler=config.sampler).engine == "graph":
         template, reused = _template(working)
-    else:   # the compiled density compiles nothing; other families are not standardised
-        template, reused = working.sampling_target(config.sampler), False
+        template = template if reused else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # diagnostics are reported per gene, not warned
-        fitted = working.fit_with(template, config, reuse=reused)
+        fitted = working.fit_with(config, target=template)
     fitted.idata.posterior = rescale(fitted.idata.posterior, location, scale)
     return Fit(model, fitted.idata, fitted.config)
 
@@ -385,7 +387,7 @@ def fit_many(formula: str, data: pd.DataFrame, *, by: str | None = None,
     -------
     ManyFits
     """
-    unknown = set(model_options) - _MODEL_OPTIONS
+    unknown = set(model_options) - set(MODEL_OPTIONS)
     if unknown:
         raise DesignError(f"unknown option(s) {sorted(unknown)} for fit_many")
     spec = ModelSpec.from_formula(formula, **model_options)

@@ -41,12 +41,13 @@ import numba
 import numpy as np
 import xarray as xr
 
+from . import names
 from .design import Design, GroupingFactor
-from .summaries.variance import covariance_draws
+from .posterior import covariance_draws
 
 __all__ = [
     "LevelStatistics", "can_marginalize", "conditional_effects", "gaussian_conditional",
-    "level_statistics", "random_effects_draws",
+    "level_statistics", "obstacle", "random_effects_draws", "with_effects",
 ]
 
 
@@ -77,13 +78,26 @@ class LevelStatistics:
 MAX_MARGINAL_TERMS = 2
 
 
+def obstacle(design: Design, family: str, residuals=None) -> str | None:
+    """What keeps the random effects from being integrated out here, or None: they can be
+    for a Gaussian model with one grouping factor of at most two varying terms (closed-form
+    1×1 and 2×2 determinants) and independent homoscedastic residuals (``residuals`` None:
+    no :class:`~lmm_bayes.residuals.ResidualDesign`)."""
+    if family != "gaussian":
+        return f"the {family} family"
+    if residuals is not None:
+        return "a residual structure or sigma formula"
+    if len(design.groups) != 1:
+        return f"{len(design.groups)} grouping factors, not one"
+    terms = design.groups[0].terms
+    if len(terms) > MAX_MARGINAL_TERMS:
+        return f"{len(terms)} varying terms, more than {MAX_MARGINAL_TERMS}"
+    return None
+
+
 def can_marginalize(design: Design, family: str, residuals=None) -> bool:
-    """Whether the random effects can be integrated out here: a Gaussian model with one
-    grouping factor of at most two varying terms (closed-form 1×1 and 2×2 determinants),
-    and independent homoscedastic residuals (``residuals`` None: no
-    :class:`~lmm_bayes.residuals.ResidualDesign`)."""
-    return (family == "gaussian" and residuals is None and len(design.groups) == 1
-            and len(design.groups[0].terms) <= MAX_MARGINAL_TERMS)
+    """Whether the random effects can be integrated out here (:func:`obstacle` is None)."""
+    return obstacle(design, family, residuals) is None
 
 
 def _sum_by_level(values: np.ndarray, index: np.ndarray, n_levels: int) -> np.ndarray:
@@ -212,6 +226,16 @@ def conditional_effects(stats: LevelStatistics, beta: np.ndarray, chol: np.ndarr
         w = stats.Zty[None] - np.einsum("lqp,dp->dlq", stats.ZtX, beta[part])
         out[part] = gaussian_conditional(w, stats.ZtZ, chol[part], sigma[part], rng)
     return out
+
+
+def with_effects(posterior: xr.Dataset, design: Design,
+                 random_seed: int | None) -> xr.Dataset:
+    """The posterior of a marginal fit with each level's effects ``b_<g>`` added, drawn
+    from their exact conditional (:func:`random_effects_draws`)."""
+    group = design.groups[0]
+    draws = random_effects_draws(posterior, level_statistics(design, group), group,
+                                 random_seed)
+    return posterior.assign({names.effects(group.name): draws})
 
 
 def random_effects_draws(posterior, stats: LevelStatistics, group: GroupingFactor,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import arviz as az
 import pandas as pd
 
+from .engines.graph import sample_model
 from .errors import DesignError
 from .multivariate import (
     MultivariateDesign,
@@ -23,7 +24,7 @@ from .multivariate import (
     parse_formulas,
 )
 from .preflight import check_identifiability
-from .sampling import SamplerConfig, default_target_accept, diagnose, sample, warn_on_problems
+from .sampling import SamplerConfig, default_target_accept, diagnose, warn_on_problems
 from .summaries import random_effects_table
 from .summaries.multivariate import multivariate_components, multivariate_summary
 
@@ -122,7 +123,7 @@ class MultivariateLMM:
         config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                                sampler=sampler, target_accept=target_accept, cores=cores,
                                progressbar=progressbar)
-        idata = sample(self.pymc_model, config)
+        idata = sample_model(self.pymc_model, config)
         idata.posterior = idata.posterior[self._public_names(idata.posterior)]
         result = MultivariateFit(self, idata, config)
         warn_on_problems(result.diagnostics())

@@ -42,10 +42,10 @@ from .design import Design, GroupingFactor, evaluate_covariates
 from .errors import DesignError
 from .families import Family, get_family
 from .marginal import gaussian_conditional
+from .posterior import covariance_draws
 from .residuals import ResidualDesign, residual_sd_draws, sigma_covariates
 from .response import response_values
 from .summaries.population import population_means
-from .summaries.variance import covariance_draws
 from .variables import VariableEvaluator, columns_used, level_label
 
 __all__ = ["NewRows", "PosteriorDraws", "linear_predictor", "new_rows", "predict_draws"]

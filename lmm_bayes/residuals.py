@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .design import _check_full_rank, _model_matrix
+from .design import check_full_rank, model_matrix
 from .errors import DesignError, SpecError
 from .formula import Term, parse_formula
 from .variables import DataSchema, VariableEvaluator, level_label
@@ -270,9 +270,9 @@ def _row_labels(terms: tuple[Term, ...], ev: VariableEvaluator, n: int) -> np.nd
 def sigma_design(text: str, ev: VariableEvaluator, n: int) -> SigmaDesign:
     """The log-σ design of ``text`` on the rows of ``ev`` (coded as the fixed effects are)."""
     terms = parse_sigma(text)
-    names, X = _model_matrix(terms, ev, n)
+    names, X = model_matrix(terms, ev, n)
     try:
-        _check_full_rank(X, names)
+        check_full_rank(X, names)
     except DesignError as err:
         raise DesignError(f"sigma={text!r}: {err}") from None
     return SigmaDesign(text, terms, X, names, _row_labels(terms, ev, n), ev.learnt_schema())
@@ -305,7 +305,7 @@ def sigma_covariates(sigma: SigmaDesign, data: pd.DataFrame) -> np.ndarray:
     """
     data = data.reset_index(drop=True)
     ev = VariableEvaluator(data, factors=sigma.schema.levels, schema=sigma.schema)
-    return _model_matrix(sigma.terms, ev, len(data))[1]
+    return model_matrix(sigma.terms, ev, len(data))[1]
 
 
 # ----------------------------------------------------------------------------- draws

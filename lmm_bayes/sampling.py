@@ -1,36 +1,25 @@
-"""Run the sampler on a built model and check its diagnostics.
+"""How to sample (:class:`SamplerConfig`) and how to judge the draws (:func:`diagnose`).
 
-Four backends give the same result structure (an ``arviz.InferenceData`` with ``posterior``
-and ``sample_stats``): nutpie (default; Rust NUTS on a numba-compiled log density), PyMC's own
-NUTS, numpyro (JAX; needs the ``numpyro`` extra), and independence Metropolis–Hastings
-(``"imh"``, :mod:`lmm_bayes.imh`) for a collapsed model (:mod:`lmm_bayes.collapsed`).
+The samplers themselves run inside the engines (:mod:`lmm_bayes.engines`); what they share
+is here: the settings, nutpie's call, and the diagnostics every fit is checked with.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import warnings
-import weakref
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import arviz as az
 import numpy as np
 import pandas as pd
-import pymc as pm
 
-from . import imh
-from .collapsed import CollapsedModel
 from .errors import SamplingError, SamplingWarning
-from .kernel import MarginalDensity
 
-__all__ = ["SamplerConfig", "diagnose", "sample"]
+__all__ = ["SamplerConfig", "default_target_accept", "diagnose", "require_numpyro",
+           "run_nutpie", "warn_on_problems"]
 
-logger = logging.getLogger("lmm_bayes")
-
-Sampler = Literal["nutpie", "pymc", "numpyro", "imh"]
+Sampler = Literal["auto", "nutpie", "pymc", "numpyro", "imh"]
 RHAT_MAX = 1.01
 ESS_MIN = 400
 
@@ -54,6 +43,7 @@ def _whole_number(name: str, value, low: int, high: int | None) -> None:
 class SamplerConfig:
     """How to sample: draws and warm-up per chain, chains, seed, backend and step size target.
 
+    ``sampler="auto"`` is the chosen engine's default sampler (:mod:`lmm_bayes.engines`);
     ``target_accept=None`` is filled by :meth:`lmm_bayes.LMM.fit` from
     :func:`default_target_accept`. Every path to a sampler (:meth:`lmm_bayes.LMM.fit`, spec
     files, the command line, :func:`lmm_bayes.fit_many`) builds one of these, so the
@@ -67,7 +57,7 @@ class SamplerConfig:
     tune: int = 1000
     chains: int = 4
     random_seed: int | None = None
-    sampler: Sampler = "nutpie"
+    sampler: Sampler = "auto"
     target_accept: float | None = 0.8
     cores: int | None = None
     progressbar: bool = False
@@ -80,16 +70,13 @@ class SamplerConfig:
             _whole_number("cores", self.cores, 1, None)
         if self.random_seed is not None:
             _whole_number("random_seed", self.random_seed, 0, MAX_SEED)
-        if self.sampler not in ("nutpie", "pymc", "numpyro", "imh"):
-            raise SamplingError(f"unknown sampler {self.sampler!r}; choose 'nutpie', 'pymc', "
-                                "'numpyro' or 'imh'")
+        if self.sampler not in get_args(Sampler):
+            raise SamplingError(f"unknown sampler {self.sampler!r}; choose one of "
+                                f"{list(get_args(Sampler))}")
         target = self.target_accept
         if target is not None and not (isinstance(target, (int, float, np.number))
                                        and 0 < target < 1):
             raise SamplingError(f"target_accept must lie in (0, 1), got {target!r}")
-
-
-_COMPILED: weakref.WeakKeyDictionary[pm.Model, object] = weakref.WeakKeyDictionary()
 
 
 FEW_LEVELS = 20
@@ -105,17 +92,10 @@ def default_target_accept(n_levels: list[int]) -> float:
     return 0.95 if n_levels and min(n_levels) < FEW_LEVELS else 0.8
 
 
-def _sample_nutpie(model: pm.Model, config: SamplerConfig, data) -> az.InferenceData:
+def run_nutpie(compiled, config: SamplerConfig) -> az.InferenceData:
+    """nutpie's NUTS on a compiled model (a PyMC model's, or a hand-written density's)."""
     import nutpie
 
-    if isinstance(model, MarginalDensity):
-        compiled = _compiled_density(model)
-    elif model not in _COMPILED:  # compile once per model; later fits only sample
-        compiled = _COMPILED[model] = nutpie.compile_pymc_model(model)
-    else:
-        compiled = _COMPILED[model]
-    if data:
-        compiled = compiled.with_data(**data)
     return nutpie.sample(
         compiled, draws=config.draws, tune=config.tune, chains=config.chains,
         seed=config.random_seed, target_accept=config.target_accept, cores=config.cores,
@@ -123,119 +103,13 @@ def _sample_nutpie(model: pm.Model, config: SamplerConfig, data) -> az.Inference
     )
 
 
-def _compiled_density(density) -> object:
-    """The compiled marginal density (:mod:`lmm_bayes.kernel`) as a nutpie model: its C
-    entry points read the density's packed buffer, so nothing is compiled here. Each chain
-    starts at the posterior mode jittered by U(−0.5, 0.5) per coordinate."""
-    from nutpie.compile_pymc import CompiledPyMCModel
-
-    from .kernel import expand_cfunc, logp_cfunc
-
-    slices = density.slices
-    coords = {name: pd.Index(values) for name, values in density.coords.items()}
-    coords["unconstrained_parameter"] = pd.RangeIndex(density.n_dim)
-
-    def initial_point(seed):
-        return density.jittered_start(np.random.default_rng(seed))
-
-    return CompiledPyMCModel(
-        _n_dim=density.n_dim, dims=density.dims, _coords=coords,
-        _shapes=dict(zip(density.names, density.shapes)), compiled_logp_func=logp_cfunc,
-        compiled_expand_func=expand_cfunc, initial_point_func=initial_point, shared_data={},
-        user_data=density.buffer, n_expanded=slices[-1].stop,
-        shape_info=(list(density.names), slices, list(density.shapes)),
-        logp_func=None, expand_func=None,
-    )
-
-
-def _sample_pymc(model: pm.Model, config: SamplerConfig, nuts_sampler: str,
-                 data) -> az.InferenceData:
-    with model:
-        if data:
-            pm.set_data(data)
-        return pm.sample(
-            draws=config.draws, tune=config.tune, chains=config.chains,
-            cores=config.cores, random_seed=config.random_seed,
-            target_accept=config.target_accept, nuts_sampler=nuts_sampler,
-            progressbar=config.progressbar, compute_convergence_checks=False,
-        )
-
-
-MAX_IMH_VALUES = 2 * 10**8  # effects × draws held in memory (1.6 GB of float64)
-
-
-def _sample_imh(model: CollapsedModel, config: SamplerConfig) -> az.InferenceData:
-    """Independence Metropolis–Hastings (:mod:`lmm_bayes.imh`) on the variance parameters
-    of a collapsed model, each proposal with one exact draw of every effect from its
-    conditional (a joint proposal of (θ, b), so the chains move both together). The
-    proposals are evaluated in ``config.cores`` threads (default: all cores), one BLAS
-    thread each; the same ``random_seed`` gives the same draws."""
-    from threadpoolctl import threadpool_limits
-
-    if model.n_effects * config.draws * config.chains > MAX_IMH_VALUES:
-        raise SamplingError(f"{config.chains} chains × {config.draws} draws of "
-                            f"{model.n_effects} effects are too many values to hold; "
-                            "take fewer draws")
-    rng = np.random.default_rng(config.random_seed)
-    total = config.chains * config.draws
-    x, log_q = imh.t_proposals(model.mode, model.covariance, total, rng)
-    effects = rng.standard_normal((total, model.n_effects))
-    log_p = np.empty(total)
-
-    def evaluate(rows):
-        workspace = model.workspace()
-        for i in rows:
-            log_p[i] = model.draw(x[i], effects[i], workspace)
-
-    workers = max(1, min(config.cores or os.cpu_count() or 1, total))
-    with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(evaluate, np.array_split(np.arange(total), workers)))
-    log_weights = log_p - log_q
-    index, accepted = imh.chains(log_weights, config.chains, rng)
-    random, beta = model.effects(effects[index])
-    posterior = {"beta": beta, "sigma": np.exp(x[index, -1])}
-    coords = {"fixed": list(model.fixed_names)}
-    dims = {"beta": ["fixed"]}
-    for k, (factor, levels) in enumerate(zip(model.factors, model.levels)):
-        posterior[f"sd_{factor}"] = np.exp(x[index, k])[..., None]
-        posterior[f"b_{factor}"] = random[factor][..., None]
-        dims[f"sd_{factor}"] = [f"{factor}__term"]
-        dims[f"b_{factor}"] = [f"{factor}__level", f"{factor}__term"]
-        coords[f"{factor}__term"] = ["(Intercept)"]
-        coords[f"{factor}__level"] = list(levels)
-    stats = {"diverging": np.zeros(index.shape, dtype=bool), "accepted": accepted,
-             "lp": log_p[index]}
-    idata = az.from_dict(posterior=posterior, sample_stats=stats, coords=coords, dims=dims)
-    idata.sample_stats.attrs.update(sampler="independence Metropolis-Hastings",
-                                    proposal_df=imh.PROPOSAL_DF,
-                                    pareto_k=imh.pareto_k(log_weights))
-    return idata
-
-
-def sample(model: pm.Model, config: SamplerConfig,
-           data: dict[str, np.ndarray] | None = None) -> az.InferenceData:
-    """Draw from the posterior of ``model`` with the backend named in ``config``; ``data``
-    replaces the values of the model's ``pm.Data`` inputs (a compiled model is reused)."""
-    if config.sampler == "numpyro":
-        try:
-            import numpyro  # noqa: F401
-        except ImportError:
-            raise SamplingError("sampler='numpyro' needs JAX and numpyro: "
-                                "pip install 'lmm_bayes[numpyro]'") from None
-    logger.info("sampling %d chains × (%d tune + %d draws) with %s", config.chains,
-                config.tune, config.draws, config.sampler)
-    if isinstance(model, CollapsedModel) != (config.sampler == "imh"):
-        raise SamplingError("sampler='imh' runs on a collapsed model (LMM.collapsed_model) "
-                            "and a collapsed model only on 'imh'")
-    if config.sampler == "imh":
-        return _sample_imh(model, config)
-    if config.sampler == "nutpie":
-        return _sample_nutpie(model, config, data)
-    if isinstance(model, MarginalDensity):
-        from .kernel_jax import sample_numpyro
-
-        return sample_numpyro(model, config)
-    return _sample_pymc(model, config, config.sampler, data)
+def require_numpyro() -> None:
+    """Raise :class:`SamplingError` saying how to install numpyro, where it is missing."""
+    try:
+        import numpyro  # noqa: F401
+    except ImportError:
+        raise SamplingError("sampler='numpyro' needs JAX and numpyro: "
+                            "pip install 'lmm_bayes[numpyro]'") from None
 
 
 def _worst(values, threshold: float, *, above: bool) -> list[str]:
@@ -262,11 +136,6 @@ def diagnose(idata: az.InferenceData, var_names: list[str]) -> list[str]:
     (Vehtari et al. 2021, "Rank-normalization, folding, and localization").
     """
     problems = []
-    k_hat = idata.sample_stats.attrs.get("pareto_k", -np.inf)
-    if k_hat > imh.PARETO_K_MAX:
-        problems.append(f"the independence sampler's proposal misses part of the posterior "
-                        f"(Pareto k = {k_hat:.2f} > {imh.PARETO_K_MAX}); refit with "
-                        "sampler='nutpie' (NUTS with every effect sampled)")
     divergences = int(idata.sample_stats["diverging"].sum())
     if divergences:
         problems.append(f"{divergences} divergent transitions; raise target_accept (e.g. 0.95) "

@@ -48,7 +48,7 @@ from .priors import Prior
 from .residuals import parse_residual, parse_sigma
 from .sampling import SamplerConfig
 
-__all__ = ["ModelSpec", "SpecFile", "read_data_file", "read_spec"]
+__all__ = ["MODEL_OPTIONS", "ModelSpec", "SpecFile", "read_data_file", "read_spec"]
 
 _CHOICES = {"na_action": ("raise", "drop"),
             "parametrization": ("auto", "centered", "non-centered"),
@@ -147,6 +147,11 @@ def _prior_overrides(value) -> dict[str, Any]:
     return dict(value)
 
 
+#: the options of a model besides its formula: keywords of ``LMM``, ``lb.fit`` and
+#: ``fit_many``, and (all but ``priors``, a table of its own) keys of a spec's ``[model]``
+MODEL_OPTIONS = tuple(f.name for f in fields(ModelSpec) if f.name != "formula")
+
+
 @dataclass(frozen=True)
 class SpecFile:
     """A spec file read from disk: the model, its data and its sampler settings."""
@@ -160,8 +165,8 @@ class SpecFile:
 _WHOLE = ((int,), "a whole number")
 _SAMPLER_TYPES = {"draws": _WHOLE, "tune": _WHOLE, "chains": _WHOLE, "cores": _WHOLE,
                   "random_seed": _WHOLE, "sampler": ((str,), "text"),
-                  "target_accept": ((int, float), "a number")}
-_MODEL_KEYS = {f.name for f in fields(ModelSpec)} - {"priors"}  # priors: their own section
+                  "engine": ((str,), "text"), "target_accept": ((int, float), "a number")}
+_MODEL_KEYS = {"formula", *MODEL_OPTIONS} - {"priors"}  # priors: their own section
 _DATA_KEYS = {"dataset", "path"}
 
 
@@ -175,14 +180,14 @@ def _table(raw: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
 
 def _check_sampler(table: Mapping[str, Any], path: Path) -> None:
     """SpecError naming the file unless the sampler settings have their types and
-    :class:`~lmm_bayes.sampling.SamplerConfig` takes their values (``sampler = "auto"`` is
-    resolved only once the model is built)."""
+    :class:`~lmm_bayes.sampling.SamplerConfig` takes their values (``engine`` is checked
+    once the model is built)."""
     for key, value in table.items():
         types, what = _SAMPLER_TYPES[key]
         if isinstance(value, bool) or not isinstance(value, types):
             raise SpecError(f"{path}: [sampler] {key} must be {what}, not {value!r}")
     try:
-        SamplerConfig(**{k: v for k, v in table.items() if (k, v) != ("sampler", "auto")})
+        SamplerConfig(**{k: v for k, v in table.items() if k != "engine"})
     except SamplingError as err:
         raise SpecError(f"{path}: [sampler] {err}") from None
 

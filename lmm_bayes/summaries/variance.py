@@ -10,6 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import DesignError
+from ..posterior import covariance_draws
 from .draws import interval_columns
 
 __all__ = [
@@ -22,24 +23,6 @@ __all__ = [
 ]
 
 COLUMNS = ["group", "term", "estimate", "std_error", "conf_low", "conf_high"]
-
-
-def covariance_draws(posterior: xr.Dataset, group: str) -> np.ndarray:
-    """Draws of the covariance matrix Σ_g of one grouping factor's random effects.
-
-    Returns
-    -------
-    ndarray, shape (chain, draw, q, q)
-        Σ_ij = s_i s_j R_ij from ``sd_<g>`` and ``corr_<g>``; diagonal (R = I) for a factor
-        with independent effects (``||``), which has no ``corr_<g>``.
-    """
-    term = f"{group}__term"
-    sd = posterior[f"sd_{group}"].transpose("chain", "draw", term).values
-    if f"corr_{group}" in posterior:
-        corr = posterior[f"corr_{group}"].transpose("chain", "draw", term, f"{term}_").values
-    else:
-        corr = np.eye(sd.shape[-1])
-    return sd[..., :, None] * sd[..., None, :] * corr
 
 
 def _pairs(terms) -> Iterator[tuple[int, int, str]]:

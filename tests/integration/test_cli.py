@@ -126,7 +126,9 @@ def test_check_builds_without_sampling():
     assert code == 0
     assert printed.strip() == (f"OK: {REPO / 'models' / 'sleepstudy.toml'}: 180 observations, "
                                "2 fixed effects, grouping factors Subject (18 levels × 2 "
-                               "effects); marginal likelihood")
+                               "effects); marginal likelihood; engine marginal: one grouping "
+                               "factor (Subject, 2 varying terms), effects integrated out; not "
+                               "collapsed: 1 grouping factor, not several")
 
 
 def test_progress_flag_reaches_the_sampler(monkeypatch):

@@ -78,7 +78,7 @@ def test_save_load_and_report(fit, tmp_path):
 def test_a_collapsed_model_holds_its_own_response(model):
     config = lb.sampling.SamplerConfig(draws=10, chains=1, sampler="imh")
     with pytest.raises(lb.SamplingError, match="holds its own response"):
-        model.fit_with(model.collapsed_model, config, reuse=True)
+        model.fit_with(config, target=model.target("collapsed"))
 
 
 def test_loo_from_the_collapsed_posterior(fit, data):

@@ -58,7 +58,7 @@ def data(request):
 def test_log_density_differences_match_the_dense_normal(data, prior_set):
     model = lb.LMM("y ~ x + arm + (1 | a) + (1 | b)", data, priors=PRIOR_SETS[prior_set],
                    likelihood="marginal")
-    density = model.collapsed_model
+    density = model.target("collapsed")
     points = density.mode + np.array([[0.0, 0, 0], [0.4, -0.3, 0.2], [-0.5, 0.6, -0.1]])
     ours = [density.log_density(p) for p in points]
     dense = [dense_log_posterior(model, p) for p in points]
@@ -67,7 +67,7 @@ def test_log_density_differences_match_the_dense_normal(data, prior_set):
 
 def test_gradient_matches_finite_differences(data):
     model = lb.LMM("y ~ x + arm + (1 | a) + (1 | b)", data, likelihood="marginal")
-    density = model.collapsed_model
+    density = model.target("collapsed")
     for point in (density.mode + [0.3, -0.4, 0.2], density.mode - [0.5, 0.1, 0.3]):
         step = 1e-5
         numeric = [(density.log_density(point + step * e) - density.log_density(point - step * e))
@@ -78,7 +78,7 @@ def test_gradient_matches_finite_differences(data):
 def test_mode_and_laplace_covariance():
     model = lb.LMM("y ~ x + arm + (1 | a) + (1 | b)", crossed_data(seed=3),
                    likelihood="marginal")
-    density = model.collapsed_model
+    density = model.target("collapsed")
     np.testing.assert_allclose(density.gradient(density.mode), 0, atol=1e-3)
     # the Hessian from second differences of the density itself (not of its gradient)
     h, f = 1e-3, density.log_density
@@ -93,7 +93,7 @@ def test_effect_draws_have_the_dense_conditional_moments(data):
     """b | θ, y ~ N(C⁻¹h, C⁻¹) with C = WᵀW/σ² + P⁻¹ on the data's scale: every factor's
     effects and β (intercept back on the uncentred columns)."""
     model = lb.LMM("y ~ x + arm + (1 | a) + (1 | b)", data, likelihood="marginal")
-    density, design, priors = model.collapsed_model, model.design, model.priors
+    density, design, priors = model.target("collapsed"), model.design, model.priors
     x = density.mode + np.array([0.2, -0.1, 0.1])
     rng = np.random.default_rng(5)
     draws = rng.standard_normal((6000, density.n_effects))
@@ -129,8 +129,8 @@ def test_effect_draws_have_the_dense_conditional_moments(data):
 def test_which_models_are_collapsed(data):
     def applies(formula, **kw):
         model = lb.LMM(formula, data, **kw)
-        return collapsed.applies(model.design, model.priors, model.spec.family,
-                                 model.residuals)
+        return collapsed.obstacle(model.design, model.priors, model.spec.family,
+                                  model.residuals) is None
 
     assert applies("y ~ x + (1 | a) + (1 | b)")
     assert not applies("y ~ x + (1 | a)")                      # one factor: lmm_bayes.kernel
@@ -140,15 +140,16 @@ def test_which_models_are_collapsed(data):
                        priors={"x": lb.Prior("student_t", nu=3, mu=0, sigma=1)})
     binary = data.assign(y=(data.y > data.y.median()).astype(int))
     model = lb.LMM("y ~ x + (1 | a) + (1 | b)", binary, family="bernoulli")
-    assert not collapsed.applies(model.design, model.priors, "bernoulli", None)
+    assert collapsed.obstacle(model.design, model.priors, "bernoulli", None) == (
+        "the bernoulli family")
 
 
 def test_auto_collapses_only_factors_with_many_levels():
     few = lb.LMM("y ~ x + (1 | a) + (1 | b)", crossed_data())            # 12 × 8 levels
     many = lb.LMM("y ~ x + (1 | a) + (1 | b)", crossed_data(rows=(30, 20), reps=1))
-    assert (few.likelihood, few.resolve_sampler("auto")) == ("conditional", "nutpie")
-    assert (many.likelihood, many.resolve_sampler("auto")) == ("marginal", "imh")
-    assert many.sampling_target("nutpie") is many.pymc_model   # the plain path
+    assert (few.likelihood, few.engine().sampler) == ("conditional", "nutpie")
+    assert (many.likelihood, many.engine().sampler) == ("marginal", "imh")
+    assert many.engine("auto", "nutpie").engine == "graph"   # the plain path
     assert "b_a" in many.pymc_model.named_vars                  # with the effects sampled
-    with pytest.raises(lb.SamplingError, match="sampler='imh' samples a Gaussian model"):
+    with pytest.raises(lb.SamplingError, match="sampler='imh' does not suit this model: not collapsed: a factor has 8 levels"):
         few.fit(sampler="imh")

@@ -64,8 +64,8 @@ def density(request, sleepstudy):
     absent |= {"sd_Subject__Days", "eta"} if "(1 |" in formula else set()
     chosen = {k: v for k, v in PRIORS[priors].items() if k not in absent}
     model = lb.LMM(formula, sleepstudy, priors=chosen)
-    assert model.uses_compiled_density("nutpie")
-    return model, model.marginal_density
+    assert model.engine().engine == "marginal"
+    return model, model.target("marginal")
 
 
 def test_density_differences_equal_scipy(density):
@@ -114,7 +114,7 @@ def test_large_response_offsets_do_not_lose_precision(sleepstudy):
     shifted = sleepstudy.assign(Reaction=sleepstudy.Reaction + 1e7)
     priors = {"(Intercept)": Prior("normal", mu=0, sigma=1e8)}
     dens = {name: lb.LMM("Reaction ~ Days + (Days | Subject)", data, priors=priors)
-            .marginal_density for name, data in [("plain", sleepstudy), ("shifted", shifted)]}
+            .target("marginal") for name, data in [("plain", sleepstudy), ("shifted", shifted)]}
     x = dens["plain"].start
     moved = x.copy()
     moved[0] += 1e7
@@ -129,17 +129,17 @@ def test_large_response_offsets_do_not_lose_precision(sleepstudy):
 
 def test_applies_only_to_marginal_models(sleepstudy):
     crossed = sleepstudy.assign(Day=sleepstudy.Days.astype(str))
-    assert not lb.LMM("Reaction ~ Days + (1 | Subject) + (1 | Day)", crossed
-                      ).uses_compiled_density("nutpie")
+    assert lb.LMM("Reaction ~ Days + (1 | Subject) + (1 | Day)", crossed
+                  ).engine("auto", "nutpie").engine != "marginal"
     model = lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy)
-    assert model.uses_compiled_density("nutpie")
-    assert not model.uses_compiled_density("pymc")
-    assert not lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy,
-                      likelihood="conditional").uses_compiled_density("nutpie")
+    assert model.engine("auto", "nutpie").engine == "marginal"
+    assert model.engine("auto", "pymc").engine == "graph"
+    assert lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy,
+                  likelihood="conditional").engine("auto", "nutpie").engine == "graph"
 
 
 def test_a_density_cannot_take_another_response(sleepstudy):
     model = lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy)
     config = lb.sampling.SamplerConfig(draws=10, tune=10, chains=1)
     with pytest.raises(lb.SamplingError, match="holds its own response"):
-        model.fit_with(model.marginal_density, config, reuse=True)
+        model.fit_with(config, target=model.target("marginal"))

@@ -16,7 +16,7 @@ from lmm_bayes.kernel_jax import log_density_function
                                      "Reaction ~ 0 + Days + (Days || Subject)"])
 def test_jax_density_and_gradient_equal_the_numba_density(sleepstudy, formula):
     jax.config.update("jax_enable_x64", True)
-    density = lb.LMM(formula, sleepstudy).marginal_density
+    density = lb.LMM(formula, sleepstudy).target("marginal")
     value_and_grad = jax.value_and_grad(log_density_function(density))
     for shift in (0.0, 0.3, -0.4):
         x = density.start + shift

@@ -61,8 +61,8 @@ def test_auto_likelihood_and_its_limits(sleepstudy):
     assert model.likelihood == "conditional"      # 10 days: too few levels to collapse
     collapsed = lb.LMM("Reaction ~ 1 + (1 | Subject) + (1 | day)", crossed,
                        likelihood="marginal")
-    assert (collapsed.likelihood, collapsed.is_collapsed) == ("marginal", True)
-    assert collapsed.resolve_sampler("auto") == "imh"
+    assert (collapsed.likelihood, collapsed.engine().engine) == ("marginal", "collapsed")
+    assert collapsed.engine().sampler == "imh"
     with pytest.raises(lb.DesignError, match="likelihood='marginal' needs a Gaussian model "
                                              "without a residual structure"):
         lb.LMM("Reaction ~ Days + (Days | Subject) + (1 | day)", crossed, likelihood="marginal")

@@ -20,7 +20,7 @@ TRUTH = {("", "(Intercept)"): 50.0, ("", "x"): 2.0, ("", "armB"): 1.0,
 @pytest.fixture(scope="module")
 def model():
     model = lb.LMM(FORMULA, crossed_data(seed=12, rows=(40, 25), reps=2))
-    assert model.resolve_sampler("auto") == "imh"
+    assert model.engine().sampler == "imh"
     return model
 
 

@@ -24,7 +24,7 @@ def insteval_fit():
     data = reference_data("insteval")
     model = lb.LMM("y ~ service + (1 | s) + (1 | d) + (1 | dept:service)", data,
                    factors=["service"])
-    assert model.resolve_sampler("auto") == "imh"
+    assert model.engine().sampler == "imh"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", lb.SamplingWarning)
         fit = model.fit(draws=500, chains=2, random_seed=1)

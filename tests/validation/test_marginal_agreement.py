@@ -16,10 +16,10 @@ CONFIG = SamplerConfig(draws=1000, tune=1000, chains=4, random_seed=3, target_ac
 @pytest.fixture(scope="module")
 def fits(sleepstudy):
     marginal = lb.LMM(FORMULA, sleepstudy, likelihood="marginal")
-    assert marginal.uses_compiled_density("nutpie")
+    assert marginal.engine().engine == "marginal"
     return {
-        "compiled density": marginal.fit_with(marginal.sampling_target("nutpie"), CONFIG),
-        "PyMC marginal graph": marginal.fit_with(marginal.pymc_model, CONFIG),
+        "compiled density": marginal.fit_with(CONFIG, engine="marginal"),
+        "PyMC marginal graph": marginal.fit_with(CONFIG, engine="graph"),
         "conditional": lb.LMM(FORMULA, sleepstudy, likelihood="conditional")
         .fit(draws=1000, tune=1000, chains=4, random_seed=3),
     }

@@ -1,0 +1,118 @@
+"""Engines: how a model is computed and sampled, behind one interface.
+
+An engine takes a :class:`Problem` (the model's frozen stages: design, priors, family,
+residual structure, options), says whether it applies and whether it is the right choice
+(:meth:`Engine.assess`, with a reason), builds its sampling target once
+(:meth:`Engine.build`), samples it into an ``InferenceData`` with every public posterior
+variable, random effects completed where it integrated them out (:meth:`Engine.sample`),
+and reports problems of its own (:meth:`Engine.diagnostics`).
+
+:func:`choose` picks the engine and sampler and states why; :func:`sample` runs a choice and
+keeps the public names (:mod:`lmm_bayes.names`). A new engine is a module with an object of
+this interface and one line in :data:`ENGINES`.
+
+The engines, in order of preference:
+
+* ``"collapsed"`` (:mod:`.collapsed`): Gaussian random intercepts on several crossed or
+  nested factors, every effect integrated out, independence Metropolis–Hastings;
+* ``"marginal"`` (:mod:`.marginal`): a Gaussian model with one grouping factor, the random
+  effects integrated out, NUTS on a compiled density (numba for nutpie, JAX for numpyro);
+* ``"graph"`` (:mod:`.graph`): the PyMC model, every model; the reference of the others.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import arviz as az
+
+from .. import names
+from ..errors import SamplingError
+from ..sampling import SamplerConfig
+from . import collapsed, graph, marginal
+from .base import Assessment, Choice, Engine, Problem
+
+__all__ = ["ENGINES", "Assessment", "Choice", "Engine", "Problem", "choose", "sample"]
+
+ENGINES: dict[str, Engine] = {engine.name: engine for engine in (
+    collapsed.ENGINE,
+    marginal.ENGINE,
+    graph.ENGINE,
+)}
+logger = logging.getLogger("lmm_bayes")
+
+
+def _named(engine: str) -> Engine:
+    if engine not in ENGINES:
+        raise SamplingError(f"unknown engine {engine!r}; choose 'auto' or one of "
+                            f"{list(ENGINES)}")
+    return ENGINES[engine]
+
+
+def _forced(problem: Problem, engine: Engine, sampler: str) -> Choice:
+    """``engine``, named by the user, if it can fit the problem with ``sampler``."""
+    option = f"engine={engine.name!r}"
+    assessment = engine.assess(problem)
+    if not assessment.applies:
+        raise SamplingError(f"{option} cannot fit this model with the {engine.name} engine: "
+                            f"{assessment.objection}")
+    if sampler != "auto" and sampler not in engine.samplers:
+        raise SamplingError(f"the {engine.name} engine samples with {list(engine.samplers)}, "
+                            f"not sampler={sampler!r}")
+    note = f"; chosen by {option}" + (f" although {assessment.objection}"
+                                      if assessment.objection else "")
+    return Choice(engine.name, engine.samplers[0] if sampler == "auto" else sampler,
+                  engine.likelihood(problem), assessment.case + note)
+
+
+def choose(problem: Problem, engine: str = "auto", sampler: str = "auto") -> Choice:
+    """The engine and sampler to fit ``problem`` with, and the reason.
+
+    With ``engine="auto"`` the first engine of :data:`ENGINES` that applies and is preferred
+    (and has ``sampler``, when one is named) is taken, and the reason lists why each engine
+    before it was passed over. A named ``engine`` is taken whenever it can fit the model
+    (``engine="collapsed"`` on crossed intercepts with few levels).
+    """
+    if engine != "auto":
+        return _forced(problem, _named(engine), sampler)
+    candidates = [e for e in ENGINES.values() if sampler == "auto" or sampler in e.samplers]
+    assessed = [(e, e.assess(problem)) for e in candidates]
+    passed_over = []
+    for candidate, assessment in assessed:
+        if assessment.preferred:
+            return Choice(candidate.name, candidate.samplers[0] if sampler == "auto"
+                          else sampler, candidate.likelihood(problem),
+                          "; ".join([assessment.case, *passed_over]))
+        passed_over.append(f"not {candidate.name}: {assessment.objection}")
+    forcible = [f"engine={c.name!r} forces it" for c, a in assessed if a.applies]
+    raise SamplingError(f"sampler={sampler!r} does not suit this model: "
+                        + "; ".join(passed_over + forcible))
+
+
+def sample(choice: Choice, target, problem: Problem, config: SamplerConfig, *,
+           reuse: bool = False) -> az.InferenceData:
+    """Run ``choice``'s engine on ``target`` (built by :meth:`Engine.build` for
+    ``problem``, or with ``reuse=True`` for another response on the same design, whose
+    response inputs are then replaced by ``problem``'s) and keep the public posterior
+    variables; the engine and its reason are recorded in ``sample_stats.attrs``."""
+    engine = ENGINES[choice.engine]
+    data = None
+    if reuse:
+        data = engine.response_data(problem)
+        if data is None:
+            raise SamplingError(f"the {engine.name} engine's target holds its own response "
+                                "and cannot take another; build this model's own")
+    logger.info("sampling %d chains × (%d tune + %d draws): %s engine, %s", config.chains,
+                config.tune, config.draws, engine.name, config.sampler)
+    idata = engine.sample(target, problem, config, data)
+    groups = [g.name for g in problem.design.groups]
+    idata.posterior = idata.posterior[names.public(groups, idata.posterior.data_vars)]
+    idata.sample_stats.attrs.update(engine=choice.engine, engine_reason=choice.reason)
+    return idata
+
+
+def diagnostics(idata: az.InferenceData) -> list[str]:
+    """The problems that the engine which produced ``idata`` checks for itself (e.g. the
+    independence sampler's Pareto k̂); none for a fit that names no engine."""
+    engine = idata.sample_stats.attrs.get("engine")
+    return ENGINES[engine].diagnostics(idata) if engine in ENGINES else []
