@@ -90,8 +90,8 @@ def test_new_dates_are_counted_from_the_fitting_origin(dated):
 
 
 @pytest.mark.parametrize("column, value, message", [
-    ("when", "2024-03-11", r"'when' was a date in the fitted data but is text in the new data "
-                           r"\(row 0: '2024-03-11'\)"),
+    ("when", "2024-03-11", (r"'when' was a date in the fitted data but is text in the new data "
+                           r"\(row 0: '2024-03-11'\)")),
     ("gap", 1.0, r"'gap' was a duration in the fitted data but is numeric in the new data"),
 ])
 def test_dates_and_durations_of_another_type_in_new_data_are_refused(dated, column, value,

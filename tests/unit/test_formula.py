@@ -11,8 +11,15 @@ import time
 import pytest
 
 from lmm_bayes.errors import SpecError
-from lmm_bayes.formula import (MAX_NESTING, MAX_TERMS, MAX_TOKENS, Formula, RandomTerm, Term,
-                               parse_formula)
+from lmm_bayes.formula import (
+    MAX_NESTING,
+    MAX_TERMS,
+    MAX_TOKENS,
+    Formula,
+    RandomTerm,
+    Term,
+    parse_formula,
+)
 
 
 def labels(text: str) -> list[str]:
@@ -232,12 +239,12 @@ def error_of(text) -> str:
         ("y ~ (0 | g)", "a random-effect term needs at least one effect before '|'", 7, "|"),
         ("y ~ (1 | log(g))", "a grouping factor must be a column name, not log(g)", 9, "l"),
         ("y ~ (1 | g + h)", "a grouping factor must be a column name, a:b or a/b", 11, "+"),
-        ("y ~ (1 | (1 | g))", "a random-effect term (... | g) cannot be part of a grouping "
-         "factor", 12, "|"),
-        ("y ~ (1 | g:(1 | h))", "a random-effect term (... | g) cannot be part of a grouping "
-         "factor", 14, "|"),
-        ("y ~ (a + b)^99999999999999999999", "the exponent 99999999999999999999 is too large "
-         "(at most 4 digits)", 12, "9"),
+        ("y ~ (1 | (1 | g))", ("a random-effect term (... | g) cannot be part of a grouping "
+         "factor"), 12, "|"),
+        ("y ~ (1 | g:(1 | h))", ("a random-effect term (... | g) cannot be part of a grouping "
+         "factor"), 14, "|"),
+        ("y ~ (a + b)^99999999999999999999", ("the exponent 99999999999999999999 is too large "
+         "(at most 4 digits)"), 12, "9"),
         ("y ~ (a + b + c)^1000000", "the exponent 1000000 is too large (at most 4 digits)",
          16, "1"),
     ],

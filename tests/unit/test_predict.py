@@ -114,8 +114,8 @@ def test_bad_new_data_is_named(design, data, message):
 
 
 @pytest.mark.parametrize("x, message", [
-    (["2", "5", "1"], r"'x' was numeric in the fitted data but is text in the new data "
-                      r"\(row 0: '2'\)"),
+    (["2", "5", "1"], (r"'x' was numeric in the fitted data but is text in the new data "
+                      r"\(row 0: '2'\)")),
     (np.array([2.0, "9,5", 1.0], dtype=object), r"is text in the new data \(row 1: '9,5'\)"),
     ([True, False, True], r"is logical in the new data \(row 0: True\)"),
     (pd.to_datetime(["2020-01-01"] * 3), r"is a date in the new data"),

@@ -332,7 +332,7 @@ def expressions(draw, sentinel, depth=0):
         pool = ATOMS + [h.format(s=sentinel) for h in HOSTILE]
         return draw(st.sampled_from(pool))
     kind = draw(st.sampled_from(["unary", "binary", "call", "paren"]))
-    inner = lambda: draw(expressions(sentinel, depth + 1))  # noqa: E731
+    inner = lambda: draw(expressions(sentinel, depth + 1))
     if kind == "unary":
         return f"{draw(st.sampled_from(['-', '+', '~', 'not ']))}{inner()}"
     if kind == "binary":

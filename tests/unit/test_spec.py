@@ -153,8 +153,8 @@ def test_data_given_replaces_the_spec_path_unread(spec_folder):
     ({"chains": 1.5}, "chains must be a positive whole number"),
     ({"chains": True}, "chains must be a positive whole number"),
     ({"cores": 0}, "cores must be a positive whole number, got 0"),
-    ({"random_seed": "abc"}, r"random_seed must be a non-negative whole number of at most "
-                             r"2\*\*64 - 1, got 'abc'"),
+    ({"random_seed": "abc"}, (r"random_seed must be a non-negative whole number of at most "
+                             r"2\*\*64 - 1, got 'abc'")),
     ({"random_seed": -1}, "random_seed must be a non-negative whole number"),
     ({"random_seed": 2**64}, "random_seed must be a non-negative whole number"),
     ({"sampler": "stan"}, "unknown sampler 'stan'"),
