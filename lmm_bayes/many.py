@@ -16,7 +16,6 @@ sized to the machine by default, or any ``dask.distributed.Client`` / scheduler 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -30,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -160,7 +159,7 @@ def gene_summary(fit: Fit) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- storage
 
 KINDS = {"done": ".json", "summary": ".parquet", "posterior": ".nc", "failed": ".json"}
-PARTIAL = ".partial"        # the suffix of a file being written, which no result file has
+PARTIAL = ".partial"        # the suffix of a file being written or a probe; no result's
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 
@@ -209,6 +208,8 @@ def _size(path: Path) -> int | None:
 def _exclusive(folder: Path) -> Iterator[None]:
     """Hold ``folder``'s lock file for one run. The kernel drops an flock when its process
     ends, however it ends, so a killed run never leaves the folder locked."""
+    import fcntl   # POSIX only: imported here so that the package still imports elsewhere
+
     with open(folder / LOCK, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -269,6 +270,10 @@ class Store:
     def path(self, kind: str, name: str) -> Path:
         return self.root / kind / (quote(str(name), safe="") + KINDS[kind])
 
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return (self.root, *(self.root / kind for kind in KINDS))
+
     @contextmanager
     def session(self, manifest: Mapping) -> Iterator[None]:
         """Hold the folder for one run: checked writable, then locked against other runs,
@@ -277,19 +282,19 @@ class Store:
         self._prepare()
         with _exclusive(self.root):
             self._adopt(manifest)
-            for kind in KINDS:
-                for partial in (self.root / kind).glob(f"*{PARTIAL}"):
+            for folder in self.folders:
+                for partial in folder.glob(f"*{PARTIAL}"):
                     partial.unlink(missing_ok=True)
             yield
 
     def _prepare(self) -> None:
         """Create the folders and write and remove a file in each, before anything is fitted."""
         try:
-            for folder in (self.root, *(self.root / kind for kind in KINDS)):
+            for folder in self.folders:
                 folder.mkdir(parents=True, exist_ok=True)
-                probe = folder / f".probe-{secrets.token_hex(4)}"
+                probe = folder / f".probe-{secrets.token_hex(4)}{PARTIAL}"
                 probe.write_bytes(b"")
-                probe.unlink()
+                probe.unlink(missing_ok=True)   # a run holding the folder may have swept it
         except OSError as err:
             raise OutputError(f"cannot write to the output folder {self.root}: {err}") from err
 
@@ -305,7 +310,7 @@ class Store:
                 raise OutputError(f"the output folder {self.root} holds the results of a "
                                   f"different run ({'; '.join(changes)}); choose another out= "
                                   "for this run, or delete the folder")
-        elif any(any((self.root / kind).iterdir()) for kind in KINDS):
+        elif any(any((self.root / kind).glob(f"*{suffix}")) for kind, suffix in KINDS.items()):
             raise OutputError(f"the output folder {self.root} holds results but no {MANIFEST} "
                               "(an older lmm_bayes wrote them?), so what they are the results "
                               "of is unknown; choose another out=, or delete the folder")

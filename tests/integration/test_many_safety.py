@@ -176,6 +176,14 @@ def test_a_run_of_another_model_or_data_is_refused(genes, reference, change, mes
     assert (reference.out / "manifest.json").read_text() == manifest
 
 
+def test_results_without_a_manifest_are_refused(genes, tmp_path):
+    (tmp_path / "summary").mkdir()
+    (tmp_path / "summary" / "G1.parquet").write_bytes(b"written by an older lmm_bayes")
+    with pytest.raises(lb.OutputError, match=f"{re.escape(str(tmp_path))} holds results but "
+                                             "no manifest.json"):
+        resume(genes, tmp_path, NoFits())
+
+
 def test_a_damaged_or_unmarked_gene_is_refitted_and_its_stale_files_go(genes, reference,
                                                                        client, copy):
     summary = copy / "summary" / "G2.parquet"       # cut short, as by a crash mid-write
