@@ -12,6 +12,7 @@ from .errors import (
     IdentifiabilityWarning,
     LMMError,
     LoadError,
+    OutputError,
     PriorError,
     SamplingError,
     SamplingWarning,
@@ -25,8 +26,7 @@ from .many import ManyFits, fit_many
 from .multivariate_api import MultivariateFit, MultivariateLMM
 from .priors import Prior
 from .risk import LogisticRisk
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401  (lb.__version__)
 
 __all__ = [
                      "LMM",
@@ -39,6 +39,7 @@ __all__ = [
                      "ManyFits",
                      "MultivariateFit",
                      "MultivariateLMM",
+                     "OutputError",
                      "Prior",
                      "PriorError",
                      "SamplingError",

@@ -36,6 +36,12 @@ class LoadError(LMMError, ValueError):
     rebuild the saved model."""
 
 
+class OutputError(LMMError, RuntimeError):
+    """The results of :func:`lmm_bayes.fit_many` cannot be stored or read: its ``out=`` folder
+    is not writable, is in use by another run or holds the results of a different run, or a
+    gene has no readable result."""
+
+
 class IdentifiabilityWarning(UserWarning):
     """The data inform an effect only weakly (few levels with the variation it needs); the
     model can be fitted but that effect rests mostly on its prior."""

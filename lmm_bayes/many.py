@@ -20,22 +20,27 @@ import hashlib
 import json
 import logging
 import os
+import secrets
+import socket
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from urllib.parse import quote, unquote
+from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .api import LMM, Fit
-from .errors import DesignError, LMMError
+from .errors import DesignError, LMMError, OutputError
 from .priors import INTERCEPT, build_priors
 from .sampling import SamplerConfig
 from .spec import MODEL_OPTIONS, ModelSpec
+from .version import __version__
 
 __all__ = ["ManyFits", "fit_many", "fit_one", "lfsr_table"]
 
@@ -156,37 +161,221 @@ def gene_summary(fit: Fit) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- storage
 
+KINDS = {"done": ".json", "summary": ".parquet", "posterior": ".nc", "failed": ".json"}
+PARTIAL = ".partial"        # the suffix of a file being written or a probe; no result's
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+
+
+def _write_whole(path: Path, write: Callable[[Path], object]) -> int:
+    """Write ``path`` whole or not at all and return its size: ``write`` fills a temporary
+    file in the same folder, which is synced, then renamed over ``path`` (atomic on POSIX)."""
+    partial = path.with_name(f"{path.name}.{secrets.token_hex(4)}{PARTIAL}")
+    try:
+        write(partial)
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())       # the data reach the disk before the name does
+        size = partial.stat().st_size
+        os.replace(partial, path)
+    except OSError as err:
+        raise OutputError(f"cannot write {path}: {err}") from err
+    finally:
+        partial.unlink(missing_ok=True)     # still there only where writing failed
+    return size
+
+
+def _write_json(path: Path, content: Mapping) -> int:
+    return _write_whole(path, lambda partial: partial.write_text(json.dumps(content, indent=1)))
+
+
+def _read(path: Path, reader: Callable[[Path], Any]) -> Any:
+    """``reader(path)``, a failure to read raised as an :class:`OutputError` naming the file."""
+    try:
+        return reader(path)
+    except (OSError, ValueError) as err:    # what h5py, pyarrow and json raise on a bad file
+        raise OutputError(f"cannot read {path}: {err}") from err
+
+
+def _read_json(path: Path) -> dict:
+    return _read(path, lambda p: json.loads(p.read_text()))
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s lock file for one run. The kernel drops an flock when its process
+    ends, however it ends, so a killed run never leaves the folder locked."""
+    import fcntl  # POSIX only: imported here so that the package still imports elsewhere
+
+    with open(folder / LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "holder unknown"
+            raise OutputError(f"the output folder {folder} is in use by another fit_many run "
+                              f"({holder}); wait for it to end or choose another out=") from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        yield
+
+
+def _manifest(spec: ModelSpec, data: pd.DataFrame, by: str | None,
+              frames: Mapping[str, pd.DataFrame], config: SamplerConfig) -> dict:
+    """What a run's results depend on, as ``manifest.json`` holds it: the package version,
+    the model, the sampler settings, ``by``, the genes and a fingerprint of the data."""
+    model = {f.name: getattr(spec, f.name) for f in fields(spec)}
+    model["formula"] = spec.formula.text
+    sampler = {key: getattr(config, key)
+               for key in ("sampler", "draws", "tune", "chains", "target_accept", "random_seed")}
+    data_digest = hashlib.sha256(repr(list(data.columns)).encode())
+    data_digest.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
+    manifest = {"lmm_bayes": __version__, **model, **sampler, "by": by, "genes": sorted(frames),
+                "data": data_digest.hexdigest()[:16]}
+    # as it reads back from disk (tuples as lists, priors as their repr), to compare with that
+    return json.loads(json.dumps(manifest, default=repr))
+
+
+def _first(items: Sequence, n: int = 5) -> str:
+    return f"{list(items[:n])}{'…' if len(items) > n else ''}"
+
+
+def _change(key: str, old, new) -> str:
+    """One line on how a manifest entry changed."""
+    if isinstance(old, list) and isinstance(new, list):
+        added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+        return (f"{key}: {len(old)} in the folder, {len(new)} now (added {_first(added)}, "
+                f"removed {_first(removed)})")
+    return f"{key}: {old!r} in the folder, {new!r} now"
+
 
 @dataclass(frozen=True)
 class Store:
-    """Results of a run on disk, a file per gene: ``summary/<gene>.parquet``,
-    ``posterior/<gene>.nc`` and ``failed/<gene>.json`` (names percent-encoded)."""
+    """A run's results on disk, files per gene (names percent-encoded):
+    ``summary/<gene>.parquet`` and ``posterior/<gene>.nc`` for a fit, ``failed/<gene>.json``
+    (the reason) for a gene that could not be fitted, and ``done/<gene>.json``, the gene's
+    marker, written last: whether it was fitted, the reason of its failure or divergences,
+    and the size of each of its files. A gene is done when its marker exists and its files
+    have those sizes; ``manifest.json`` says what model, settings and data the folder is for.
+    """
 
     root: Path
 
     def path(self, kind: str, name: str) -> Path:
-        suffix = {"summary": ".parquet", "posterior": ".nc", "failed": ".json"}[kind]
-        return self.root / kind / (quote(str(name), safe="") + suffix)
+        return self.root / kind / (quote(str(name), safe="") + KINDS[kind])
 
-    def done(self) -> set[str]:
-        found = set()
-        for kind in ("summary", "failed"):
-            folder = self.root / kind
-            if folder.is_dir():
-                found |= {unquote(p.name.rsplit(".", 1)[0]) for p in folder.iterdir()}
-        return found
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return (self.root, *(self.root / kind for kind in KINDS))
+
+    @contextmanager
+    def session(self, manifest: Mapping) -> Iterator[None]:
+        """Hold the folder for one run: checked writable, then locked against other runs,
+        its manifest checked against ``manifest`` (or written, in a new folder), and the
+        partial files of interrupted writes removed."""
+        self._prepare()
+        with _exclusive(self.root):
+            self._adopt(manifest)
+            for folder in self.folders:
+                for partial in folder.glob(f"*{PARTIAL}"):
+                    partial.unlink(missing_ok=True)
+            yield
+
+    def _prepare(self) -> None:
+        """Create the folders and write and remove a file in each, before anything is fitted."""
+        try:
+            for folder in self.folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                probe = folder / f".probe-{secrets.token_hex(4)}{PARTIAL}"
+                probe.write_bytes(b"")
+                probe.unlink(missing_ok=True)   # a run holding the folder may have swept it
+        except OSError as err:
+            raise OutputError(f"cannot write to the output folder {self.root}: {err}") from err
+
+    def _adopt(self, manifest: Mapping) -> None:
+        """Refuse a folder written for another model, settings or data, naming each change."""
+        path = self.root / MANIFEST
+        if path.is_file():
+            old = _read_json(path)
+            changes = [_change(key, old.get(key), manifest.get(key))
+                       for key in sorted(old.keys() | manifest.keys())
+                       if old.get(key) != manifest.get(key)]
+            if changes:
+                raise OutputError(f"the output folder {self.root} holds the results of a "
+                                  f"different run ({'; '.join(changes)}); choose another out= "
+                                  "for this run, or delete the folder")
+        elif any(any((self.root / kind).glob(f"*{suffix}")) for kind, suffix in KINDS.items()):
+            raise OutputError(f"the output folder {self.root} holds results but no {MANIFEST} "
+                              "(an older lmm_bayes wrote them?), so what they are the results "
+                              "of is unknown; choose another out=, or delete the folder")
+        else:
+            _write_json(path, manifest)
+
+    def record(self, name: str) -> dict | None:
+        """The gene's marker, or None where the gene is not done."""
+        try:
+            record = json.loads(self.path("done", name).read_text())
+        except (OSError, ValueError):   # no marker (or, against the odds, a broken one)
+            return None
+        whole = all(_size(self.path(kind, name)) == size for kind, size in record["files"].items())
+        return record if whole else None
+
+    def unfinished(self, names: Iterable[str]) -> list[str]:
+        """The genes of ``names`` that are not done, with whatever files they left removed:
+        an interrupted gene is refitted whole, and never left both fitted and failed."""
+        todo = [name for name in names if self.record(name) is None]
+        for name in todo:
+            for kind in KINDS:
+                self.path(kind, name).unlink(missing_ok=True)
+        return todo
 
     def write(self, name: str, result: Mapping) -> None:
-        for kind in ("summary", "posterior", "failed"):
-            self.path(kind, name).parent.mkdir(parents=True, exist_ok=True)
-        if result["reason"] is not None and result["summary"] is None:
-            self.path("failed", name).write_text(json.dumps({"reason": result["reason"]}))
-            return
-        result["idata"].to_netcdf(str(self.path("posterior", name)))
-        if result["reason"] is not None:
-            self.path("failed", name).write_text(json.dumps({"reason": result["reason"]}))
-        # the summary last: its presence marks the gene done
-        result["summary"].to_parquet(self.path("summary", name))
+        """Store one gene's result (see :func:`run_gene`), its marker last."""
+        fitted = result["summary"] is not None
+        if fitted:
+            files = {"posterior": _write_whole(self.path("posterior", name),
+                                               result["idata"].to_netcdf),
+                     "summary": _write_whole(self.path("summary", name),
+                                             result["summary"].to_parquet)}
+        else:
+            files = {"failed": _write_json(self.path("failed", name), {"reason": result["reason"]})}
+        _write_json(self.path("done", name),
+                    {"fitted": fitted, "reason": result["reason"], "files": files})
+
+    def summary(self, name: str) -> pd.DataFrame | None:
+        record = self.record(name)
+        if record is None or not record["fitted"]:
+            return None
+        return _read(self.path("summary", name), pd.read_parquet)
+
+    def posterior(self, name: str):
+        import arviz as az
+
+        return _read(self.path("posterior", name), az.from_netcdf)
+
+
+class MemoryResults:
+    """The results of a run without ``out=``, read as from a :class:`Store`."""
+
+    def __init__(self, results: Mapping[str, dict]):
+        self._results = results
+
+    def record(self, name: str) -> dict:
+        result = self._results[name]
+        return {"fitted": result["summary"] is not None, "reason": result["reason"]}
+
+    def summary(self, name: str) -> pd.DataFrame | None:
+        return self._results[name]["summary"]
+
+    def posterior(self, name: str):
+        return self._results[name]["idata"]
 
 
 def run_gene(spec: ModelSpec, name: str, data: pd.DataFrame, config: SamplerConfig,
@@ -231,7 +420,7 @@ class ManyFits:
     """
 
     def __init__(self, spec: ModelSpec, by: str, frames: Mapping[str, pd.DataFrame],
-                 results: Mapping[str, dict], config: SamplerConfig, out: Path | None):
+                 results: Store | MemoryResults, config: SamplerConfig, out: Path | None):
         self.spec, self.by, self.config, self.out = spec, by, config, out
         self._frames, self._results = frames, results
 
@@ -246,47 +435,33 @@ class ManyFits:
         return (f"ManyFits({self.spec.formula.text!r}, {len(self)} {self.by} values, "
                 f"{len(self.failures())} failed)")
 
-    def _summary_of(self, name: str) -> pd.DataFrame | None:
-        if self.out is None:
-            return self._results[name]["summary"]
-        path = Store(self.out).path("summary", name)
-        return pd.read_parquet(path) if path.is_file() else None
-
     def summary(self) -> pd.DataFrame:
         """A column named after ``by``, then each gene's summary rows (effect, group, term,
         estimate, std_error, conf_low, conf_high, ess_bulk, ess_tail, r_hat, divergences, and
         prob_positive and lfsr on fixed effects)."""
         parts = [table.assign(**{self.by: name}) for name in self.names
-                 if (table := self._summary_of(name)) is not None]
+                 if (table := self._results.summary(name)) is not None]
         table = pd.concat(parts, ignore_index=True)
         return table[[self.by] + [c for c in table.columns if c != self.by]]
 
     def failures(self) -> pd.DataFrame:
         """The genes whose fit failed or diverged, with the reason."""
-        rows = []
-        for name in self.names:
-            if self.out is None:
-                reason = self._results[name]["reason"]
-            else:
-                path = Store(self.out).path("failed", name)
-                reason = json.loads(path.read_text())["reason"] if path.is_file() else None
-            if reason is not None:
-                rows.append({self.by: name, "reason": reason})
+        rows = [{self.by: name, "reason": record["reason"]} for name in self.names
+                if (record := self._results.record(name)) and record["reason"] is not None]
         return pd.DataFrame(rows, columns=[self.by, "reason"])
 
     def __getitem__(self, name: str) -> Fit:
         if name not in self._frames:
-            raise KeyError(f"no {self.by} {name!r}")
-        if self.out is None:
-            idata = self._results[name]["idata"]
-        else:
-            import arviz as az
-            path = Store(self.out).path("posterior", name)
-            idata = az.from_netcdf(str(path)) if path.is_file() else None
-        if idata is None:
-            raise LMMError(f"{self.by} {name!r} has no fit: "
-                           f"{self.failures().set_index(self.by)['reason'].get(name)}")
-        return Fit(LMM.from_spec(self.spec, self._frames[name]), idata, self.config)
+            raise OutputError(f"no {self.by} {name!r} among the {len(self)} of this run "
+                              f"({_first(self.names)})")
+        record = self._results.record(name)
+        if record is None:
+            raise OutputError(f"{self.by} {name!r} has no complete result in {self.out}; "
+                              "run fit_many on the folder again to refit it")
+        if not record["fitted"]:
+            raise OutputError(f"{self.by} {name!r} has no fit: {record['reason']}")
+        return Fit(LMM.from_spec(self.spec, self._frames[name]), self._results.posterior(name),
+                   self.config)
 
     def lfsr(self, term: str) -> pd.DataFrame:
         """Per gene: ``term``'s estimate, interval, ``prob_positive`` = P(β > 0) and the local
@@ -355,6 +530,29 @@ def _progress(futures: Iterable, total: int, show: bool):
             yield future
 
 
+def _fit_all(spec: ModelSpec, frames: Mapping[str, pd.DataFrame], names: Sequence[str],
+             config: SamplerConfig, client, out: str | None, progressbar: bool) -> dict:
+    """Run :func:`run_gene` on each gene of ``names`` on the cluster; the results by gene."""
+    results: dict[str, dict] = {}
+    if not names:
+        return results
+    dask_client, owned = _client(client)
+    run = secrets.token_hex(4)   # keys of this run only: a shared cluster may run others
+    try:
+        futures = {}
+        for name in names:
+            gene_config = replace(config, random_seed=_gene_seed(config.random_seed, name))
+            future = dask_client.submit(run_gene, spec, name, frames[name], gene_config, out,
+                                        key=f"lmm-{quote(name, safe='')}-{run}", pure=False)
+            futures[future] = name
+        for future in _progress(futures, len(futures), progressbar):
+            results[futures[future]] = future.result()
+    finally:
+        if owned:
+            dask_client.close()
+    return results
+
+
 def fit_many(formula: str, data: pd.DataFrame, *, by: str | None = None,
              responses: Sequence[str] | None = None, client=None, out: str | None = None,
              draws: int = 1000, tune: int = 1000, chains: int = 2,
@@ -374,9 +572,11 @@ def fit_many(formula: str, data: pd.DataFrame, *, by: str | None = None,
     client : distributed.Client or str, optional
         A client or a scheduler address; default a local cluster, one worker per core.
     out : str, optional
-        Folder to stream results to (a parquet summary, a NetCDF posterior and any failure
-        per gene); a run given the same folder skips the genes already there (resume). It
-        must be shared storage for a remote cluster. Without it results stay in memory.
+        Folder to stream results to (a parquet summary and a NetCDF posterior, or the reason
+        of a failure, per gene; see :class:`Store`). A run given the same folder again fits
+        only the genes not done there (resume), and only if the model, the settings and the
+        data are those in its ``manifest.json``. The folder is locked for the run. It must be
+        shared storage for a remote cluster. Without it results stay in memory.
     draws, tune, chains, random_seed, target_accept
         As :meth:`LMM.fit`; each gene's seed derives from ``random_seed`` and its name.
     progressbar : bool
@@ -386,6 +586,12 @@ def fit_many(formula: str, data: pd.DataFrame, *, by: str | None = None,
     Returns
     -------
     ManyFits
+
+    Raises
+    ------
+    OutputError
+        Before anything is fitted, where ``out`` cannot be written, is in use by another run,
+        or holds the results of another model, settings or data.
     """
     unknown = set(model_options) - set(MODEL_OPTIONS)
     if unknown:
@@ -395,25 +601,16 @@ def fit_many(formula: str, data: pd.DataFrame, *, by: str | None = None,
     config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                            target_accept=target_accept)
     frames = _split(data, spec, by, responses)
-    store = Path(out) if out is not None else None
-    done = Store(store).done() if store is not None else set()
-    todo = [name for name in frames if name not in done]
-    results: dict[str, dict] = {}
-    if todo:
-        dask_client, owned = _client(client)
-        try:
-            futures = {}
-            for name in todo:
-                gene = replace(config, cores=1, random_seed=_gene_seed(random_seed, name))
-                future = dask_client.submit(run_gene, spec, name, frames[name], gene,
-                                            None if store is None else str(store),
-                                            key=f"lmm-{quote(name, safe='')}-{random_seed}",
-                                            pure=False)
-                futures[future] = name
-            for future in _progress(futures, len(futures), progressbar):
-                results[futures[future]] = future.result()
-        finally:
-            if owned:
-                dask_client.close()
-    logger.info("fit_many: %d fitted, %d already done", len(todo), len(done & set(frames)))
-    return ManyFits(spec, by or "response", frames, results, config, store)
+    per_gene = replace(config, cores=1)
+    if out is None:
+        todo = list(frames)
+        results = MemoryResults(_fit_all(spec, frames, todo, per_gene, client, None,
+                                         progressbar))
+    else:
+        results = Store(Path(out))
+        with results.session(_manifest(spec, data, by, frames, per_gene)):
+            todo = results.unfinished(frames)
+            _fit_all(spec, frames, todo, per_gene, client, out, progressbar)
+    logger.info("fit_many: %d fitted, %d already done", len(todo), len(frames) - len(todo))
+    return ManyFits(spec, by or "response", frames, results, config,
+                    None if out is None else Path(out))

@@ -1,4 +1,5 @@
-"""fit_many on a local Dask cluster of two workers: 20 simulated genes, one broken."""
+"""fit_many on a local Dask cluster of two workers (``client``, conftest.py): 20 simulated
+genes, one broken."""
 
 import os
 import warnings
@@ -22,20 +23,6 @@ def genes() -> pd.DataFrame:
     data = simulate_eqtl(20, n_subjects=24, times=4, n_effects=5, effect=0.5, seed=3)
     data.loc[data["gene"] == "G20", "expression"] = 5.0     # constant: nothing to model
     return data
-
-
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        dask_client = Client(cluster)
-    yield dask_client
-    dask_client.close()
-    cluster.close()
 
 
 @pytest.fixture(scope="module")
