@@ -383,7 +383,7 @@ class Fit:
         """
         design = self.model.design
         self._check_whole_factors("icc")
-        if "sigma_beta" in self.idata.posterior:
+        if names.SIGMA_BETA in self.idata.posterior:
             raise DesignError("icc needs one residual SD; the model has a sigma formula "
                               "(see variance_components for the SD per level)")
         if group is not None:
@@ -391,7 +391,7 @@ class Fit:
         nested = summaries.nesting({g.name: g.index for g in design.groups})
         post = self.idata.posterior
         fixed_mean = np.einsum("p,cdp->cd", design.X.mean(axis=0),
-                               post["beta"].transpose("chain", "draw", "fixed").values)
+                               post[names.BETA].transpose("chain", "draw", names.FIXED).values)
         residual = summaries.latent_residual_variance(self.family, post, fixed_mean)
         return summaries.icc(post, self._groups, at=at, nested_in=nested, group=group,
                              prob=prob, residual=residual)
@@ -504,7 +504,7 @@ class Fit:
         ``threshold`` must be a finite number (DesignError otherwise)."""
         draws = self.predict_draws(data, kind=kind, groups=groups, history=history,
                                    random_seed=random_seed)
-        flat = draws.values.reshape(-1, draws.sizes["obs"])
+        flat = draws.values.reshape(-1, draws.sizes[names.OBS])
         return pd.DataFrame({"probability": risk.exceedance(flat, threshold, direction)},
                             index=data.index)
 
@@ -528,7 +528,7 @@ class Fit:
         covariance."""
         draws = self.predict_draws(data, kind=kind, groups=groups, history=history,
                                    random_seed=random_seed)
-        flat = draws.values.reshape(-1, draws.sizes["obs"])
+        flat = draws.values.reshape(-1, draws.sizes[names.OBS])
         table = risk_model.summary(flat, data, prob, np.random.default_rng(random_seed))
         return table.set_index(data.index)
 
@@ -544,10 +544,10 @@ class Fit:
 
     def _store(self, group: str, values: xr.DataArray) -> None:
         """Put ``values`` as ``y`` into an InferenceData group (and the observed y)."""
-        observed = xr.DataArray(self.model.design.y, dims="obs",
-                                coords={"obs": values["obs"].values})
-        for name, dataset in ((group, xr.Dataset({"y": values})),
-                              ("observed_data", xr.Dataset({"y": observed}))):
+        observed = xr.DataArray(self.model.design.y, dims=names.OBS,
+                                coords={names.OBS: values[names.OBS].values})
+        for name, dataset in ((group, xr.Dataset({names.observed(): values})),
+                              ("observed_data", xr.Dataset({names.observed(): observed}))):
             if name in self.idata.groups():
                 delattr(self.idata, name)
             self.idata.add_groups({name: dataset})
@@ -555,8 +555,8 @@ class Fit:
     def _replicates(self) -> np.ndarray:
         if "posterior_predictive" not in self.idata.groups():
             self.ppc()
-        y_rep = self.idata.posterior_predictive["y"]
-        return y_rep.values.reshape(-1, y_rep.sizes["obs"])
+        y_rep = self.idata.posterior_predictive[names.observed()]
+        return y_rep.values.reshape(-1, y_rep.sizes[names.OBS])
 
     def ppc_pvalues(self, stats=("mean", "sd", "min", "max"), group: str | None = None,
                     prob: float = 0.95) -> pd.DataFrame:

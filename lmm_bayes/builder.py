@@ -44,6 +44,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from . import names
 from .design import Design, GroupingFactor
 from .families import get_family
 from .marginal import LevelStatistics, can_marginalize, level_statistics
@@ -89,19 +90,20 @@ def _vector_rv(name: str, priors: Sequence[Prior], dims: str):
     return pm.Deterministic(name, pt.concatenate(pieces)[np.argsort(order)], dims=dims)
 
 
-def _coefficients(prefix: str, X: np.ndarray, names: Sequence[str], intercept: Prior | None,
+def _coefficients(prefix: str, X: np.ndarray, columns: Sequence[str], intercept: Prior | None,
                   priors: dict[str, Prior]):
     """Coefficients ``<prefix>beta`` (dim ``<prefix>fixed``), sampled with the non-intercept
     columns centred when there is an intercept (the reported intercept is α − x̄ᵀβ_slopes,
     with α the intercept at the column means)."""
-    name, dim = f"{prefix}beta", f"{prefix}fixed"
-    if INTERCEPT not in names:
-        return _vector_rv(name, [priors[n] for n in names], dims=dim)
+    # the prefix "sigma_" gives the sigma formula's names.SIGMA_BETA and names.SIGMA_FIXED
+    name, dim = prefix + names.BETA, prefix + names.FIXED
+    if INTERCEPT not in columns:
+        return _vector_rv(name, [priors[n] for n in columns], dims=dim)
     alpha = _DISTRIBUTIONS[intercept.dist](f"{prefix}intercept_c", **intercept.kwargs)
-    if len(names) == 1:
+    if len(columns) == 1:
         return pm.Deterministic(name, alpha[None], dims=dim)
     means = X[:, 1:].mean(axis=0)
-    slopes = _vector_rv(f"{prefix}beta_slopes", [priors[n] for n in names[1:]],
+    slopes = _vector_rv(f"{prefix}beta_slopes", [priors[n] for n in columns[1:]],
                         dims=f"{prefix}slope")
     return pm.Deterministic(name, pt.concatenate([(alpha - pt.dot(means, slopes))[None],
                                                   slopes]), dims=dim)
@@ -169,10 +171,10 @@ def _covariance_factor(group: GroupingFactor, priors: PriorSet):
     """``sd_<g>`` (and ``corr_<g>`` with the LKJ prior); returns the lower Cholesky factor
     L of Σ_g for a correlated block, else the vector of SDs (Σ_g diagonal)."""
     g = group.name
-    term_dim = f"{g}__term"
+    term_dim = names.term_dim(g)
     sd_priors = [priors.sd[g][t] for t in group.terms]
     if g not in priors.eta:
-        return _vector_rv(f"sd_{g}", sd_priors, dims=term_dim)
+        return _vector_rv(names.sd(g), sd_priors, dims=term_dim)
     dist = _DISTRIBUTIONS[sd_priors[0].dist]
     n = len(group.terms)
     # start at L = diag(prior scales): without an explicit initial value nutpie's initial
@@ -183,8 +185,8 @@ def _covariance_factor(group: GroupingFactor, priors: PriorSet):
         f"chol_{g}", n=n, eta=priors.eta[g],
         sd_dist=dist.dist(**_stacked(sd_priors), shape=n), compute_corr=True, initval=start,
     )
-    pm.Deterministic(f"sd_{g}", sds, dims=term_dim)
-    pm.Deterministic(f"corr_{g}", corr, dims=(term_dim, f"{term_dim}_"))
+    pm.Deterministic(names.sd(g), sds, dims=term_dim)
+    pm.Deterministic(names.correlation(g), corr, dims=(term_dim, names.pair_dim(g)))
     return chol
 
 
@@ -192,18 +194,18 @@ def _level_effects(group: GroupingFactor, priors: PriorSet, centred: bool):
     """``b_<g>`` (levels × terms), centred or non-centred, and whether its terms are
     correlated (a Cholesky factor) rather than independent. ``group`` needs only ``name``
     and ``terms``, ``priors`` only ``sd`` and ``eta``."""
-    g = group.name
-    dims = (f"{g}__level", f"{g}__term")
+    g, name = group.name, names.effects(group.name)
+    dims = (names.level_dim(g), names.term_dim(g))
     q = len(group.terms)
     z = None if centred else pm.Normal(f"z_{g}", 0.0, 1.0, dims=dims)
     factor = _covariance_factor(group, priors)
     if factor.ndim == 2:
-        b = (pm.MvNormal(f"b_{g}", mu=np.zeros(q), chol=factor, dims=dims) if centred
-             else pm.Deterministic(f"b_{g}", pt.dot(z, factor.T), dims=dims))
+        b = (pm.MvNormal(name, mu=np.zeros(q), chol=factor, dims=dims) if centred
+             else pm.Deterministic(name, pt.dot(z, factor.T), dims=dims))
         return b, True
     if centred:
-        return pm.Normal(f"b_{g}", 0.0, factor, dims=dims), False
-    return pm.Deterministic(f"b_{g}", z * factor, dims=dims), False
+        return pm.Normal(name, 0.0, factor, dims=dims), False
+    return pm.Deterministic(name, z * factor, dims=dims), False
 
 
 def _random_part(group: GroupingFactor, priors: PriorSet, centred: bool):
@@ -248,21 +250,19 @@ def _indexed_effects(group: GroupingFactor, columns):
     return total
 
 
-def _coefficient_coords(prefix: str, names: Sequence[str]) -> dict[str, Sequence]:
-    coords: dict[str, Sequence] = {f"{prefix}fixed": list(names)}
-    if INTERCEPT in names and len(names) > 1:
-        coords[f"{prefix}slope"] = list(names[1:])
+def _coefficient_coords(prefix: str, columns: Sequence[str]) -> dict[str, Sequence]:
+    coords: dict[str, Sequence] = {prefix + names.FIXED: list(columns)}
+    if INTERCEPT in columns and len(columns) > 1:
+        coords[f"{prefix}slope"] = list(columns[1:])
     return coords
 
 
 def _coords(design: Design, residuals: ResidualDesign | None = None) -> dict[str, Sequence]:
-    coords = {"obs": np.arange(design.n_obs), **_coefficient_coords("", design.fixed_names)}
+    coords = {names.OBS: np.arange(design.n_obs), **_coefficient_coords("", design.fixed_names)}
     if residuals is not None and residuals.sigma is not None:
         coords.update(_coefficient_coords("sigma_", residuals.sigma.names))
     for group in design.groups:
-        coords[f"{group.name}__level"] = list(group.levels)
-        coords[f"{group.name}__term"] = list(group.terms)
-        coords[f"{group.name}__term_"] = list(group.terms)
+        coords.update(names.coords(group.name, group.levels, group.terms))
     return coords
 
 
@@ -451,15 +451,13 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
 
 
 def _multivariate_coords(design: MultivariateDesign) -> dict[str, Sequence]:
-    coords: dict[str, Sequence] = {"fixed": list(design.fixed_names),
-                                   "outcome": list(design.responses),
-                                   "outcome_": list(design.responses)}
+    coords: dict[str, Sequence] = {names.FIXED: list(design.fixed_names),
+                                   names.OUTCOME: list(design.responses),
+                                   names.OUTCOME_PAIR: list(design.responses)}
     for y, d in zip(design.responses, design.designs):
         coords.update(_coefficient_coords(f"{y}__", d.fixed_names))
     for block in design.blocks:
-        coords[f"{block.name}__level"] = list(block.levels)
-        coords[f"{block.name}__term"] = list(block.terms)
-        coords[f"{block.name}__term_"] = list(block.terms)
+        coords.update(names.coords(block.name, block.levels, block.terms))
     return coords
 
 
@@ -471,8 +469,8 @@ def _residual_cholesky(priors: MultivariatePriors, k: int):
     chol, corr, sds = pm.LKJCholeskyCov(
         "chol_residual", n=k, eta=priors.rescor_eta, compute_corr=True, initval=start,
         sd_dist=_DISTRIBUTIONS[sigma_priors[0].dist].dist(**_stacked(sigma_priors), shape=k))
-    pm.Deterministic("sigma", sds, dims="outcome")
-    pm.Deterministic("rescor", corr, dims=("outcome", "outcome_"))
+    pm.Deterministic(names.SIGMA, sds, dims=names.OUTCOME)
+    pm.Deterministic(names.RESCOR, corr, dims=(names.OUTCOME, names.OUTCOME_PAIR))
     return chol
 
 
@@ -480,7 +478,7 @@ def _pattern_normal(mu, design: MultivariateDesign, pattern: MissingPattern, cho
     """The rows of one missing pattern P: y_P ~ N(μ_P, Σ_ε[P, P]), the marginal of the
     observed outcomes (:mod:`lmm_bayes.multivariate`)."""
     which = list(pattern.outcomes)
-    name = "y__" + "__".join(design.responses[k] for k in which)
+    name = names.observed(*(design.responses[k] for k in which))
     means = pt.stack([mu[k][pos] for k, pos in zip(which, pattern.positions)], axis=1)
     values = np.column_stack([design.designs[k].y[pos]
                               for k, pos in zip(which, pattern.positions)])
@@ -499,9 +497,9 @@ def _multivariate_likelihood(mu, design: MultivariateDesign, priors: Multivariat
         for pattern in design.patterns:
             _pattern_normal(mu, design, pattern, chol)
         return
-    sigma = _vector_rv("sigma", [p.sigma for p in priors.outcomes], dims="outcome")
+    sigma = _vector_rv(names.SIGMA, [p.sigma for p in priors.outcomes], dims=names.OUTCOME)
     for k, (y, d) in enumerate(zip(design.responses, design.designs)):
-        pm.Normal(f"y__{y}", mu=mu[k], sigma=sigma[k], observed=d.y)
+        pm.Normal(names.observed(y), mu=mu[k], sigma=sigma[k], observed=d.y)
 
 
 def build_multivariate_model(design: MultivariateDesign, priors: MultivariatePriors, *,
@@ -537,7 +535,7 @@ def build_multivariate_model(design: MultivariateDesign, priors: MultivariatePri
     with pm.Model(coords=_multivariate_coords(design)) as model:
         betas = [_coefficients(f"{y}__", d.X, d.fixed_names, p.intercept, p.fixed)
                  for y, d, p in zip(design.responses, design.designs, priors.outcomes)]
-        pm.Deterministic("beta", pt.concatenate(betas), dims="fixed")
+        pm.Deterministic(names.BETA, pt.concatenate(betas), dims=names.FIXED)
         mu = [pt.dot(d.X, beta) for d, beta in zip(design.designs, betas)]
         for block in design.blocks:
             b, _ = _level_effects(block, priors, centred=parametrization == "centered")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import names
 from .api import LMM
 from .errors import SamplingWarning
 from .sampling import SamplerConfig
@@ -63,12 +64,13 @@ def _scalars(dataset, level: str) -> dict[str, np.ndarray]:
     the family's and residual structure's scalars (``sigma``, ``alpha``, ``phi``) where the
     model has them, ``sd_<g>``, ``corr_<g>`` and the random effects of ``level``."""
     out: dict[str, np.ndarray] = {}
+    kinds = {name: names.group_variable(name) for name in dataset.data_vars}
     scalars = [v for v in ("sigma", "alpha", "phi") if v in dataset.data_vars]
-    for name in ("beta", *scalars,
-                 *[v for v in dataset.data_vars if v.startswith(("sd_", "corr_"))]):
+    per_group = [v for v, kind in kinds.items() if kind in ("sd", "corr")]
+    for name in (names.BETA, *scalars, *per_group):
         da = dataset[name]
         extra = [d for d in da.dims if d not in ("chain", "draw")]
-        if name.startswith("corr_"):  # the one correlation of a 2 × 2 block
+        if kinds.get(name) == "corr":  # the one correlation of a 2 × 2 block
             out[name] = da.isel({extra[0]: 0, extra[1]: 1}).values.ravel()
             continue
         if not extra:
@@ -76,7 +78,7 @@ def _scalars(dataset, level: str) -> dict[str, np.ndarray]:
             continue
         for coord in da[extra[0]].values:
             out[f"{name}[{coord}]"] = da.sel({extra[0]: coord}).values.ravel()
-    for name in [v for v in dataset.data_vars if v.startswith("b_")]:
+    for name in [v for v, kind in kinds.items() if kind == "b"]:
         da = dataset[name]
         level_dim, term_dim = (d for d in da.dims if d not in ("chain", "draw"))
         for term in da[term_dim].values:

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import names
 from .api import LMM, Fit
 from .design import Design
 from .errors import LMMError, LoadError
@@ -173,12 +174,12 @@ def _temporal(var: xr.DataArray, stored: _Stored) -> np.ndarray:
 def _data_frame(stored: _Stored) -> pd.DataFrame:
     """The saved data: variables ``col0``, ``col1``... along ``row``, in column order."""
     dataset = stored.group
-    names = [f"col{k}" for k in range(len(dataset.data_vars))]
-    if set(dataset.data_vars) != set(names):
+    variables = [f"col{k}" for k in range(len(dataset.data_vars))]
+    if set(dataset.data_vars) != set(variables):
         raise stored.error(f"the data variables of the {GROUP!r} group must be named "
                            f"col0, col1..., found {sorted(map(str, dataset.data_vars))}")
     columns = {}
-    for name in names:
+    for name in variables:
         var = dataset[name]
         column = stored.text(var.attrs, "column", f"attribute 'column' of {name!r}")
         if column in columns:
@@ -362,11 +363,11 @@ def _check_posterior(stored: _Stored, idata: az.InferenceData, design: Design) -
     if "posterior" not in idata.groups() or not {"chain", "draw"} <= set(idata.posterior.dims):
         raise stored.error("no posterior with 'chain' and 'draw' dimensions")
     post = idata.posterior
-    needed = (["beta"] if design.fixed_names else []) + [
-        f"{kind}_{g.name}" for g in design.groups for kind in ("sd", "b")]
-    labels = {"fixed": design.fixed_names}
+    needed = ([names.BETA] if design.fixed_names else []) + [
+        name(g.name) for g in design.groups for name in (names.sd, names.effects)]
+    labels = {names.FIXED: design.fixed_names}
     for g in design.groups:
-        labels.update({f"{g.name}__level": g.levels, f"{g.name}__term": g.terms})
+        labels.update(names.coords(g.name, g.levels, g.terms))
     missing = [name for name in needed if name not in post.data_vars]
     differ = [name for name, values in labels.items()
               if name in post.coords and post.coords[name].values.tolist() != list(values)]

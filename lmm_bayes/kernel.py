@@ -56,7 +56,8 @@ import numba
 import numpy as np
 from scipy import optimize
 
-from .design import Design
+from . import names
+from .design import Design, GroupingFactor
 from .marginal import LevelStatistics, level_statistics
 from .marginal import obstacle as marginal_obstacle
 from .priors import INTERCEPT, Prior, PriorSet
@@ -173,33 +174,41 @@ def _padded(stats: LevelStatistics) -> LevelStatistics:
     return replace(stats, ZtZ=ZtZ, ZtX=ZtX, Zty=Zty)
 
 
+def _posterior_variables(group: GroupingFactor, columns: tuple[str, ...], correlated: bool
+                         ) -> tuple[dict, dict]:
+    """The public variables that :meth:`MarginalDensity.expand` returns, in its order, as
+    name → (shape, dims), and their coords."""
+    term_dim, pair_dim = names.term_dim(group.name), names.pair_dim(group.name)
+    variables = {names.BETA: ((len(columns),), (names.FIXED,)),
+                 names.sd(group.name): ((len(group.terms),), (term_dim,))}
+    coords = {names.FIXED: list(columns), term_dim: list(group.terms)}
+    if correlated:
+        variables[names.correlation(group.name)] = ((2, 2), (term_dim, pair_dim))
+        coords[pair_dim] = list(group.terms)
+    variables[names.SIGMA] = ((), ())
+    return variables, coords
+
+
 def marginal_density(design: Design, priors: PriorSet) -> MarginalDensity:
     """Pack ``design`` and ``priors`` for the compiled density (:func:`applies` must hold)."""
     group = design.groups[0]
-    names = design.fixed_names
-    intercept = INTERCEPT in names
+    columns = design.fixed_names
+    intercept = INTERCEPT in columns
     shift = float(design.y.mean()) if intercept else 0.0
     stats = _padded(level_statistics(replace(design, y=design.y - shift), group))
     correlated = group.name in priors.eta
     xbar = np.concatenate([[0.0], design.X[:, 1:].mean(axis=0)]) if intercept else np.zeros(
-        len(names))
+        len(columns))
     coefficient_priors = ([priors.intercept] if intercept else []) + [
-        priors.fixed[n] for n in names if n != INTERCEPT]
+        priors.fixed[n] for n in columns if n != INTERCEPT]
     kinds, params = prior_rows([*coefficient_priors,
                                  *[priors.sd[group.name][t] for t in group.terms], priors.sigma])
-    header = [len(group.levels), len(names), len(group.terms), intercept, correlated,
+    header = [len(group.levels), len(columns), len(group.terms), intercept, correlated,
               priors.eta.get(group.name, 1.0), shift, stats.n, stats.yty]
     parts = [stats.ZtZ, stats.ZtX, stats.Zty, stats.XtX, stats.Xty, xbar, kinds, params]
     body = np.concatenate([np.asarray(a, dtype=float).ravel() for a in parts])
     buffer = np.concatenate([[HEADER + body.size], header, body])
-    term_dim = f"{group.name}__term"
-    variables = {"beta": ((len(names),), ("fixed",)),
-                 f"sd_{group.name}": ((len(group.terms),), (term_dim,))}
-    coords = {"fixed": list(names), term_dim: list(group.terms)}
-    if correlated:
-        variables[f"corr_{group.name}"] = ((2, 2), (term_dim, f"{term_dim}_"))
-        coords[f"{term_dim}_"] = list(group.terms)
-    variables["sigma"] = ((), ())
+    variables, coords = _posterior_variables(group, columns, correlated)
     start = posterior_mode(buffer, _crude_start(design, xbar, len(group.terms), correlated))
     return MarginalDensity(buffer, tuple(variables), tuple(s for s, _ in variables.values()),
                            {name: d for name, (_, d) in variables.items()}, coords, group.name,

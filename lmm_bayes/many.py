@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import names
 from .api import LMM, Fit
 from .errors import DesignError, LMMError, OutputError
 from .priors import INTERCEPT, build_priors
@@ -75,10 +76,10 @@ def rescale(posterior: xr.Dataset, location: float, scale: float) -> xr.Dataset:
     """Map draws fitted to (y − m)/s back to y's scale (see the module docstring)."""
     out = posterior.copy()
     for name in out.data_vars:
-        if name == "beta" or name == "sigma" or name.startswith(("sd_", "b_")):
+        if name in (names.BETA, names.SIGMA) or names.group_variable(name) in ("sd", "b"):
             out[name] = out[name] * scale
-    if "fixed" in out.coords and INTERCEPT in out["fixed"].values:
-        out["beta"].loc[{"fixed": INTERCEPT}] += location
+    if names.FIXED in out.coords and INTERCEPT in out[names.FIXED].values:
+        out[names.BETA].loc[{names.FIXED: INTERCEPT}] += location
     return out
 
 
@@ -144,10 +145,11 @@ def fit_one(spec: ModelSpec, data: pd.DataFrame, config: SamplerConfig) -> Fit:
 def _probabilities(posterior: xr.Dataset) -> pd.DataFrame:
     """P(β > 0) and the local false sign rate min(P(β ≥ 0), P(β ≤ 0)) of each fixed effect
     (Stephens 2017, *Biostatistics* 18(2), eq. 3)."""
-    beta = posterior["beta"].transpose("chain", "draw", "fixed").values
+    beta = posterior[names.BETA].transpose("chain", "draw", names.FIXED).values
     beta = beta.reshape(-1, beta.shape[-1])
     above, below = (beta > 0).mean(axis=0), (beta < 0).mean(axis=0)
-    return pd.DataFrame({"term": posterior["fixed"].values.astype(str), "prob_positive": above,
+    return pd.DataFrame({"term": posterior[names.FIXED].values.astype(str),
+                         "prob_positive": above,
                          "lfsr": np.minimum(1 - below, 1 - above)})
 
 

@@ -247,11 +247,12 @@ def random_effects_draws(posterior, stats: LevelStatistics, group: GroupingFacto
     def flat(draws: np.ndarray) -> np.ndarray:  # (chain, draw, ...) → (chain·draw, ...)
         return draws.reshape(n_chains * n_draws, *draws.shape[2:])
 
-    beta = flat(posterior["beta"].transpose("chain", "draw", "fixed").values)
-    sigma = flat(posterior["sigma"].transpose("chain", "draw").values)
+    beta = flat(posterior[names.BETA].transpose("chain", "draw", names.FIXED).values)
+    sigma = flat(posterior[names.SIGMA].transpose("chain", "draw").values)
     chol = np.linalg.cholesky(flat(covariance_draws(posterior, group.name)))
     b = conditional_effects(stats, beta, chol, sigma, np.random.default_rng(random_seed))
-    dims = ("chain", "draw", f"{group.name}__level", f"{group.name}__term")
-    return xr.DataArray(b.reshape(n_chains, n_draws, *b.shape[1:]), dims=dims, coords={
-        "chain": posterior["chain"], "draw": posterior["draw"],
-        dims[2]: list(group.levels), dims[3]: list(group.terms)})
+    level, term = names.level_dim(group.name), names.term_dim(group.name)
+    coords = {"chain": posterior["chain"], "draw": posterior["draw"],
+              level: list(group.levels), term: list(group.terms)}
+    return xr.DataArray(b.reshape(n_chains, n_draws, *b.shape[1:]),
+                        dims=("chain", "draw", level, term), coords=coords)

@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from . import names
 from .design import Design, GroupingFactor, build_design
 from .errors import DesignError, PriorError, SpecError
 from .formula import Formula, parse_formula
@@ -294,11 +295,12 @@ def _blocks(formulas: tuple[Formula, ...], designs: tuple[Design, ...],
         for g, grp in enumerate(design.groups):
             members.setdefault(_block_key(formula, k, g), []).append((k, grp))
     per_group = pd.Series([key[2] for key in members]).value_counts()
-    names = {key: _block_name(key, int(per_group[key[2]]), responses) for key in members}
-    if len(set(names.values())) < len(names):
-        raise SpecError(f"random-effect blocks {sorted(names.values())} clash; give IDs that "
-                        "differ from the outcome names")
-    return tuple(_block(names[key], key, found, responses) for key, found in members.items())
+    block_names = {key: _block_name(key, int(per_group[key[2]]), responses) for key in members}
+    if len(set(block_names.values())) < len(block_names):
+        raise SpecError(f"random-effect blocks {sorted(block_names.values())} clash; give IDs "
+                        "that differ from the outcome names")
+    return tuple(_block(block_names[key], key, found, responses)
+                 for key, found in members.items())
 
 
 def build_multivariate_design(formulas: Sequence[Formula], data: pd.DataFrame, *,
@@ -367,13 +369,15 @@ class MultivariatePriors:
         rows = []
         for y, priors in zip(responses, self.outcomes):
             table = priors.table()
-            own = ~table["parameter"].str.startswith(("sd_", "corr_"))
+            # the blocks' SDs and correlations are joint, listed once below
+            own = ~table["parameter"].map(names.group_variable).isin(["sd", "corr"])
             rows += [(f"{y}:{p}", prior) for p, prior in table[own].itertuples(index=False)]
         for block, terms in self.sd.items():
-            rows += [(f"sd_{block}__{t}", str(p)) for t, p in terms.items()]
-        rows += [(f"corr_{block}", f"lkj(eta={eta:g})") for block, eta in self.eta.items()]
+            rows += [(names.sd_key(block, t), str(p)) for t, p in terms.items()]
+        rows += [(names.correlation(block), f"lkj(eta={eta:g})")
+                 for block, eta in self.eta.items()]
         if self.rescor_eta is not None:
-            rows.append(("rescor", f"lkj(eta={self.rescor_eta:g})"))
+            rows.append((names.RESCOR, f"lkj(eta={self.rescor_eta:g})"))
         return pd.DataFrame(rows, columns=["parameter", "prior"])
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import arviz as az
 import pandas as pd
 
+from . import names
 from .engines.graph import sample_model
 from .errors import DesignError
 from .multivariate import (
@@ -124,17 +125,11 @@ class MultivariateLMM:
                                sampler=sampler, target_accept=target_accept, cores=cores,
                                progressbar=progressbar)
         idata = sample_model(self.pymc_model, config)
-        idata.posterior = idata.posterior[self._public_names(idata.posterior)]
+        blocks = [block.name for block in self.design.blocks]
+        idata.posterior = idata.posterior[names.public(blocks, idata.posterior.data_vars)]
         result = MultivariateFit(self, idata, config)
         warn_on_problems(result.diagnostics())
         return result
-
-    def _public_names(self, posterior) -> list[str]:
-        names = ["beta", "sigma", "rescor"]
-        for block in self.design.blocks:
-            names += [f"sd_{block.name}", f"corr_{block.name}", f"b_{block.name}"]
-        return [n for n in names if n in posterior]
-
 
 class MultivariateFit:
     """A fitted multivariate model.
@@ -171,8 +166,9 @@ class MultivariateFit:
     def diagnostics(self) -> list[str]:
         """Sampling problems (divergences, R-hat, ESS) of the fixed effects and variance
         parameters, each with what to try; empty if none."""
-        names = [n for n in self.idata.posterior.data_vars if not n.startswith("b_")]
-        return diagnose(self.idata, names)
+        parameters = [n for n in self.idata.posterior.data_vars
+                      if names.group_variable(n) != "b"]
+        return diagnose(self.idata, parameters)
 
     def summary(self, prob: float = 0.95) -> pd.DataFrame:
         """Fixed effects and variance parameters in broom.mixed's ``tidy()`` layout, the

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import names
 from .design import Design
 from .errors import DesignError
 from .families import Family
-from .predict import PosteriorDraws
+from .posterior import PosteriorDraws
 from .residuals import ResidualDesign
 from .summaries.draws import check_prob
 
@@ -62,11 +63,8 @@ def statistic(values: np.ndarray, name: str, index: np.ndarray | None = None) ->
 
 def fitted_linear_predictor(draws: PosteriorDraws, design: Design, rows: slice) -> np.ndarray:
     """η = Xβ + Σ_g Z_g b_g on fitted ``rows``, per draw (S, len(rows))."""
-    eta = draws.get("beta", "fixed") @ design.X[rows].T
-    for group in design.groups:
-        b = draws.effects(group)
-        eta += np.einsum("smq,mq->sm", b[:, group.index[rows]], group.Z[rows])
-    return eta
+    return draws.linear_predictor(design.X[rows], [(g.name, g.Z[rows], g.index[rows])
+                                                   for g in design.groups])
 
 
 def _by_rows(posterior: xr.Dataset, design: Design, residuals: ResidualDesign | None,
@@ -82,9 +80,9 @@ def _by_rows(posterior: xr.Dataset, design: Design, residuals: ResidualDesign | 
         parts.append(compute(draws, fitted_linear_predictor(draws, design, rows), rows))
     chains, n_draws = draws.shape
     values = np.concatenate(parts, axis=1).reshape(chains, n_draws, design.n_obs)
-    return xr.DataArray(values, dims=("chain", "draw", "obs"),
+    return xr.DataArray(values, dims=("chain", "draw", names.OBS),
                         coords={"chain": posterior["chain"], "draw": posterior["draw"],
-                                "obs": np.arange(design.n_obs)})
+                                names.OBS: np.arange(design.n_obs)})
 
 
 def _parameters(draws: PosteriorDraws, design: Design, family: Family,

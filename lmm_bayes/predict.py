@@ -38,17 +38,18 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import names
 from .design import Design, GroupingFactor, evaluate_covariates
 from .errors import DesignError
 from .families import Family, get_family
 from .marginal import gaussian_conditional
-from .posterior import covariance_draws
-from .residuals import ResidualDesign, residual_sd_draws, sigma_covariates
+from .posterior import PosteriorDraws
+from .residuals import ResidualDesign, sigma_covariates
 from .response import response_values
 from .summaries.population import population_means
 from .variables import VariableEvaluator, columns_used, level_label
 
-__all__ = ["NewRows", "PosteriorDraws", "linear_predictor", "new_rows", "predict_draws"]
+__all__ = ["NewRows", "linear_predictor", "new_rows", "predict_draws"]
 
 Groups = Literal["conditional", "new", "population", "marginal"]
 Kind = Literal["mean", "response"]
@@ -78,44 +79,6 @@ class NewRows:
     @property
     def n_rows(self) -> int:
         return len(self.X)
-
-
-@dataclass(frozen=True)
-class PosteriorDraws:
-    """The posterior flattened over chains: S = chains × draws along the first axis."""
-
-    posterior: xr.Dataset
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.posterior.sizes["chain"], self.posterior.sizes["draw"]
-
-    def get(self, name: str, *dims: str) -> np.ndarray:
-        """``name`` as an array (S, *dims)."""
-        values = self.posterior[name].transpose("chain", "draw", *dims).values
-        return values.reshape(-1, *values.shape[2:])
-
-    def effects(self, group: GroupingFactor) -> np.ndarray:
-        """``b_<g>`` as (S, levels, terms)."""
-        return self.get(f"b_{group.name}", f"{group.name}__level", f"{group.name}__term")
-
-    def cholesky(self, group: GroupingFactor) -> np.ndarray:
-        """Lower Cholesky factor of Σ_g per draw (S, q, q); zero-variance terms allowed."""
-        cov = covariance_draws(self.posterior, group.name)
-        cov = cov.reshape(-1, *cov.shape[2:])
-        jitter = 1e-12 * np.eye(cov.shape[-1]) * np.trace(cov, axis1=1, axis2=2)[:, None, None]
-        return np.linalg.cholesky(cov + jitter)
-
-    def family_parameters(self, family: Family, sigma_X: np.ndarray | None = None
-                          ) -> dict[str, np.ndarray]:
-        """The family's extra parameters (``sigma``...) per draw, shaped (S, 1) to broadcast
-        over rows; with a sigma model (``sigma_X``, the rows' log-σ design) σ per draw and
-        row, (S, m) (:func:`lmm_bayes.residuals.residual_sd_draws`)."""
-        aux = {name: self.get(name)[:, None] for name in family.parameters
-               if name in self.posterior}
-        if sigma_X is not None:
-            aux["sigma"] = residual_sd_draws(self.posterior, sigma_X).reshape(-1, len(sigma_X))
-        return aux
 
 
 def sigma_rows(residuals: ResidualDesign | None, data: pd.DataFrame) -> np.ndarray | None:
@@ -201,44 +164,51 @@ def new_level_effects(chol: np.ndarray, n_levels: int, rng: np.random.Generator)
     return np.einsum("sqk,snk->snq", chol, eps)
 
 
-def _row_effects(draws: PosteriorDraws, group: GroupingFactor, rows: NewRows,
-                 groups: Groups, rng: np.random.Generator, given=None) -> np.ndarray:
-    """z_gᵀ b_g,ℓ on every new row, per draw (S, m); ``given`` = (labels, effects) of new
-    levels already drawn (from a history)."""
-    name = group.name
-    codes, labels, Z = rows.codes[name], rows.labels[name], rows.Z[name]
-    if groups == "population":
-        return np.zeros((draws.shape[0] * draws.shape[1], rows.n_rows))
-    unseen = codes < 0
-    if groups == "conditional" and unseen.any():
-        raise DesignError(f"level(s) {sorted(set(labels[unseen]))} of {name!r} were not in the "
-                          "fitted data; use groups='new' (or 'population') to predict for them")
-    known = draws.effects(group)
-    b = np.zeros((known.shape[0], rows.n_rows, Z.shape[1]))
-    b[:, ~unseen] = known[:, codes[~unseen]]
+def _require_known(group: GroupingFactor, rows: NewRows) -> None:
+    """DesignError if a row's level of ``group`` was not in the fitted data."""
+    unseen = rows.codes[group.name] < 0
     if unseen.any():
-        new_labels, which = np.unique(labels[unseen], return_inverse=True)
-        fresh = new_level_effects(draws.cholesky(group), len(new_labels), rng)
-        if given is not None:
-            position = {lv: k for k, lv in enumerate(given[0])}
-            for k, lv in enumerate(new_labels):
-                if lv in position:
-                    fresh[:, k] = given[1][:, position[lv]]
-        b[:, unseen] = fresh[:, which]
-    return np.einsum("smq,mq->sm", b, Z)
+        raise DesignError(f"level(s) {sorted(set(rows.labels[group.name][unseen]))} of "
+                          f"{group.name!r} were not in the fitted data; use groups='new' (or "
+                          "'population') to predict for them")
+
+
+def _unseen_effects(draws: PosteriorDraws, group: GroupingFactor, rows: NewRows,
+                    rng: np.random.Generator, given=None) -> np.ndarray:
+    """z_gᵀ b_g,ℓ on the rows of levels unseen in the fit, zero on the others, per draw
+    (S, m): one draw of b_g,ℓ ~ N(0, Σ_g) per level, shared by its rows, unless ``given``
+    = (labels, effects) holds the level's effects already drawn (from a history)."""
+    name = group.name
+    unseen = rows.codes[name] < 0
+    out = np.zeros((draws.shape[0] * draws.shape[1], rows.n_rows))
+    if not unseen.any():
+        return out
+    new_labels, which = np.unique(rows.labels[name][unseen], return_inverse=True)
+    fresh = new_level_effects(draws.cholesky(name), len(new_labels), rng)
+    if given is not None:
+        position = {lv: k for k, lv in enumerate(given[0])}
+        for k, lv in enumerate(new_labels):
+            if lv in position:
+                fresh[:, k] = given[1][:, position[lv]]
+    out[:, unseen] = np.einsum("smq,mq->sm", fresh[:, which], rows.Z[name][unseen])
+    return out
 
 
 def linear_predictor(draws: PosteriorDraws, design: Design, rows: NewRows, groups: Groups,
                      rng: np.random.Generator, conditioned=None, skip: str | None = None
                      ) -> np.ndarray:
-    """η per draw and row (S, m); ``conditioned`` maps a factor to the (labels, effects) of
-    new levels drawn given a history; ``skip`` leaves one factor out."""
-    beta = draws.get("beta", "fixed")
-    eta = beta @ rows.X.T
-    for group in design.groups:
-        if group.name != skip:
-            given = (conditioned or {}).get(group.name)
-            eta += _row_effects(draws, group, rows, groups, rng, given)
+    """η per draw and row (S, m): the known levels' effects
+    (:meth:`~lmm_bayes.posterior.PosteriorDraws.linear_predictor`) and, with ``groups="new"``,
+    fresh effects of unseen levels; ``conditioned`` maps a factor to the (labels, effects)
+    of new levels drawn given a history; ``skip`` leaves one factor out."""
+    factors = [] if groups == "population" else [g for g in design.groups if g.name != skip]
+    if groups == "conditional":
+        for group in factors:
+            _require_known(group, rows)
+    eta = draws.linear_predictor(rows.X, [(g.name, rows.Z[g.name], rows.codes[g.name])
+                                          for g in factors])
+    for group in factors:
+        eta += _unseen_effects(draws, group, rows, rng, (conditioned or {}).get(group.name))
     return eta
 
 
@@ -290,7 +260,7 @@ def _importance_resample(draws: PosteriorDraws, group: GroupingFactor, family: F
                          n_levels: int, aux: dict, rng: np.random.Generator) -> np.ndarray:
     """One draw per posterior draw of each new level's effects from p(b | y_h, θ), by
     sampling-importance-resampling with the prior N(0, Σ) as proposal (Rubin 1988)."""
-    chol = draws.cholesky(group)
+    chol = draws.cholesky(group.name)
     out = np.empty((chol.shape[0], n_levels, chol.shape[-1]))
     for level in range(n_levels):
         mine = which == level
@@ -335,8 +305,8 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
         np.add.at(ZtZ, which, Z[:, :, None] * Z[:, None, :])
         scores = np.zeros((offset.shape[0], len(labels), Z.shape[1]))
         np.add.at(scores, (slice(None), which), (y - offset)[:, :, None] * Z[None])
-        effects = gaussian_conditional(scores, ZtZ, draws.cholesky(group),
-                                       draws.get("sigma"), rng)
+        effects = gaussian_conditional(scores, ZtZ, draws.cholesky(group.name),
+                                       draws.get(names.SIGMA), rng)
     else:
         aux = draws.family_parameters(family, sigma_X)
         if trials is not None:
@@ -420,6 +390,6 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
             aux["trials"] = trials[None, :]
         mean = family.draw(mean, aux, rng)
     chains, n_draws = draws.shape
-    return xr.DataArray(mean.reshape(chains, n_draws, -1), dims=("chain", "draw", "obs"),
+    return xr.DataArray(mean.reshape(chains, n_draws, -1), dims=("chain", "draw", names.OBS),
                         coords={"chain": posterior["chain"], "draw": posterior["draw"],
-                                "obs": data.index.to_numpy()})
+                                names.OBS: data.index.to_numpy()})

@@ -71,6 +71,7 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 
+from . import names
 from .design import Design, GroupingFactor
 from .errors import PriorError
 from .families import get_family
@@ -194,8 +195,9 @@ class PriorSet:
         rows = [(INTERCEPT, str(self.intercept))] if self.intercept is not None else []
         rows += [(name, str(p)) for name, p in self.fixed.items()]
         for group, terms in self.sd.items():
-            rows += [(f"sd_{group}__{term}", str(p)) for term, p in terms.items()]
-        rows += [(f"corr_{group}", f"lkj(eta={eta:g})") for group, eta in self.eta.items()]
+            rows += [(names.sd_key(group, term), str(p)) for term, p in terms.items()]
+        rows += [(names.correlation(group), f"lkj(eta={eta:g})")
+                 for group, eta in self.eta.items()]
         rows += [(name, str(p)) for name, p in self.auxiliary.items()]
         if self.sigma_intercept is not None:
             rows.append((f"sigma_{INTERCEPT}", str(self.sigma_intercept)))
@@ -287,7 +289,7 @@ def _valid_keys(priors: PriorSet) -> list[str]:
         keys += [f"sigma_{n}" for n in priors.sigma_fixed] + ["sigma_b"]
     keys += list(priors.fixed)
     for group, terms in priors.sd.items():
-        keys += [f"sd_{group}"] + [f"sd_{group}__{t}" for t in terms]
+        keys += [names.sd(group)] + [names.sd_key(group, t) for t in terms]
     keys += [f"eta_{g}" for g in priors.eta]
     return keys
 
@@ -352,7 +354,8 @@ def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
 
     intercept = pick([INTERCEPT], base.intercept, False) if base.intercept else None
     fixed = {n: pick([n, "b"], p, False) for n, p in base.fixed.items()}
-    sd = {g: {t: pick([f"sd_{g}__{t}", f"sd_{g}", "sd"], p, True) for t, p in terms.items()}
+    sd = {g: {t: pick([names.sd_key(g, t), names.sd(g), "sd"], p, True)
+              for t, p in terms.items()}
           for g, terms in base.sd.items()}
     eta = {g: _eta(g, v, overrides) for g, v in base.eta.items()}
     auxiliary = {name: pick([name], p, True) for name, p in base.auxiliary.items()}

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import names
 from .design import check_full_rank, model_matrix
 from .errors import DesignError, SpecError
 from .formula import Term, parse_formula
@@ -270,12 +271,12 @@ def _row_labels(terms: tuple[Term, ...], ev: VariableEvaluator, n: int) -> np.nd
 def sigma_design(text: str, ev: VariableEvaluator, n: int) -> SigmaDesign:
     """The log-σ design of ``text`` on the rows of ``ev`` (coded as the fixed effects are)."""
     terms = parse_sigma(text)
-    names, X = model_matrix(terms, ev, n)
+    columns, X = model_matrix(terms, ev, n)
     try:
-        check_full_rank(X, names)
+        check_full_rank(X, columns)
     except DesignError as err:
         raise DesignError(f"sigma={text!r}: {err}") from None
-    return SigmaDesign(text, terms, X, names, _row_labels(terms, ev, n), ev.learnt_schema())
+    return SigmaDesign(text, terms, X, columns, _row_labels(terms, ev, n), ev.learnt_schema())
 
 
 def build_residual_design(data: pd.DataFrame, rows: np.ndarray, *, residual: str | None,
@@ -332,13 +333,13 @@ def residual_sd_draws(posterior: xr.Dataset, sigma_X: np.ndarray | None = None) 
     log σ_i = x_{σ,i}ᵀ β_σ, the log-linear variance function of nlme's ``varIdent`` (a
     factor) and ``varExp`` (a numeric covariate) (Pinheiro & Bates 2000, §5.2).
     """
-    if "sigma_beta" not in posterior:
-        sigma = posterior["sigma"].transpose("chain", "draw").values
+    if names.SIGMA_BETA not in posterior:
+        sigma = posterior[names.SIGMA].transpose("chain", "draw").values
         m = 1 if sigma_X is None else len(sigma_X)
         return np.repeat(sigma[..., None], m, axis=-1)
     if sigma_X is None:
         raise ValueError("the model has a sigma formula: give sigma_X (sigma_covariates)")
-    beta = posterior["sigma_beta"].transpose("chain", "draw", "sigma_fixed").values
+    beta = posterior[names.SIGMA_BETA].transpose("chain", "draw", names.SIGMA_FIXED).values
     return np.exp(np.einsum("cdp,mp->cdm", beta, np.asarray(sigma_X, dtype=float)))
 
 

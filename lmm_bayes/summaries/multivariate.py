@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import names
 from .draws import interval_columns, summarise
 from .tidy import COLUMNS, tidy_summary
 from .variance import COLUMNS as COMPONENT_COLUMNS
@@ -17,22 +18,23 @@ from .variance import variance_components
 
 __all__ = ["multivariate_components", "multivariate_summary", "residual_draws"]
 
-_RESIDUAL = ("sigma", "rescor")
+_RESIDUAL = (names.SIGMA, names.RESCOR)
 
 
 def residual_draws(posterior: xr.Dataset, responses: Sequence[str]):
     """(term, draws) of each outcome's residual SD, ``sd__<y>:Observation``, and of each
     residual correlation, ``rescor__<a>.<b>`` (when the model has ``rescor``); draws are
     (chain, draw) arrays."""
-    sigma = posterior["sigma"].transpose("chain", "draw", "outcome")
+    sigma = posterior[names.SIGMA].transpose("chain", "draw", names.OUTCOME)
     for y in responses:
-        yield f"sd__{y}:Observation", sigma.sel(outcome=y).values
-    if "rescor" not in posterior:
+        yield f"sd__{y}:Observation", sigma.sel({names.OUTCOME: y}).values
+    if names.RESCOR not in posterior:
         return
-    rescor = posterior["rescor"].transpose("chain", "draw", "outcome", "outcome_")
+    rescor = posterior[names.RESCOR].transpose("chain", "draw", names.OUTCOME,
+                                               names.OUTCOME_PAIR)
     for i, j in zip(*np.triu_indices(len(responses), k=1)):
         a, b = responses[i], responses[j]
-        yield f"rescor__{a}.{b}", rescor.sel(outcome=a, outcome_=b).values
+        yield f"rescor__{a}.{b}", rescor.sel({names.OUTCOME: a, names.OUTCOME_PAIR: b}).values
 
 
 def _without_residuals(posterior: xr.Dataset) -> xr.Dataset:

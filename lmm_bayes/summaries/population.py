@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import names
 from ..families import Family
 from .draws import interval_columns
 from .variance import covariance_draws
@@ -35,7 +36,7 @@ _CELLS_PER_CHUNK = 4_000_000  # draws × rows × normal samples held in memory a
 
 
 def _beta(posterior: xr.Dataset) -> np.ndarray:
-    return posterior["beta"].transpose("chain", "draw", "fixed").values
+    return posterior[names.BETA].transpose("chain", "draw", names.FIXED).values
 
 
 def random_variance(posterior: xr.Dataset, Z: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -139,10 +140,10 @@ def _population_coefficients(means: np.ndarray, X: np.ndarray, weights: np.ndarr
     return np.einsum("pm,cdm->cdp", projection, target)
 
 
-def _rows(effect: str, names, draws: np.ndarray, prob: float, ratio: str | None):
+def _rows(effect: str, terms, draws: np.ndarray, prob: float, ratio: str | None):
     stats = interval_columns(draws, prob)
     ratios = interval_columns(np.exp(draws), prob) if ratio else {}
-    for k, name in enumerate(names):
+    for k, name in enumerate(terms):
         row = {"effect": effect, "term": name,
                **{key: float(value[k]) for key, value in stats.items()}}
         if ratio:
@@ -201,9 +202,9 @@ def marginal_effects(posterior: xr.Dataset, X: np.ndarray, Z: Mapping[str, np.nd
     means = population_means(posterior, X[first], {g: z[first] for g, z in Z.items()},
                              family, samples=samples, random_seed=random_seed)
     pa = _population_coefficients(means, X[first], counts.astype(float), family)
-    names = [str(n) for n in posterior["beta"]["fixed"].values]
+    terms = [str(n) for n in posterior[names.BETA][names.FIXED].values]
     ratio = RATIO_COLUMNS.get(family.link)
-    rows = [*_rows("subject_specific", names, _beta(posterior), prob, ratio),
-            *_rows("population_averaged", names, pa, prob, ratio)]
+    rows = [*_rows("subject_specific", terms, _beta(posterior), prob, ratio),
+            *_rows("population_averaged", terms, pa, prob, ratio)]
     columns = COLUMNS + ([ratio, f"{ratio}_low", f"{ratio}_high"] if ratio else [])
     return pd.DataFrame.from_records(rows, columns=columns)

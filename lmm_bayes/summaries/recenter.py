@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import names
 from ..errors import DesignError
 from .draws import check_number
 from .variance import COLUMNS, component_rows, covariance_draws, residual_rows
@@ -94,7 +95,8 @@ def recenter(posterior: xr.Dataset, groups: Mapping[str, tuple[str, ...]], time:
         moved = any(time in t.split(":") for t in terms)
         shifted |= moved
         cov = A @ covariance_draws(posterior, group) @ A.T
-        rows += component_rows(group, terms, cov, prob, moved or f"corr_{group}" in posterior)
+        correlated = moved or names.correlation(group) in posterior
+        rows += component_rows(group, terms, cov, prob, correlated)
     if not shifted:
         raise DesignError(f"no random effect varies with {time!r}; the variance components "
                           "do not depend on its origin")

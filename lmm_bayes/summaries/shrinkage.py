@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import names
 from ..design import Design, GroupingFactor
 from ..errors import DesignError
 from .draws import interval_columns
@@ -16,11 +17,11 @@ COLUMNS = ["n", "no_pooling", "complete_pooling", "partial_pooling", "std_error"
            "conf_high", "shrinkage", "reason"]
 
 
-def _fixed_means(posterior: xr.Dataset, names) -> np.ndarray:
-    """Posterior means of the fixed effects ``names``; 0 for a name with no fixed effect."""
-    beta = posterior["beta"].mean(("chain", "draw"))
-    fixed = set(beta["fixed"].values.astype(str))
-    return np.array([float(beta.sel(fixed=n)) if n in fixed else 0.0 for n in names])
+def _fixed_means(posterior: xr.Dataset, terms) -> np.ndarray:
+    """Posterior means of the fixed effects ``terms``; 0 for a term with no fixed effect."""
+    beta = posterior[names.BETA].mean(("chain", "draw"))
+    fixed = set(beta[names.FIXED].values.astype(str))
+    return np.array([float(beta.sel({names.FIXED: t})) if t in fixed else 0.0 for t in terms])
 
 
 def _other_random(posterior: xr.Dataset, design: Design, group: str) -> np.ndarray:
@@ -29,8 +30,8 @@ def _other_random(posterior: xr.Dataset, design: Design, group: str) -> np.ndarr
     for other in design.groups:
         if other.name == group:
             continue
-        b = posterior[f"b_{other.name}"].mean(("chain", "draw"))
-        b = b.transpose(f"{other.name}__level", f"{other.name}__term").values
+        b = posterior[names.effects(other.name)].mean(("chain", "draw"))
+        b = b.transpose(names.level_dim(other.name), names.term_dim(other.name)).values
         total += (other.Z * b[other.index]).sum(axis=1)
     return total
 
@@ -130,10 +131,11 @@ def shrinkage(posterior: xr.Dataset, design: Design, group: str, term: str = "(I
     k = grp.terms.index(term)
     coef, reasons = no_pooling(posterior, design, group)
     complete = float(_fixed_means(posterior, [term])[0])
-    draws = posterior[f"b_{group}"].sel({f"{group}__term": term})
-    draws = draws.transpose("chain", "draw", f"{group}__level").values
-    if term in set(posterior["beta"]["fixed"].values.astype(str)):
-        beta = posterior["beta"].sel(fixed=term).transpose("chain", "draw").values
+    draws = posterior[names.effects(group)].sel({names.term_dim(group): term})
+    draws = draws.transpose("chain", "draw", names.level_dim(group)).values
+    beta = posterior[names.BETA]
+    if term in set(beta[names.FIXED].values.astype(str)):
+        beta = beta.sel({names.FIXED: term}).transpose("chain", "draw").values
         draws = draws + beta[..., None]
     stats = interval_columns(draws, prob)
     no_pool = coef[:, k]

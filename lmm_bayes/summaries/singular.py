@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
+from .. import names
+
 __all__ = ["PILED_AT_ZERO", "singular_components", "zero_bulk_ratio"]
 
 PILED_AT_ZERO = 1.0
@@ -83,7 +85,8 @@ def singular_components(posterior: xr.Dataset, groups: Mapping[str, tuple[str, .
     """
     found = []
     for group, terms in groups.items():
-        draws = posterior[f"sd_{group}"].transpose("chain", "draw", f"{group}__term").values
+        draws = posterior[names.sd(group)].transpose("chain", "draw", names.term_dim(group))
+        draws = draws.values
         for term, column in zip(terms, draws.reshape(-1, len(terms)).T):
             piled = zero_bulk_ratio(column)
             if piled >= ratio:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import names
 from .draws import interval_columns, summarise
 
 __all__ = ["random_effects_table", "tidy_summary"]
@@ -20,18 +21,19 @@ def _draws(da: xr.DataArray) -> np.ndarray:
 
 def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
     """(effect, group, term, draws) for every summary row, in broom.mixed's order."""
-    for name in posterior["beta"]["fixed"].values:
-        yield "fixed", "", str(name), _draws(posterior["beta"].sel(fixed=name))
+    beta = posterior[names.BETA]
+    for name in beta[names.FIXED].values:
+        yield "fixed", "", str(name), _draws(beta.sel({names.FIXED: name}))
     yield from _sigma_rows(posterior)
     for group, terms in groups.items():
-        sd = posterior[f"sd_{group}"]
+        sd = posterior[names.sd(group)]
         for term in terms:
-            yield "ran_pars", group, f"sd__{term}", _draws(sd.sel({f"{group}__term": term}))
-        if f"corr_{group}" not in posterior:
+            yield "ran_pars", group, f"sd__{term}", _draws(sd.sel({names.term_dim(group): term}))
+        if names.correlation(group) not in posterior:
             continue
-        corr = posterior[f"corr_{group}"]
+        corr = posterior[names.correlation(group)]
         for i, j in zip(*np.triu_indices(len(terms), k=1)):
-            pair = {f"{group}__term": terms[i], f"{group}__term_": terms[j]}
+            pair = {names.term_dim(group): terms[i], names.pair_dim(group): terms[j]}
             yield "ran_pars", group, f"cor__{terms[i]}.{terms[j]}", _draws(corr.sel(pair))
     if "sigma" in posterior:
         yield "ran_pars", "Residual", "sd__Observation", _draws(posterior["sigma"])
@@ -88,10 +90,11 @@ def random_effects_table(posterior: xr.Dataset, group: str, prob: float = 0.95) 
         One row per level and term: ``group``, ``level``, ``term``, ``estimate``,
         ``std_error``, ``conf_low``, ``conf_high``.
     """
-    b = posterior[f"b_{group}"].transpose("chain", "draw", f"{group}__level", f"{group}__term")
+    level, term = names.level_dim(group), names.term_dim(group)
+    b = posterior[names.effects(group)].transpose("chain", "draw", level, term)
     stats = interval_columns(b.values, prob)
-    levels = b[f"{group}__level"].values.astype(str)
-    terms = b[f"{group}__term"].values.astype(str)
+    levels = b[level].values.astype(str)
+    terms = b[term].values.astype(str)
     frame = pd.DataFrame({
         "group": group,
         "level": np.repeat(levels, len(terms)),

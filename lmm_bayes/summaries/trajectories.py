@@ -11,6 +11,7 @@ import xarray as xr
 
 from ..design import Design, evaluate_covariates
 from ..errors import DesignError
+from ..posterior import PosteriorDraws
 from ..variables import columns_used, level_label
 from .draws import interval_columns
 from .icc import nesting
@@ -53,19 +54,11 @@ def _grid_rows(data: pd.DataFrame, design: Design, group: str, time: str, grid, 
 def _blocks(posterior: xr.Dataset, X: np.ndarray, random):
     """Draws (chain·draw, rows) of the fixed part x β and of x β + Σ_h z_hᵀ b_h[level] over
     the ``random`` list of (factor, Z, level index per row), a block of rows at a time."""
-    beta = posterior["beta"].transpose("chain", "draw", "fixed").values
-    beta = beta.reshape(-1, beta.shape[-1])
-    effects = []
-    for name, Z, index in random:
-        b = posterior[f"b_{name}"].transpose("chain", "draw", f"{name}__level", f"{name}__term")
-        effects.append((b.values.reshape(-1, *b.shape[2:]), Z, index))
+    draws = PosteriorDraws(posterior)
     for start in range(0, len(X), CHUNK):
         rows = slice(start, start + CHUNK)
-        fixed = beta @ X[rows].T
-        total = fixed.copy()
-        for b, Z, index in effects:
-            total += np.einsum("smq,mq->sm", b[:, index[rows]], Z[rows])
-        yield fixed, total
+        block = [(name, Z[rows], index[rows]) for name, Z, index in random]
+        yield draws.linear_predictor(X[rows]), draws.linear_predictor(X[rows], block)
 
 
 def _curves(posterior: xr.Dataset, X: np.ndarray, random, prob: float) -> dict[str, dict]:

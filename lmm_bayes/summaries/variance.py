@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import names
 from ..errors import DesignError
 from ..posterior import covariance_draws
 from .draws import interval_columns
@@ -63,7 +64,7 @@ def component_draws(posterior: xr.Dataset, group: str, terms, term: str) -> np.n
         Naming the components ``group`` has, when ``term`` is not one of them.
     """
     found = dict(_quantities(terms, covariance_draws(posterior, group),
-                             f"corr_{group}" in posterior))
+                             names.correlation(group) in posterior))
     if term not in found:
         raise DesignError(f"{group!r} has no component {term!r}; it has {list(found)}")
     return found[term]
@@ -167,7 +168,7 @@ def variance_components(posterior: xr.Dataset, groups: Mapping[str, tuple[str, .
     rows = []
     for group, terms in groups.items():
         cov = covariance_draws(posterior, group)
-        rows += component_rows(group, terms, cov, prob, f"corr_{group}" in posterior)
+        rows += component_rows(group, terms, cov, prob, names.correlation(group) in posterior)
     if "sigma" in posterior or "sigma_beta" in posterior:  # GLMMs have no residual SD
         rows += residual_rows(posterior, prob, sigma_levels)
     return pd.DataFrame.from_records(rows, columns=COLUMNS)

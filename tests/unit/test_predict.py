@@ -10,8 +10,9 @@ from lmm_bayes.design import build_design
 from lmm_bayes.errors import DesignError
 from lmm_bayes.families import FAMILIES, Family, get_family
 from lmm_bayes.formula import parse_formula
+from lmm_bayes.posterior import PosteriorDraws
 from lmm_bayes.ppc import pointwise_loglik, replicate
-from lmm_bayes.predict import PosteriorDraws, history_effects, predict_draws
+from lmm_bayes.predict import history_effects, predict_draws
 from lmm_bayes.residuals import build_residual_design
 
 GAUSSIAN = FAMILIES["gaussian"]
