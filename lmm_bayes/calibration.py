@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import names
 from .api import LMM
 from .errors import SamplingWarning
 from .sampling import SamplerConfig
@@ -60,10 +61,11 @@ def _replicate_fit(response: LMM, data: pd.DataFrame, config: SamplerConfig):
 
 def _scalars(dataset, level: str) -> dict[str, np.ndarray]:
     """The model's parameters as (chain·draw,) vectors, keyed by name[coords]: ``beta``,
-    the family's and residual structure's scalars (``sigma``, ``alpha``, ``phi``) where the
-    model has them, ``sd_<g>``, ``corr_<g>`` and the random effects of ``level``."""
+    the family's and residual structure's parameters (:data:`lmm_bayes.names.SCALARS`:
+    ``sigma``, ``alpha``, ``phi``...) where the model has them, ``sd_<g>``, ``corr_<g>``
+    and the random effects of ``level``."""
     out: dict[str, np.ndarray] = {}
-    scalars = [v for v in ("sigma", "alpha", "phi") if v in dataset.data_vars]
+    scalars = [v for v in names.SCALARS if v in dataset.data_vars]
     for name in ("beta", *scalars,
                  *[v for v in dataset.data_vars if v.startswith(("sd_", "corr_"))]):
         da = dataset[name]

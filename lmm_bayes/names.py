@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "ALPHA",
     "BETA",
     "FIXED",
     "SCALARS",
@@ -34,8 +35,9 @@ FIXED = "fixed"
 SIGMA = "sigma"
 SIGMA_BETA = "sigma_beta"
 SIGMA_FIXED = "sigma_fixed"
+ALPHA = "alpha"
 #: the variables of the residual and of a family's extra parameters, in the order reported
-SCALARS = (SIGMA, SIGMA_BETA, "phi", "alpha")
+SCALARS = (SIGMA, SIGMA_BETA, "phi", ALPHA)
 
 
 def sd(group: str) -> str:
