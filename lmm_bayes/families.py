@@ -49,7 +49,7 @@ from .distributions import Prior
 from .errors import SpecError
 from .names import ALPHA, SIGMA
 
-__all__ = ["FAMILIES", "Family", "Parameter", "extra_parameters", "get_family"]
+__all__ = ["FAMILIES", "Family", "Parameter", "ResidualVariance", "extra_parameters", "get_family"]
 
 #: σ²_ε as a function of the random-effect variance Σ_k v_k, both per draw (chain, draw)
 ResidualVariance = Callable[[np.ndarray], np.ndarray]
@@ -343,7 +343,7 @@ class NegativeBinomial(_Count):
 
     name: str = "negbinomial"
     extra: ClassVar[tuple[Parameter, ...]] = (
-        Parameter(ALPHA, "alpha", lambda s: Prior("exponential", lam=1.0)),
+        Parameter(ALPHA, "alpha", lambda _: Prior("exponential", lam=1.0)),
     )
 
     def logpdf(self, y, mean, aux):
