@@ -23,6 +23,8 @@ individual, written in its O(n) innovations form
 For the other families (Breslow & Clayton 1993) the same linear predictor η is the link g of
 the response's mean, g(E[y_i | b]) = η_i, with a Bernoulli, binomial (trials from the data),
 Poisson or negative binomial (Var = μ + μ²/α) response; there is then no ε and no ``sigma``.
+Each family writes its own likelihood (:meth:`lmm_bayes.families.Family.likelihood`); the
+builder gives it η, the response and its extra parameters with their priors.
 
 Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian), ``alpha`` (negative
 binomial), ``sd_<g>`` (dim ``<g>__term``),
@@ -46,9 +48,10 @@ import pytensor.tensor as pt
 
 from . import names
 from .design import Design, GroupingFactor
-from .families import get_family
+from .families import Family, get_family
 from .marginal import LevelStatistics, can_marginalize, level_statistics
 from .multivariate import MissingPattern, MultivariateDesign, MultivariatePriors
+from .names import SIGMA
 from .priors import INTERCEPT, Prior, PriorSet
 from .residuals import ResidualDesign, SerialDesign, serial_draws
 
@@ -266,24 +269,13 @@ def _coords(design: Design, residuals: ResidualDesign | None = None) -> dict[str
     return coords
 
 
+def _scalar(name: str, prior: Prior):
+    """One parameter ``name`` with its prior."""
+    return _DISTRIBUTIONS[prior.dist](name, **prior.kwargs)
+
+
 def _sigma(priors: PriorSet):
-    return _DISTRIBUTIONS[priors.sigma.dist]("sigma", **priors.sigma.kwargs)
-
-
-def _gaussian(eta, design: Design, priors: PriorSet, link: str) -> None:
-    observed = pm.Data("y_obs", design.y, dims="obs")
-    pm.Normal("y", mu=eta, sigma=_sigma(priors), observed=observed, dims="obs")
-
-
-def _probability(eta, link: str):
-    """g⁻¹(η) for the probit and complementary log-log links (logit goes in as ``logit_p``)."""
-    if link == "probit":
-        return pm.math.invprobit(eta)
-    return -pt.expm1(-pt.exp(eta))  # cloglog: 1 − exp(−exp η)
-
-
-def _binary_parameter(eta, link: str) -> dict:
-    return {"logit_p": eta} if link == "logit" else {"p": _probability(eta, link)}
+    return _scalar(SIGMA, priors.sigma)
 
 
 def _observed(design: Design):
@@ -292,27 +284,11 @@ def _observed(design: Design):
     return pm.Data("y_obs", design.y, dims="obs")
 
 
-def _bernoulli(eta, design: Design, priors: PriorSet, link: str) -> None:
-    pm.Bernoulli("y", **_binary_parameter(eta, link), observed=_observed(design), dims="obs")
-
-
-def _binomial(eta, design: Design, priors: PriorSet, link: str) -> None:
-    pm.Binomial("y", n=design.trials.astype("int64"), **_binary_parameter(eta, link),
-                observed=_observed(design), dims="obs")
-
-
-def _poisson(eta, design: Design, priors: PriorSet, link: str) -> None:
-    pm.Poisson("y", mu=pt.exp(eta), observed=_observed(design), dims="obs")
-
-
-def _negbinomial(eta, design: Design, priors: PriorSet, link: str) -> None:
-    alpha = _DISTRIBUTIONS[priors.alpha.dist]("alpha", **priors.alpha.kwargs)
-    pm.NegativeBinomial("y", mu=pt.exp(eta), alpha=alpha, observed=_observed(design),
-                        dims="obs")
-
-
-FAMILIES = {"gaussian": _gaussian, "bernoulli": _bernoulli, "binomial": _binomial,
-            "poisson": _poisson, "negbinomial": _negbinomial}
+def _family_likelihood(eta, design: Design, priors: PriorSet, family: Family) -> None:
+    """The observed ``y`` under ``family``, its extra parameters given their priors."""
+    observed = _observed(design)
+    parameters = {name: _scalar(name, priors.auxiliary[name]) for name in family.parameters}
+    family.likelihood(eta, observed, parameters, design.trials)
 
 
 def response_data(design: Design, likelihood: Literal["conditional", "marginal"]
@@ -376,7 +352,7 @@ def _serial_normal(mu, sd, serial: SerialDesign, prior: Prior, observed: np.ndar
 def _gaussian_residuals(mu, design: Design, priors: PriorSet, residuals: ResidualDesign):
     """The Gaussian likelihood with a sigma model and/or a serial residual structure."""
     sd = _residual_sd(residuals, priors, design.n_obs)
-    observed = pm.Data("y_obs", design.y, dims="obs")
+    observed = _observed(design)
     if residuals.serial is None:
         pm.Normal("y", mu=mu, sigma=sd, observed=observed, dims="obs")
     else:
@@ -443,7 +419,7 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
         if residuals is not None:
             _gaussian_residuals(eta, design, priors, residuals)
         else:
-            FAMILIES[family](eta, design, priors, get_family(family, link).link)
+            _family_likelihood(eta, design, priors, get_family(family, link))
     return model
 
 

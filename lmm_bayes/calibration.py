@@ -61,11 +61,12 @@ def _replicate_fit(response: LMM, data: pd.DataFrame, config: SamplerConfig):
 
 def _scalars(dataset, level: str) -> dict[str, np.ndarray]:
     """The model's parameters as (chain·draw,) vectors, keyed by name[coords]: ``beta``,
-    the family's and residual structure's scalars (``sigma``, ``alpha``, ``phi``) where the
-    model has them, ``sd_<g>``, ``corr_<g>`` and the random effects of ``level``."""
+    the family's and residual structure's parameters (:data:`lmm_bayes.names.SCALARS`:
+    ``sigma``, ``alpha``, ``phi``...) where the model has them, ``sd_<g>``, ``corr_<g>``
+    and the random effects of ``level``."""
     out: dict[str, np.ndarray] = {}
     kinds = {name: names.group_variable(name) for name in dataset.data_vars}
-    scalars = [v for v in ("sigma", "alpha", "phi") if v in dataset.data_vars]
+    scalars = [v for v in names.SCALARS if v in dataset.data_vars]
     per_group = [v for v, kind in kinds.items() if kind in ("sd", "corr")]
     for name in (names.BETA, *scalars, *per_group):
         da = dataset[name]

@@ -1,38 +1,58 @@
-"""Response families on the numpy side: inverse link, log-density and draws of the response.
+"""Response families: one object per family, holding everything the package asks of it.
 
-The builder writes each family's likelihood in PyMC; prediction, predictive checks and
-pointwise log-likelihoods (for LOO) use these numpy counterparts on posterior draws, so
-they never build a PyMC model. A family maps the linear predictor η = Xβ + Σ Z b to the
-mean μ = g⁻¹(η); its other parameters (the Gaussian's residual SD σ, the negative
-binomial's dispersion α, the binomial's number of trials) come in a mapping ``aux`` keyed
-by name, arrays that broadcast against the mean.
+A family maps the linear predictor η = Xβ + Σ Z b to the mean μ = g⁻¹(η) of the response
+and says how the response varies around it. Each family is one :class:`Family` subclass
+here, and its object carries
+
+* its name, link g and the links it accepts (the default first);
+* the numpy half: log-density and draws of y given μ and the extra parameters, used on
+  posterior draws by prediction, predictive checks and pointwise log-likelihoods (LOO);
+* the PyMC half: the likelihood of the observed y given η (:meth:`Family.likelihood`),
+  which the builder asks for; PyMC is imported there only, so summaries and prediction use
+  families with numpy alone;
+* its extra parameters (:class:`Parameter`: posterior name and prior key, default prior,
+  term in the tidy summary), which priors, the builder, prediction and the summary read;
+* its latent-scale residual variance, the ICC's σ²_ε
+  (:func:`lmm_bayes.summaries.latent_residual_variance`).
 
 =============  ==============  ==================  =============================  =========
-family         default link    other links         mean μ                         ``aux``
+family         default link    other links         mean μ                         extra
 =============  ==============  ==================  =============================  =========
 gaussian       identity                            E[y]                           sigma
 bernoulli      logit           probit, cloglog     P(y = 1)                       (none)
-binomial       logit           probit, cloglog     P(success) in each trial       trials
+binomial       logit           probit, cloglog     P(success) in each trial       (none)
 poisson        log                                 E[y]                           (none)
 negbinomial    log                                 E[y]; Var y = μ + μ²/α         alpha
 =============  ==============  ==================  =============================  =========
 
-For the binomial the mean is the success probability, not the expected count (lme4's
-``fitted()`` on the response scale); ``trials`` comes from the data
-(``cbind(successes, failures)``), not from the posterior, so it is not in ``parameters``.
+The numpy methods take the extra parameters in a mapping ``aux`` keyed by name, arrays that
+broadcast against the mean; for the binomial ``aux["trials"]`` is each row's number of
+trials, which comes from the data (``cbind(successes, failures)``), not from the
+posterior, so it is not an extra parameter. The binomial's mean is the success
+probability, not the expected count (lme4's ``fitted()`` on the response scale).
+
+A new family is a subclass here and one entry in :data:`FAMILIES`, plus the posterior name
+of a new extra parameter in :mod:`lmm_bayes.names`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 from scipy import special, stats
 
+from .distributions import Prior
 from .errors import SpecError
+from .names import ALPHA, SIGMA
 
-__all__ = ["DEFAULT_LINKS", "FAMILIES", "Family", "get_family"]
+__all__ = ["FAMILIES", "Family", "Parameter", "ResidualVariance", "extra_parameters", "get_family"]
+
+#: σ²_ε as a function of the random-effect variance Σ_k v_k, both per draw (chain, draw)
+ResidualVariance = Callable[[np.ndarray], np.ndarray]
 
 
 def _identity(eta: np.ndarray) -> np.ndarray:
@@ -61,78 +81,52 @@ LINKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def _gaussian_logpdf(y, mean, aux):
-    return stats.norm.logpdf(y, loc=mean, scale=aux["sigma"])
+@dataclass(frozen=True)
+class Parameter:
+    """A family's parameter besides the mean.
 
+    Attributes
+    ----------
+    name : str
+        Its posterior variable and the key of its prior override (``"sigma"``).
+    term : str
+        Its row in the tidy summary, effect "ran_pars", group "Residual" (broom.mixed's
+        ``sd__Observation`` for a residual SD). A name means one parameter in every family,
+        with one term.
+    default_prior : callable (scale) -> Prior
+        Its default prior given the response scale s: sd(y) under the identity link, 1 on
+        a link scale (:mod:`lmm_bayes.priors`).
+    """
 
-def _gaussian_draw(mean, aux, rng: np.random.Generator):
-    return rng.normal(mean, aux["sigma"])
-
-
-def _bernoulli_logpdf(y, mean, aux):
-    return stats.bernoulli.logpmf(y, mean)
-
-
-def _bernoulli_draw(mean, aux, rng: np.random.Generator):
-    return (rng.random(np.shape(mean)) < mean).astype(float)
-
-
-def _binomial_logpdf(y, mean, aux):
-    return stats.binom.logpmf(y, aux["trials"], mean)
-
-
-def _binomial_draw(mean, aux, rng: np.random.Generator):
-    trials = np.broadcast_to(aux["trials"], np.shape(mean)).astype(np.int64)
-    return rng.binomial(trials, mean).astype(float)
-
-
-def _poisson_logpdf(y, mean, aux):
-    return stats.poisson.logpmf(y, mean)
-
-
-def _poisson_draw(mean, aux, rng: np.random.Generator):
-    return rng.poisson(mean).astype(float)
-
-
-def _negbinomial_logpdf(y, mean, aux):
-    """NB(μ, α): scipy's (n, p) with n = α, p = α/(α + μ), so Var y = μ + μ²/α."""
-    alpha = aux["alpha"]
-    return stats.nbinom.logpmf(y, alpha, alpha / (alpha + mean))
-
-
-def _negbinomial_draw(mean, aux, rng: np.random.Generator):
-    """Gamma–Poisson mixture: λ ~ Gamma(α, scale μ/α), y ~ Poisson(λ)."""
-    alpha = aux["alpha"]
-    return rng.poisson(rng.gamma(alpha, np.asarray(mean) / alpha)).astype(float)
+    name: str
+    term: str
+    default_prior: Callable[[float], Prior]
 
 
 @dataclass(frozen=True)
-class Family:
-    """A response distribution and its link.
+class Family(ABC):
+    """A response distribution and its link; one subclass per family.
 
     Attributes
     ----------
     name : str
     link : str
         Name of the link g, with μ = g⁻¹(η).
-    parameters : tuple of str
-        Posterior variables the family needs besides the mean (``("sigma",)`` for the
-        Gaussian, ``("alpha",)`` for the negative binomial), passed in ``aux`` under the same
-        names.
-    logpdf : callable (y, mean, aux) -> ndarray
-        Log-density (or log-mass) of y given the mean, elementwise with broadcasting.
-    draw : callable (mean, aux, rng) -> ndarray
-        Draws of the response given the mean.
     links : tuple of str
-        The links this family accepts, the default first.
+        The links the family accepts, the default first (class attribute).
+    extra : tuple of Parameter
+        The family's parameters besides the mean (class attribute).
     """
 
     name: str
     link: str
-    parameters: tuple[str, ...]
-    logpdf: Callable
-    draw: Callable
-    links: tuple[str, ...] = ()
+    links: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[tuple[Parameter, ...]] = ()
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """Names of the extra parameters: the keys of ``aux`` besides ``trials``."""
+        return tuple(p.name for p in self.extra)
 
     def inverse_link(self, eta: np.ndarray) -> np.ndarray:
         """μ = g⁻¹(η)."""
@@ -142,22 +136,246 @@ class Family:
         """η = g(μ)."""
         return LINKS[self.link](mu)
 
+    @abstractmethod
+    def logpdf(self, y: np.ndarray, mean: np.ndarray, aux: Mapping) -> np.ndarray:
+        """Log-density (or log-mass) of y given the mean, elementwise with broadcasting."""
 
-_BINARY_LINKS = ("logit", "probit", "cloglog")
+    @abstractmethod
+    def draw(self, mean: np.ndarray, aux: Mapping, rng: np.random.Generator) -> np.ndarray:
+        """Draws of the response given the mean."""
+
+    @abstractmethod
+    def likelihood(self, eta, observed, parameters: Mapping, trials: np.ndarray | None) -> None:
+        """The observed response ``y`` (dim ``obs``) in the current PyMC model.
+
+        Parameters
+        ----------
+        eta : pytensor variable
+            The linear predictor, one entry per row.
+        observed : pymc.Data
+            The response.
+        parameters : mapping of name to PyMC variable
+            The extra parameters, by the names of :attr:`extra`.
+        trials : ndarray or None
+            Each row's number of trials (binomial).
+        """
+
+    @abstractmethod
+    def latent_residual_variance(self, parameters: Mapping[str, np.ndarray],
+                                 fixed_mean: np.ndarray | None = None) -> ResidualVariance:
+        """The observation-level variance σ²_ε in the ICC's denominator.
+
+        Parameters
+        ----------
+        parameters : mapping of name to ndarray (chain, draw)
+            The extra parameters' draws.
+        fixed_mean : ndarray (chain, draw), optional
+            The fixed part of the linear predictor at which a count family's variance is
+            taken.
+
+        Returns
+        -------
+        callable
+            From the random-effect variance Σ_k v_k, shape (chain, draw), to σ²_ε.
+        """
+
+
+@dataclass(frozen=True)
+class Gaussian(Family):
+    """y ~ N(μ, σ²), μ = η.
+
+    Notes
+    -----
+    Default prior σ ~ HalfStudentT(3, sd(y)) (Bürkner 2017). The ICC's σ²_ε is σ².
+    """
+
+    name: str = "gaussian"
+    link: str = "identity"
+    links: ClassVar[tuple[str, ...]] = ("identity",)
+    extra: ClassVar[tuple[Parameter, ...]] = (
+        Parameter(SIGMA, "sd__Observation", lambda s: Prior("halfstudentt", nu=3.0, sigma=s)),
+    )
+
+    def logpdf(self, y, mean, aux):
+        return stats.norm.logpdf(y, loc=mean, scale=aux[SIGMA])
+
+    def draw(self, mean, aux, rng):
+        return rng.normal(mean, aux[SIGMA])
+
+    def likelihood(self, eta, observed, parameters, trials):
+        import pymc as pm
+
+        pm.Normal("y", mu=eta, sigma=parameters[SIGMA], observed=observed, dims="obs")
+
+    def latent_residual_variance(self, parameters, fixed_mean=None):
+        return lambda _: parameters[SIGMA] ** 2
+
+
+#: σ²_ε of a binary response on its link's latent scale, y = 1 when η + ε > 0: ε logistic
+#: (logit), standard normal (probit) or extreme-value (cloglog)
+_LATENT_VARIANCE = {"logit": np.pi**2 / 3, "probit": 1.0, "cloglog": np.pi**2 / 6}
+
+
+@dataclass(frozen=True)
+class _Binary(Family):
+    """What the Bernoulli and the binomial share: a probability μ and its links.
+
+    Notes
+    -----
+    The ICC's σ²_ε is the latent-scale variance of the link: π²/3 (logit), 1 (probit),
+    π²/6 (cloglog) (Snijders & Bosker 2012, §17.3; Nakagawa, Johnson & Schielzeth 2017,
+    *J. R. Soc. Interface* 14: 20170213, Table 1).
+    """
+
+    link: str = "logit"
+    links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
+
+    def latent_residual_variance(self, parameters, fixed_mean=None):
+        variance = _LATENT_VARIANCE[self.link]
+        return lambda v: np.full(np.shape(v), variance)
+
+    def _probability(self, eta) -> dict:
+        """PyMC's probability argument: ``logit_p`` = η under the logit link (stabler than
+        p = expit(η) in the tails), else ``p`` = g⁻¹(η)."""
+        if self.link == "logit":
+            return {"logit_p": eta}
+        if self.link == "probit":
+            import pymc as pm
+
+            return {"p": pm.math.invprobit(eta)}
+        import pytensor.tensor as pt
+
+        return {"p": -pt.expm1(-pt.exp(eta))}  # cloglog: 1 − exp(−exp η)
+
+
+@dataclass(frozen=True)
+class Bernoulli(_Binary):
+    """y ∈ {0, 1} with P(y = 1) = μ."""
+
+    name: str = "bernoulli"
+
+    def logpdf(self, y, mean, aux):
+        return stats.bernoulli.logpmf(y, mean)
+
+    def draw(self, mean, aux, rng):
+        return (rng.random(np.shape(mean)) < mean).astype(float)
+
+    def likelihood(self, eta, observed, parameters, trials):
+        import pymc as pm
+
+        pm.Bernoulli("y", **self._probability(eta), observed=observed, dims="obs")
+
+
+@dataclass(frozen=True)
+class Binomial(_Binary):
+    """y successes in n trials, y ~ Binomial(n, μ)."""
+
+    name: str = "binomial"
+
+    def logpdf(self, y, mean, aux):
+        return stats.binom.logpmf(y, aux["trials"], mean)
+
+    def draw(self, mean, aux, rng):
+        trials = np.broadcast_to(aux["trials"], np.shape(mean)).astype(np.int64)
+        return rng.binomial(trials, mean).astype(float)
+
+    def likelihood(self, eta, observed, parameters, trials):
+        import pymc as pm
+
+        pm.Binomial("y", n=trials.astype("int64"), **self._probability(eta),
+                    observed=observed, dims="obs")
+
+
+@dataclass(frozen=True)
+class _Count(Family):
+    """What the count families share: the log link and the ICC's log-normal approximation.
+
+    Notes
+    -----
+    σ²_ε = ln(1 + 1/λ + d), with λ = exp(β̄₀ + Σ_k v_k / 2) the mean count at the fixed
+    part β̄₀ (``fixed_mean``) of the linear predictor and d the squared coefficient of
+    variation that the family adds beyond the Poisson's (Nakagawa & Schielzeth 2010,
+    *Biol. Rev.* 85, 935–956; Nakagawa, Johnson & Schielzeth 2017, Table 1).
+    """
+
+    link: str = "log"
+    links: ClassVar[tuple[str, ...]] = ("log",)
+
+    def latent_residual_variance(self, parameters, fixed_mean=None):
+        if fixed_mean is None:
+            raise ValueError(f"the {self.name} family's latent ICC needs the fixed part of the "
+                             "linear predictor (fixed_mean)")
+        extra = self._extra_dispersion(parameters)
+        return lambda v: np.log1p(1 / np.exp(fixed_mean + v / 2) + extra)
+
+    def _extra_dispersion(self, parameters: Mapping[str, np.ndarray]) -> np.ndarray | float:
+        """d in ln(1 + 1/λ + d): 0 for the Poisson."""
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Poisson(_Count):
+    """y ~ Poisson(μ)."""
+
+    name: str = "poisson"
+
+    def logpdf(self, y, mean, aux):
+        return stats.poisson.logpmf(y, mean)
+
+    def draw(self, mean, aux, rng):
+        return rng.poisson(mean).astype(float)
+
+    def likelihood(self, eta, observed, parameters, trials):
+        import pymc as pm
+
+        pm.Poisson("y", mu=pm.math.exp(eta), observed=observed, dims="obs")
+
+
+@dataclass(frozen=True)
+class NegativeBinomial(_Count):
+    """y ~ NB(μ, α), Var y = μ + μ²/α (α → ∞ is the Poisson).
+
+    Notes
+    -----
+    Default prior α ~ Exponential(1), rstanarm's ``reciprocal_dispersion``. In the ICC's
+    log-normal approximation α adds d = 1/α.
+    """
+
+    name: str = "negbinomial"
+    extra: ClassVar[tuple[Parameter, ...]] = (
+        Parameter(ALPHA, "alpha", lambda _: Prior("exponential", lam=1.0)),
+    )
+
+    def logpdf(self, y, mean, aux):
+        """scipy's NB(n, p) with n = α, p = α/(α + μ)."""
+        alpha = aux[ALPHA]
+        return stats.nbinom.logpmf(y, alpha, alpha / (alpha + mean))
+
+    def draw(self, mean, aux, rng):
+        """Gamma–Poisson mixture: λ ~ Gamma(α, scale μ/α), y ~ Poisson(λ)."""
+        alpha = aux[ALPHA]
+        return rng.poisson(rng.gamma(alpha, np.asarray(mean) / alpha)).astype(float)
+
+    def likelihood(self, eta, observed, parameters, trials):
+        import pymc as pm
+
+        pm.NegativeBinomial("y", mu=pm.math.exp(eta), alpha=parameters[ALPHA],
+                            observed=observed, dims="obs")
+
+    def _extra_dispersion(self, parameters):
+        return 1 / parameters[ALPHA]
+
 
 FAMILIES: dict[str, Family] = {
-    "gaussian": Family("gaussian", "identity", ("sigma",), _gaussian_logpdf, _gaussian_draw,
-                       ("identity",)),
-    "bernoulli": Family("bernoulli", "logit", (), _bernoulli_logpdf, _bernoulli_draw,
-                        _BINARY_LINKS),
-    "binomial": Family("binomial", "logit", (), _binomial_logpdf, _binomial_draw,
-                       _BINARY_LINKS),
-    "poisson": Family("poisson", "log", (), _poisson_logpdf, _poisson_draw, ("log",)),
-    "negbinomial": Family("negbinomial", "log", ("alpha",), _negbinomial_logpdf,
-                          _negbinomial_draw, ("log",)),
+    family.name: family
+    for family in (Gaussian(), Bernoulli(), Binomial(), Poisson(), NegativeBinomial())
 }
 
-DEFAULT_LINKS = {name: family.link for name, family in FAMILIES.items()}
+
+def extra_parameters() -> dict[str, Parameter]:
+    """Every family's extra parameters by name, in the order of :data:`FAMILIES`: what a
+    posterior may hold besides the mean model, whichever family it came from."""
+    return {p.name: p for family in FAMILIES.values() for p in family.extra}
 
 
 def get_family(name: str, link: str | None = None) -> Family:

@@ -24,11 +24,13 @@ from collections.abc import Iterable, Sequence
 from typing import Literal
 
 __all__ = [
+    "ALPHA",
     "BETA",
     "FIXED",
     "OBS",
     "OUTCOME",
     "OUTCOME_PAIR",
+    "PHI",
     "RESCOR",
     "SCALARS",
     "SIGMA",
@@ -52,8 +54,10 @@ FIXED = "fixed"
 SIGMA = "sigma"
 SIGMA_BETA = "sigma_beta"
 SIGMA_FIXED = "sigma_fixed"
+ALPHA = "alpha"
+PHI = "phi"
 #: the variables of the residual and of a family's extra parameters, in the order reported
-SCALARS = (SIGMA, SIGMA_BETA, "phi", "alpha")
+SCALARS = (SIGMA, SIGMA_BETA, PHI, ALPHA)
 #: a multivariate model's residual correlation, and its dimensions
 RESCOR = "rescor"
 OUTCOME = "outcome"

@@ -18,9 +18,11 @@ log-σ intercept (sigma model)   Normal(log sd(y), 2) (other sigma columns centr
 log-σ coefficient of x          Normal(0, 1/sd(x)); indicator (0/1) columns Normal(0, 1)
 =============================  ===================================================
 
-The AR(1) and CAR(1) defaults are brms's uniform prior on the autocorrelation (Bürkner
-2017); on the log-σ scale a coefficient of 1 multiplies the SD by e ≈ 2.7, so Normal(0, 1)
-per unit of an indicator (or per SD of a covariate) is weakly informative.
+The defaults of a family's extra parameters (σ here, α below) are the family's own
+(:mod:`lmm_bayes.families`). The AR(1) and CAR(1) defaults are brms's uniform prior on the
+autocorrelation (Bürkner 2017); on the log-σ scale a coefficient of 1 multiplies the SD by
+e ≈ 2.7, so Normal(0, 1) per unit of an indicator (or per SD of a covariate) is weakly
+informative.
 
 For the other families (:mod:`lmm_bayes.families`) the priors live on the link scale, with
 s = 1 in place of sd(y) (so a coefficient prior is Normal(0, 2.5/sd(x)), 2.5 for an indicator,
@@ -53,7 +55,8 @@ Overrides are a mapping from a key to a :class:`Prior` (or, for LKJ, a number):
 * ``"sd"`` (every SD), ``"sd_<group>"`` (every SD of one grouping factor),
   ``"sd_<group>__<term>"`` (one SD, e.g. ``"sd_Subject__Days"``);
 * ``"eta"`` or ``"eta_<group>"`` for the LKJ shape;
-* ``"sigma"`` for the residual SD (Gaussian family, without a sigma formula), ``"alpha"``
+* the name of a family's extra parameter (:attr:`lmm_bayes.families.Family.extra`):
+  ``"sigma"`` for the residual SD (Gaussian family, without a sigma formula), ``"alpha"``
   for the negative binomial's dispersion;
 * ``"phi"`` for the AR(1)/CAR(1) coefficient (a ``beta`` prior, on (φ + 1)/2 for ``ar1``);
 * ``"sigma_(Intercept)"`` and ``"sigma_<column>"`` (e.g. ``"sigma_armB"``) for the
@@ -66,88 +69,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from numbers import Real
 
 import numpy as np
 import pandas as pd
 
 from . import names
 from .design import Design, GroupingFactor
+from .distributions import Prior
 from .errors import PriorError
-from .families import get_family
+from .families import Family, get_family
+from .names import SIGMA
 from .residuals import ResidualDesign
 
 __all__ = ["Prior", "PriorSet", "build_priors", "default_priors"]
 
-_PARAMS = {
-    "normal": ("mu", "sigma"),
-    "student_t": ("nu", "mu", "sigma"),
-    "halfnormal": ("sigma",),
-    "halfstudentt": ("nu", "sigma"),
-    "halfcauchy": ("beta",),
-    "exponential": ("lam",),
-    "beta": ("alpha", "beta"),
-}
-_POSITIVE = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
-_SCALE_PARAMS = {"sigma", "nu", "beta", "lam", "alpha"}
-_REAL = {"normal", "student_t"}
 DEFAULT_ETA = 2.0
 INTERCEPT = "(Intercept)"
-
-
-@dataclass(frozen=True)
-class Prior:
-    """A prior distribution: a family name and its parameters.
-
-    Parameters
-    ----------
-    dist : {"normal", "student_t", "halfnormal", "halfstudentt", "halfcauchy", "exponential", \
-            "beta"}
-    **params : float
-        The family's parameters, named as in PyMC (``mu``, ``sigma``, ``nu``, ``beta``, ``lam``).
-
-    Examples
-    --------
-    >>> Prior("normal", mu=0, sigma=10)
-    Prior('normal', mu=0.0, sigma=10.0)
-    """
-
-    dist: str
-    params: tuple[tuple[str, float], ...]
-
-    def __init__(self, dist: str, **params: float):
-        if not isinstance(dist, str) or dist not in _PARAMS:
-            raise PriorError(f"unknown prior family {dist!r}; choose one of {sorted(_PARAMS)}")
-        expected = _PARAMS[dist]
-        if set(params) != set(expected):
-            raise PriorError(f"a {dist} prior takes parameters {list(expected)}, "
-                             f"got {sorted(params)}")
-        for name, value in params.items():
-            if isinstance(value, bool) or not isinstance(value, Real):
-                raise PriorError(f"parameter {name}={value!r} of the {dist} prior must be a "
-                                 f"number, not {type(value).__name__}")
-            if not np.isfinite(value) or (name in _SCALE_PARAMS and value <= 0):
-                raise PriorError(f"parameter {name}={value!r} of the {dist} prior must be "
-                                 f"{'positive' if name in _SCALE_PARAMS else 'finite'}")
-        object.__setattr__(self, "dist", dist)
-        object.__setattr__(self, "params", tuple((k, float(params[k])) for k in expected))
-
-    @property
-    def kwargs(self) -> dict[str, float]:
-        return dict(self.params)
-
-    @property
-    def is_positive(self) -> bool:
-        """Whether the family lives on the positive reals (usable for an SD)."""
-        return self.dist in _POSITIVE
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params)
-        return f"Prior({self.dist!r}, {args})"
-
-    def __str__(self) -> str:
-        args = ", ".join(f"{k}={v:.4g}" for k, v in self.params)
-        return f"{self.dist}({args})"
 
 
 @dataclass(frozen=True)
@@ -162,8 +99,10 @@ class PriorSet:
         Every fixed coefficient except the intercept.
     sd : mapping of grouping factor to a mapping of term to Prior
     eta : mapping of grouping factor to the LKJ shape (correlated blocks with 2+ terms only)
-    sigma : Prior or None
-        The residual SD (Gaussian family; unused with a sigma formula).
+    auxiliary : mapping of name to Prior
+        The family's extra parameters (:attr:`lmm_bayes.families.Family.extra`): ``sigma``
+        (Gaussian, unless a sigma formula models it), ``alpha`` (negative binomial); empty
+        for the other families.
     phi : Prior or None
         The beta prior of the AR(1)/CAR(1) coefficient (of (φ + 1)/2 for ``ar1``); None
         without a residual structure.
@@ -171,19 +110,21 @@ class PriorSet:
         Intercept of log σ (other sigma columns centred); None without one.
     sigma_fixed : mapping of sigma-design column to Prior
         The other coefficients of log σ; empty without a sigma formula.
-    alpha : Prior or None
-        The negative binomial's dispersion (Var y = μ + μ²/α); None for other families.
     """
 
     intercept: Prior | None
     fixed: Mapping[str, Prior]
     sd: Mapping[str, Mapping[str, Prior]]
     eta: Mapping[str, float]
-    sigma: Prior | None
+    auxiliary: Mapping[str, Prior] = field(default_factory=dict)
     phi: Prior | None = None
     sigma_intercept: Prior | None = None
     sigma_fixed: Mapping[str, Prior] = field(default_factory=dict)
-    alpha: Prior | None = None
+
+    @property
+    def sigma(self) -> Prior | None:
+        """The residual SD's prior (Gaussian family without a sigma formula), else None."""
+        return self.auxiliary.get(SIGMA)
 
     @property
     def has_sigma_model(self) -> bool:
@@ -205,14 +146,6 @@ class PriorSet:
         if self.phi is not None:
             rows.append(("phi", str(self.phi)))
         return pd.DataFrame(rows, columns=["parameter", "prior"])
-
-    @property
-    def auxiliary(self) -> dict[str, Prior]:
-        """The family's parameters besides the mean: ``sigma`` (unless a sigma formula
-        models it) or ``alpha``, where the model has them."""
-        sigma = None if self.has_sigma_model else self.sigma
-        return {name: p for name, p in (("sigma", sigma), ("alpha", self.alpha))
-                if p is not None}
 
 
 def _sd(x: np.ndarray) -> float:
@@ -249,35 +182,43 @@ def _residual_defaults(residuals: ResidualDesign | None, sd_y: float) -> dict:
     return out
 
 
-def _link_scale_centre(design: Design, family: str, link: str | None) -> float:
+def _link_scale_centre(design: Design, family: Family) -> float:
     """g(ȳ) with ȳ = (Σy + 0.5)/(Σn + 1), n the trials (1 per row for counts and 0/1 data);
     the ½ keeps g finite when every response is 0 (or every trial a success)."""
     trials = design.trials if design.trials is not None else np.ones_like(design.y)
     mean = (design.y.sum() + 0.5) / (trials.sum() + 1.0)
-    return float(get_family(family, link).link_function(mean))
+    return float(family.link_function(mean))
+
+
+def _auxiliary_defaults(family: Family, scale: float,
+                        residuals: ResidualDesign | None) -> dict[str, Prior]:
+    """The family's extra parameters' default priors; a sigma formula models σ instead."""
+    modelled = {SIGMA} if residuals is not None and residuals.sigma is not None else set()
+    return {p.name: p.default_prior(scale) for p in family.extra if p.name not in modelled}
 
 
 def default_priors(design: Design, family: str = "gaussian", link: str | None = None,
                    residuals: ResidualDesign | None = None) -> PriorSet:
     """The default priors for ``design`` under ``family`` and ``link`` and of its residual
-    model (see the module docstring): scaled to the data for the Gaussian, on the link scale
-    otherwise."""
+    model (see the module docstring): scaled to the data under the identity link (the
+    Gaussian), on the link scale otherwise."""
     y = design.y
-    gaussian = family == "gaussian"
-    scale = _sd(y) if gaussian else 1.0
-    if gaussian and not scale > 0:
+    response_family = get_family(family, link)
+    # under the identity link η is on the response's scale, so the priors scale with sd(y)
+    identity = response_family.link == "identity"
+    scale = _sd(y) if identity else 1.0
+    if identity and not scale > 0:
         raise PriorError("the response is constant; there is nothing to model")
     names = design.fixed_names
-    centre = float(np.mean(y)) if gaussian else _link_scale_centre(design, family, link)
+    centre = float(np.mean(y)) if identity else _link_scale_centre(design, response_family)
     intercept = (Prior("normal", mu=centre, sigma=2.5 * scale) if INTERCEPT in names
                  else None)
     fixed = {name: Prior("normal", mu=0.0, sigma=2.5 * _slope_scale(design.X[:, j], scale))
              for j, name in enumerate(names) if name != INTERCEPT}
     sd = {g.name: _group_sd_priors(g, scale) for g in design.groups}
     eta = {g.name: DEFAULT_ETA for g in design.groups if g.correlated and len(g.terms) > 1}
-    sigma = Prior("halfstudentt", nu=3.0, sigma=scale) if gaussian else None
-    alpha = Prior("exponential", lam=1.0) if family == "negbinomial" else None
-    return PriorSet(intercept, fixed, sd, eta, sigma, alpha=alpha,
+    auxiliary = _auxiliary_defaults(response_family, scale, residuals)
+    return PriorSet(intercept, fixed, sd, eta, auxiliary,
                     **_residual_defaults(residuals, scale))
 
 
@@ -301,7 +242,7 @@ def _check_prior(key: str, value, *, positive: bool) -> Prior:
         raise PriorError(f"prior {key!r} is for a standard deviation and needs a positive "
                          f"family (halfnormal, halfstudentt, halfcauchy, exponential), "
                          f"not {value.dist}")
-    if not positive and value.dist not in _REAL:
+    if not positive and not value.is_real:
         raise PriorError(f"prior {key!r} is for a coefficient on the whole real line and needs "
                          f"normal or student_t, not {value.dist}")
     return value
@@ -371,6 +312,5 @@ def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
         if group in eta and len(families) > 1:
             raise PriorError(f"the SDs of the correlated effects of {group!r} share one LKJ "
                              f"prior and must use one family, got {sorted(families)}")
-    return replace(base, intercept=intercept, fixed=fixed, sd=sd, eta=eta,
-                   sigma=auxiliary.get("sigma", base.sigma), alpha=auxiliary.get("alpha"),
+    return replace(base, intercept=intercept, fixed=fixed, sd=sd, eta=eta, auxiliary=auxiliary,
                    **residual)

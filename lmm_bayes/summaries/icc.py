@@ -3,14 +3,14 @@ on the latent scale for generalized linear mixed models."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ..errors import DesignError
-from ..families import Family
+from ..families import Family, ResidualVariance, get_family
 from .draws import check_number, interval_columns
 from .variance import covariance_draws
 
@@ -75,11 +75,6 @@ def _at_label(groups: Mapping[str, tuple[str, ...]], at: Mapping[str, float]) ->
     return ", ".join(f"{t}={term_values([t], at)[0]:g}" for t in slopes)
 
 
-ResidualVariance = Callable[[np.ndarray], np.ndarray]
-
-_BINARY_RESIDUAL = {"logit": np.pi**2 / 3, "probit": 1.0, "cloglog": np.pi**2 / 6}
-
-
 def latent_residual_variance(family: Family, posterior: xr.Dataset,
                              fixed_mean: np.ndarray | None = None) -> ResidualVariance:
     """The observation-level variance σ²_ε in the ICC's denominator, by family and link.
@@ -88,7 +83,8 @@ def latent_residual_variance(family: Family, posterior: xr.Dataset,
     ----------
     family : Family
     posterior : xarray.Dataset
-        With ``sigma`` (Gaussian) or ``alpha`` (negative binomial) where needed.
+        With the family's extra parameters (``sigma`` of the Gaussian, ``alpha`` of the
+        negative binomial).
     fixed_mean : ndarray, shape (chain, draw), optional
         The fixed part of the linear predictor at which the count families' variance is
         taken: the mean of x_iᵀβ over the data rows (needed for poisson and negbinomial).
@@ -100,28 +96,19 @@ def latent_residual_variance(family: Family, posterior: xr.Dataset,
 
     Notes
     -----
+    Each family states its own (:meth:`lmm_bayes.families.Family.latent_residual_variance`).
     Gaussian: σ². Binary and binomial responses on the latent scale of their link
     (y = 1 when a latent η + ε > 0): ε logistic, σ²_ε = π²/3 (logit); ε normal, σ²_ε = 1
     (probit); ε extreme-value, σ²_ε = π²/6 (cloglog) (Snijders & Bosker 2012, §17.3;
     Nakagawa, Johnson & Schielzeth 2017, *J. R. Soc. Interface* 14: 20170213, Table 1).
     Counts with the log link, the log-normal approximation (Nakagawa et al. 2017, Table 1;
     Nakagawa & Schielzeth 2010, *Biol. Rev.* 85, 935–956): σ²_ε = ln(1 + 1/λ) (Poisson) and
-    ln(1 + 1/λ + 1/α) (negative binomial, Var = μ + μ²/α), with λ = exp(β̄₀ + Σ_k v_k / 2) the mean count, β̄₀ = ``fixed_mean``.
+    ln(1 + 1/λ + 1/α) (negative binomial, Var = μ + μ²/α), with λ = exp(β̄₀ + Σ_k v_k / 2)
+    the mean count, β̄₀ = ``fixed_mean``.
     """
-    if family.name == "gaussian":
-        return _gaussian_residual(posterior)
-    if family.link in _BINARY_RESIDUAL:
-        return lambda v: np.full(np.shape(v), _BINARY_RESIDUAL[family.link])
-    if fixed_mean is None:
-        raise ValueError(f"the {family.name} family's latent ICC needs the fixed part of the "
-                         "linear predictor (fixed_mean)")
-    extra = (1 / posterior["alpha"].transpose("chain", "draw").values
-             if family.name == "negbinomial" else 0.0)
-    return lambda v: np.log1p(1 / np.exp(fixed_mean + v / 2) + extra)
-
-
-def _gaussian_residual(posterior: xr.Dataset) -> ResidualVariance:
-    return lambda _: posterior["sigma"].transpose("chain", "draw").values ** 2
+    parameters = {name: posterior[name].transpose("chain", "draw").values
+                  for name in family.parameters}
+    return family.latent_residual_variance(parameters, fixed_mean)
 
 
 def icc(posterior: xr.Dataset, groups: Mapping[str, tuple[str, ...]], *,
@@ -182,7 +169,7 @@ def icc(posterior: xr.Dataset, groups: Mapping[str, tuple[str, ...]], *,
         part[name] = np.einsum("...i,...ij,...j->...", z, covariance_draws(posterior, name), z)
     random = sum(part.values())
     if residual is None:
-        residual = _gaussian_residual(posterior)
+        residual = latent_residual_variance(get_family("gaussian"), posterior)
     total = random + residual(random)
     label = _at_label(groups, at)
     rows = []

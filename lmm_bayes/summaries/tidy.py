@@ -7,6 +7,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import names
+from ..families import extra_parameters
 from .draws import interval_columns, summarise
 
 __all__ = ["random_effects_table", "tidy_summary"]
@@ -35,12 +36,11 @@ def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
         for i, j in zip(*np.triu_indices(len(terms), k=1)):
             pair = {names.term_dim(group): terms[i], names.pair_dim(group): terms[j]}
             yield "ran_pars", group, f"cor__{terms[i]}.{terms[j]}", _draws(corr.sel(pair))
-    if "sigma" in posterior:
-        yield "ran_pars", "Residual", "sd__Observation", _draws(posterior["sigma"])
+    for name, parameter in extra_parameters().items():
+        if name in posterior:
+            yield "ran_pars", "Residual", parameter.term, _draws(posterior[name])
     if "phi" in posterior:
         yield "ran_pars", "Residual", "phi", _draws(posterior["phi"])
-    if "alpha" in posterior:  # negative binomial dispersion, Var y = μ + μ²/α
-        yield "ran_pars", "Residual", "alpha", _draws(posterior["alpha"])
 
 
 def _sigma_rows(posterior: xr.Dataset):
@@ -58,9 +58,10 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     Parameters
     ----------
     posterior : xarray.Dataset
-        The posterior group of a fit (``beta``, ``sd_<g>``, ``corr_<g>``, ``sigma`` or
-        ``sigma_beta`` (Gaussian), ``phi`` with a residual structure, ``alpha`` (negative
-        binomial); other families have no residual parameter).
+        The posterior group of a fit (``beta``, ``sd_<g>``, ``corr_<g>``, the family's
+        extra parameters (``sigma`` of the Gaussian, ``alpha`` of the negative binomial;
+        :mod:`lmm_bayes.families`) or ``sigma_beta`` of a sigma formula, ``phi`` with a
+        residual structure).
     groups : mapping of grouping factor to its term names
     prob : float
         Mass of the central interval ``conf_low``–``conf_high``.

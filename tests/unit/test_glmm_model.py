@@ -91,7 +91,7 @@ def test_link_scale_default_priors():
     assert priors.fixed["x"].kwargs["sigma"] == pytest.approx(2.5 / data.x.std())
     assert priors.sd["g"]["(Intercept)"].kwargs == {"nu": 3.0, "sigma": 1.0}
     assert priors.sd["g"]["x"].kwargs["sigma"] == pytest.approx(1 / data.x.std())
-    assert priors.sigma is None and priors.alpha is None
+    assert priors.sigma is None and "alpha" not in priors.auxiliary
     assert "sigma" not in set(priors.table().parameter)
     probit = build_priors(d, family="binomial", link="probit").intercept.kwargs["mu"]
     assert probit == pytest.approx(stats.norm.ppf(p))
@@ -99,7 +99,7 @@ def test_link_scale_default_priors():
     nb = build_priors(counts, {"alpha": lb.Prior("halfnormal", sigma=5)}, family="negbinomial")
     assert nb.intercept.kwargs["mu"] == pytest.approx(
         np.log((data["count"].sum() + 0.5) / (len(data) + 1)))
-    assert nb.alpha == lb.Prior("halfnormal", sigma=5)
+    assert nb.auxiliary["alpha"] == lb.Prior("halfnormal", sigma=5)
     assert list(nb.table().parameter)[-1] == "alpha"
     with pytest.raises(lb.PriorError, match="unknown prior key"):
         build_priors(counts, {"sigma": lb.Prior("halfnormal", sigma=1)}, family="poisson")
