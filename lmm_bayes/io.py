@@ -264,7 +264,7 @@ class SavedFit:
     path: Path | None = None
 
 
-# ----------------------------------------------------------------------------- save / load
+# ----------------------------------------------------------------------------- save / read
 
 
 def save(saved: SavedFit, path: str | Path, levels: Mapping[str, Sequence[str]]) -> Path:
