@@ -20,9 +20,9 @@ from .errors import (
     SpecError,
 )
 from .formula import parse_formula
-from .io import load
 from .longitudinal import add_lags, within_between
 from .many import ManyFits, fit_many
+from .models import load
 from .multivariate_api import MultivariateFit, MultivariateLMM
 from .priors import Prior
 from .risk import LogisticRisk

@@ -19,15 +19,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import engines, names, ppc, risk, summaries
+from . import engines, io, names, ppc, risk, summaries
 from .design import Design, build_design
 from .engines import Choice, Problem
-from .errors import DesignError, SingularFitWarning
+from .errors import DesignError, SingularFitWarning, SpecError
 from .families import Family, get_family
 from .predict import Groups, Kind, predict_draws
 from .preflight import check_identifiability
 from .priors import PriorSet, build_priors
-from .residuals import ResidualDesign, build_residual_design, residual_columns
+from .residuals import ResidualDesign, build_residual_design
 from .sampling import SamplerConfig, default_target_accept, diagnose, warn_on_problems
 from .spec import MODEL_OPTIONS, ModelSpec
 from .summaries import random_effects_table, tidy_summary
@@ -120,6 +120,9 @@ class LMM:
         """A model from a :class:`~lmm_bayes.spec.ModelSpec` (e.g. read from a TOML file);
         ``priors`` replaces the priors built from the spec and data (e.g. the common priors
         of :func:`lmm_bayes.fit_many`'s standardised responses)."""
+        if not isinstance(spec, ModelSpec):
+            raise SpecError(f"LMM.from_spec takes a ModelSpec, not a {type(spec).__name__} "
+                            "(lmm_bayes.models.model_from_spec builds the model of either)")
         model = cls.__new__(cls)
         model._init(spec, data, priors)
         return model
@@ -134,7 +137,7 @@ class LMM:
         self.data = data
         self.design: Design = build_design(
             spec.formula, data, factors=spec.factors, reference=spec.reference,
-            na_action=spec.na_action, also_used=residual_columns(spec.residual, spec.sigma),
+            na_action=spec.na_action, also_used=spec.residual_columns,
             family=spec.family)
         check_identifiability(self.design)
         self.residuals: ResidualDesign | None = build_residual_design(
@@ -157,6 +160,11 @@ class LMM:
         """The response family with its link (numpy side: inverse link, log-density,
         draws; :mod:`lmm_bayes.families`)."""
         return get_family(self.spec.family, self.spec.link)
+
+    def fingerprints(self) -> dict[str, str]:
+        """Digests of the design and the priors, which a saved fit's rebuilt model must
+        reproduce (:func:`lmm_bayes.io.fingerprints`)."""
+        return io.fingerprints({"": self.design}, self.priors.table())
 
     def __repr__(self) -> str:
         groups = ", ".join(f"{g.name} ({g.n_levels} levels)" for g in self.design.groups)
@@ -317,9 +325,9 @@ class Fit:
     def save(self, path) -> Path:
         """Write the fit (spec, data, sampler settings, posterior) to one netCDF file;
         :func:`lmm_bayes.load` reads it back without sampling (see :mod:`lmm_bayes.io`)."""
-        from .io import save
-
-        return save(self, path)
+        model = self.model
+        saved = io.SavedFit(model.spec, model.data, self.config, self.idata, model.fingerprints())
+        return io.save(saved, path, model.design.schema.levels)
 
     # ------------------------------------------------------------------ summaries
 

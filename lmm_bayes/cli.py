@@ -3,7 +3,9 @@
 ``lmm-bayes fit SPEC.toml [--data CSV] [--out DIR] [--draws N --tune N --chains N --seed S
 --sampler NAME --engine NAME] [--progress]`` fits the model of a spec file, prints its fixed effects,
 variance components and ICC and writes ``DIR/summary.csv``, ``DIR/fit.nc`` (the saved fit)
-and ``DIR/report.html``. ``lmm-bayes check SPEC.toml`` builds the model without sampling.
+and ``DIR/report.html``; a multivariate spec (``formulas``) is fitted as a MultivariateLMM,
+with no ICC and no report (the report is for models with one outcome).
+``lmm-bayes check SPEC.toml`` builds the model without sampling.
 ``lmm-bayes summarize DIR`` prints the tables of a saved fit. ``lmm-bayes predict DIR
 --data new.csv [--history rows.csv] [--kind --groups --threshold C --seed S] [--out CSV]``
 predicts new rows from a saved fit. ``lmm-bayes fit-many SPEC.toml --by gene [--scheduler
@@ -19,8 +21,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from .errors import LMMError, SamplingWarning
-from .spec import read_data_file, read_spec
+from .errors import LMMError, SamplingWarning, SpecError
+from .spec import ModelSpec
+from .specfile import read_data_file, read_spec
 
 __all__ = ["main"]
 
@@ -68,29 +71,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _model(args):
-    from .api import LMM
+    from .models import model_from_spec
 
     data = read_data_file(args.data) if args.data else None
     spec_file = read_spec(args.spec, data=data)
-    return LMM.from_spec(spec_file.spec, spec_file.data), spec_file.sampler
+    return model_from_spec(spec_file.spec, spec_file.data), spec_file.sampler
 
 
 def _print_tables(fit) -> None:
+    from .api import Fit
     from .report import format_table, icc_or_reason
 
-    engine, reason = fit.engine
-    print(f"\nEngine {engine}: {reason}")
     table = fit.summary()
-    fixed = table[table["effect"] == "fixed"].drop(columns=["group"])
-    for title, part in (("Fixed effects", fixed),
-                        ("Variance components", fit.variance_components()),
-                        ("Intraclass correlation", icc_or_reason(fit))):
+    tables = [("Fixed effects", table[table["effect"] == "fixed"].drop(columns=["group"])),
+              ("Variance components", fit.variance_components())]
+    if isinstance(fit, Fit):  # a model with one outcome: its engine and ICC
+        engine, reason = fit.engine
+        print(f"\nEngine {engine}: {reason}")
+        tables.append(("Intraclass correlation", icc_or_reason(fit)))
+    for title, part in tables:
         text = part if isinstance(part, str) else format_table(
             part.drop(columns=["effect"], errors="ignore"))
         print(f"\n{title}\n{text}")
 
 
 def _fit(args) -> int:
+    from .multivariate_api import MultivariateLMM
     from .report import write_results
 
     model, settings = _model(args)
@@ -98,6 +104,9 @@ def _fit(args) -> int:
     settings.update({k: v for k in ("draws", "tune", "chains", "random_seed", "sampler",
                                     "engine")
                      if (v := getattr(args, k)) is not None})
+    if isinstance(model, MultivariateLMM) and "engine" in settings:
+        raise SpecError("--engine: a multivariate model has one engine, NUTS on its PyMC "
+                        "model")
     print(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SamplingWarning)
@@ -108,20 +117,32 @@ def _fit(args) -> int:
             print(f"warning: {warning.message}", file=sys.stderr)
     out = Path(args.out) if args.out else Path("results") / Path(args.spec).stem
     print()
-    for kind, path in write_results(fit, out).items():
+    written = write_results(fit, out)
+    for kind, path in written.items():
         print(f"wrote {kind}: {path}")
+    if "report" not in written:
+        print("no report: the HTML report is for models with one outcome")
     return 0
 
 
 def _check(args) -> int:
+    from .multivariate_api import MultivariateLMM
+
     model, _ = _model(args)
+    if isinstance(model, MultivariateLMM):
+        print(f"OK: {args.spec}: {_blocks(model.design.blocks)}; {model}")
+        return 0
     design = model.design
-    groups = ", ".join(f"{g.name} ({g.n_levels} levels × {len(g.terms)} effects)"
-                       for g in design.groups)
     print(f"OK: {args.spec}: {design.n_obs} observations, {len(design.fixed_names)} fixed "
-          f"effects, grouping factors {groups or 'none'}; {model.likelihood} likelihood; "
-          f"engine {model.engine().reason}")
+          f"effects, grouping factors {_blocks(design.groups)}; {model.likelihood} "
+          f"likelihood; engine {model.engine().reason}")
     return 0
+
+
+def _blocks(blocks) -> str:
+    """Grouping factors (or a multivariate model's random-effect blocks) in words."""
+    return ", ".join(f"{b.name} ({b.n_levels} levels × {len(b.terms)} effects)"
+                     for b in blocks) or "none"
 
 
 def _summarize(args) -> int:
@@ -133,14 +154,18 @@ def _summarize(args) -> int:
 
 
 def _load(saved: str):
-    from .io import load
+    from .models import load
 
     path = Path(saved)
     return load(path / "fit.nc" if path.is_dir() else path)
 
 
 def _predict(args) -> int:
+    from .api import Fit
+
     fit = _load(args.saved)
+    if not isinstance(fit, Fit):
+        raise SpecError("predict: predictions are made by models with one outcome")
     data = read_data_file(args.data)
     history = read_data_file(args.history) if args.history else None
     options = {"groups": args.groups, "history": history, "random_seed": args.random_seed}
@@ -161,6 +186,8 @@ def _fit_many(args) -> int:
     data = read_data_file(args.data) if args.data else None
     spec_file = read_spec(args.spec, data=data)
     spec, settings = spec_file.spec, dict(spec_file.sampler)
+    if not isinstance(spec, ModelSpec):
+        raise SpecError(f"{args.spec}: fit-many fits models with one formula")
     settings.pop("cores", None)
     settings.pop("sampler", None)
     out = Path(args.out) if args.out else Path("results") / f"{Path(args.spec).stem}_by_{args.by}"
@@ -175,10 +202,8 @@ def _fit_many(args) -> int:
     return 0
 
 
-def _model_options(spec) -> dict:
+def _model_options(spec: ModelSpec) -> dict:
     """The spec's options as keywords of LMM (those that differ from the defaults)."""
-    from .spec import ModelSpec
-
     default = ModelSpec(spec.formula)
     return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
             if f.name != "formula" and getattr(spec, f.name) != getattr(default, f.name)}

@@ -1,4 +1,4 @@
-"""Save a fit to one file and load it back, without sampling again.
+"""Write a fit's record to one file and read it back, without sampling again.
 
 A saved fit is one netCDF-4 file written by ArviZ (``fit.save("sleep.nc")``): the groups of
 ``fit.idata`` (``posterior`` with its coords, ``sample_stats``...) as ArviZ writes them, so
@@ -12,17 +12,20 @@ A saved fit is one netCDF-4 file written by ArviZ (``fit.save("sleep.nc")``): th
   levels, codings, ``center``/``scale`` constants and date origins;
 * in its attributes, as JSON: the model spec (formula and every option, prior overrides
   included), the sampler settings, the prior of every parameter and fingerprints of the
-  design (response, fixed-effect matrix, level index and ``Z`` of each grouping factor).
+  design (response, fixed-effect matrix, level index and ``Z`` of each grouping factor; of
+  each outcome's design for a multivariate model).
 
-:func:`load` rebuilds the :class:`~lmm_bayes.LMM` from the spec and the data, checks that the
-rebuilt design and priors match the fingerprints, and returns a :class:`~lmm_bayes.Fit` on the
-saved posterior: ``summary()``, ``random_effects()``, ``icc()`` and the rest give the same
-numbers as before saving. Anything that prevents this raises :class:`~lmm_bayes.LoadError`.
+This module reads and writes that record (:class:`SavedFit`) and knows no model class:
+:func:`lmm_bayes.load` (:mod:`lmm_bayes.models`) rebuilds the model from the record's spec
+and data, checks it against the fingerprints and the posterior (:func:`check_rebuilt`) and
+returns its fit, whose ``summary()``, ``random_effects()`` and the rest give the same numbers
+as before saving. Anything that prevents this raises :class:`~lmm_bayes.LoadError`.
 
-A saved fit is untrusted input: :func:`load` checks every attribute and data variable it
-reads for presence and type before use, passes the formula and options through the same
-checks as a new model's (:meth:`~lmm_bayes.spec.ModelSpec.from_formula`), and reads only
-netCDF and JSON (nothing is unpickled or evaluated as Python).
+A saved fit is untrusted input: :func:`read` checks every attribute and data variable it
+reads for presence and type before use, passes the formula(s) and options through the same
+checks as a new model's (:meth:`~lmm_bayes.spec.ModelSpec.from_formula`,
+:meth:`~lmm_bayes.spec.MultivariateSpec.from_formulas`), and reads only netCDF and JSON
+(nothing is unpickled or evaluated as Python).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,17 +44,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import names
-from .api import LMM, Fit
 from .design import Design
 from .errors import LMMError, LoadError
 from .formula import Formula
 from .priors import Prior
+from .residual_spec import ResidualSpec, SigmaSpec
 from .sampling import SamplerConfig
-from .spec import ModelSpec
+from .spec import ModelSpec, MultivariateSpec
 from .variables import level_label
 
-__all__ = ["load", "save"]
+__all__ = ["SavedFit", "check_rebuilt", "fingerprints", "read", "rebuilding", "save"]
 
 GROUP = "lmm_bayes"
 FORMAT = "lmm_bayes fit"
@@ -62,9 +64,12 @@ FORMAT_VERSION = 1
 
 
 def _encode(value):
-    """A spec value as JSON: formulas and priors tagged, tuples as lists."""
+    """A spec value as JSON: formulas and priors tagged, tuples as lists, residual options
+    as the text they were parsed from (as the user wrote them)."""
     if isinstance(value, Formula):
         return {"__formula__": value.text}
+    if isinstance(value, (ResidualSpec, SigmaSpec)):
+        return value.text
     if isinstance(value, Prior):
         return {"__prior__": value.dist, **value.kwargs}
     if isinstance(value, Mapping):
@@ -80,7 +85,8 @@ def _encode(value):
 
 def _decode(value):
     """Inverse of :func:`_encode`, except that a formula comes back as its text (for
-    :meth:`ModelSpec.from_formula` to check and parse); lists come back as tuples."""
+    :meth:`ModelSpec.from_formula` to check and parse, as are the residual options); lists
+    come back as tuples."""
     if isinstance(value, list):
         return tuple(_decode(v) for v in value)
     if not isinstance(value, dict):
@@ -93,7 +99,7 @@ def _decode(value):
     return {k: _decode(v) for k, v in value.items()}
 
 
-def _spec_json(spec: ModelSpec) -> str:
+def _spec_json(spec: ModelSpec | MultivariateSpec) -> str:
     return json.dumps({f.name: _encode(getattr(spec, f.name)) for f in dataclasses.fields(spec)})
 
 
@@ -209,25 +215,64 @@ def _digest(*arrays) -> str:
     return sha.hexdigest()
 
 
-def _fingerprints(model: LMM) -> dict[str, str]:
-    """What the rebuilt model must reproduce: design arrays, level labels and priors."""
-    design: Design = model.design
-    prints = {"response": _digest(design.y), "fixed effects": _digest(design.X),
-              "fixed-effect names": json.dumps(design.fixed_names),
-              "priors": model.priors.table().to_json(orient="values")}
-    for group in design.groups:
-        prints[f"grouping factor {group.name}"] = json.dumps(
-            [group.levels, group.terms, _digest(group.index.astype(np.int64), group.Z)])
-    return prints
+def fingerprints(designs: Mapping[str, Design], priors: pd.DataFrame) -> dict[str, str]:
+    """What a rebuilt model must reproduce: design arrays, level labels and priors.
+
+    Parameters
+    ----------
+    designs : mapping of str to Design
+        ``{"": design}`` for a model with one outcome; each outcome's design by its name
+        for a multivariate model (the keys then name the outcome).
+    priors : pandas.DataFrame
+        The model's table of priors (``PriorSet.table()``).
+    """
+    prints = {}
+    for outcome, design in designs.items():
+        prefix = f"{outcome}: " if outcome else ""
+        prints.update({f"{prefix}response": _digest(design.y),
+                       f"{prefix}fixed effects": _digest(design.X),
+                       f"{prefix}fixed-effect names": json.dumps(design.fixed_names)})
+        for group in design.groups:
+            prints[f"{prefix}grouping factor {group.name}"] = json.dumps(
+                [group.levels, group.terms, _digest(group.index.astype(np.int64), group.Z)])
+    return {**prints, "priors": priors.to_json(orient="values")}
 
 
-# ----------------------------------------------------------------------------- save / load
+@dataclass(frozen=True)
+class SavedFit:
+    """What a saved fit holds.
+
+    Attributes
+    ----------
+    spec : ModelSpec or MultivariateSpec
+    data : pandas.DataFrame
+        The data the model was fitted to, every column.
+    config : SamplerConfig
+    idata : arviz.InferenceData
+        The fit's groups (posterior, sample_stats...), without the ``lmm_bayes`` group.
+    fingerprints : mapping of str to str
+        From :func:`fingerprints` on the model that was fitted.
+    path : Path, optional
+        The file it was read from (named in the errors of :func:`check_rebuilt`).
+    """
+
+    spec: ModelSpec | MultivariateSpec
+    data: pd.DataFrame
+    config: SamplerConfig
+    idata: az.InferenceData
+    fingerprints: Mapping[str, str]
+    path: Path | None = None
 
 
-def save(fit: Fit, path: str | Path) -> Path:
-    """Write ``fit`` to one netCDF file at ``path`` (see the module notes); returns the path.
+# ----------------------------------------------------------------------------- save / read
 
-    Missing parent folders are created, as most tools that write files do.
+
+def save(saved: SavedFit, path: str | Path, levels: Mapping[str, Sequence[str]]) -> Path:
+    """Write ``saved`` to one netCDF file at ``path`` (see the module notes); returns the path.
+
+    ``levels`` are the design's levels of each categorical column (reference first), stored
+    in that order so that the rebuilt design codes them alike. Missing parent folders are
+    created, as most tools that write files do.
 
     Raises
     ------
@@ -240,22 +285,20 @@ def save(fit: Fit, path: str | Path) -> Path:
     >>> again = lb.load("sleepstudy_fit.nc")  # doctest: +SKIP
     """
     path = Path(path)
-    model = fit.model
-    variables = {f"col{k}": _data_variable(model.data[name].rename(name),
-                                           model.design.schema.levels)
-                 for k, name in enumerate(model.data.columns)}
+    variables = {f"col{k}": _data_variable(saved.data[name].rename(name), levels)
+                 for k, name in enumerate(saved.data.columns)}
     attrs = {"format": FORMAT, "format_version": FORMAT_VERSION,
-             "spec": _spec_json(model.spec), "sampler": _config_json(fit.config),
-             "fingerprints": json.dumps(_fingerprints(model))}
-    saved = az.InferenceData(**{g: fit.idata[g] for g in fit.idata.groups()})
-    saved.add_groups({GROUP: xr.Dataset(variables, attrs=attrs)})
+             "spec": _spec_json(saved.spec), "sampler": _config_json(saved.config),
+             "fingerprints": json.dumps(dict(saved.fingerprints))}
+    written = az.InferenceData(**{g: saved.idata[g] for g in saved.idata.groups()})
+    written.add_groups({GROUP: xr.Dataset(variables, attrs=attrs)})
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise LoadError(f"cannot create the folder {str(path.parent)!r} for the fit: "
                         f"{err}") from None
     try:
-        saved.to_netcdf(str(path))
+        written.to_netcdf(str(path))
     except OSError as err:
         raise LoadError(f"cannot write the fit to {str(path)!r}: {err}") from None
     return path
@@ -299,16 +342,27 @@ class _Stored:
         """The attribute ``name`` of the group: a JSON object."""
         return self.json(self.text(self.group.attrs, name), f"attribute {name!r}")
 
-    @contextmanager
     def reading(self, failure: str):
-        """Report the failure of a constructor fed from the file (ModelSpec, SamplerConfig,
-        LMM) as a LoadError saying ``failure`` and why."""
-        try:
-            yield
-        except LoadError:
-            raise
-        except (LMMError, KeyError, TypeError, ValueError) as err:
-            raise self.error(f"{failure}: {type(err).__name__}: {err}") from None
+        """Report the failure of a constructor fed from the file (:func:`_failing_as`)."""
+        return _failing_as(self.path, failure)
+
+
+@contextmanager
+def _failing_as(path: Path, failure: str) -> Iterator[None]:
+    """Report the failure of a constructor fed from the file at ``path`` (a spec, the
+    sampler settings, the model) as a LoadError saying ``failure`` and why."""
+    try:
+        yield
+    except LoadError:
+        raise
+    except (LMMError, KeyError, TypeError, ValueError) as err:
+        raise LoadError(f"{str(path)!r}: {failure}: {type(err).__name__}: {err}") from None
+
+
+def rebuilding(saved: SavedFit):
+    """Context in which the model is rebuilt from ``saved``: its errors become a LoadError
+    ("cannot rebuild the saved model") naming the file."""
+    return _failing_as(saved.path, "cannot rebuild the saved model")
 
 
 def _is_text(value, text: str) -> bool:
@@ -340,55 +394,72 @@ def _check_version(stored: _Stored) -> None:
                            f"{FORMAT_VERSION}")
 
 
-def _spec(stored: _Stored) -> ModelSpec:
+def _spec(stored: _Stored) -> ModelSpec | MultivariateSpec:
+    """The saved spec: multivariate when it has ``formulas``, else of one formula."""
     with stored.reading("cannot read attribute 'spec'"):
         options = _decode(stored.json_attribute("spec"))
         if not isinstance(options, dict):  # a tagged formula or prior rather than options
             raise TypeError(f"it holds a {type(options).__name__}, not the model's options")
+        if "formulas" in options:
+            return MultivariateSpec.from_formulas(options.pop("formulas"), **options)
         return ModelSpec.from_formula(options.pop("formula", None), **options)
 
 
-def _check_fingerprints(stored: _Stored, model: LMM) -> None:
-    saved = stored.json_attribute("fingerprints")
-    if not all(isinstance(v, str) for v in saved.values()):
+def _fingerprints(stored: _Stored) -> dict[str, str]:
+    prints = stored.json_attribute("fingerprints")
+    if not all(isinstance(v, str) for v in prints.values()):
         raise stored.error("attribute 'fingerprints' must map names to text")
-    differ = [k for k, v in _fingerprints(model).items() if saved.get(k) != v]
+    return prints
+
+
+def check_rebuilt(saved: SavedFit, prints: Mapping[str, str], needed: Sequence[str],
+                  labels: Mapping[str, Sequence[str]]) -> None:
+    """Check the model rebuilt from ``saved`` against it.
+
+    Parameters
+    ----------
+    saved : SavedFit
+    prints : mapping of str to str
+        :func:`fingerprints` of the rebuilt model: each must equal the saved one.
+    needed : sequence of str
+        Posterior variables the model has (``beta``, ``sd_<g>``, ``b_<g>``...).
+    labels : mapping of str to sequence of str
+        Coordinates of the posterior and the model's terms or levels they must equal.
+
+    Raises
+    ------
+    LoadError
+        Naming the fingerprints that differ, or the variables or coordinates of the
+        posterior that do not match the model.
+    """
+    def error(message: str) -> LoadError:
+        return LoadError(f"{str(saved.path)!r}: {message}")
+
+    differ = [k for k, v in prints.items() if saved.fingerprints.get(k) != v]
     if differ:
-        raise stored.error(f"the saved data do not rebuild the saved model "
-                           f"({', '.join(differ)} differ)")
-
-
-def _check_posterior(stored: _Stored, idata: az.InferenceData, design: Design) -> None:
-    """The posterior has the variables of the model, labelled by its terms and levels."""
+        raise error(f"the saved data do not rebuild the saved model ({', '.join(differ)} "
+                    "differ)")
+    idata = saved.idata
     if "posterior" not in idata.groups() or not {"chain", "draw"} <= set(idata.posterior.dims):
-        raise stored.error("no posterior with 'chain' and 'draw' dimensions")
+        raise error("no posterior with 'chain' and 'draw' dimensions")
     post = idata.posterior
-    needed = ([names.BETA] if design.fixed_names else []) + [
-        name(g.name) for g in design.groups for name in (names.sd, names.effects)]
-    labels = {names.FIXED: design.fixed_names}
-    for g in design.groups:
-        labels.update(names.coords(g.name, g.levels, g.terms))
     missing = [name for name in needed if name not in post.data_vars]
     differ = [name for name, values in labels.items()
               if name in post.coords and post.coords[name].values.tolist() != list(values)]
     problems = ([f"it lacks the variables {missing}"] if missing else []) + (
         [f"its coords {differ} differ from the model's terms or levels"] if differ else [])
     if problems:
-        raise stored.error(f"the posterior does not match the model: {'; '.join(problems)}")
+        raise error(f"the posterior does not match the model: {'; '.join(problems)}")
 
 
-def load(path: str | Path) -> Fit:
-    """Load a fit written by :meth:`lmm_bayes.Fit.save`; no sampling.
-
-    The model is rebuilt from the saved spec and data and checked against the saved design
-    and prior fingerprints, so every summary of the loaded fit equals the original's.
+def read(path: str | Path) -> SavedFit:
+    """Read a fit written by :func:`save`; no model is rebuilt (see :func:`lmm_bayes.load`).
 
     Raises
     ------
     LoadError
-        The file is missing, is not a readable netCDF file, was not written by ``Fit.save``,
-        has an attribute or data variable that is missing or of the wrong type (naming it),
-        or its data no longer rebuild the saved design.
+        The file is missing, is not a readable netCDF file, was not written by ``save``, or
+        has an attribute or data variable that is missing or of the wrong type (naming it).
     """
     path = Path(path)
     idata = _read(path)
@@ -398,9 +469,5 @@ def load(path: str | Path) -> Fit:
     with stored.reading("cannot read attribute 'sampler'"):
         config = SamplerConfig(**stored.json_attribute("sampler"))
     data = _data_frame(stored)
-    with stored.reading("cannot rebuild the saved model"):
-        model = LMM.from_spec(spec, data)
-    _check_fingerprints(stored, model)
-    _check_posterior(stored, idata, model.design)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
-    return Fit(model, az.InferenceData(**groups), config)
+    return SavedFit(spec, data, config, az.InferenceData(**groups), _fingerprints(stored), path)

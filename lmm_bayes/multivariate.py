@@ -40,13 +40,12 @@ import pandas as pd
 from . import names
 from .design import Design, GroupingFactor, build_design
 from .errors import DesignError, PriorError, SpecError
-from .formula import Formula, parse_formula
+from .formula import Formula
 from .priors import DEFAULT_ETA, Prior, PriorSet, build_priors
 from .variables import columns_used
 
 __all__ = ["MissingPattern", "MultivariateDesign", "MultivariatePriors", "OutcomePart",
-           "RandomBlock", "build_multivariate_design", "build_multivariate_priors",
-           "parse_formulas"]
+           "RandomBlock", "build_multivariate_design", "build_multivariate_priors"]
 
 logger = logging.getLogger("lmm_bayes")
 
@@ -165,28 +164,6 @@ class MultivariateDesign:
             known = sorted({b.group for b in self.blocks})
             raise DesignError(f"no grouping factor {group!r}; the model has {known}")
         return found
-
-
-# ----------------------------------------------------------------------------- formulas
-
-
-def parse_formulas(formulas: Sequence[str]) -> tuple[Formula, ...]:
-    """Parse the formulas of a multivariate model: two or more, distinct responses that are
-    column names, no ``gr(g, by = ...)`` terms."""
-    if isinstance(formulas, str) or len(formulas) < 2:
-        raise SpecError("a multivariate model needs a list of two or more formulas, one per "
-                        "outcome; for one outcome use lb.LMM")
-    parsed = tuple(parse_formula(text) for text in formulas)
-    responses = [f.response for f in parsed]
-    repeated = sorted({r for r in responses if responses.count(r) > 1})
-    if repeated:
-        raise SpecError(f"outcome(s) {repeated} have more than one formula")
-    for formula in parsed:
-        by = [r.group for r in formula.random if r.by is not None]
-        if by:
-            raise SpecError(f"gr(g, by = ...) is not supported in multivariate models yet "
-                            f"(formula {formula.text!r}, factor {by[0]!r})")
-    return parsed
 
 
 # ----------------------------------------------------------------------------- rows
@@ -312,7 +289,7 @@ def build_multivariate_design(formulas: Sequence[Formula], data: pd.DataFrame, *
     Parameters
     ----------
     formulas : sequence of Formula
-        From :func:`parse_formulas`.
+        From :func:`lmm_bayes.spec.parse_formulas`.
     data : pandas.DataFrame
         One row per occasion; an outcome may be missing (NaN) on some rows.
     factors, reference

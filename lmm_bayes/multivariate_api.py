@@ -1,6 +1,6 @@
 """The public entry point for multivariate models: :class:`MultivariateLMM` and its fit.
 
-Orchestration only: formulas (:mod:`lmm_bayes.formula`) → joint design and priors
+Orchestration only: spec (:class:`lmm_bayes.spec.MultivariateSpec`) → joint design and priors
 (:mod:`lmm_bayes.multivariate`) → PyMC model (:func:`lmm_bayes.builder.build_multivariate_model`)
 → sampling (:mod:`lmm_bayes.sampling`) → summaries (:mod:`lmm_bayes.summaries.multivariate`).
 """
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 
 import arviz as az
 import pandas as pd
 
-from . import names
+from . import io, names
 from .engines.graph import sample_model
 from .errors import DesignError
 from .multivariate import (
@@ -22,10 +23,10 @@ from .multivariate import (
     MultivariatePriors,
     build_multivariate_design,
     build_multivariate_priors,
-    parse_formulas,
 )
 from .preflight import check_identifiability
 from .sampling import SamplerConfig, default_target_accept, diagnose, warn_on_problems
+from .spec import MultivariateSpec
 from .summaries import random_effects_table
 from .summaries.multivariate import multivariate_components, multivariate_summary
 
@@ -79,36 +80,53 @@ class MultivariateLMM:
                  priors: Mapping[str, Any] | None = None, factors=(), reference=None,
                  na_action: Literal["raise", "drop"] = "raise",
                  parametrization: Literal["centered", "non-centered"] = "centered"):
+        spec = MultivariateSpec.from_formulas(formulas, rescor=rescor, priors=priors,
+                                              factors=factors, reference=reference,
+                                              na_action=na_action,
+                                              parametrization=parametrization)
+        self._init(spec, data)
+
+    @classmethod
+    def from_spec(cls, spec: MultivariateSpec, data: pd.DataFrame) -> MultivariateLMM:
+        """A model from a :class:`~lmm_bayes.spec.MultivariateSpec` (e.g. read from a TOML
+        file)."""
+        model = cls.__new__(cls)
+        model._init(spec, data)
+        return model
+
+    def _init(self, spec: MultivariateSpec, data: pd.DataFrame) -> None:
         if not isinstance(data, pd.DataFrame):
             raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
         if data.empty:
             raise DesignError("the data have no rows")
-        self.formulas = parse_formulas(formulas)
+        self.spec = spec
         self.data = data
-        self.rescor = bool(rescor)
-        if parametrization not in ("centered", "non-centered"):
-            raise DesignError(f"parametrization must be 'centered' or 'non-centered', not "
-                              f"{parametrization!r}")
-        self.parametrization = parametrization
         self.design: MultivariateDesign = build_multivariate_design(
-            self.formulas, data, factors=factors, reference=reference, na_action=na_action)
+            spec.formulas, data, factors=spec.factors, reference=spec.reference,
+            na_action=spec.na_action)
         for design in self.design.designs:
             check_identifiability(design)
-        self.priors: MultivariatePriors = build_multivariate_priors(self.design, priors,
-                                                                    rescor=self.rescor)
+        self.priors: MultivariatePriors = build_multivariate_priors(self.design, spec.priors,
+                                                                    rescor=spec.rescor)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{y} (n={d.n_obs})" for y, d in zip(self.design.responses,
                                                                  self.design.designs))
-        return f"MultivariateLMM({counts}, rescor={self.rescor})"
+        return f"MultivariateLMM({counts}, rescor={self.spec.rescor})"
+
+    def fingerprints(self) -> dict[str, str]:
+        """Digests of each outcome's design and of the priors, which a saved fit's rebuilt
+        model must reproduce (:func:`lmm_bayes.io.fingerprints`)."""
+        designs = dict(zip(self.design.responses, self.design.designs))
+        return io.fingerprints(designs, self.priors.table(self.design.responses))
 
     @cached_property
     def pymc_model(self):
         """The PyMC model (built once, on first use)."""
         from .builder import build_multivariate_model
 
-        return build_multivariate_model(self.design, self.priors, rescor=self.rescor,
-                                        parametrization=self.parametrization)
+        return build_multivariate_model(self.design, self.priors, rescor=self.spec.rescor,
+                                        parametrization=self.spec.parametrization)
 
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
             random_seed: int | None = None,
@@ -162,6 +180,14 @@ class MultivariateFit:
     @property
     def _block_groups(self) -> dict[str, str]:
         return {b.name: b.group for b in self.model.design.blocks}
+
+    def save(self, path) -> Path:
+        """Write the fit (spec, data, sampler settings, posterior) to one netCDF file;
+        :func:`lmm_bayes.load` reads it back without sampling (see :mod:`lmm_bayes.io`)."""
+        model = self.model
+        levels = {k: v for d in model.design.designs for k, v in d.schema.levels.items()}
+        saved = io.SavedFit(model.spec, model.data, self.config, self.idata, model.fingerprints())
+        return io.save(saved, path, levels)
 
     def diagnostics(self) -> list[str]:
         """Sampling problems (divergences, R-hat, ESS) of the fixed effects and variance

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from .api import Fit
 from .errors import DesignError
+from .multivariate_api import MultivariateFit
 from .plots import plot_shrinkage
 
 __all__ = ["SECTIONS", "format_table", "icc_or_reason", "report_html", "write_results"]
@@ -199,14 +200,16 @@ def report_html(fit: Fit, sections: tuple[Section, ...] = SECTIONS) -> str:
             f"{body}</body></html>\n")
 
 
-def write_results(fit: Fit, out: str | Path) -> dict[str, Path]:
+def write_results(fit: Fit | MultivariateFit, out: str | Path) -> dict[str, Path]:
     """Write ``summary.csv`` (the tidy summary), ``fit.nc`` (the saved fit, see
-    :mod:`lmm_bayes.io`) and ``report.html`` into ``out``."""
+    :mod:`lmm_bayes.io`) and, for a model with one outcome, ``report.html`` into ``out``;
+    returns the paths written by kind."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"summary": out / "summary.csv", "fit": out / "fit.nc",
-             "report": out / "report.html"}
+    paths = {"summary": out / "summary.csv", "fit": out / "fit.nc"}
     fit.summary().to_csv(paths["summary"], index=False)
     fit.save(paths["fit"])
-    paths["report"].write_text(report_html(fit), encoding="utf-8")
+    if isinstance(fit, Fit):  # the sections (ICC, shrinkage, ppc...) are univariate
+        paths["report"] = out / "report.html"
+        paths["report"].write_text(report_html(fit), encoding="utf-8")
     return paths

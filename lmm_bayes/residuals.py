@@ -22,14 +22,14 @@ so log p(ε) = Σ_k log N(u_k; ρ_k u_{k−1}, 1 − ρ_k²) − Σ_i log σ_i c
 dense covariance over the rows. :class:`SerialDesign` holds, per row, the position of the
 same individual's previous row and the time gap; the builder turns them into the likelihood.
 
-Adding a structure whose conditional needs only the previous residual is one entry in
-:data:`STRUCTURES`; a structure needing more of the past (compound symmetry, Toeplitz,
-unstructured) would add a per-individual block form next to :class:`SerialDesign`.
+The options are parsed, without data, by :mod:`lmm_bayes.residual_spec`. Adding a structure
+whose conditional needs only the previous residual is one entry in its ``STRUCTURES``; a
+structure needing more of the past (compound symmetry, Toeplitz, unstructured) would add a
+per-individual block form next to :class:`SerialDesign`.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,105 +38,16 @@ import xarray as xr
 
 from . import names
 from .design import check_full_rank, model_matrix
-from .errors import DesignError, SpecError
-from .formula import Term, parse_formula
+from .errors import DesignError
+from .formula import Term
+from .residual_spec import ResidualSpec, SigmaSpec
 from .variables import DataSchema, VariableEvaluator, level_label
 
 __all__ = [
-    "STRUCTURES", "ResidualDesign", "ResidualSpec", "SerialDesign", "SerialStructure",
-    "SigmaDesign", "build_residual_design", "parse_residual", "parse_sigma", "residual_columns",
+    "ResidualDesign", "SerialDesign", "SigmaDesign", "build_residual_design",
     "residual_sd_draws", "serial_conditional", "serial_design", "serial_draws",
     "sigma_covariates", "sigma_design",
 ]
-
-
-@dataclass(frozen=True)
-class SerialStructure:
-    """A residual correlation structure with one coefficient φ and Corr = φ^|Δt|.
-
-    Attributes
-    ----------
-    name : str
-        As written in the ``residual`` option: ``"ar1"``, ``"car1"``.
-    signed : bool
-        φ ∈ (−1, 1) when true (a negative φ needs whole-number gaps), else φ ∈ (0, 1).
-    whole_times : bool
-        Whether the time variable must hold whole numbers (visit numbers).
-    """
-
-    name: str
-    signed: bool
-    whole_times: bool
-
-
-STRUCTURES: dict[str, SerialStructure] = {
-    "ar1": SerialStructure("ar1", signed=True, whole_times=True),
-    "car1": SerialStructure("car1", signed=False, whole_times=False),
-}
-
-
-@dataclass(frozen=True)
-class ResidualSpec:
-    """A parsed ``residual`` option: structure, time variable and the individual's columns."""
-
-    structure: SerialStructure
-    time: str
-    group: tuple[str, ...]
-    text: str
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (self.time, *self.group)
-
-
-_SERIAL_SYNTAX = re.compile(r"^\s*(\w+)\s*\(\s*([\w.]+)\s*\|\s*([\w.]+(?:\s*:\s*[\w.]+)*)\s*\)\s*$")
-
-
-def parse_residual(text: str) -> ResidualSpec:
-    """Parse ``"ar1(visit | subject)"`` or ``"car1(time | centre:patient)"``.
-
-    Raises
-    ------
-    SpecError
-        On bad syntax or an unknown structure (the message lists the known ones).
-    """
-    match = _SERIAL_SYNTAX.match(text) if isinstance(text, str) else None
-    if match is None:
-        raise SpecError(f"residual={text!r}: expected 'structure(time | individual)', e.g. "
-                        f"'ar1(visit | subject)'; structures: {sorted(STRUCTURES)}")
-    name, time, group = match.groups()
-    if name not in STRUCTURES:
-        raise SpecError(f"residual={text!r}: unknown structure {name!r}; "
-                        f"choose one of {sorted(STRUCTURES)}")
-    columns = tuple(part.strip() for part in group.split(":"))
-    return ResidualSpec(STRUCTURES[name], time, columns, text)
-
-
-def parse_sigma(text: str) -> tuple[Term, ...]:
-    """The fixed terms of a sigma formula such as ``"~ arm"`` or ``"~ time"``.
-
-    Raises
-    ------
-    SpecError
-        On a syntax error (with the position), a left-hand side or a random term.
-    """
-    if not isinstance(text, str) or not text.strip().startswith("~"):
-        raise SpecError(f"sigma={text!r}: expected a one-sided formula such as '~ arm'")
-    formula = parse_formula(f"sigma {text}")
-    if formula.random:
-        raise SpecError(f"sigma={text!r}: a sigma formula has no random terms")
-    if not formula.fixed:
-        raise SpecError(f"sigma={text!r}: the formula has no terms")
-    return formula.fixed
-
-
-def residual_columns(residual: str | None, sigma: str | None) -> tuple[str, ...]:
-    """Variable labels used by the residual options (their missing values count as the
-    formula's do)."""
-    used: list[str] = list(parse_residual(residual).columns) if residual else []
-    for term in parse_sigma(sigma) if sigma else ():
-        used.extend(term.factors)
-    return tuple(dict.fromkeys(used))
 
 
 # ----------------------------------------------------------------------------- data side
@@ -268,26 +179,27 @@ def _row_labels(terms: tuple[Term, ...], ev: VariableEvaluator, n: int) -> np.nd
     return out
 
 
-def sigma_design(text: str, ev: VariableEvaluator, n: int) -> SigmaDesign:
-    """The log-σ design of ``text`` on the rows of ``ev`` (coded as the fixed effects are)."""
-    terms = parse_sigma(text)
-    columns, X = model_matrix(terms, ev, n)
+def sigma_design(sigma: SigmaSpec, ev: VariableEvaluator, n: int) -> SigmaDesign:
+    """The log-σ design of ``sigma`` on the rows of ``ev`` (coded as the fixed effects are)."""
+    columns, X = model_matrix(sigma.terms, ev, n)
     try:
         check_full_rank(X, columns)
     except DesignError as err:
-        raise DesignError(f"sigma={text!r}: {err}") from None
-    return SigmaDesign(text, terms, X, columns, _row_labels(terms, ev, n), ev.learnt_schema())
+        raise DesignError(f"sigma={sigma.text!r}: {err}") from None
+    return SigmaDesign(sigma.text, sigma.terms, X, columns, _row_labels(sigma.terms, ev, n),
+                       ev.learnt_schema())
 
 
-def build_residual_design(data: pd.DataFrame, rows: np.ndarray, *, residual: str | None,
-                          sigma: str | None, factors=(), reference=None) -> ResidualDesign | None:
+def build_residual_design(data: pd.DataFrame, rows: np.ndarray, *,
+                          residual: ResidualSpec | None, sigma: SigmaSpec | None, factors=(),
+                          reference=None) -> ResidualDesign | None:
     """The residual design on ``data.iloc[rows]`` (the rows the model design kept, after
-    :func:`lmm_bayes.design.build_design` checked the columns of :func:`residual_columns`
-    for presence and missing values); None when neither option is given."""
+    :func:`lmm_bayes.design.build_design` checked the options' ``columns`` for presence
+    and missing values); None when neither option is given."""
     if residual is None and sigma is None:
         return None
     used = data.iloc[rows].reset_index(drop=True)
-    serial = (serial_design(parse_residual(residual),
+    serial = (serial_design(residual,
                             VariableEvaluator(used, factors=factors, reference=reference))
               if residual else None)
     sig = (sigma_design(sigma, VariableEvaluator(used, factors=factors, reference=reference),

@@ -1,54 +1,26 @@
-"""Model specifications: the formula and its options, with no data; TOML spec files.
+"""Model specifications: formulas and their options, parsed and checked, with no data.
 
-A spec file (``models/*.toml``) names the model, its data and sampler settings::
-
-    [model]
-    formula = "Reaction ~ Days + (Days | Subject)"
-    family = "gaussian"          # or bernoulli, binomial, poisson, negbinomial (optional)
-    link = "logit"               # optional; the family's default when left out
-    factors = []                 # numeric columns to treat as categorical (optional)
-    reference = {}               # reference level per categorical column (optional)
-    na_action = "raise"          # or "drop" (optional)
-    parametrization = "auto"     # or "centered" / "non-centered" random effects (optional)
-    likelihood = "auto"          # or "marginal" / "conditional" (optional)
-    residual = "ar1(visit | subject)"   # or "car1(time | subject)" (optional)
-    sigma = "~ arm"              # log-linear model of the residual SD (optional)
-
-    [data]
-    dataset = "sleepstudy"       # a data set shipped with lmm_bayes, or
-    # path = "study.csv"         # a CSV file in the spec file's folder (or below it)
-
-    [priors]                     # optional overrides, keys as in lmm_bayes.priors
-    sigma = { dist = "halfstudentt", nu = 3, sigma = 50 }
-    eta_Subject = 2
-
-    [sampler]                    # optional, keywords of LMM.fit
-    draws = 1000
-    tune = 1000
-    chains = 4
-    random_seed = 1
+The bottom stage of the pipeline (spec → design → priors → engine): a spec is a frozen value
+that says which model to fit and nothing about the data. :class:`ModelSpec` is a model with
+one outcome (:class:`lmm_bayes.LMM`), :class:`MultivariateSpec` one with several
+(:class:`lmm_bayes.MultivariateLMM`). :mod:`lmm_bayes.specfile` reads either from a TOML
+file, with its data and sampler settings.
 """
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from numbers import Real
-from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
-
-from .datasets import load_dataset
-from .errors import LMMError, PriorError, SamplingError, SpecError
+from .errors import PriorError, SpecError
 from .families import get_family
 from .formula import Formula, parse_formula
-from .priors import Prior
-from .residuals import parse_residual, parse_sigma
-from .sampling import SamplerConfig
+from .residual_spec import ResidualSpec, SigmaSpec, parse_residual, parse_sigma
 
-__all__ = ["MODEL_OPTIONS", "ModelSpec", "SpecFile", "read_data_file", "read_spec"]
+__all__ = ["MODEL_OPTIONS", "MULTIVARIATE_OPTIONS", "ModelSpec", "MultivariateSpec",
+           "parse_formulas"]
 
 _CHOICES = {"na_action": ("raise", "drop"),
             "parametrization": ("auto", "centered", "non-centered"),
@@ -57,8 +29,9 @@ _CHOICES = {"na_action": ("raise", "drop"),
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model with no data: formula, family and link, prior overrides and data-coding
-    options. ``link=None`` means the family's default (:mod:`lmm_bayes.families`)."""
+    """A model with no data: formula, family and link, prior overrides, data-coding options
+    and residual structure. ``link=None`` means the family's default
+    (:mod:`lmm_bayes.families`); ``residual`` and ``sigma`` are parsed, and keep their text."""
 
     formula: Formula
     family: str = "gaussian"
@@ -69,15 +42,16 @@ class ModelSpec:
     na_action: Literal["raise", "drop"] = "raise"
     parametrization: Literal["auto", "centered", "non-centered"] = "auto"
     likelihood: Literal["auto", "conditional", "marginal"] = "auto"
-    residual: str | None = None
-    sigma: str | None = None
+    residual: ResidualSpec | None = None
+    sigma: SigmaSpec | None = None
 
     @classmethod
     def from_formula(cls, formula: str | Formula, **options) -> ModelSpec:
         """The spec of ``formula`` with ``options`` (the fields of this class), each checked.
 
         ``factors`` may be one column name or a list of them; ``priors`` and ``reference``
-        may be None (none).
+        may be None (none); ``residual`` and ``sigma`` are text (e.g.
+        ``"ar1(visit | subject)"``, ``"~ arm"``) or already parsed.
 
         Raises
         ------
@@ -86,28 +60,130 @@ class ModelSpec:
         PriorError
             ``priors`` that are not a mapping.
         """
-        unknown = sorted(set(options) - {f.name for f in fields(cls)} - {"formula"})
-        if unknown:
-            raise SpecError(f"unknown model option(s) {unknown}")
-        if not isinstance(formula, (str, Formula)):
-            raise SpecError(f"the formula must be text, not {type(formula).__name__} "
-                            f"({formula!r})")
-        parsed = formula if isinstance(formula, Formula) else parse_formula(formula)
+        _check_names(options, MODEL_OPTIONS)
+        parsed = _formula(formula)
         if not isinstance(options.get("family", "gaussian"), str):
             raise SpecError(f"family must be text, not {options['family']!r}")
         get_family(options.get("family", "gaussian"), options.get("link"))
-        options["factors"] = _column_names(options.get("factors", ()))
-        options["reference"] = _reference(options.get("reference"))
-        options["priors"] = _prior_overrides(options.get("priors"))
-        for name, choices in _CHOICES.items():
-            if options.get(name, choices[0]) not in choices:
-                raise SpecError(f"{name} must be one of {list(choices)}, "
-                                f"not {options[name]!r}")
-        if options.get("residual") is not None:
-            parse_residual(options["residual"])
-        if options.get("sigma") is not None:
-            parse_sigma(options["sigma"])
+        options.update(_coding(options, _CHOICES))
+        options["residual"] = _parsed(options.get("residual"), parse_residual, ResidualSpec)
+        options["sigma"] = _parsed(options.get("sigma"), parse_sigma, SigmaSpec)
         return cls(parsed, **options)
+
+    @property
+    def residual_columns(self) -> tuple[str, ...]:
+        """Variable labels used by the residual options (their missing values count as the
+        formula's do)."""
+        used = [*(self.residual.columns if self.residual else ()),
+                *(self.sigma.columns if self.sigma else ())]
+        return tuple(dict.fromkeys(used))
+
+
+#: the options of a model besides its formula: keywords of ``LMM``, ``lb.fit`` and
+#: ``fit_many``, and (all but ``priors``, a table of its own) keys of a spec's ``[model]``
+MODEL_OPTIONS = tuple(f.name for f in fields(ModelSpec) if f.name != "formula")
+
+
+@dataclass(frozen=True)
+class MultivariateSpec:
+    """A multivariate model with no data: one formula per Gaussian outcome, whether the
+    residuals are correlated (``rescor``), prior overrides per outcome (and ``eta_<block>``,
+    ``eta_rescor``), data-coding options and the random effects' parametrization (see
+    :class:`lmm_bayes.MultivariateLMM`)."""
+
+    formulas: tuple[Formula, ...]
+    rescor: bool = True
+    priors: Mapping[str, Any] = field(default_factory=dict)
+    factors: tuple[str, ...] = ()
+    reference: Mapping[str, Any] = field(default_factory=dict)
+    na_action: Literal["raise", "drop"] = "raise"
+    parametrization: Literal["centered", "non-centered"] = "centered"
+
+    @classmethod
+    def from_formulas(cls, formulas: Sequence[str | Formula], **options) -> MultivariateSpec:
+        """The spec of ``formulas`` (:func:`parse_formulas`) with ``options`` (the fields of
+        this class), each checked as :meth:`ModelSpec.from_formula` checks its own.
+
+        Raises
+        ------
+        SpecError
+            Fewer than two formulas, or formulas :func:`parse_formulas` refuses; an unknown
+            option, or one of the wrong type or value.
+        PriorError
+            ``priors`` that are not a mapping.
+        """
+        _check_names(options, MULTIVARIATE_OPTIONS)
+        parsed = parse_formulas(formulas)
+        if not isinstance(options.get("rescor", True), bool):
+            raise SpecError(f"rescor must be true or false, not {options['rescor']!r}")
+        options.update(_coding(options, {"na_action": _CHOICES["na_action"],
+                                         "parametrization": ("centered", "non-centered")}))
+        return cls(parsed, **options)
+
+    @property
+    def responses(self) -> tuple[str, ...]:
+        """The outcomes, in the order of the formulas."""
+        return tuple(f.response for f in self.formulas)
+
+
+#: the options of a multivariate model besides its formulas: keywords of
+#: ``MultivariateLMM`` and keys of a multivariate spec's ``[model]`` (but ``priors``)
+MULTIVARIATE_OPTIONS = tuple(f.name for f in fields(MultivariateSpec) if f.name != "formulas")
+
+
+def parse_formulas(formulas: Sequence[str | Formula]) -> tuple[Formula, ...]:
+    """Parse the formulas of a multivariate model: two or more, distinct responses that are
+    column names, no ``gr(g, by = ...)`` terms."""
+    if isinstance(formulas, str) or not isinstance(formulas, Sequence) or len(formulas) < 2:
+        raise SpecError("a multivariate model needs a list of two or more formulas, one per "
+                        "outcome; for one outcome use lb.LMM")
+    parsed = tuple(_formula(text) for text in formulas)
+    responses = [f.response for f in parsed]
+    repeated = sorted({r for r in responses if responses.count(r) > 1})
+    if repeated:
+        raise SpecError(f"outcome(s) {repeated} have more than one formula")
+    for formula in parsed:
+        by = [r.group for r in formula.random if r.by is not None]
+        if by:
+            raise SpecError(f"gr(g, by = ...) is not supported in multivariate models yet "
+                            f"(formula {formula.text!r}, factor {by[0]!r})")
+    return parsed
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_names(options: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise SpecError(f"unknown model option(s) {unknown}")
+
+
+def _formula(formula) -> Formula:
+    """``formula`` parsed (text) or as it is (already a Formula)."""
+    if isinstance(formula, Formula):
+        return formula
+    if not isinstance(formula, str):
+        raise SpecError(f"the formula must be text, not {type(formula).__name__} "
+                        f"({formula!r})")
+    return parse_formula(formula)
+
+
+def _parsed(value, parse, kind):
+    """An optional option as its parsed value: None, already parsed, or text to parse."""
+    return value if value is None or isinstance(value, kind) else parse(value)
+
+
+def _coding(options: Mapping[str, Any], choices: Mapping[str, tuple]) -> dict[str, Any]:
+    """The options both kinds of spec share, checked: ``factors``, ``reference`` and
+    ``priors`` in their stored form; the choices (``na_action``...) validated."""
+    stored = {"factors": _column_names(options.get("factors", ())),
+              "reference": _reference(options.get("reference")),
+              "priors": _prior_overrides(options.get("priors"))}
+    for name, allowed in choices.items():
+        if name in options and options[name] not in allowed:
+            raise SpecError(f"{name} must be one of {list(allowed)}, not {options[name]!r}")
+    return stored
 
 
 def _column_names(value) -> tuple[str, ...]:
@@ -145,143 +221,3 @@ def _prior_overrides(value) -> dict[str, Any]:
         raise PriorError(f"priors must map keys to priors, e.g. {{'sigma': "
                          f"lb.Prior('halfnormal', sigma=10)}}, not {value!r}")
     return dict(value)
-
-
-#: the options of a model besides its formula: keywords of ``LMM``, ``lb.fit`` and
-#: ``fit_many``, and (all but ``priors``, a table of its own) keys of a spec's ``[model]``
-MODEL_OPTIONS = tuple(f.name for f in fields(ModelSpec) if f.name != "formula")
-
-
-@dataclass(frozen=True)
-class SpecFile:
-    """A spec file read from disk: the model, its data and its sampler settings."""
-
-    path: Path
-    spec: ModelSpec
-    data: pd.DataFrame
-    sampler: Mapping[str, Any]
-
-
-_WHOLE = ((int,), "a whole number")
-_SAMPLER_TYPES = {"draws": _WHOLE, "tune": _WHOLE, "chains": _WHOLE, "cores": _WHOLE,
-                  "random_seed": _WHOLE, "sampler": ((str,), "text"),
-                  "engine": ((str,), "text"), "target_accept": ((int, float), "a number")}
-_MODEL_KEYS = {"formula", *MODEL_OPTIONS} - {"priors"}  # priors: their own section
-_DATA_KEYS = {"dataset", "path"}
-
-
-def _table(raw: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
-    """Section ``name`` of the file (empty when absent), checked to be a table."""
-    value = raw.get(name, {})
-    if not isinstance(value, Mapping):
-        raise SpecError(f"{path}: {name!r} must be a table ([{name}]), not {value!r}")
-    return dict(value)
-
-
-def _check_sampler(table: Mapping[str, Any], path: Path) -> None:
-    """SpecError naming the file unless the sampler settings have their types and
-    :class:`~lmm_bayes.sampling.SamplerConfig` takes their values (``engine`` is checked
-    once the model is built)."""
-    for key, value in table.items():
-        types, what = _SAMPLER_TYPES[key]
-        if isinstance(value, bool) or not isinstance(value, types):
-            raise SpecError(f"{path}: [sampler] {key} must be {what}, not {value!r}")
-    try:
-        SamplerConfig(**{k: v for k, v in table.items() if k != "engine"})
-    except SamplingError as err:
-        raise SpecError(f"{path}: [sampler] {err}") from None
-
-
-def _priors(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    out = {}
-    for key, value in table.items():
-        if not isinstance(value, Mapping):
-            out[key] = value  # an LKJ shape: checked with the other overrides
-            continue
-        params = dict(value)
-        if "dist" not in params:
-            raise SpecError(f"{path}: prior {key!r} needs a 'dist' (e.g. dist = \"normal\")")
-        try:
-            out[key] = Prior(params.pop("dist"), **params)
-        except PriorError as err:
-            raise PriorError(f"{path}: prior {key!r}: {err}") from None
-    return out
-
-
-def read_data_file(path: str | Path) -> pd.DataFrame:
-    """Read a CSV file; :class:`SpecError` naming it when it cannot be read."""
-    try:
-        return pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError,
-            UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read the data file {str(path)!r}: {err}".replace("\n", " ")
-                        ) from None
-
-
-def _data_file(name, path: Path) -> Path:
-    """The CSV that ``[data] path`` names: a relative path that stays inside the spec
-    file's folder once symbolic links are resolved, so that a spec from elsewhere can read
-    no other file of the user's (``--data`` on the command line may name any file)."""
-    folder = path.parent.resolve()
-    if not isinstance(name, str):
-        raise SpecError(f"{path}: [data] path must be text, not {name!r}")
-    csv = (folder / name).resolve()
-    if Path(name).is_absolute() or not csv.is_relative_to(folder):
-        raise SpecError(f"{path}: [data] path {name!r} leaves the spec file's folder; it must "
-                        f"be a relative path to a file in {str(folder)!r} or below (give "
-                        "other data with --data)")
-    if not csv.is_file():
-        raise SpecError(f"{path}: data file {str(csv)!r} does not exist")
-    return csv
-
-
-def _data(table: Mapping[str, Any], path: Path) -> pd.DataFrame:
-    if ("dataset" in table) == ("path" in table):
-        raise SpecError(f"{path}: [data] needs exactly one of 'dataset' (shipped) or 'path' (CSV)")
-    if "path" in table:
-        return read_data_file(_data_file(table["path"], path))
-    if not isinstance(table["dataset"], str):
-        raise SpecError(f"{path}: [data] dataset must be text, not {table['dataset']!r}")
-    return load_dataset(table["dataset"])
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise SpecError(f"spec file {str(path)!r} does not exist")
-    try:
-        return tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise SpecError(f"{path} is not valid TOML: {err}") from None
-
-
-def read_spec(path: str | Path, data: pd.DataFrame | None = None) -> SpecFile:
-    """Read a TOML spec file; ``data`` replaces the data it names.
-
-    Raises
-    ------
-    SpecError
-        The file is missing or not TOML; a section or key is unknown or of the wrong type;
-        ``[data] path`` is absolute, leaves the spec file's folder or names no file.
-    PriorError
-        A prior with an unknown family or parameters that are not numbers.
-    """
-    path = Path(path)
-    raw = _read_toml(path)
-    model, table, sampler = (_table(raw, name, path) for name in ("model", "data", "sampler"))
-    unknown = set(raw) - {"model", "data", "priors", "sampler"}
-    bad = sorted(unknown | (set(model) - _MODEL_KEYS) | (set(table) - _DATA_KEYS)
-                 | (set(sampler) - set(_SAMPLER_TYPES)))
-    if bad:
-        raise SpecError(f"{path}: unknown key(s) {bad}; the sections are [model] "
-                        f"{sorted(_MODEL_KEYS)}, [data] {sorted(_DATA_KEYS)}, [priors], "
-                        f"[sampler] {sorted(_SAMPLER_TYPES)}")
-    if "formula" not in model:
-        raise SpecError(f"{path}: [model] needs a formula")
-    _check_sampler(sampler, path)
-    priors = _priors(_table(raw, "priors", path), path)
-    try:
-        spec = ModelSpec.from_formula(model.pop("formula"), priors=priors, **model)
-    except LMMError as err:
-        raise type(err)(f"{path}: {err}") from None
-    frame = data if data is not None else _data(table, path)
-    return SpecFile(path, spec, frame, sampler)

@@ -5,6 +5,7 @@ import contextlib
 import io
 import re
 import subprocess
+import tomllib
 
 import numpy as np
 import pandas as pd
@@ -13,10 +14,13 @@ from conftest import REPO
 
 import lmm_bayes as lb
 from lmm_bayes.cli import main
-from lmm_bayes.simulate import EEG_TRUTH, HBA1C_TRUTH, TRIAL_TRUTH
+from lmm_bayes.simulate import EEG_TRUTH, HBA1C_TRUTH, TRIAL_TRUTH, simulate_symptoms_il6
 
 SHORT = ["--draws", "150", "--tune", "150", "--chains", "2", "--seed", "1"]
-SPECS = sorted(p.name for p in (REPO / "models").glob("*.toml"))
+# specs of models with one outcome (a multivariate spec has `formulas`: tested below)
+SPECS = sorted(p.name for p in (REPO / "models").glob("*.toml")
+               if "formula" in tomllib.loads(p.read_text())["model"])
+SYMPTOMS = REPO / "models" / "symptoms_il6.toml"
 HBA1C = {(("" if t[:4] not in ("sd__", "cor_") else "patient") if t != "sd__Observation"
           else "Residual", t): v for t, v in HBA1C_TRUTH.items()}
 # specs on simulated data (eeg: residual SDs by condition, from the variance components)
@@ -131,6 +135,35 @@ def test_check_builds_without_sampling():
                                "collapsed: 1 grouping factor, not several")
 
 
+def test_check_a_multivariate_spec():
+    code, printed, _ = run(["check", str(SYMPTOMS)])
+    assert code == 0
+    assert printed.strip() == (f"OK: {SYMPTOMS}: id (120 levels × 4 effects); MultivariateLMM("
+                               "depression (n=707), il6 (n=721), rescor=True)")
+
+
+def test_fit_a_multivariate_spec(tmp_path):
+    """The spec's model on 30 of its 120 patients (a short, cheap fit): the tables printed,
+    summary.csv and the saved fit written, no report; `summarize` prints the same tables."""
+    data = simulate_symptoms_il6()
+    data[data.id.isin(data.id.unique()[:30])].to_csv(tmp_path / "few.csv", index=False)
+    out = tmp_path / "out"
+    code, printed, _ = run(["fit", str(SYMPTOMS), "--data", str(tmp_path / "few.csv"),
+                            "--out", str(out)] + SHORT)
+    assert code == 0
+    assert "no report: the HTML report is for models with one outcome" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["fit.nc", "summary.csv"]
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.term.iloc[-1] == "rescor__depression.il6"
+    loaded = lb.load(out / "fit.nc")
+    assert isinstance(loaded, lb.MultivariateFit)
+    assert loaded.summary()["estimate"].tolist() == pytest.approx(summary["estimate"].tolist(),
+                                                                  rel=1e-12)
+    code, again, _ = run(["summarize", str(out)])
+    tables = printed[printed.index("\nFixed effects"):printed.index("\nwrote summary")]
+    assert code == 0 and tables.strip() in again
+
+
 def test_progress_flag_reaches_the_sampler(monkeypatch):
     seen = {}
 
@@ -180,6 +213,8 @@ SLEEP = str(REPO / "models" / "sleepstudy.toml")
     (["check", "{tmp}/escape.toml"], ("[data] path '../../../etc/hostname' leaves the spec "
                                       "file's folder")),
     (["fit-many", "{tmp}/escape.toml", "--by", "g"], "leaves the spec file's folder"),
+    (["fit", str(SYMPTOMS), "--engine", "graph"], "a multivariate model has one engine"),
+    (["fit-many", str(SYMPTOMS), "--by", "id"], "fit-many fits models with one formula"),
 ])
 def test_user_mistakes_exit_2_with_one_line(args, message, bad_files):
     code, _, err = run([a.format(tmp=bad_files) for a in args])

@@ -12,12 +12,9 @@ from scipy import stats
 
 from lmm_bayes.errors import DesignError, PriorError, SpecError
 from lmm_bayes.formula import parse_formula
-from lmm_bayes.multivariate import (
-    build_multivariate_design,
-    build_multivariate_priors,
-    parse_formulas,
-)
+from lmm_bayes.multivariate import build_multivariate_design, build_multivariate_priors
 from lmm_bayes.priors import Prior
+from lmm_bayes.spec import parse_formulas
 
 # ----------------------------------------------------------------------------- parser
 

@@ -15,6 +15,7 @@ from lmm_bayes.formula import parse_formula
 from lmm_bayes.posterior import PosteriorDraws
 from lmm_bayes.ppc import pointwise_loglik, replicate
 from lmm_bayes.predict import history_effects, predict_draws
+from lmm_bayes.residual_spec import parse_sigma
 from lmm_bayes.residuals import build_residual_design
 
 GAUSSIAN = FAMILIES["gaussian"]
@@ -234,7 +235,8 @@ def test_pointwise_loglik_and_replicates_on_the_fitted_rows(design):
 
 
 def test_sigma_model_gives_each_new_row_its_residual_sd(design):
-    residuals = build_residual_design(DATA, np.arange(12), residual=None, sigma="~ arm")
+    residuals = build_residual_design(DATA, np.arange(12), residual=None,
+                                      sigma=parse_sigma("~ arm"))
     post = posterior(40_000).assign(sigma_beta=(("chain", "draw", "sigma_fixed"),
                                                 np.broadcast_to([0.1, 0.7], (1, 40_000, 2))))
     post = post.assign_coords(sigma_fixed=["(Intercept)", "armB"]).drop_vars("sigma")

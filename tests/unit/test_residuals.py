@@ -9,9 +9,8 @@ import xarray as xr
 from scipy import stats
 
 import lmm_bayes as lb
+from lmm_bayes.residual_spec import parse_residual, parse_sigma
 from lmm_bayes.residuals import (
-    parse_residual,
-    parse_sigma,
     residual_sd_draws,
     serial_conditional,
     serial_draws,
@@ -197,14 +196,14 @@ def test_serial_draws_have_unit_variance_and_lag_correlation():
 
 
 def test_spec_file_carries_residual_and_sigma(tmp_path):
-    from lmm_bayes.spec import read_spec
+    from lmm_bayes.specfile import read_spec
 
     SMALL.to_csv(tmp_path / "d.csv", index=False)
     (tmp_path / "m.toml").write_text('[model]\nformula = "y ~ x"\n'
                                      'residual = "car1(time | id)"\nsigma = "~ arm"\n'
                                      '[data]\npath = "d.csv"\n')
     spec_file = read_spec(tmp_path / "m.toml")
-    assert (spec_file.spec.residual, spec_file.spec.sigma) == ("car1(time | id)", "~ arm")
+    assert (spec_file.spec.residual.text, spec_file.spec.sigma.text) == ("car1(time | id)", "~ arm")
     model = lb.LMM.from_spec(spec_file.spec, spec_file.data)
     assert model.residuals.serial.spec.time == "time"
     assert model.residuals.sigma.names == ("(Intercept)", "armT")

@@ -1,12 +1,16 @@
+import inspect
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
 
 import lmm_bayes as lb
+from lmm_bayes.models import model_from_spec
 from lmm_bayes.sampling import SamplerConfig
-from lmm_bayes.spec import read_spec
+from lmm_bayes.spec import MODEL_OPTIONS, MULTIVARIATE_OPTIONS, ModelSpec, MultivariateSpec
+from lmm_bayes.specfile import read_spec
 
 
 def write(tmp_path, text):
@@ -20,12 +24,12 @@ def test_every_shipped_spec_reads(tmp_path):
     assert specs
     for path in specs:
         spec_file = read_spec(path)
-        lb.LMM.from_spec(spec_file.spec, spec_file.data)
+        model_from_spec(spec_file.spec, spec_file.data)
 
 
 def test_eeg_spec_passes_its_sigma_formula():
     spec_file = read_spec(REPO / "models" / "eeg.toml")
-    assert spec_file.spec.sigma == "~ condition" and spec_file.spec.residual is None
+    assert spec_file.spec.sigma.text == "~ condition" and spec_file.spec.residual is None
     model = lb.LMM.from_spec(spec_file.spec, spec_file.data)
     assert model.likelihood == "conditional"  # a sigma formula turns the marginal one off
     assert [(g.name, g.n_levels, g.terms) for g in model.design.groups] == [
@@ -211,3 +215,78 @@ sd = { dist = "halfnormal", sigma = 0.5 }
     model = lb.LMM.from_spec(spec_file.spec, spec_file.data)
     assert list(model.design.trials) == [4, 4, 3, 5, 6, 4]
     assert model.priors.sigma is None
+
+
+# ----------------------------------------------------------------------------- options, multivariate
+
+
+def keywords(function) -> tuple[str, ...]:
+    return tuple(name for name, p in inspect.signature(function).parameters.items()
+                 if p.kind is p.KEYWORD_ONLY)
+
+
+def test_model_classes_take_exactly_the_spec_options():
+    """MODEL_OPTIONS is the one list: LMM's keywords, a spec's [model] keys (and lb.fit's
+    and fit_many's pass-through, which are checked against it)."""
+    assert keywords(lb.LMM) == MODEL_OPTIONS
+    assert keywords(lb.MultivariateLMM) == MULTIVARIATE_OPTIONS
+
+
+def test_residual_options_are_parsed_once_and_keep_their_text():
+    spec = ModelSpec.from_formula("y ~ x", residual="ar1( visit|subject )", sigma="~ arm * x")
+    assert (spec.residual.structure.name, spec.residual.time, spec.residual.group) == (
+        "ar1", "visit", ("subject",))
+    assert spec.residual.text == "ar1( visit|subject )" and spec.sigma.text == "~ arm * x"
+    assert spec.residual_columns == ("visit", "subject", "arm", "x")
+    assert ModelSpec.from_formula("y ~ x", residual=spec.residual, sigma=spec.sigma) == spec
+
+
+MULTIVARIATE = """
+[model]
+formulas = ["y1 ~ time + (1 + time |p| id)", "y2 ~ time + (1 |p| id)"]
+rescor = false
+factors = "site"
+parametrization = "non-centered"
+[data]
+path = "d.csv"
+[priors]
+eta_id = 3
+[priors.y1]
+time = { dist = "normal", mu = 0, sigma = 2 }
+[sampler]
+draws = 20
+"""
+
+
+def test_multivariate_spec_file_reads_into_a_multivariate_spec(tmp_path):
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"id": np.repeat(list("abcdef"), 4), "time": np.tile(np.arange(4.0), 6),
+                  "site": np.repeat([1, 2], 12), "y1": rng.normal(size=24),
+                  "y2": rng.normal(size=24)}).to_csv(tmp_path / "d.csv", index=False)
+    spec_file = read_spec(write(tmp_path, MULTIVARIATE))
+    expected = MultivariateSpec.from_formulas(
+        ["y1 ~ time + (1 + time |p| id)", "y2 ~ time + (1 |p| id)"], rescor=False,
+        factors=["site"], parametrization="non-centered",
+        priors={"eta_id": 3, "y1": {"time": lb.Prior("normal", mu=0, sigma=2)}})
+    assert spec_file.spec == expected and spec_file.sampler == {"draws": 20}
+    model = model_from_spec(spec_file.spec, spec_file.data)
+    assert isinstance(model, lb.MultivariateLMM) and model.design.responses == ("y1", "y2")
+    priors = model.priors.table(model.design.responses).set_index("parameter")["prior"]
+    assert priors["y1:time"] == "normal(mu=0, sigma=2)" and priors["corr_id"] == "lkj(eta=3)"
+    assert "rescor" not in priors.index
+
+
+@pytest.mark.parametrize("model, message", [
+    ("formulas = ['y1 ~ 1', 'y2 ~ 1']\nfamily = 'poisson'", r"unknown key\(s\) \['family'\]"),
+    ("formulas = ['y1 ~ 1']", "two or more formulas"),
+    ("formulas = 'y1 ~ 1'", "two or more formulas"),
+    ("formulas = ['y1 ~ 1', 5]", r"the formula must be text, not int \(5\)"),
+    ("formulas = ['y1 ~ 1', 'y2 ~ 1']\nrescor = 'yes'", "rescor must be true or false"),
+    ("formulas = ['y1 ~ 1', 'y2 ~ 1']\nparametrization = 'auto'",
+     r"parametrization must be one of \['centered', 'non-centered'\]"),
+    ("formulas = ['y1 ~ 1', 'y2 ~ 1']\n[sampler]\nengine = 'graph'",
+     r"unknown key\(s\) \['engine'\]"),
+])
+def test_bad_multivariate_specs_raise_spec_error(tmp_path, model, message):
+    with pytest.raises(lb.SpecError, match=message):
+        read_spec(write(tmp_path, f"[model]\n{model}\n"))

@@ -1,0 +1,114 @@
+"""The residual options of a model spec, parsed into frozen values (no data).
+
+``residual="ar1(visit | subject)"`` names a serial correlation structure, its time variable
+and the columns that identify an individual; ``sigma="~ arm"`` is a one-sided formula for the
+log residual SD. Both are parsed once, when the spec is made
+(:meth:`lmm_bayes.spec.ModelSpec.from_formula`); :mod:`lmm_bayes.residuals` builds their
+per-row designs from the parsed values. Each value keeps the text it was parsed from, which
+is what a saved fit stores.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import SpecError
+from .formula import Term, parse_formula
+
+__all__ = ["STRUCTURES", "ResidualSpec", "SerialStructure", "SigmaSpec", "parse_residual",
+           "parse_sigma"]
+
+
+@dataclass(frozen=True)
+class SerialStructure:
+    """A residual correlation structure with one coefficient φ and Corr = φ^|Δt|.
+
+    Attributes
+    ----------
+    name : str
+        As written in the ``residual`` option: ``"ar1"``, ``"car1"``.
+    signed : bool
+        φ ∈ (−1, 1) when true (a negative φ needs whole-number gaps), else φ ∈ (0, 1).
+    whole_times : bool
+        Whether the time variable must hold whole numbers (visit numbers).
+    """
+
+    name: str
+    signed: bool
+    whole_times: bool
+
+
+STRUCTURES: dict[str, SerialStructure] = {
+    "ar1": SerialStructure("ar1", signed=True, whole_times=True),
+    "car1": SerialStructure("car1", signed=False, whole_times=False),
+}
+
+
+@dataclass(frozen=True)
+class ResidualSpec:
+    """A parsed ``residual`` option: structure, time variable and the individual's columns."""
+
+    structure: SerialStructure
+    time: str
+    group: tuple[str, ...]
+    text: str
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The variables it uses: the time, then the individual's columns."""
+        return (self.time, *self.group)
+
+
+@dataclass(frozen=True)
+class SigmaSpec:
+    """A parsed ``sigma`` option: the fixed terms of the log residual SD's formula."""
+
+    terms: tuple[Term, ...]
+    text: str
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The variables its terms use, each once, in order of appearance."""
+        return tuple(dict.fromkeys(f for term in self.terms for f in term.factors))
+
+
+_SERIAL_SYNTAX = re.compile(r"^\s*(\w+)\s*\(\s*([\w.]+)\s*\|\s*([\w.]+(?:\s*:\s*[\w.]+)*)\s*\)\s*$")
+
+
+def parse_residual(text: str) -> ResidualSpec:
+    """Parse ``"ar1(visit | subject)"`` or ``"car1(time | centre:patient)"``.
+
+    Raises
+    ------
+    SpecError
+        On bad syntax or an unknown structure (the message lists the known ones).
+    """
+    match = _SERIAL_SYNTAX.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise SpecError(f"residual={text!r}: expected 'structure(time | individual)', e.g. "
+                        f"'ar1(visit | subject)'; structures: {sorted(STRUCTURES)}")
+    name, time, group = match.groups()
+    if name not in STRUCTURES:
+        raise SpecError(f"residual={text!r}: unknown structure {name!r}; "
+                        f"choose one of {sorted(STRUCTURES)}")
+    columns = tuple(part.strip() for part in group.split(":"))
+    return ResidualSpec(STRUCTURES[name], time, columns, text)
+
+
+def parse_sigma(text: str) -> SigmaSpec:
+    """Parse a sigma formula such as ``"~ arm"`` or ``"~ time"`` into its fixed terms.
+
+    Raises
+    ------
+    SpecError
+        On a syntax error (with the position), a left-hand side or a random term.
+    """
+    if not isinstance(text, str) or not text.strip().startswith("~"):
+        raise SpecError(f"sigma={text!r}: expected a one-sided formula such as '~ arm'")
+    formula = parse_formula(f"sigma {text}")
+    if formula.random:
+        raise SpecError(f"sigma={text!r}: a sigma formula has no random terms")
+    if not formula.fixed:
+        raise SpecError(f"sigma={text!r}: the formula has no terms")
+    return SigmaSpec(formula.fixed, text)
