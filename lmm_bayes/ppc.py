@@ -71,8 +71,9 @@ def _by_rows(posterior: xr.Dataset, design: Design, residuals: ResidualDesign | 
              compute) -> xr.DataArray:
     """Assemble (chain, draw, obs) from ``compute(draws, eta, rows)`` over chunks of rows."""
     if residuals is not None and residuals.serial is not None:
-        raise DesignError("predictive checks and LOO are not available with an AR(1)/CAR(1) "
-                          "residual structure (the rows are not conditionally independent)")
+        raise DesignError("predictive checks and LOO are not available with the residual "
+                          f"structure {residuals.serial.spec.text!r} (the rows are not "
+                          "conditionally independent)")
     draws = PosteriorDraws(posterior)
     parts = []
     for start in range(0, design.n_obs, CHUNK_ROWS):

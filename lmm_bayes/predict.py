@@ -290,7 +290,8 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
     structure is not handled (the history's residuals would be correlated).
     """
     if residuals is not None and residuals.serial is not None:
-        raise DesignError("history= is not available with an AR(1)/CAR(1) residual structure")
+        raise DesignError("history= is not available with the residual structure "
+                          f"{residuals.serial.spec.text!r}")
     _require_rows(history, "history")
     history = history.reset_index(drop=True)
     rows = new_rows(design, history, "new")
