@@ -19,11 +19,11 @@ log-σ coefficient of x          Normal(0, 1/sd(x)); indicator (0/1) columns Nor
 =============================  ===================================================
 
 The defaults of a family's extra parameters (σ here, α below) are the family's own
-(:mod:`lmm_bayes.families`), those of a residual structure's parameters (φ) the structure's
-own (:mod:`lmm_bayes.structures`). The AR(1) and CAR(1) defaults are brms's uniform prior on the
-autocorrelation (Bürkner 2017); on the log-σ scale a coefficient of 1 multiplies the SD by
-e ≈ 2.7, so Normal(0, 1) per unit of an indicator (or per SD of a covariate) is weakly
-informative.
+(:mod:`lmm_bayes.families`), those of a residual structure's parameters (φ) the
+structure's own (:mod:`lmm_bayes.structures`). The AR(1) and CAR(1) defaults are brms's
+uniform prior on the autocorrelation (Bürkner 2017); on the log-σ scale a coefficient of 1
+multiplies the SD by e ≈ 2.7, so Normal(0, 1) per unit of an indicator (or per SD of a
+covariate) is weakly informative.
 
 For the other families (:mod:`lmm_bayes.families`) the priors live on the link scale, with
 s = 1 in place of sd(y) (so a coefficient prior is Normal(0, 2.5/sd(x)), 2.5 for an indicator,

@@ -2,9 +2,9 @@
 
 ``residual="ar1(visit | subject)"`` names a residual correlation structure
 (:data:`lmm_bayes.structures.STRUCTURES`), its time variable and the columns that identify
-an individual; ``sigma="~ arm"`` is a one-sided formula for the log residual SD. Both are parsed once, when the spec is made
-(:meth:`lmm_bayes.spec.ModelSpec.from_formula`); :mod:`lmm_bayes.residuals` builds their
-per-row designs from the parsed values. Each value keeps the text it was parsed from, which
+an individual; ``sigma="~ arm"`` is a one-sided formula for the log residual SD. Both are
+parsed once, when the spec is made (:meth:`lmm_bayes.spec.ModelSpec.from_formula`);
+:mod:`lmm_bayes.residuals` builds their per-row designs from the parsed values. Each value keeps the text it was parsed from, which
 is what a saved fit stores.
 """
 
