@@ -84,10 +84,10 @@ class LMM:
         fewer levels too). ``"conditional"`` forces the plain model with the random
         effects sampled.
     residual : str, optional
-        Serial correlation of the residuals within an individual:
-        ``"ar1(visit | subject)"`` (whole-number visits, φ ∈ (−1, 1)) or
-        ``"car1(time | subject)"`` (continuous time, φ ∈ (0, 1)); Corr = φ^|Δt|
-        (:mod:`lmm_bayes.residuals`). Posterior variable ``phi``.
+        Correlation of the residuals within an individual, a structure of
+        :mod:`lmm_bayes.structures`: ``"ar1(visit | subject)"`` (whole-number visits,
+        φ ∈ (−1, 1)) or ``"car1(time | subject)"`` (continuous time, φ ∈ (0, 1));
+        Corr = φ^|Δt|. Posterior variables: the structure's parameters (``phi``).
     sigma : str, optional
         A log-linear model of the residual SD, e.g. ``"~ arm"`` (a σ per arm, nlme's
         ``varIdent``) or ``"~ time"`` (``varExp``). Posterior variable ``sigma_beta``

@@ -16,9 +16,9 @@ unless the data inform every level strongly (then centred, see :func:`level_info
 and indexed by level rather than multiplied through a dense Z.
 
 Residual structures and sigma models (:mod:`lmm_bayes.residuals`) replace
-ε_i ~ N(0, σ²) by log σ_i = x_{σ,i}ᵀ β_σ and/or an AR(1)/CAR(1) process within each
-individual, written in its O(n) innovations form
-(:func:`_serial_normal`).
+ε_i ~ N(0, σ²) by log σ_i = x_{σ,i}ᵀ β_σ and/or correlated residuals within each individual,
+e.g. an AR(1)/CAR(1) process; each structure writes its own likelihood
+(:meth:`lmm_bayes.structures.ResidualStructure.likelihood`).
 
 For the other families (Breslow & Clayton 1993) the same linear predictor η is the link g of
 the response's mean, g(E[y_i | b]) = η_i, with a Bernoulli, binomial (trials from the data),
@@ -27,12 +27,12 @@ Each family writes its own likelihood (:meth:`lmm_bayes.families.Family.likeliho
 builder gives it η, the response and its extra parameters with their priors.
 
 Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian), ``alpha`` (negative
-binomial), ``sd_<g>`` (dim ``<g>__term``),
-``corr_<g>`` (dims ``<g>__term``, ``<g>__term_``), ``b_<g>`` (dims ``<g>__level``,
-``<g>__term``); with a residual structure ``phi``; with a sigma formula ``sigma_beta``
-(dim ``sigma_fixed``) instead of ``sigma``. Internal: ``intercept_c`` (intercept with
-centred predictors), ``beta_slopes``, ``z_<g>``, ``chol_<g>``, ``sigma_intercept_c``,
-``sigma_beta_slopes``, ``phi_unit``.
+binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dims ``<g>__term``,
+``<g>__term_``), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
+its parameters (``phi``); with a sigma formula ``sigma_beta`` (dim ``sigma_fixed``) instead
+of ``sigma``. Internal: ``intercept_c`` (intercept with centred predictors),
+``beta_slopes``, ``z_<g>``, ``chol_<g>``, ``sigma_intercept_c``, ``sigma_beta_slopes``,
+``<parameter>_unit`` of a structure's parameter on a rescaled interval (``phi_unit``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from .marginal import LevelStatistics, can_marginalize, level_statistics
 from .multivariate import MissingPattern, MultivariateDesign, MultivariatePriors
 from .names import SIGMA
 from .priors import INTERCEPT, Prior, PriorSet
-from .residuals import ResidualDesign, SerialDesign, serial_draws
+from .residuals import ResidualDesign
 
 __all__ = ["build_model", "build_multivariate_model", "centring", "level_information",
            "response_data"]
@@ -316,47 +316,16 @@ def _residual_sd(residuals: ResidualDesign, priors: PriorSet, n: int):
     return pt.exp(pt.dot(sig.X, beta))
 
 
-def _phi(serial: SerialDesign, prior: Prior):
-    """φ with its beta prior: on (φ + 1)/2 for a signed structure (φ ∈ (−1, 1)), else on φ."""
-    if not serial.spec.structure.signed:
-        return pm.Beta("phi", **prior.kwargs)
-    return pm.Deterministic("phi", 2.0 * pm.Beta("phi_unit", **prior.kwargs) - 1.0)
-
-
-def _serial_normal(mu, sd, serial: SerialDesign, prior: Prior, observed: np.ndarray):
-    """The observed rows under AR(1)/CAR(1) residuals in the innovations form.
-
-    Notes
-    -----
-    With u_i = (y_i − μ_i)/σ_i and ρ_i = φ^{gap_i} (0 at an individual's first row),
-    log p(y) = Σ_i [log N(u_i; ρ_i u_prev(i), 1 − ρ_i²) − log σ_i] (module docstring of
-    :mod:`lmm_bayes.residuals`; Box, Jenkins & Reinsel 2008, §7.1): O(n), no covariance
-    matrix over the rows. Whole-number gaps (``ar1``) are integer powers, so a negative
-    φ is allowed there.
-    """
-    gap = (serial.gap.astype(int) if serial.spec.structure.whole_times else serial.gap)
-    rho = pt.switch(serial.first, 0.0, pt.pow(_phi(serial, prior), gap))
-    previous = serial.previous
-
-    def logp(value, mu, sd, rho):
-        u = (value - mu) / sd
-        return pm.logp(pm.Normal.dist(rho * u[previous], pt.sqrt(1.0 - rho**2)), u) - pt.log(sd)
-
-    def random(mu, sd, rho, rng=None, size=None):
-        return mu + sd * serial_draws(rho, serial, rng, size=tuple(size or ())[:-1])
-
-    return pm.CustomDist("y", mu, sd, rho, logp=logp, random=random, observed=observed,
-                         dims="obs")
-
-
 def _gaussian_residuals(mu, design: Design, priors: PriorSet, residuals: ResidualDesign):
-    """The Gaussian likelihood with a sigma model and/or a serial residual structure."""
+    """The Gaussian likelihood with a sigma model and/or a residual correlation structure
+    (which writes its own, :meth:`lmm_bayes.structures.ResidualStructure.likelihood`)."""
     sd = _residual_sd(residuals, priors, design.n_obs)
     observed = _observed(design)
     if residuals.serial is None:
         pm.Normal("y", mu=mu, sigma=sd, observed=observed, dims="obs")
     else:
-        _serial_normal(mu, sd, residuals.serial, priors.phi, observed)
+        residuals.serial.spec.structure.likelihood(mu, sd, residuals.serial,
+                                                   priors.residual_correlation, observed)
 
 
 def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,

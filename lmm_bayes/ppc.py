@@ -22,7 +22,7 @@ from .design import Design
 from .errors import DesignError
 from .families import Family
 from .posterior import PosteriorDraws
-from .residuals import ResidualDesign
+from .residuals import ResidualDesign, SerialDesign
 from .summaries.draws import check_prob
 
 __all__ = ["STATISTICS", "fitted_linear_predictor", "pointwise_loglik", "ppc_pvalues",
@@ -67,12 +67,8 @@ def fitted_linear_predictor(draws: PosteriorDraws, design: Design, rows: slice) 
                                                    for g in design.groups])
 
 
-def _by_rows(posterior: xr.Dataset, design: Design, residuals: ResidualDesign | None,
-             compute) -> xr.DataArray:
+def _by_rows(posterior: xr.Dataset, design: Design, compute) -> xr.DataArray:
     """Assemble (chain, draw, obs) from ``compute(draws, eta, rows)`` over chunks of rows."""
-    if residuals is not None and residuals.serial is not None:
-        raise DesignError("predictive checks and LOO are not available with an AR(1)/CAR(1) "
-                          "residual structure (the rows are not conditionally independent)")
     draws = PosteriorDraws(posterior)
     parts = []
     for start in range(0, design.n_obs, CHUNK_ROWS):
@@ -96,25 +92,52 @@ def _parameters(draws: PosteriorDraws, design: Design, family: Family,
     return aux
 
 
+def _structure_draws(posterior: xr.Dataset, serial: SerialDesign,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Unit-scale residuals u (S, n) of every fitted row from the residual structure, one
+    set per posterior draw (each individual's rows drawn together)."""
+    draws = PosteriorDraws(posterior)
+    structure = serial.spec.structure
+    values = {p.name: draws.get(p.name) for p in structure.parameters}
+    return structure.draw(serial, values, rng, size=(draws.shape[0] * draws.shape[1],))
+
+
 def replicate(posterior: xr.Dataset, design: Design, family: Family,
               rng: np.random.Generator, residuals: ResidualDesign | None = None
               ) -> xr.DataArray:
-    """Replicated responses on the fitted rows, one set per posterior draw (chain, draw, obs)."""
+    """Replicated responses on the fitted rows, one set per posterior draw (chain, draw, obs).
+
+    Notes
+    -----
+    With a residual structure (Gaussian family) y_rep = η + σ u, u drawn from the structure
+    (:meth:`lmm_bayes.structures.ResidualStructure.draw`) given each draw's parameters.
+    """
+    serial = residuals.serial if residuals is not None else None
+    u = None if serial is None else _structure_draws(posterior, serial, rng)
+
     def compute(draws, eta, rows):
         aux = _parameters(draws, design, family, residuals, rows)
-        return family.draw(family.inverse_link(eta), aux, rng)
-    return _by_rows(posterior, design, residuals, compute)
+        if u is None:
+            return family.draw(family.inverse_link(eta), aux, rng)
+        return eta + aux[names.SIGMA] * u[:, rows]
+    return _by_rows(posterior, design, compute)
 
 
 def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family,
                      residuals: ResidualDesign | None = None) -> xr.DataArray:
     """log p(y_i | θ⁽ˢ⁾, b⁽ˢ⁾) per draw and fitted row, for PSIS-LOO (Vehtari, Gelman & Gabry
     2017, *Statistics and Computing* 27): conditional on the random effects, so LOO predicts
-    a left-out observation of a known level."""
+    a left-out observation of a known level. Not with a residual structure, whose rows
+    are not conditionally independent."""
+    if residuals is not None and residuals.serial is not None:
+        raise DesignError("LOO is not available with the residual structure "
+                          f"{residuals.serial.spec.text!r} (the rows are not conditionally "
+                          "independent)")
+
     def compute(draws, eta, rows):
         aux = _parameters(draws, design, family, residuals, rows)
         return family.logpdf(design.y[rows], family.inverse_link(eta), aux)
-    return _by_rows(posterior, design, residuals, compute)
+    return _by_rows(posterior, design, compute)
 
 
 def ppc_pvalues(y: np.ndarray, y_rep: np.ndarray, stats: Sequence[str] = ("mean", "sd", "min",

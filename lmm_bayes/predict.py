@@ -290,7 +290,8 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
     structure is not handled (the history's residuals would be correlated).
     """
     if residuals is not None and residuals.serial is not None:
-        raise DesignError("history= is not available with an AR(1)/CAR(1) residual structure")
+        raise DesignError("history= is not available with the residual structure "
+                          f"{residuals.serial.spec.text!r}")
     _require_rows(history, "history")
     history = history.reset_index(drop=True)
     rows = new_rows(design, history, "new")
@@ -353,9 +354,9 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
         Observed rows (with the response) of new individuals to condition on.
     random_seed : int, optional
     residuals : ResidualDesign, optional
-        The model's residual design: a sigma model gives each new row its own σ. With an
-        AR(1)/CAR(1) structure a new measurement gets the stationary residual N(0, σ²), not
-        conditioned on the individual's last residual.
+        The model's residual design: a sigma model gives each new row its own σ. With a
+        residual structure a new measurement gets the stationary residual N(0, σ²), not
+        conditioned on the individual's earlier residuals.
 
     Returns
     -------

@@ -19,10 +19,11 @@ log-σ coefficient of x          Normal(0, 1/sd(x)); indicator (0/1) columns Nor
 =============================  ===================================================
 
 The defaults of a family's extra parameters (σ here, α below) are the family's own
-(:mod:`lmm_bayes.families`). The AR(1) and CAR(1) defaults are brms's uniform prior on the
-autocorrelation (Bürkner 2017); on the log-σ scale a coefficient of 1 multiplies the SD by
-e ≈ 2.7, so Normal(0, 1) per unit of an indicator (or per SD of a covariate) is weakly
-informative.
+(:mod:`lmm_bayes.families`), those of a residual structure's parameters (φ) the
+structure's own (:mod:`lmm_bayes.structures`). The AR(1) and CAR(1) defaults are brms's
+uniform prior on the autocorrelation (Bürkner 2017); on the log-σ scale a coefficient of 1
+multiplies the SD by e ≈ 2.7, so Normal(0, 1) per unit of an indicator (or per SD of a
+covariate) is weakly informative.
 
 For the other families (:mod:`lmm_bayes.families`) the priors live on the link scale, with
 s = 1 in place of sd(y) (so a coefficient prior is Normal(0, 2.5/sd(x)), 2.5 for an indicator,
@@ -58,7 +59,8 @@ Overrides are a mapping from a key to a :class:`Prior` (or, for LKJ, a number):
 * the name of a family's extra parameter (:attr:`lmm_bayes.families.Family.extra`):
   ``"sigma"`` for the residual SD (Gaussian family, without a sigma formula), ``"alpha"``
   for the negative binomial's dispersion;
-* ``"phi"`` for the AR(1)/CAR(1) coefficient (a ``beta`` prior, on (φ + 1)/2 for ``ar1``);
+* the name of a residual structure's parameter (:mod:`lmm_bayes.structures`): ``"phi"``
+  for the AR(1)/CAR(1) coefficient (a ``beta`` prior, on (φ + 1)/2 for ``ar1``);
 * ``"sigma_(Intercept)"`` and ``"sigma_<column>"`` (e.g. ``"sigma_armB"``) for the
   coefficients of log σ, ``"sigma_b"`` for all but the intercept.
 
@@ -103,9 +105,9 @@ class PriorSet:
         The family's extra parameters (:attr:`lmm_bayes.families.Family.extra`): ``sigma``
         (Gaussian, unless a sigma formula models it), ``alpha`` (negative binomial); empty
         for the other families.
-    phi : Prior or None
-        The beta prior of the AR(1)/CAR(1) coefficient (of (φ + 1)/2 for ``ar1``); None
-        without a residual structure.
+    residual_correlation : mapping of name to Prior
+        The residual structure's parameters (:mod:`lmm_bayes.structures`): ``phi`` of
+        AR(1)/CAR(1), a beta prior (of (φ + 1)/2 for ``ar1``); empty without a structure.
     sigma_intercept : Prior or None
         Intercept of log σ (other sigma columns centred); None without one.
     sigma_fixed : mapping of sigma-design column to Prior
@@ -117,7 +119,7 @@ class PriorSet:
     sd: Mapping[str, Mapping[str, Prior]]
     eta: Mapping[str, float]
     auxiliary: Mapping[str, Prior] = field(default_factory=dict)
-    phi: Prior | None = None
+    residual_correlation: Mapping[str, Prior] = field(default_factory=dict)
     sigma_intercept: Prior | None = None
     sigma_fixed: Mapping[str, Prior] = field(default_factory=dict)
 
@@ -125,6 +127,11 @@ class PriorSet:
     def sigma(self) -> Prior | None:
         """The residual SD's prior (Gaussian family without a sigma formula), else None."""
         return self.auxiliary.get(SIGMA)
+
+    @property
+    def phi(self) -> Prior | None:
+        """The AR(1)/CAR(1) coefficient's prior, else None."""
+        return self.residual_correlation.get(names.PHI)
 
     @property
     def has_sigma_model(self) -> bool:
@@ -143,8 +150,7 @@ class PriorSet:
         if self.sigma_intercept is not None:
             rows.append((f"sigma_{INTERCEPT}", str(self.sigma_intercept)))
         rows += [(f"sigma_{name}", str(p)) for name, p in self.sigma_fixed.items()]
-        if self.phi is not None:
-            rows.append(("phi", str(self.phi)))
+        rows += [(name, str(p)) for name, p in self.residual_correlation.items()]
         return pd.DataFrame(rows, columns=["parameter", "prior"])
 
 
@@ -169,10 +175,12 @@ def _group_sd_priors(group: GroupingFactor, sd_y: float) -> dict[str, Prior]:
 
 
 def _residual_defaults(residuals: ResidualDesign | None, sd_y: float) -> dict:
-    """Defaults of φ and of the log-σ coefficients (see the module docstring)."""
+    """Defaults of the residual structure's parameters (the structure's own) and of the
+    log-σ coefficients (see the module docstring)."""
     if residuals is None:
         return {}
-    out: dict = {"phi": Prior("beta", alpha=1.0, beta=1.0) if residuals.serial else None}
+    parameters = residuals.serial.spec.structure.parameters if residuals.serial else ()
+    out: dict = {"residual_correlation": {p.name: p.default_prior(sd_y) for p in parameters}}
     if residuals.sigma is not None:
         names, X = residuals.sigma.names, residuals.sigma.X
         out["sigma_intercept"] = (Prior("normal", mu=float(np.log(sd_y)), sigma=2.0)
@@ -224,7 +232,7 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
 
 def _valid_keys(priors: PriorSet) -> list[str]:
     keys = ["b", "sd", "eta", *priors.auxiliary] + ([INTERCEPT] if priors.intercept else [])
-    keys += ["phi"] if priors.phi is not None else []
+    keys += list(priors.residual_correlation)
     if priors.has_sigma_model:
         keys += [f"sigma_{INTERCEPT}"] if priors.sigma_intercept is not None else []
         keys += [f"sigma_{n}" for n in priors.sigma_fixed] + ["sigma_b"]
@@ -260,11 +268,14 @@ def _eta(group: str, default: float, overrides: Mapping[str, object]) -> float:
     return default
 
 
-def _phi_prior(key: str, value) -> Prior:
-    if not isinstance(value, Prior) or value.dist != "beta":
-        raise PriorError(f"prior {key!r} is for an autocorrelation and needs a beta prior "
-                         f"(lb.Prior('beta', alpha=..., beta=...)), not {value!r}")
-    return value
+def _structure_priors(base: PriorSet, residuals: ResidualDesign | None,
+                      overrides: Mapping[str, object]) -> dict[str, Prior]:
+    """The residual structure's parameters' priors, each override checked by the structure."""
+    if not base.residual_correlation:
+        return {}
+    structure = residuals.serial.spec.structure
+    return {key: structure.check_prior(key, overrides[key]) if key in overrides else prior
+            for key, prior in base.residual_correlation.items()}
 
 
 def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
@@ -301,7 +312,7 @@ def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
     eta = {g: _eta(g, v, overrides) for g, v in base.eta.items()}
     auxiliary = {name: pick([name], p, True) for name, p in base.auxiliary.items()}
     residual = {
-        "phi": _phi_prior("phi", overrides["phi"]) if "phi" in overrides else base.phi,
+        "residual_correlation": _structure_priors(base, residuals, overrides),
         "sigma_intercept": (pick([f"sigma_{INTERCEPT}"], base.sigma_intercept, False)
                             if base.sigma_intercept else None),
         "sigma_fixed": {n: pick([f"sigma_{n}", "sigma_b"], p, False)

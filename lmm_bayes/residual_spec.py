@@ -1,10 +1,10 @@
 """The residual options of a model spec, parsed into frozen values (no data).
 
-``residual="ar1(visit | subject)"`` names a serial correlation structure, its time variable
-and the columns that identify an individual; ``sigma="~ arm"`` is a one-sided formula for the
-log residual SD. Both are parsed once, when the spec is made
-(:meth:`lmm_bayes.spec.ModelSpec.from_formula`); :mod:`lmm_bayes.residuals` builds their
-per-row designs from the parsed values. Each value keeps the text it was parsed from, which
+``residual="ar1(visit | subject)"`` names a residual correlation structure
+(:data:`lmm_bayes.structures.STRUCTURES`), its time variable and the columns that identify
+an individual; ``sigma="~ arm"`` is a one-sided formula for the log residual SD. Both are
+parsed once, when the spec is made (:meth:`lmm_bayes.spec.ModelSpec.from_formula`);
+:mod:`lmm_bayes.residuals` builds their per-row designs from the parsed values. Each value keeps the text it was parsed from, which
 is what a saved fit stores.
 """
 
@@ -15,41 +15,17 @@ from dataclasses import dataclass
 
 from .errors import SpecError
 from .formula import Term, parse_formula
+from .structures import STRUCTURES, ResidualStructure
 
-__all__ = ["STRUCTURES", "ResidualSpec", "SerialStructure", "SigmaSpec", "parse_residual",
-           "parse_sigma"]
-
-
-@dataclass(frozen=True)
-class SerialStructure:
-    """A residual correlation structure with one coefficient φ and Corr = φ^|Δt|.
-
-    Attributes
-    ----------
-    name : str
-        As written in the ``residual`` option: ``"ar1"``, ``"car1"``.
-    signed : bool
-        φ ∈ (−1, 1) when true (a negative φ needs whole-number gaps), else φ ∈ (0, 1).
-    whole_times : bool
-        Whether the time variable must hold whole numbers (visit numbers).
-    """
-
-    name: str
-    signed: bool
-    whole_times: bool
-
-
-STRUCTURES: dict[str, SerialStructure] = {
-    "ar1": SerialStructure("ar1", signed=True, whole_times=True),
-    "car1": SerialStructure("car1", signed=False, whole_times=False),
-}
+__all__ = ["ResidualSpec", "SigmaSpec", "parse_residual", "parse_sigma"]
 
 
 @dataclass(frozen=True)
 class ResidualSpec:
-    """A parsed ``residual`` option: structure, time variable and the individual's columns."""
+    """A parsed ``residual`` option: structure (:mod:`lmm_bayes.structures`), time variable
+    and the individual's columns."""
 
-    structure: SerialStructure
+    structure: ResidualStructure
     time: str
     group: tuple[str, ...]
     text: str

@@ -1,31 +1,21 @@
-"""Residual structures and heterogeneous residual SDs: parsing, per-row design, numpy helpers.
+"""Residual structures and heterogeneous residual SDs: per-row design and numpy helpers.
 
 A linear mixed model's residuals need not be independent and homoscedastic given the random
 effects (Pinheiro & Bates 2000, ch. 5). Two extensions are specified here, without PyMC:
 
-* serial correlation within an individual, ``residual="ar1(visit | subject)"`` (equally
+* correlation within an individual, e.g. ``residual="ar1(visit | subject)"`` (equally
   spaced, whole-number visits) or ``residual="car1(time | subject)"`` (continuous time):
   Corr(ε_i, ε_j) = φ^|t_i − t_j| for two rows of one individual, 0 across individuals;
 * a log-linear model for the residual SD, ``sigma="~ arm"``: log σ_i = x_{σ,i}ᵀ β_σ
   (nlme's ``varIdent`` for a factor, ``varExp`` for a numeric covariate).
 
-Together, with ε_i = σ_i u_i and u a stationary unit-variance AR process, the residual
-density factorises over each individual's rows in time order (the innovations or
-conditional form; Box, Jenkins & Reinsel 2008, §7.1; Jones 1993, ch. 3 for continuous time):
+Together, ε_i = σ_i u_i with u of unit variance and the structure's correlation. What a
+structure is (its parameters, likelihood, log-density, draws and conditionals) lives in
+:mod:`lmm_bayes.structures`, one object per structure; here is the row bookkeeping every
+structure reads: :class:`SerialDesign` holds each row's individual, the position of the
+same individual's previous row and the time gap.
 
-.. math::
-
-    u_1 \\sim N(0, 1),\\qquad u_k \\mid u_{k-1} \\sim N(\\rho_k u_{k-1},\\, 1 - \\rho_k^2),
-    \\qquad \\rho_k = \\varphi^{t_k - t_{k-1}},
-
-so log p(ε) = Σ_k log N(u_k; ρ_k u_{k−1}, 1 − ρ_k²) − Σ_i log σ_i costs O(n), with no
-dense covariance over the rows. :class:`SerialDesign` holds, per row, the position of the
-same individual's previous row and the time gap; the builder turns them into the likelihood.
-
-The options are parsed, without data, by :mod:`lmm_bayes.residual_spec`. Adding a structure
-whose conditional needs only the previous residual is one entry in its ``STRUCTURES``; a
-structure needing more of the past (compound symmetry, Toeplitz, unstructured) would add a
-per-individual block form next to :class:`SerialDesign`.
+The options are parsed, without data, by :mod:`lmm_bayes.residual_spec`.
 """
 
 from __future__ import annotations
@@ -41,6 +31,7 @@ from .design import check_full_rank, model_matrix
 from .errors import DesignError
 from .formula import Term
 from .residual_spec import ResidualSpec, SigmaSpec
+from .structures import serial_conditional, serial_draws  # AR(1) helpers, public here too
 from .variables import DataSchema, VariableEvaluator, level_label
 
 __all__ = [
@@ -55,11 +46,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class SerialDesign:
-    """Per row, what the innovations form needs.
+    """Per row, where it stands among its individual's rows in time order.
 
     Attributes
     ----------
     spec : ResidualSpec
+    individual : ndarray of int, shape (n,)
+        The row's individual, 0, 1, ... in the order of their labels.
     previous : ndarray of int, shape (n,)
         Row of the same individual's previous measurement; the row itself for a first one.
     gap : ndarray, shape (n,)
@@ -71,6 +64,7 @@ class SerialDesign:
     """
 
     spec: ResidualSpec
+    individual: np.ndarray
     previous: np.ndarray
     gap: np.ndarray
     first: np.ndarray
@@ -160,7 +154,7 @@ def serial_design(spec: ResidualSpec, ev: VariableEvaluator) -> SerialDesign:
                                       np.empty(n, int))
     previous[order], gap[order], first[order] = previous_sorted, gap_sorted, first_sorted
     position[order] = np.arange(n) - starts
-    return SerialDesign(spec, previous, gap, first, position)
+    return SerialDesign(spec, individual, previous, gap, first, position)
 
 
 def _row_labels(terms: tuple[Term, ...], ev: VariableEvaluator, n: int) -> np.ndarray:
@@ -253,67 +247,3 @@ def residual_sd_draws(posterior: xr.Dataset, sigma_X: np.ndarray | None = None) 
         raise ValueError("the model has a sigma formula: give sigma_X (sigma_covariates)")
     beta = posterior[names.SIGMA_BETA].transpose("chain", "draw", names.SIGMA_FIXED).values
     return np.exp(np.einsum("cdp,mp->cdm", beta, np.asarray(sigma_X, dtype=float)))
-
-
-def serial_conditional(phi: np.ndarray, previous_residual: np.ndarray, gap: np.ndarray,
-                       sd: np.ndarray, previous_sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and SD of a new row's residual given the same individual's previous residual.
-
-    Parameters
-    ----------
-    phi : ndarray
-        Draws of φ, e.g. ``posterior["phi"].values`` (chain, draw).
-    previous_residual : ndarray
-        e_prev = y_prev − μ_prev of the previous row, per draw (broadcasting with ``phi``).
-    gap : ndarray
-        Time from the previous row to the new one (> 0; whole numbers for ``ar1``).
-    sd, previous_sd : ndarray
-        Residual SDs σ_new and σ_prev (:func:`residual_sd_draws`), per draw.
-
-    Returns
-    -------
-    mean, sd : ndarray
-        ρ (σ_new/σ_prev) e_prev and σ_new √(1 − ρ²), with ρ = φ^gap, broadcast together.
-
-    Notes
-    -----
-    With e = σ u and u a stationary AR process of unit variance,
-    u_new | u_prev ~ N(ρ u_prev, 1 − ρ²) (Box, Jenkins & Reinsel 2008, §7.1), so
-    e_new | e_prev ~ N(ρ σ_new e_prev / σ_prev, σ_new² (1 − ρ²)). Conditioning on the
-    previous residual only is exact for a row after the individual's last observed one
-    (forecasting): the process is Markov. A row between two observed ones would also be
-    informed by the next one; this function does not cover that case.
-    """
-    rho = np.power(phi, gap)
-    mean = rho * np.asarray(sd) / np.asarray(previous_sd) * previous_residual
-    return mean, np.asarray(sd) * np.sqrt(1.0 - rho**2)
-
-
-def serial_draws(rho: np.ndarray, serial: SerialDesign, rng: np.random.Generator,
-                 size: tuple[int, ...] = ()) -> np.ndarray:
-    """Draws of the unit-variance AR process u for every row (prior predictive, simulation).
-
-    Parameters
-    ----------
-    rho : ndarray, shape (..., n)
-        ρ_i = φ^gap_i for each row (ignored at first rows).
-    serial : SerialDesign
-    rng : numpy.random.Generator
-    size : tuple of int
-        Leading shape of independent replicates.
-
-    Returns
-    -------
-    ndarray, shape size + (n,)
-        u_i = ρ_i u_prev(i) + √(1 − ρ_i²) z_i with z ~ N(0, 1), u = z at first rows,
-        generated one visit position at a time (see the module docstring).
-    """
-    n = len(serial.previous)
-    z = rng.standard_normal(size + (n,))
-    rho = np.broadcast_to(np.where(serial.first, 0.0, rho), size + (n,))
-    u = np.zeros(size + (n,))
-    for k in range(int(serial.position.max()) + 1):
-        rows = np.flatnonzero(serial.position == k)
-        r = rho[..., rows]
-        u[..., rows] = r * u[..., serial.previous[rows]] + np.sqrt(1.0 - r**2) * z[..., rows]
-    return u

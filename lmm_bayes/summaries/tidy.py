@@ -8,6 +8,7 @@ import xarray as xr
 
 from .. import names
 from ..families import extra_parameters
+from ..structures import structure_parameters
 from .draws import interval_columns, summarise
 
 __all__ = ["random_effects_table", "tidy_summary"]
@@ -36,11 +37,9 @@ def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
         for i, j in zip(*np.triu_indices(len(terms), k=1)):
             pair = {names.term_dim(group): terms[i], names.pair_dim(group): terms[j]}
             yield "ran_pars", group, f"cor__{terms[i]}.{terms[j]}", _draws(corr.sel(pair))
-    for name, parameter in extra_parameters().items():
+    for name, parameter in {**extra_parameters(), **structure_parameters()}.items():
         if name in posterior:
             yield "ran_pars", "Residual", parameter.term, _draws(posterior[name])
-    if "phi" in posterior:
-        yield "ran_pars", "Residual", "phi", _draws(posterior["phi"])
 
 
 def _sigma_rows(posterior: xr.Dataset):
@@ -60,8 +59,8 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     posterior : xarray.Dataset
         The posterior group of a fit (``beta``, ``sd_<g>``, ``corr_<g>``, the family's
         extra parameters (``sigma`` of the Gaussian, ``alpha`` of the negative binomial;
-        :mod:`lmm_bayes.families`) or ``sigma_beta`` of a sigma formula, ``phi`` with a
-        residual structure).
+        :mod:`lmm_bayes.families`) or ``sigma_beta`` of a sigma formula, a residual
+        structure's parameters (``phi``; :mod:`lmm_bayes.structures`)).
     groups : mapping of grouping factor to its term names
     prob : float
         Mass of the central interval ``conf_low``–``conf_high``.

@@ -223,3 +223,76 @@ def test_prior_predictive_draws_serially_correlated_residuals():
     phi = prior.prior["phi"].values[0]
     assert np.mean(u[:, 3] * u[:, 6] - phi) == pytest.approx(0.0, abs=0.05)  # a: visits 0, 1
     assert np.mean(u[:, 3] * u[:, 0]) == pytest.approx(0.0, abs=0.05)  # a and c
+
+
+# ----------------------------------------------------------------------------- structure objects
+
+
+@pytest.mark.parametrize(("residual", "time", "phi"), [("car1(time | id)", "time", 0.6),
+                                                       ("ar1(visit | id)", "visit", -0.45)])
+def test_structure_logpdf_equals_dense_multivariate_normal(residual, time, phi):
+    """The numpy log-density of u, one value per individual (a, b, c), sums to the dense
+    N(0, R) with R_jk = φ^|t_j − t_k| by scipy (ar1 visits with gaps: φ², φ³ terms)."""
+    serial = lb.LMM("y ~ x", SMALL, residual=residual).residuals.serial
+    u = np.random.default_rng(3).normal(size=len(SMALL))
+    logpdf = serial.spec.structure.logpdf(u, serial, {"phi": np.array(phi)})
+    expected = _dense_loglik(u, np.zeros_like(u), np.ones_like(u), SMALL[time].to_numpy(),
+                             SMALL.id.to_numpy(), phi)
+    assert logpdf.shape == (3,) and logpdf.sum() == pytest.approx(expected, rel=1e-12)
+
+
+def test_structure_conditional_is_the_gaussian_forecast():
+    """u at t = 4 given u at t = 0, 1, 2.5 under car1: the conditional of the dense 4 × 4
+    normal, Σ₂₁ Σ₁₁⁻¹ u and 1 − Σ₂₁ Σ₁₁⁻¹ Σ₁₂ (the Markov property leaves only t = 2.5)."""
+    structure = parse_residual("car1(time | id)").structure
+    times, u, phi = np.array([0.0, 1.0, 2.5]), np.array([0.3, -1.1, 0.8]), 0.7
+    cov = phi ** np.abs(np.r_[times, 4.0][:, None] - np.r_[times, 4.0][None, :])
+    weights = np.linalg.solve(cov[:3, :3], cov[:3, 3])
+    mean, sd = structure.conditional({"phi": phi}, u, times, 4.0)
+    assert mean == pytest.approx(weights @ u)
+    assert sd == pytest.approx(np.sqrt(1.0 - weights @ cov[:3, 3]))
+
+
+def test_structure_draws_follow_the_serial_process():
+    """The structure's draws are the AR process of ρ = φ^gap, draw for draw."""
+    serial = lb.LMM("y ~ x", SMALL, residual="ar1(visit | id)").residuals.serial
+    draws = serial.spec.structure.draw(serial, {"phi": np.array([[0.5], [-0.3]])},
+                                       np.random.default_rng(4), size=(2, 1))
+    rho = np.array([[0.5], [-0.3]])[..., None] ** serial.gap.astype(int)
+    expected = serial_draws(rho, serial, np.random.default_rng(4), size=(2, 1))
+    np.testing.assert_array_equal(draws, expected)
+
+
+def test_structure_parameters_give_the_prior_row_and_its_check():
+    """The ar1 default prior is the structure's Beta(1, 1), in the prior table's last row
+    under "phi" as before; a non-beta override is refused by the structure."""
+    table = lb.LMM("y ~ x", SMALL, residual="ar1(visit | id)").priors.table()
+    assert tuple(table.iloc[-1]) == ("phi", str(lb.Prior("beta", alpha=1.0, beta=1.0)))
+    structure = parse_residual("car1(time | id)").structure
+    assert [p.name for p in structure.parameters] == ["phi"]
+    with pytest.raises(lb.PriorError, match="'phi' is for a residual correlation parameter"):
+        structure.check_prior("phi", lb.Prior("halfnormal", sigma=1))
+
+
+def test_posterior_predictive_replicates_carry_the_structure():
+    """On a hand-made posterior (β = (1, 0.5), σ = 2, φ = 0.6 in every draw) y_rep − μ has
+    variance σ² = 4, correlation 0.6^2.5 between individual a's rows at t = 0 and 2.5, 0
+    across individuals; LOO is refused (rows not conditionally independent)."""
+    from lmm_bayes.ppc import pointwise_loglik, replicate
+
+    model = lb.LMM("y ~ x", SMALL, residual="car1(time | id)")
+    shape = (1, 20_000)
+    post = xr.Dataset({"beta": (("chain", "draw", "fixed"), np.broadcast_to([1.0, 0.5],
+                                                                         shape + (2,))),
+                       "sigma": (("chain", "draw"), np.full(shape, 2.0)),
+                       "phi": (("chain", "draw"), np.full(shape, 0.6))},
+                      coords={"fixed": ["(Intercept)", "x"]})
+    y_rep = replicate(post, model.design, model.family, np.random.default_rng(7),
+                      model.residuals).values[0]
+    e = y_rep - (1.0 + 0.5 * SMALL.x.to_numpy())
+    np.testing.assert_allclose(e.var(axis=0), 4.0, rtol=0.05)
+    # 20 000 draws: a correlation's standard error is about 0.007
+    assert np.corrcoef(e[:, 3], e[:, 1])[0, 1] == pytest.approx(0.6**2.5, abs=0.03)
+    assert np.corrcoef(e[:, 3], e[:, 0])[0, 1] == pytest.approx(0.0, abs=0.03)
+    with pytest.raises(lb.DesignError, match="LOO is not available"):
+        pointwise_loglik(post, model.design, model.family, model.residuals)
