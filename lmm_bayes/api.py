@@ -300,13 +300,12 @@ class Fit:
         """Lines naming the model, its data, the draws and the engine (brms's layout)."""
         design, sizes = self.model.design, self.idata.posterior.sizes
         groups = "".join(f"; {g.name}: {g.n_levels} levels" for g in design.groups)
-        engine, reason = self.engine
         draws = f"{sizes['chain']} chains × {sizes['draw']} draws, sampler {self.config.sampler}"
         return [f"Formula: {self.model.spec.formula.text}",
                 f" Family: {self.family.name} ({self.family.link} link)",
                 f"   Data: {design.n_obs} observations{groups}",
                 f"  Draws: {draws}",
-                f" Engine: {engine}: {reason}"]
+                f" Engine: {self.engine[1]}"]  # the reason names the engine
 
     @property
     def _groups(self) -> dict[str, tuple[str, ...]]:
