@@ -682,8 +682,9 @@ class Fit:
 
         return plot_icc(self.icc(at=at, prob=prob), prob=prob)
 
-    def plot_random_effects(self, group: str, prob: float = 0.95):
-        """Caterpillar plot of ``group``'s random effects (matplotlib Figure)."""
+    def plot_random_effects(self, group: str | None = None, prob: float = 0.95):
+        """Caterpillar plot of ``group``'s random effects (matplotlib Figure); ``group`` may be
+        left out when the model has one grouping factor."""
         from .plots import plot_random_effects
 
         return plot_random_effects(self.random_effects(group, prob), prob=prob)

@@ -192,7 +192,7 @@ _COMMANDS = {"fit": _fit, "check": _check, "summarize": _summarize, "predict": _
 
 
 # options set by a flag (on the commands that have it); the others are [model] keys
-_FLAGS = ("sampler", "engine", "groups", "kind")
+_FLAGS = ("sampler", "engine", "groups")
 
 
 def _spelled(setting: Setting) -> str:
