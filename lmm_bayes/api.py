@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import engines, io, names, ppc, risk, summaries
+from . import display, engines, io, names, ppc, risk, summaries
 from .design import Design, build_design
 from .engines import Choice, Problem
-from .errors import DesignError, SingularFitWarning, SpecError
+from .errors import DesignError, Setting, SingularFitWarning, SpecError
 from .families import Family, get_family
 from .predict import Groups, Kind, predict_draws
 from .preflight import check_identifiability
@@ -149,11 +149,12 @@ class LMM:
                                spec.parametrization, spec.likelihood, self.residuals)
         self._targets: dict[str, object] = {}
         if spec.likelihood == "marginal" and self.likelihood != "marginal":
-            raise DesignError("likelihood='marginal' needs a Gaussian model without a residual "
-                              "structure or sigma formula, and either one grouping factor of "
-                              "at most two varying terms, or random intercepts only on "
-                              "several grouping factors with normal fixed-effect priors; "
-                              "use 'conditional'")
+            raise DesignError(Setting("likelihood", "marginal"),
+                              " needs a Gaussian model without a residual structure or sigma "
+                              "formula, and either one grouping factor of at most two varying "
+                              "terms, or random intercepts only on several grouping factors "
+                              "with normal fixed-effect priors; set ",
+                              Setting("likelihood", "conditional"))
 
     @property
     def family(self) -> Family:
@@ -285,6 +286,27 @@ class Fit:
         return (f"Fit({self.model.spec.formula.text!r}, {post.sizes['chain']} chains × "
                 f"{post.sizes['draw']} draws, sampler={self.config.sampler!r})")
 
+    def __str__(self) -> str:
+        """The model, engine, fixed effects, variance components and ICC as aligned tables,
+        numbers rounded for reading (:mod:`lmm_bayes.display`); what ``lmm-bayes fit``
+        prints. The tables with full precision: :meth:`summary`, :meth:`icc`..."""
+        return display.summary_text(self._header(), display.fit_tables(self))
+
+    def _repr_html_(self) -> str:
+        """:meth:`__str__` as HTML tables, for notebooks."""
+        return display.summary_html(self._header(), display.fit_tables(self))
+
+    def _header(self) -> list[str]:
+        """Lines naming the model, its data, the draws and the engine (brms's layout)."""
+        design, sizes = self.model.design, self.idata.posterior.sizes
+        groups = "".join(f"; {g.name}: {g.n_levels} levels" for g in design.groups)
+        draws = f"{sizes['chain']} chains × {sizes['draw']} draws, sampler {self.config.sampler}"
+        return [f"Formula: {self.model.spec.formula.text}",
+                f" Family: {self.family.name} ({self.family.link} link)",
+                f"   Data: {design.n_obs} observations{groups}",
+                f"  Draws: {draws}",
+                f" Engine: {self.engine[1]}"]  # the reason names the engine
+
     @property
     def _groups(self) -> dict[str, tuple[str, ...]]:
         return {g.name: g.terms for g in self.model.design.groups}
@@ -316,11 +338,50 @@ class Fit:
         """
         return tidy_summary(self.idata.posterior, self._groups, prob)
 
-    def random_effects(self, group: str, prob: float = 0.95) -> pd.DataFrame:
+    def random_effects(self, group: str | None = None, prob: float = 0.95) -> pd.DataFrame:
         """Each level's random effects (posterior mean, SD, central interval), by real level
-        label; the Bayesian counterpart of lme4's conditional modes."""
-        self.model.design.group(group)
-        return random_effects_table(self.idata.posterior, group, prob)
+        label; the Bayesian counterpart of lme4's conditional modes. ``group`` may be left
+        out when the model has one grouping factor."""
+        return random_effects_table(self.idata.posterior, self._group_name(group), prob)
+
+    def _group_name(self, group: str | None) -> str:
+        """``group``, checked; or the model's only grouping factor when it is None."""
+        design = self.model.design
+        if group is not None:
+            return design.group(group).name
+        if len(design.groups) != 1:
+            raise DesignError(f"name the grouping factor: the model has "
+                              f"{[g.name for g in design.groups]}")
+        return design.groups[0].name
+
+    def _by_group(self, table, group: str | None, prob: float):
+        """``table(posterior, group, prob)`` for ``group``, or a dict of it by factor."""
+        if group is not None:
+            return table(self.idata.posterior, self._group_name(group), prob)
+        return {g.name: table(self.idata.posterior, g.name, prob)
+                for g in self.model.design.groups}
+
+    def fixef(self, prob: float = 0.95) -> pd.DataFrame:
+        """The fixed effects (lme4's ``fixef()``): ``estimate`` (posterior mean),
+        ``std_error`` (posterior SD), ``conf_low`` and ``conf_high`` (central ``prob``
+        interval), indexed by term; the numbers of :meth:`summary`'s fixed rows."""
+        return summaries.fixed_effects_table(self.idata.posterior, prob)
+
+    def ranef(self, group: str | None = None,
+              prob: float = 0.95) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        """The random effects (lme4's ``ranef()``): a dict of :meth:`random_effects`'s table
+        by grouping factor, or with ``group`` that factor's table."""
+        return self._by_group(random_effects_table, group, prob)
+
+    def coef(self, group: str | None = None,
+             prob: float = 0.95) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        """Each level's coefficients (lme4's ``coef()``): fixed effect plus the level's
+        random effect for each term that varies by the factor, summed per draw, so the
+        interval is the sum's (:func:`lmm_bayes.summaries.coefficients_table`). A dict by
+        grouping factor, or with ``group`` that factor's table (the layout of
+        :meth:`random_effects`). Terms that do not vary are in :meth:`fixef`; with nested
+        factors each adds only its own effects, as in lme4. On the link scale."""
+        return self._by_group(summaries.coefficients_table, group, prob)
 
     def save(self, path) -> Path:
         """Write the fit (spec, data, sampler settings, posterior) to one netCDF file;
@@ -334,7 +395,7 @@ class Fit:
     @property
     def _data(self) -> pd.DataFrame:
         """The rows of the data the model was fitted to, in the design's order."""
-        return self.model.data.iloc[self.model.design.rows].reset_index(drop=True)
+        return self._fitted_rows().reset_index(drop=True)
 
     def variance_components(self, prob: float = 0.95) -> pd.DataFrame:
         """SDs, correlations, variances and covariances of each factor's random effects and
@@ -457,31 +518,43 @@ class Fit:
 
     # ------------------------------------------------------------------ prediction
 
-    def predict_draws(self, data: pd.DataFrame, *, kind: Kind = "mean", groups: Groups = "new",
-                      history: pd.DataFrame | None = None,
+    def _fitted_rows(self) -> pd.DataFrame:
+        """The rows of the data the model was fitted to, in the design's order, with their
+        index in the data."""
+        return self.model.data.iloc[self.model.design.rows]
+
+    def predict_draws(self, data: pd.DataFrame | None = None, *, kind: Kind = "mean",
+                      groups: Groups = "new", history: pd.DataFrame | None = None,
                       random_seed: int | None = None) -> xr.DataArray:
-        """Posterior draws of the prediction for each row of ``data`` (dims chain, draw, obs).
+        """Posterior draws of the prediction for each row of ``data`` (dims chain, draw, obs);
+        ``data=None``: the fitted rows.
 
         See :meth:`predict` for the options and :mod:`lmm_bayes.predict` for the formulas.
         """
+        data = self._fitted_rows() if data is None else data
         return predict_draws(self.idata.posterior, self.model.design, self.model.family, data,
                              kind=kind, groups=groups, history=history, random_seed=random_seed,
                              residuals=self.model.residuals)
 
-    def predict(self, data: pd.DataFrame, *, kind: Kind = "mean", groups: Groups = "new",
-                history: pd.DataFrame | None = None, random_seed: int | None = None,
-                prob: float = 0.95) -> pd.DataFrame:
+    def predict(self, data: pd.DataFrame | None = None, *, kind: Kind = "mean",
+                groups: Groups = "new", history: pd.DataFrame | None = None,
+                random_seed: int | None = None, prob: float = 0.95) -> pd.DataFrame:
         """Predictions for the rows of ``data``: ``estimate`` (posterior mean), ``std_error``,
-        ``conf_low``, ``conf_high``, with the index of ``data`` (join them with
-        ``data.join(fit.predict(data))``).
+        ``conf_low``, ``conf_high``, with the index of ``data``.
+
+        Only the estimates, as brms's ``fitted()`` and statsmodels' ``get_prediction``
+        give them: join them to the rows with ``data.join(fit.predict(data))`` (the command
+        line's ``predict`` writes that).
 
         Parameters
         ----------
-        data : pandas.DataFrame
+        data : pandas.DataFrame, optional
             The predictor columns and, unless ``groups="population"``, the grouping columns;
             at least one row. Each numeric variable must have the type it had in the
             fitting data (numbers, dates, durations): text is a DesignError naming the
-            column and row, never recoded.
+            column and row, never recoded. None (default): the rows the model was fitted
+            to (without those dropped for missing values), with their index in
+            ``fit.model.data``.
         kind : {"mean", "response"}
             The expected outcome, or a new measurement (adds the residual noise: a
             predictive interval).
@@ -499,6 +572,7 @@ class Fit:
         prob : float
             Mass of the central interval.
         """
+        data = self._fitted_rows() if data is None else data
         draws = self.predict_draws(data, kind=kind, groups=groups, history=history,
                                    random_seed=random_seed)
         return pd.DataFrame(interval_columns(draws.values, prob), index=data.index)
@@ -608,8 +682,9 @@ class Fit:
 
         return plot_icc(self.icc(at=at, prob=prob), prob=prob)
 
-    def plot_random_effects(self, group: str, prob: float = 0.95):
-        """Caterpillar plot of ``group``'s random effects (matplotlib Figure)."""
+    def plot_random_effects(self, group: str | None = None, prob: float = 0.95):
+        """Caterpillar plot of ``group``'s random effects (matplotlib Figure); ``group`` may be
+        left out when the model has one grouping factor."""
         from .plots import plot_random_effects
 
         return plot_random_effects(self.random_effects(group, prob), prob=prob)

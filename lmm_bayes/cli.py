@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 import warnings
 from pathlib import Path
 
-from .errors import LMMError, SamplingWarning, SpecError
+from .errors import LMMError, SamplingWarning, Setting, SpecError
 from .spec import ModelSpec
 from .specfile import read_data_file, read_spec
 
@@ -78,23 +79,6 @@ def _model(args):
     return model_from_spec(spec_file.spec, spec_file.data), spec_file.sampler
 
 
-def _print_tables(fit) -> None:
-    from .api import Fit
-    from .report import format_table, icc_or_reason
-
-    table = fit.summary()
-    tables = [("Fixed effects", table[table["effect"] == "fixed"].drop(columns=["group"])),
-              ("Variance components", fit.variance_components())]
-    if isinstance(fit, Fit):  # a model with one outcome: its engine and ICC
-        engine, reason = fit.engine
-        print(f"\nEngine {engine}: {reason}")
-        tables.append(("Intraclass correlation", icc_or_reason(fit)))
-    for title, part in tables:
-        text = part if isinstance(part, str) else format_table(
-            part.drop(columns=["effect"], errors="ignore"))
-        print(f"\n{title}\n{text}")
-
-
 def _fit(args) -> int:
     from .multivariate_api import MultivariateLMM
     from .report import write_results
@@ -111,7 +95,7 @@ def _fit(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SamplingWarning)
         fit = model.fit(progressbar=args.progress or sys.stdout.isatty(), **settings)
-    _print_tables(fit)
+    print(f"\n{fit}")
     for warning in caught:
         if issubclass(warning.category, SamplingWarning):
             print(f"warning: {warning.message}", file=sys.stderr)
@@ -146,24 +130,18 @@ def _blocks(blocks) -> str:
 
 
 def _summarize(args) -> int:
-    fit = _load(args.saved)
-    print(fit.model)
-    print(fit)
-    _print_tables(fit)
-    return 0
-
-
-def _load(saved: str):
     from .models import load
 
-    path = Path(saved)
-    return load(path / "fit.nc" if path.is_dir() else path)
+    print(load(args.saved))
+    return 0
 
 
 def _predict(args) -> int:
     from .api import Fit
+    from .display import format_table
+    from .models import load
 
-    fit = _load(args.saved)
+    fit = load(args.saved)
     if not isinstance(fit, Fit):
         raise SpecError("predict: predictions are made by models with one outcome")
     data = read_data_file(args.data)
@@ -176,7 +154,7 @@ def _predict(args) -> int:
         table.to_csv(args.out, index=False)
         print(f"wrote predictions: {args.out}")
     else:
-        print(table.to_string(index=False))
+        print(format_table(table))
     return 0
 
 
@@ -213,6 +191,18 @@ _COMMANDS = {"fit": _fit, "check": _check, "summarize": _summarize, "predict": _
              "fit-many": _fit_many}
 
 
+# options set by a flag (on the commands that have it); the others are [model] keys
+_FLAGS = ("sampler", "engine", "groups")
+
+
+def _spelled(setting: Setting) -> str:
+    """A setting named in an error message as the command line sets it: a flag, or a key of
+    the spec file's ``[model]`` table in TOML."""
+    if setting.option in _FLAGS:
+        return f"--{setting.option} {setting.value}"
+    return f"{setting.option} = {json.dumps(setting.value)} in [model]"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``lmm-bayes``; user mistakes exit with status 2 and one line."""
     args = _parser().parse_args(argv)
@@ -220,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except (LMMError, OSError) as err:
-        print(f"lmm-bayes: error: {err}", file=sys.stderr)
+        message = err.spelled(_spelled) if isinstance(err, LMMError) else err
+        print(f"lmm-bayes: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .errors import DesignError
+from .errors import DesignError, Setting
 from .formula import Formula, RandomTerm, Term
 from .response import response_values
 from .variables import DataSchema, VariableEvaluator, columns_used
@@ -284,7 +284,7 @@ def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str,
     counts = ", ".join(f"{c!r}: {int(missing[c].sum())}" for c in used if missing[c].any())
     raise DesignError(
         f"missing values (NaN) in the data: {counts} (first at row position "
-        f"{int(np.flatnonzero(bad_rows)[0])}); remove them or pass na_action='drop'"
+        f"{int(np.flatnonzero(bad_rows)[0])}); remove them or set ", Setting("na_action", "drop")
     )
 
 

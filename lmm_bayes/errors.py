@@ -3,11 +3,50 @@
 Every error raised by lmm_bayes derives from :class:`LMMError`, so a caller can catch
 them all at once; the stage classes say where the problem lies (the formula, the data,
 the priors, the sampler).
+
+A message that names an option setting as the fix (``na_action='drop'``) holds it as a
+:class:`Setting`, so that each front end can spell it as its users write it: the Python API
+as a keyword argument, the command line as a spec file key or a flag
+(:meth:`LMMError.spelled`).
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An option set to a value, as an error message suggests it (``na_action="drop"``).
+
+    ``str()`` spells it as a keyword argument of the Python API: ``na_action='drop'``.
+    """
+
+    option: str
+    value: object
+
+    def __str__(self) -> str:
+        return f"{self.option}={self.value!r}"
 
 
 class LMMError(Exception):
-    """Base class of every error raised by lmm_bayes."""
+    """Base class of every error raised by lmm_bayes.
+
+    Parameters
+    ----------
+    *parts : str or Setting
+        The message, in pieces: text, and the settings it names, which :meth:`spelled`
+        writes as the caller's front end spells options (``str(err)``: as Python keywords).
+    """
+
+    def __str__(self) -> str:
+        return self.spelled(str)
+
+    def spelled(self, spell: Callable[[Setting], str]) -> str:
+        """The message with each :class:`Setting` in it written by ``spell``."""
+        return "".join(spell(part) if isinstance(part, Setting) else str(part)
+                       for part in self.args)
 
 
 class SpecError(LMMError, ValueError):

@@ -58,6 +58,7 @@ __all__ = ["SavedFit", "check_rebuilt", "fingerprints", "read", "rebuilding", "s
 GROUP = "lmm_bayes"
 FORMAT = "lmm_bayes fit"
 FORMAT_VERSION = 1
+FILE = "fit.nc"  # the saved fit in a results folder (lmm_bayes.report.write_results)
 
 
 # ----------------------------------------------------------------------------- spec as JSON
@@ -369,6 +370,15 @@ def _is_text(value, text: str) -> bool:
     return isinstance(value, str) and value == text
 
 
+def _saved_file(path: Path) -> Path:
+    """``path``, or the ``fit.nc`` in it when it is a folder (``lmm-bayes fit``'s output)."""
+    if not path.is_dir():
+        return path
+    if not (path / FILE).is_file():
+        raise LoadError(f"no {FILE} in {str(path)!r}")
+    return path / FILE
+
+
 def _read(path: Path) -> az.InferenceData:
     if not path.is_file():
         raise LoadError(f"no saved fit at {str(path)!r} (file does not exist)")
@@ -453,7 +463,8 @@ def check_rebuilt(saved: SavedFit, prints: Mapping[str, str], needed: Sequence[s
 
 
 def read(path: str | Path) -> SavedFit:
-    """Read a fit written by :func:`save`; no model is rebuilt (see :func:`lmm_bayes.load`).
+    """Read a fit written by :func:`save`, from its file or a folder holding it as
+    :data:`FILE`; no model is rebuilt (see :func:`lmm_bayes.load`).
 
     Raises
     ------
@@ -461,7 +472,7 @@ def read(path: str | Path) -> SavedFit:
         The file is missing, is not a readable netCDF file, was not written by ``save``, or
         has an attribute or data variable that is missing or of the wrong type (naming it).
     """
-    path = Path(path)
+    path = _saved_file(Path(path))
     idata = _read(path)
     stored = _Stored(path, idata[GROUP])
     _check_version(stored)

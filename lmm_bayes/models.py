@@ -51,7 +51,8 @@ _LAYOUTS = {
 
 
 def load(path: str | Path) -> Fit | MultivariateFit:
-    """Load a fit written by ``fit.save(path)``; no sampling.
+    """Load a fit written by ``fit.save(path)``, or the ``fit.nc`` in the folder ``path``
+    (the output folder of ``lmm-bayes fit``); no sampling.
 
     The model is rebuilt from the saved spec and data and checked against the saved design
     and prior fingerprints and the posterior's variables and labels, so every summary of the
@@ -61,9 +62,9 @@ def load(path: str | Path) -> Fit | MultivariateFit:
     Raises
     ------
     LoadError
-        The file is missing, is not a readable netCDF file, was not written by ``save``,
-        has an attribute or data variable that is missing or of the wrong type (naming it),
-        or its data no longer rebuild the saved design.
+        The file (or the folder's ``fit.nc``) is missing, is not a readable netCDF file,
+        was not written by ``save``, has an attribute or data variable that is missing or
+        of the wrong type (naming it), or its data no longer rebuild the saved design.
     """
     saved = io.read(path)
     with io.rebuilding(saved):

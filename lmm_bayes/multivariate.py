@@ -39,7 +39,7 @@ import pandas as pd
 
 from . import names
 from .design import Design, GroupingFactor, build_design
-from .errors import DesignError, PriorError, SpecError
+from .errors import DesignError, PriorError, Setting, SpecError
 from .formula import Formula
 from .priors import DEFAULT_ETA, Prior, PriorSet, build_priors
 from .variables import columns_used
@@ -207,16 +207,16 @@ def _usable_rows(formulas: tuple[Formula, ...], data: pd.DataFrame,
         if na_action == "raise":
             raise DesignError(f"missing values (NaN) in {columns} on {int(bad.sum())} row(s) "
                               f"where {formula.response!r} is observed (first at row position "
-                              f"{int(np.flatnonzero(bad)[0])}); remove them or pass "
-                              "na_action='drop'")
+                              f"{int(np.flatnonzero(bad)[0])}); remove them or set ",
+                              Setting("na_action", "drop"))
         logger.warning("%s: dropped %d of %d rows with missing values in %s",
                        formula.response, int(bad.sum()), len(data), columns)
         usable[:, k] &= ~bad
     empty = ~usable.any(axis=1)
     if empty.any() and na_action == "raise":
         raise DesignError(f"{int(empty.sum())} row(s) have every outcome missing (first at row "
-                          f"position {int(np.flatnonzero(empty)[0])}); remove them or pass "
-                          "na_action='drop'")
+                          f"position {int(np.flatnonzero(empty)[0])}); remove them or set ",
+                          Setting("na_action", "drop"))
     if empty.any():
         logger.warning("dropped %d of %d rows with every outcome missing", int(empty.sum()),
                        len(data))

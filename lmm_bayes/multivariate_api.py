@@ -15,7 +15,7 @@ from typing import Any, Literal
 import arviz as az
 import pandas as pd
 
-from . import io, names
+from . import display, io, names
 from .engines.graph import sample_model
 from .errors import DesignError
 from .multivariate import (
@@ -172,6 +172,11 @@ class MultivariateFit:
         post = self.idata.posterior
         return (f"MultivariateFit({list(self.model.design.responses)}, {post.sizes['chain']} "
                 f"chains × {post.sizes['draw']} draws)")
+
+    def __str__(self) -> str:
+        """The model, fixed effects and variance components as aligned tables, numbers
+        rounded for reading (:mod:`lmm_bayes.display`); what ``lmm-bayes fit`` prints."""
+        return display.summary_text([repr(self.model), repr(self)], display.fit_tables(self))
 
     @property
     def _blocks(self) -> dict[str, tuple[str, ...]]:

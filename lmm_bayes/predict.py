@@ -40,7 +40,7 @@ import xarray as xr
 
 from . import names
 from .design import Design, GroupingFactor, evaluate_covariates
-from .errors import DesignError
+from .errors import DesignError, Setting
 from .families import Family, get_family
 from .marginal import gaussian_conditional
 from .posterior import PosteriorDraws
@@ -169,8 +169,9 @@ def _require_known(group: GroupingFactor, rows: NewRows) -> None:
     unseen = rows.codes[group.name] < 0
     if unseen.any():
         raise DesignError(f"level(s) {sorted(set(rows.labels[group.name][unseen]))} of "
-                          f"{group.name!r} were not in the fitted data; use groups='new' (or "
-                          "'population') to predict for them")
+                          f"{group.name!r} were not in the fitted data; set ",
+                          Setting("groups", "new"), " (or ", Setting("groups", "population"),
+                          ") to predict for them")
 
 
 def _unseen_effects(draws: PosteriorDraws, group: GroupingFactor, rows: NewRows,
@@ -373,7 +374,8 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
     conditioned = None
     if history is not None:
         if groups != "new":
-            raise DesignError("history= conditions new individuals' effects: use groups='new'")
+            raise DesignError("history conditions new individuals' effects: set ",
+                              Setting("groups", "new"))
         conditioned = history_effects(draws, design, family, history, rng, residuals)
     if groups == "marginal":
         rows = new_rows(design, data, "population")

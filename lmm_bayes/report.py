@@ -18,27 +18,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .api import Fit
-from .errors import DesignError
+from .display import html_table, icc_or_reason
 from .multivariate_api import MultivariateFit
 from .plots import plot_shrinkage
 
-__all__ = ["SECTIONS", "format_table", "icc_or_reason", "report_html", "write_results"]
+__all__ = ["SECTIONS", "report_html", "write_results"]
 
 MAX_LEVELS_SHOWN = 30  # levels in the shrinkage plot of a grouping factor
 MAX_PANELS = 12  # levels in the trajectories plot
-
-
-def format_table(table: pd.DataFrame) -> str:
-    """A summary table as aligned text, numbers to four significant digits."""
-    shown = table.copy()
-    for col in ("ess_bulk", "ess_tail", "n"):
-        if col in shown:
-            shown[col] = shown[col].round().astype("Int64")
-    return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
-
-
-def _html_table(table: pd.DataFrame) -> str:
-    return table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
 
 
 def _image(fig: Figure, alt: str) -> str:
@@ -75,7 +62,7 @@ def model_section(fit: Fit) -> str:
 
 def priors_section(fit: Fit) -> str:
     """The prior of every parameter."""
-    return _section("Priors", _html_table(fit.model.priors.table()))
+    return _section("Priors", html_table(fit.model.priors.table()))
 
 
 def sampling_section(fit: Fit) -> str:
@@ -103,22 +90,13 @@ def sampling_section(fit: Fit) -> str:
 def fixed_effects_section(fit: Fit) -> str:
     """Posterior of the fixed effects."""
     table = fit.summary()
-    return _section("Fixed effects", _html_table(table[table["effect"] == "fixed"]))
+    return _section("Fixed effects", html_table(table[table["effect"] == "fixed"]))
 
 
 def variance_components_section(fit: Fit) -> str:
     """SDs, correlations, variances of the random effects and the residual, and their plot."""
-    return _section("Variance components", _html_table(fit.variance_components()),
+    return _section("Variance components", html_table(fit.variance_components()),
                     _image(fit.plot_variance_components(), "variance components"))
-
-
-def icc_or_reason(fit: Fit) -> pd.DataFrame | str:
-    """The fit's ICC table, or why it is not defined for this model (a sigma formula gives no
-    single residual SD; ``gr(g, by = ...)`` factors do not cover every row)."""
-    try:
-        return fit.icc()
-    except DesignError as err:
-        return f"not defined for this model: {err}"
 
 
 def icc_section(fit: Fit) -> str:
@@ -128,7 +106,7 @@ def icc_section(fit: Fit) -> str:
         return _section("Intraclass correlation", f"<p>{html.escape(table)}</p>")
     note = ("<p>With random slopes the ICC depends on the covariates; it is given at the "
             "values in the <code>at</code> column.</p>" if table["at"].astype(bool).any() else "")
-    return _section("Intraclass correlation", _html_table(table), note,
+    return _section("Intraclass correlation", html_table(table), note,
                     _image(fit.plot_icc(), "intraclass correlation"))
 
 
@@ -176,7 +154,7 @@ def ppc_section(fit: Fit) -> str:
     """Posterior predictive check: the observed density over replicated ones, and the
     posterior predictive p-values of the mean, SD, minimum and maximum (Gelman et al. 2013,
     *Bayesian Data Analysis*, 3rd ed., ch. 6)."""
-    return _section("Posterior predictive check", _html_table(fit.ppc_pvalues()),
+    return _section("Posterior predictive check", html_table(fit.ppc_pvalues()),
                     _image(fit.plot_ppc(), "posterior predictive check"))
 
 

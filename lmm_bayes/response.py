@@ -16,7 +16,7 @@ import ast
 import numpy as np
 import pandas as pd
 
-from .errors import DesignError
+from .errors import DesignError, Setting
 from .expressions import parse_expression
 from .variables import VariableEvaluator
 
@@ -91,8 +91,8 @@ def response_values(label: str, ev: VariableEvaluator, family: str,
     parts = cbind_parts(label)
     if parts is not None:
         if family != "binomial":
-            raise DesignError(f"the response {label!r} (cbind) is the binomial family's; "
-                              f"use family='binomial', not {family!r}")
+            raise DesignError(f"the response {label!r} (cbind) is the binomial family's; set ",
+                              Setting("family", "binomial"), f", not {family!r}")
         successes, failures = (_numeric(part, ev, family) for part in parts)
         _require(_whole(successes), parts[0], rows, "non-negative whole numbers (successes)")
         _require(_whole(failures), parts[1], rows,

@@ -14,7 +14,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from .errors import SamplingError, SamplingWarning
+from .errors import SamplingError, SamplingWarning, Setting
 
 __all__ = ["SamplerConfig", "default_target_accept", "diagnose", "require_numpyro",
            "run_nutpie", "warn_on_problems"]
@@ -108,7 +108,7 @@ def require_numpyro() -> None:
     try:
         import numpyro  # noqa: F401
     except ImportError:
-        raise SamplingError("sampler='numpyro' needs JAX and numpyro: "
+        raise SamplingError(Setting("sampler", "numpyro"), " needs JAX and numpyro: "
                             "pip install 'lmm_bayes[numpyro]'") from None
 
 

@@ -27,7 +27,7 @@ import logging
 import arviz as az
 
 from .. import names
-from ..errors import SamplingError
+from ..errors import SamplingError, Setting
 from ..sampling import SamplerConfig
 from . import collapsed, graph, marginal
 from .base import Assessment, Choice, Engine, Problem
@@ -51,14 +51,14 @@ def _named(engine: str) -> Engine:
 
 def _forced(problem: Problem, engine: Engine, sampler: str) -> Choice:
     """``engine``, named by the user, if it can fit the problem with ``sampler``."""
-    option = f"engine={engine.name!r}"
+    option = Setting("engine", engine.name)
     assessment = engine.assess(problem)
     if not assessment.applies:
-        raise SamplingError(f"{option} cannot fit this model with the {engine.name} engine: "
+        raise SamplingError(option, f" cannot fit this model with the {engine.name} engine: "
                             f"{assessment.objection}")
     if sampler != "auto" and sampler not in engine.samplers:
         raise SamplingError(f"the {engine.name} engine samples with {list(engine.samplers)}, "
-                            f"not sampler={sampler!r}")
+                            "not ", Setting("sampler", sampler))
     note = f"; chosen by {option}" + (f" although {assessment.objection}"
                                       if assessment.objection else "")
     return Choice(engine.name, engine.samplers[0] if sampler == "auto" else sampler,
@@ -84,9 +84,10 @@ def choose(problem: Problem, engine: str = "auto", sampler: str = "auto") -> Cho
                           else sampler, candidate.likelihood(problem),
                           "; ".join([assessment.case, *passed_over]))
         passed_over.append(f"not {candidate.name}: {assessment.objection}")
-    forcible = [f"engine={c.name!r} forces it" for c, a in assessed if a.applies]
-    raise SamplingError(f"sampler={sampler!r} does not suit this model: "
-                        + "; ".join(passed_over + forcible))
+    forcible = [part for c, a in assessed if a.applies
+                for part in ("; ", Setting("engine", c.name), " forces it")]
+    raise SamplingError(Setting("sampler", sampler), " does not suit this model: ",
+                        "; ".join(passed_over), *forcible)
 
 
 def sample(choice: Choice, target, problem: Problem, config: SamplerConfig, *,

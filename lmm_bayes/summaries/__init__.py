@@ -5,11 +5,16 @@ from .population import marginal_effects, population_means
 from .recenter import recenter
 from .shrinkage import shrinkage
 from .singular import singular_components, zero_bulk_ratio
-from .tidy import random_effects_table, tidy_summary
+from .tidy import (
+    coefficients_table,
+    fixed_effects_table,
+    random_effects_table,
+    tidy_summary,
+)
 from .trajectories import trajectories
 from .variance import variance_components, variance_contrast
 
-__all__ = ["icc", "latent_residual_variance", "marginal_effects", "nesting",
-           "population_means", "random_effects_table", "recenter", "shrinkage",
+__all__ = ["coefficients_table", "fixed_effects_table", "icc", "latent_residual_variance",
+           "marginal_effects", "nesting", "population_means", "random_effects_table", "recenter", "shrinkage",
            "singular_components", "tidy_summary", "trajectories", "variance_components",
            "variance_contrast", "zero_bulk_ratio"]

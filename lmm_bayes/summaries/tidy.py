@@ -11,7 +11,8 @@ from ..families import extra_parameters
 from ..structures import structure_parameters
 from .draws import interval_columns, summarise
 
-__all__ = ["random_effects_table", "tidy_summary"]
+__all__ = ["coefficients_table", "fixed_effects_table", "random_effects_table",
+           "tidy_summary"]
 
 COLUMNS = ["effect", "group", "term", "estimate", "std_error", "conf_low", "conf_high",
            "ess_bulk", "ess_tail", "r_hat"]
@@ -80,6 +81,29 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
+def fixed_effects_table(posterior: xr.Dataset, prob: float = 0.95) -> pd.DataFrame:
+    """The fixed effects' posterior mean, SD and central interval, indexed by term (the
+    numbers of :func:`tidy_summary`'s fixed rows; lme4's ``fixef()``)."""
+    beta = posterior[names.BETA].transpose("chain", "draw", names.FIXED)
+    terms = pd.Index(beta[names.FIXED].values.astype(str), name="term")
+    return pd.DataFrame(interval_columns(beta.values, prob), index=terms)
+
+
+def _level_table(draws: xr.DataArray, group: str, prob: float) -> pd.DataFrame:
+    """One row per level and term of ``group``'s per-level ``draws``."""
+    level, term = names.level_dim(group), names.term_dim(group)
+    draws = draws.transpose("chain", "draw", level, term)
+    stats = interval_columns(draws.values, prob)
+    levels = draws[level].values.astype(str)
+    terms = draws[term].values.astype(str)
+    return pd.DataFrame({
+        "group": group,
+        "level": np.repeat(levels, len(terms)),
+        "term": np.tile(terms, len(levels)),
+        **{k: v.ravel() for k, v in stats.items()},
+    })
+
+
 def random_effects_table(posterior: xr.Dataset, group: str, prob: float = 0.95) -> pd.DataFrame:
     """Each level's random effects (deviations from the fixed effects): posterior mean, SD and
     central interval, the Bayesian counterpart of lme4's ``ranef()`` conditional modes.
@@ -90,15 +114,22 @@ def random_effects_table(posterior: xr.Dataset, group: str, prob: float = 0.95) 
         One row per level and term: ``group``, ``level``, ``term``, ``estimate``,
         ``std_error``, ``conf_low``, ``conf_high``.
     """
-    level, term = names.level_dim(group), names.term_dim(group)
-    b = posterior[names.effects(group)].transpose("chain", "draw", level, term)
-    stats = interval_columns(b.values, prob)
-    levels = b[level].values.astype(str)
-    terms = b[term].values.astype(str)
-    frame = pd.DataFrame({
-        "group": group,
-        "level": np.repeat(levels, len(terms)),
-        "term": np.tile(terms, len(levels)),
-        **{k: v.ravel() for k, v in stats.items()},
-    })
-    return frame
+    return _level_table(posterior[names.effects(group)], group, prob)
+
+
+def coefficients_table(posterior: xr.Dataset, group: str, prob: float = 0.95) -> pd.DataFrame:
+    """Each level's coefficients of the terms that vary by ``group``: the fixed effect plus
+    the level's random effect, summed per draw before summarising, so the interval is that
+    of the sum (lme4's ``coef()``). A varying term without a fixed effect adds 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The layout of :func:`random_effects_table`.
+    """
+    b = posterior[names.effects(group)]
+    term = names.term_dim(group)
+    if names.BETA in posterior:
+        beta = posterior[names.BETA].reindex({names.FIXED: b[term].values}, fill_value=0.0)
+        b = b + beta.rename({names.FIXED: term})
+    return _level_table(b, group, prob)

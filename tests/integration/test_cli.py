@@ -202,7 +202,8 @@ SLEEP = str(REPO / "models" / "sleepstudy.toml")
     (["fit", SLEEP, "--data", "missing.csv"], "missing.csv"),
     (["check", SLEEP, "--data", "{tmp}/wrong.csv"], "column 'Reaction' not found in the data"),
     (["check", SLEEP, "--data", "{tmp}/broken.csv"], "cannot read the data file"),
-    (["summarize", "{tmp}"], "no saved fit at"),
+    (["summarize", "{tmp}"], "no fit.nc in"),
+    (["summarize", "{tmp}/none.nc"], "no saved fit at"),
     (["summarize", "{tmp}/wrong.csv"], "is not a readable netCDF file"),
     (["check", "{tmp}/cores.toml"], "[sampler] cores must be a positive whole number, got 0"),
     (["fit", SLEEP, "--seed", "-1"], "random_seed must be a non-negative whole number"),
@@ -264,3 +265,35 @@ def test_predict_refuses_bad_input_with_exit_2(saved_sleep, csv, extra, message)
                        + extra)
     assert code == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_predict_prints_rounded_numbers_and_writes_full_precision(saved_sleep):
+    (saved_sleep / "new.csv").write_text("Days,Subject\n0,308\n9,308\n")
+    args = ["predict", str(saved_sleep), "--data", str(saved_sleep / "new.csv"), "--seed", "2"]
+    code, printed, _ = run(args)
+    assert code == 0
+    header, *rows = printed.splitlines()
+    assert header.split() == ["Days", "Subject", "estimate", "std_error", "conf_low",
+                              "conf_high"]
+    estimates = [row.split()[2] for row in rows]
+    (decimals,) = {len(e.partition(".")[2]) for e in estimates}  # one number of decimals
+    assert decimals <= 3
+    code, _, _ = run(args + ["--out", str(saved_sleep / "pred.csv")])
+    written = pd.read_csv(saved_sleep / "pred.csv")["estimate"]
+    assert [float(e) for e in estimates] == written.round(decimals).tolist()
+    assert written.round(decimals + 3).tolist() != written.tolist()  # the CSV keeps every digit
+
+
+def test_error_messages_spell_settings_as_the_command_line_does(saved_sleep):
+    """The API's hints are Python keywords (na_action='drop'); the command line's are spec
+    file keys and flags."""
+    data = lb.load_dataset("sleepstudy")
+    data.loc[4, "Days"] = np.nan
+    data.to_csv(saved_sleep / "missing.csv", index=False)
+    code, _, err = run(["check", SLEEP, "--data", str(saved_sleep / "missing.csv")])
+    assert code == 2
+    assert 'remove them or set na_action = "drop" in [model]' in err
+    (saved_sleep / "new.csv").write_text("Days,Subject\n0,999\n")
+    code, _, err = run(["predict", str(saved_sleep), "--data", str(saved_sleep / "new.csv"),
+                        "--groups", "conditional"])
+    assert code == 2 and "set --groups new (or --groups population)" in err

@@ -331,7 +331,7 @@ def holes(df):
 def test_missing_values_named_and_counted(holes, text, counts, first):
     assert design_error(text, holes) == (
         f"missing values (NaN) in the data: {counts} (first at row position {first}); "
-        "remove them or pass na_action='drop'"
+        "remove them or set na_action='drop'"
     )
 
 

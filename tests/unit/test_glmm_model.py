@@ -54,7 +54,7 @@ def test_logical_response_for_bernoulli():
      (r"'n - k' must be non-negative whole numbers \(failures\); successes cannot exceed the "
      r"trials; 1 row\(s\) are not \(first at row position 4\)")),
     ("cbind(k, n - k) ~ x", "binomial", {"k": (6, 0.5)}, r"'k' must be non-negative whole.*6"),
-    ("cbind(k, n - k) ~ x", "poisson", {}, r"is the binomial family's; use family='binomial'"),
+    ("cbind(k, n - k) ~ x", "poisson", {}, r"is the binomial family's; set family='binomial'"),
     ("hit ~ x", "binomial", {"hit": (2, 3)}, r"use cbind\(successes, failures\)"),
 ])
 def test_responses_outside_the_family_support(text, family, change, message):
