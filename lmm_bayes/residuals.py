@@ -31,13 +31,11 @@ from .design import check_full_rank, model_matrix
 from .errors import DesignError
 from .formula import Term
 from .residual_spec import ResidualSpec, SigmaSpec
-from .structures import serial_conditional, serial_draws  # AR(1) helpers, public here too
 from .variables import DataSchema, VariableEvaluator, level_label
 
 __all__ = [
     "ResidualDesign", "SerialDesign", "SigmaDesign", "build_residual_design",
-    "residual_sd_draws", "serial_conditional", "serial_design", "serial_draws",
-    "sigma_covariates", "sigma_design",
+    "residual_sd_draws", "serial_design", "sigma_covariates", "sigma_design",
 ]
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 from scipy import stats
@@ -50,11 +50,19 @@ from .errors import PriorError
 from .families import Parameter
 from .names import OBS, PHI
 
-if TYPE_CHECKING:
-    from .residuals import SerialDesign
-
 __all__ = ["STRUCTURES", "Autoregressive", "ResidualStructure", "serial_conditional",
            "serial_draws", "structure_parameters"]
+
+
+class SerialDesign(Protocol):
+    """The rows of each individual as a structure reads them; built by
+    :func:`lmm_bayes.residuals.serial_design` (whose module builds on this one)."""
+
+    individual: np.ndarray
+    previous: np.ndarray
+    gap: np.ndarray
+    first: np.ndarray
+    position: np.ndarray
 
 
 def _uniform(_: float) -> Prior:

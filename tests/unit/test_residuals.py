@@ -10,12 +10,8 @@ from scipy import stats
 
 import lmm_bayes as lb
 from lmm_bayes.residual_spec import parse_residual, parse_sigma
-from lmm_bayes.residuals import (
-    residual_sd_draws,
-    serial_conditional,
-    serial_draws,
-    sigma_covariates,
-)
+from lmm_bayes.residuals import residual_sd_draws, sigma_covariates
+from lmm_bayes.structures import serial_conditional, serial_draws
 
 # three individuals, rows shuffled, irregular times; arm constant within individual
 SMALL = pd.DataFrame({
