@@ -41,8 +41,8 @@ __all__ = ["SECTIONS", "flag_pvalues", "footer", "format_columns", "format_table
 
 MAX_LEVELS_SHOWN = 30  # levels in the shrinkage plot of a grouping factor
 MAX_PANELS = 12  # levels in the trajectories plot
-SIGNIFICANT = 3  # digits of a table column's median value
-MAX_DECIMALS = 4
+SIGNIFICANT = 3  # digits of a table column's smallest value
+MAX_DECIMALS = 3  # beyond it a tiny value shows fewer digits
 FIXED_DECIMALS = {"p_value": 3, "r_hat": 3}  # whatever their size
 INTEGER_COLUMNS = ("ess_bulk", "ess_tail", "n")
 SAME_SCALE = ("estimate", "conf_low", "conf_high", "observed", "replicated")
@@ -55,15 +55,14 @@ MAX_RANK_PANELS = 9
 
 
 def column_decimals(values: np.ndarray) -> int:
-    """One number of decimals for a column: enough for its median non-zero magnitude to show
-    :data:`SIGNIFICANT` significant digits and its smallest two, at most
-    :data:`MAX_DECIMALS` (so that its values line up: 13.90 beside 7.10)."""
+    """One number of decimals for a column: enough for its smallest non-zero magnitude to
+    show :data:`SIGNIFICANT` significant digits, at most :data:`MAX_DECIMALS` (so that its
+    values line up: 13.90 beside 7.10, not 13.9 beside 7.101)."""
     size = np.abs(np.asarray(values, float))
     size = size[np.isfinite(size) & (size > 0)]
     if not len(size):
         return 0
-    wanted = max(SIGNIFICANT - 1 - math.floor(math.log10(np.median(size))),
-                 1 - math.floor(math.log10(size.min())))
+    wanted = SIGNIFICANT - 1 - math.floor(math.log10(size.min()))
     return int(np.clip(wanted, 0, MAX_DECIMALS))
 
 
