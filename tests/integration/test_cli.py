@@ -34,10 +34,10 @@ SLOPE_REPORTS = {
                         "12 of 18 levels shown: the largest and smallest estimated Days, then"],
     "multicentre_trial.toml": [
         "<h2>Conditional effects of week by arm</h2>", "<h3>week by patient</h3>",
-        "30 of 192 levels shown: in each arm (placebo, active) the largest and smallest "
-        "estimated (Intercept), the most and fewest rows",
-        "12 of 192 levels shown: in each arm (placebo, active) the largest and smallest "
-        "estimated week"],
+        ("30 of 192 levels shown: in each arm (placebo, active) the largest and smallest "
+        "estimated (Intercept), the most and fewest rows"),
+        ("12 of 192 levels shown: in each arm (placebo, active) the largest and smallest "
+        "estimated week")],
 }
 
 
