@@ -376,11 +376,13 @@ def conditional_axes(fit: Fit) -> tuple[str, str | None] | None:
     return x, (partners[0] if partners else None)
 
 
-def _typical_row(data: pd.DataFrame) -> dict:
-    """Each column at its mean (numeric) or most common value (others)."""
-    return {c: data[c].mean() if pd.api.types.is_numeric_dtype(data[c])
-            and not pd.api.types.is_bool_dtype(data[c]) else data[c].mode().iloc[0]
-            for c in data.columns}
+def _typical_row(data: pd.DataFrame, categorical) -> dict:
+    """Each column at its mean, or its most common value if it is in ``categorical`` (a
+    numeric column coded as a factor: its mean would be an unseen level) or not numeric."""
+    def numeric(c):
+        return (c not in categorical and pd.api.types.is_numeric_dtype(data[c])
+                and not pd.api.types.is_bool_dtype(data[c]))
+    return {c: data[c].mean() if numeric(c) else data[c].mode().iloc[0] for c in data.columns}
 
 
 def conditional_grid(fit: Fit, x: str, by: str | None) -> pd.DataFrame:
@@ -392,7 +394,8 @@ def conditional_grid(fit: Fit, x: str, by: str | None) -> pd.DataFrame:
     if by is not None:
         order = list(fit.model.design.schema.levels[by])
         levels = sorted(pd.unique(data[by]), key=lambda v: order.index(level_label(v)))
-    rows = pd.DataFrame([_typical_row(data)] * (len(grid) * len(levels)))
+    typical = _typical_row(data, fit.model.design.schema.levels)
+    rows = pd.DataFrame([typical] * (len(grid) * len(levels)))
     rows[x] = np.tile(grid, len(levels))
     if by is not None:
         rows[by] = np.repeat(levels, len(grid))

@@ -107,3 +107,12 @@ def test_footer_states_version_date_and_times():
                     "1.5 s · sampling 12.3 s (nutpie, 2 chains × 300 draws)</footer>\n")
     fit.sampling_time = None
     assert "sampling not recorded" in report.footer(fit, 1.0, when)
+
+
+def test_conditional_effects_hold_other_covariates_at_typical_values():
+    """A numeric column coded as a factor is held at its most common level: its mean (2.25)
+    would be a level the model never saw."""
+    data = pd.DataFrame({"age": [40.0, 50, 60, 70], "dose": [1, 2, 3, 3],
+                         "arm": ["A", "B", "B", "A"]})
+    assert report._typical_row(data, {"dose": ("1", "2", "3"), "arm": ("A", "B")}) == {
+        "age": 55.0, "dose": 3, "arm": "A"}
