@@ -233,6 +233,8 @@ def _ppc_bars(ax, y: np.ndarray, replicates: np.ndarray, response: str) -> None:
            label="observed")
     ax.errorbar(values, mid, yerr=[mid - low, high - mid], fmt="o", color=POINT, ms=4,
                 label=f"replicated ({len(replicates)}): median, 90%")
+    if len(values) <= MAX_DISCRETE_VALUES // 2:  # a tick per value while they fit
+        ax.set_xticks(values)
     ax.set_xlabel(response)
     ax.set_ylabel("share of rows")
 

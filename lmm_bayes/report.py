@@ -346,11 +346,12 @@ def trajectories_section(fit: Fit) -> str:
     if axis is None:
         return ""
     group, time_ = axis
-    try:
-        slopes = fit.shrinkage(group, time_)
-    except DesignError as err:
-        return _section(f"Trajectories over {time_} by {group}",
-                        _paragraph(f"not available: {err}"))
+    family = fit.model.spec.family
+    if family != "gaussian":  # as Fit.trajectories; said here, before the levels are chosen
+        return _section(f"Trajectories over {time_} by {group}", _paragraph(
+            f"not available: trajectories are computed for Gaussian models only; this "
+            f"model's family is {family!r}"))
+    slopes = fit.shrinkage(group, time_)
     levels, caption, labels = _levels_shown(fit, group, time_, slopes, MAX_PANELS)
     titles = {lv: f"{group} {label}" for lv, label in labels.items()}
     return _section(f"Trajectories over {time_} by {group}", _paragraph(caption, "caption"),
@@ -429,9 +430,13 @@ def conditional_effects_section(fit: Fit) -> str:
 
 def flag_pvalues(table: pd.DataFrame) -> np.ndarray:
     """Rows whose posterior predictive p-value is below :data:`PPC_EXTREME` or above
-    1 − :data:`PPC_EXTREME`: a feature of the data the replicates rarely reproduce."""
+    1 − :data:`PPC_EXTREME`: a feature of the data the replicates rarely reproduce. Not
+    flagged: a statistic whose replicates all equal the observed value (the maximum of 0/1
+    data), whose p-value of 1 comes from ties alone."""
     p = table["p_value"].to_numpy(float)
-    return (p < PPC_EXTREME) | (p > 1 - PPC_EXTREME)
+    tied = ((table["conf_low"] == table["observed"])
+            & (table["conf_high"] == table["observed"])).to_numpy()
+    return ((p < PPC_EXTREME) | (p > 1 - PPC_EXTREME)) & ~tied
 
 
 def ppc_section(fit: Fit) -> str:

@@ -73,6 +73,10 @@ def test_extreme_pvalues_are_flagged_in_the_ppc_section():
                           "conf_high": [147.8, 12.9, 116.8, 191.7],
                           "p_value": [0.49, 0.5, 0.026, 0.97]})
     assert report.flag_pvalues(table).tolist() == [False, False, True, True]
+    # the maximum of 0/1 data: every replicate ties with the observed 1, p = 1 by ties only
+    tied = pd.DataFrame({"observed": [1.0], "conf_low": [1.0], "conf_high": [1.0],
+                         "p_value": [1.0]})
+    assert report.flag_pvalues(tied).tolist() == [False]
     fit = SimpleNamespace(ppc_pvalues=lambda: table, plot_ppc=lambda: Figure())
     page = report.ppc_section(fit)
     assert '<strong class="flag">0.026 ⚑</strong>' in page
