@@ -326,6 +326,13 @@ class Fit:
         attrs = self.idata.sample_stats.attrs
         return attrs.get("engine", "unknown"), attrs.get("engine_reason", "not recorded")
 
+    @property
+    def sampling_time(self) -> float | None:
+        """Wall time of sampling in seconds (:data:`lmm_bayes.engines.SAMPLING_TIME`); None
+        for draws that did not record it (e.g. a fit saved before it was recorded)."""
+        seconds = self.idata.sample_stats.attrs.get(engines.SAMPLING_TIME)
+        return None if seconds is None else float(seconds)
+
     def diagnostics(self) -> list[str]:
         """Sampling problems (divergences, R-hat, ESS, and the engine's own, e.g. the
         independence sampler's Pareto k̂), each with what to try; empty if none."""
@@ -665,8 +672,10 @@ class Fit:
 
         return plot_shrinkage(self.shrinkage(group, term, prob), term=term, prob=prob)
 
-    def plot_trajectories(self, group: str, time: str, levels=None, prob: float = 0.95):
-        """A panel per level: data, individual trajectory with band, population curve."""
+    def plot_trajectories(self, group: str, time: str, levels=None, prob: float = 0.95,
+                          titles: Mapping[str, str] | None = None):
+        """A panel per level: data, individual trajectory with band, population curve
+        (panel titles from ``titles`` by level label, else "group level")."""
         from .plots import plot_trajectories
 
         table = self.trajectories(group, time, levels=levels, prob=prob)
@@ -674,7 +683,7 @@ class Fit:
         observed = pd.DataFrame({"level": np.asarray(grp.levels)[grp.index],
                                  time: self._data[time], response: self.model.design.y})
         return plot_trajectories(table, observed, group=group, time=time, response=response,
-                                 prob=prob)
+                                 prob=prob, titles=titles)
 
     def plot_icc(self, at: Mapping[str, float] | None = None, prob: float = 0.95):
         """Each factor's ICC with its interval (matplotlib Figure)."""

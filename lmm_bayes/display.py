@@ -2,17 +2,18 @@
 
 One formatting rule serves every printed table (``print(fit)``, a notebook's
 ``fit._repr_html_()``, the command line, the report): each float column gets one number of
-decimals, so that its numbers line up, enough to show the column's smallest value to
-:data:`SIGNIFICANT` significant digits, but at most :data:`SPREAD` more than its largest
-value needs (one near-zero correlation or SD does not stretch a column of hundreds to seven
-decimals). Counts (ESS, n) are whole numbers. The data frames the API returns keep full
-precision; only their display is rounded.
+decimals, so that its numbers line up (13.900 beside 7.101, not 13.9 beside 7.101), enough
+to show the column's smallest value to :data:`SIGNIFICANT` significant digits, but at most
+:data:`SPREAD` more than its largest value needs (one near-zero correlation or SD does not
+stretch a column of hundreds to seven decimals). An estimate and its interval share their
+decimals; p-values and R-hat have three; counts (ESS, n) are whole numbers. The data frames
+the API returns keep full precision; only their display is rounded.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ __all__ = ["fit_tables", "format_table", "html_table", "icc_or_reason", "summary
 SIGNIFICANT = 4
 SPREAD = 2
 COUNTS = ("ess_bulk", "ess_tail", "n")
+FIXED_DECIMALS = {"p_value": 3, "r_hat": 3}  # whatever their size
+SAME_SCALE = ("estimate", "conf_low", "conf_high", "observed", "replicated")
 
 Tables = Sequence[tuple[str, "pd.DataFrame | str"]]
 
@@ -43,9 +46,14 @@ def decimals(values: np.ndarray) -> int:
     return min(_decimals_for(magnitudes.min()), _decimals_for(magnitudes.max()) + SPREAD)
 
 
-def _formatted(column: pd.Series) -> pd.Series:
-    places = 0 if column.name in COUNTS else decimals(column.to_numpy(dtype=float))
-    return column.map(lambda v: "NaN" if pd.isna(v) else f"{v:.{places}f}")
+def _places(table: pd.DataFrame, name: str) -> int:
+    """The decimals of float column ``name`` (see the module docstring)."""
+    if name in COUNTS:
+        return 0
+    if name in FIXED_DECIMALS:
+        return FIXED_DECIMALS[name]
+    scale = [c for c in SAME_SCALE if c in table] if name in SAME_SCALE else [name]
+    return decimals(table[scale].to_numpy(dtype=float).ravel())
 
 
 def tidy(table: pd.DataFrame) -> pd.DataFrame:
@@ -53,7 +61,9 @@ def tidy(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
     for name in shown.columns:
         if pd.api.types.is_float_dtype(shown[name]):
-            shown[name] = _formatted(shown[name])
+            places = _places(table, name)
+            shown[name] = shown[name].map(lambda v, k=places: "NaN" if pd.isna(v)
+                                          else f"{v:.{k}f}")
     return shown
 
 
@@ -62,9 +72,14 @@ def format_table(table: pd.DataFrame) -> str:
     return tidy(table).to_string(index=False)
 
 
-def html_table(table: pd.DataFrame) -> str:
-    """A table as an HTML ``<table>``, numbers tidied (:func:`tidy`)."""
-    return tidy(table).to_html(index=False, border=0)
+def html_table(table: pd.DataFrame, marks: Mapping[str, np.ndarray] | None = None) -> str:
+    """A table as an HTML ``<table>``, numbers tidied (:func:`tidy`); cells where
+    ``marks[column]`` is true are flagged (bold, red, ⚑)."""
+    shown = tidy(table).map(lambda v: html.escape(str(v)))
+    for name, mask in (marks or {}).items():
+        shown[name] = [f'<strong class="flag">{v} ⚑</strong>' if m else v
+                       for v, m in zip(shown[name], mask)]
+    return shown.to_html(index=False, border=0, escape=False)
 
 
 def icc_or_reason(fit) -> pd.DataFrame | str:

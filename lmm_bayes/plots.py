@@ -5,15 +5,20 @@ touched; save it with ``fig.savefig(path)`` or show it in a notebook)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 __all__ = [
+    "kde_grid",
+    "plot_conditional_effects",
     "plot_icc",
     "plot_ppc",
     "plot_random_effects",
+    "plot_rank",
     "plot_shrinkage",
     "plot_trajectories",
     "plot_variance_components",
@@ -140,10 +145,12 @@ def plot_shrinkage(table: pd.DataFrame, *, term: str, prob: float = 0.95) -> Fig
 
 
 def plot_trajectories(traj: pd.DataFrame, observed: pd.DataFrame, *, group: str, time: str,
-                      response: str, prob: float = 0.95) -> Figure:
+                      response: str, prob: float = 0.95,
+                      titles: Mapping[str, str] | None = None) -> Figure:
     """A panel per level: its observations (``observed``: columns ``level``, ``time`` and
     ``response``), its expected trajectory with a band and the population curve (table of
-    :func:`lmm_bayes.summaries.trajectories`)."""
+    :func:`lmm_bayes.summaries.trajectories`); panel titles from ``titles`` by level, else
+    "``group`` level"."""
     levels = list(dict.fromkeys(traj["level"]))
     ncols = min(6, math.ceil(math.sqrt(len(levels) * 1.5)))
     nrows = math.ceil(len(levels) / ncols)
@@ -158,7 +165,7 @@ def plot_trajectories(traj: pd.DataFrame, observed: pd.DataFrame, *, group: str,
         ax.plot(pop[time], pop["estimate"], color=POPULATION, ls="--", lw=1, label="population")
         points = observed[observed["level"] == level]
         ax.plot(points[time], points[response], "o", color=RAW, ms=3, label="observed")
-        ax.set_title(f"{group} {level}", fontsize=9, pad=3)
+        ax.set_title((titles or {}).get(level, f"{group} {level}"), fontsize=9, pad=3)
         ax.tick_params(labelsize=8)
     for ax in axes[len(levels):]:
         ax.set_visible(False)
@@ -169,27 +176,86 @@ def plot_trajectories(traj: pd.DataFrame, observed: pd.DataFrame, *, group: str,
     return fig
 
 
+GRID_POINTS = 256  # points of the common density grid of the predictive check
+MAX_DISCRETE_VALUES = 30  # whole-number responses with at most this many values: bars
+
+
+def kde_grid(values: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
+    """Gaussian kernel density of ``values`` on the evenly spaced ``grid``, binned.
+
+    f̂(x) = (1/(n h)) Σ_i φ((x − x_i)/h), with the values first counted into the grid's
+    cells and the counts convolved with the kernel (binned KDE; Wand 1994, *J. Comput.
+    Graph. Stat.* 3(4)): O(n + grid²) whatever n. Mass beyond the grid is dropped.
+    """
+    step = grid[1] - grid[0]
+    edges = np.append(grid - step / 2, grid[-1] + step / 2)
+    counts = np.histogram(values, edges)[0]
+    offsets = np.arange(-(len(grid) - 1), len(grid)) * step
+    kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2) / (bandwidth * np.sqrt(2 * np.pi))
+    return np.convolve(counts, kernel, mode="valid") / len(values)
+
+
+def silverman_bandwidth(values: np.ndarray) -> float:
+    """h = 0.9 min(SD, IQR/1.34) n^(−1/5) (Silverman 1986, *Density Estimation*, eq. 3.31);
+    a positive fallback for constant data."""
+    spread = min(np.std(values, ddof=1), np.subtract(*np.percentile(values, [75, 25])) / 1.34)
+    spread = spread if spread > 0 else max(np.std(values), abs(np.mean(values)), 1.0)
+    return 0.9 * spread * len(values) ** -0.2
+
+
+def is_discrete(y: np.ndarray) -> bool:
+    """Whole numbers taking at most :data:`MAX_DISCRETE_VALUES` values (counts, 0/1)."""
+    return bool(np.all(y == np.round(y))) and len(np.unique(y)) <= MAX_DISCRETE_VALUES
+
+
+def _ppc_densities(ax, y: np.ndarray, replicates: np.ndarray, response: str) -> None:
+    """Observed KDE as a line over the replicates' KDEs (thin, translucent), one common grid
+    and the observed data's bandwidth for all, so the curves differ only by the data."""
+    low, high = np.percentile(np.concatenate([y, replicates.ravel()]), [0.1, 99.9])
+    bandwidth = silverman_bandwidth(y)
+    grid = np.linspace(low - 2 * bandwidth, high + 2 * bandwidth, GRID_POINTS)
+    for k, rep in enumerate(replicates):
+        ax.plot(grid, kde_grid(rep, grid, bandwidth), color=BAND, lw=0.7, alpha=0.35,
+                label=f"replicated ({len(replicates)})" if k == 0 else None)
+    ax.plot(grid, kde_grid(y, grid, bandwidth), color=RAW, lw=2.2, label="observed")
+    ax.set_xlabel(response)
+    ax.set_ylabel("density")
+    ax.set_ylim(bottom=0)
+
+
+def _ppc_bars(ax, y: np.ndarray, replicates: np.ndarray, response: str) -> None:
+    """Observed frequency of each value as bars; the replicates' median frequency with a
+    90% interval as points (bayesplot's ``ppc_bars``)."""
+    values = np.union1d(np.unique(y), np.unique(replicates))
+    shares = np.stack([(replicates == v).mean(axis=1) for v in values], axis=1)
+    low, mid, high = np.percentile(shares, [5, 50, 95], axis=0)
+    ax.bar(values, [(y == v).mean() for v in values], width=0.8, color=RAW, alpha=0.45,
+           label="observed")
+    ax.errorbar(values, mid, yerr=[mid - low, high - mid], fmt="o", color=POINT, ms=4,
+                label=f"replicated ({len(replicates)}): median, 90%")
+    if len(values) <= MAX_DISCRETE_VALUES // 2:  # a tick per value while they fit
+        ax.set_xticks(values)
+    ax.set_xlabel(response)
+    ax.set_ylabel("share of rows")
+
+
 def plot_ppc(y: np.ndarray, y_rep: np.ndarray, *, stat: str | None = None,
              index: np.ndarray | None = None, n_replicates: int = 50,
              response: str = "y") -> Figure:
-    """Posterior predictive check: with ``stat=None`` the observed distribution of ``y``
-    (histogram density, one line) over those of ``n_replicates`` replicated data sets from
-    ``y_rep`` (S, n); with a statistic name (:data:`lmm_bayes.ppc.STATISTICS`) a histogram
-    of the statistic over all replicates, the observed value and the p-value."""
+    """Posterior predictive check: with ``stat=None`` the observed distribution of ``y`` over
+    those of ``n_replicates`` replicated data sets from ``y_rep`` (S, n): kernel densities
+    (:func:`kde_grid`), or for a discrete response (:func:`is_discrete`) the frequency of
+    each value; with a statistic name (:data:`lmm_bayes.ppc.STATISTICS`) a histogram of the
+    statistic over all replicates, the observed value and the p-value."""
     from .ppc import statistic
 
     fig = Figure(figsize=(6.5, 3.6), layout="constrained")
     ax = fig.add_subplot()
     if stat is None:
+        y = np.asarray(y, float)
         picks = np.linspace(0, len(y_rep) - 1, min(n_replicates, len(y_rep))).astype(int)
-        bins = np.histogram_bin_edges(np.concatenate([y, y_rep[picks].ravel()]), bins=40)
-        for k, rep in enumerate(y_rep[picks]):
-            ax.stairs(np.histogram(rep, bins, density=True)[0], bins, color=BAND, alpha=0.3,
-                      label="replicated" if k == 0 else None)
-        ax.stairs(np.histogram(y, bins, density=True)[0], bins, color=RAW, lw=2,
-                  label="observed")
-        ax.set_xlabel(response)
-        ax.set_ylabel("density")
+        draw = _ppc_bars if is_discrete(y) else _ppc_densities
+        draw(ax, y, np.asarray(y_rep, float)[picks], response)
         ax.set_title("Posterior predictive check")
     else:
         replicated = statistic(y_rep, stat, index)
@@ -200,6 +266,54 @@ def plot_ppc(y: np.ndarray, y_rep: np.ndarray, *, stat: str | None = None,
         ax.set_xlabel(f"{stat}({response})")
         ax.set_title(f"Posterior predictive check of the {stat}: p = {p_value:.2f}")
     ax.legend(frameon=False, fontsize=9)
+    return fig
+
+
+def plot_conditional_effects(table: pd.DataFrame, *, x: str, by: str | None, response: str,
+                             observed: pd.DataFrame | None = None,
+                             prob: float = 0.95) -> Figure:
+    """Expected outcome over ``x`` (table: columns ``x``, ``by`` where given, ``estimate``,
+    ``conf_low``, ``conf_high``), a line with its band per level of ``by``; the observed
+    rows (columns ``x``, ``by``, ``response``) as faint points behind."""
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.add_subplot()
+    parts = table.groupby(by, sort=False) if by else [(None, table)]
+    colours = matplotlib.colormaps["tab10"].colors
+    for k, (level, part) in enumerate(parts):
+        colour = colours[k % len(colours)]
+        label = f"{by} = {level}" if by else "population"
+        if observed is not None:
+            rows = observed[observed[by] == level] if by else observed
+            ax.plot(rows[x], rows[response], ".", color=colour, alpha=0.15, ms=3)
+        ax.fill_between(part[x], part["conf_low"], part["conf_high"], color=colour,
+                        alpha=0.25, lw=0)
+        ax.plot(part[x], part["estimate"], color=colour, lw=2, label=f"{label}, {prob:.0%}")
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"expected {response}")
+    ax.set_title(f"Conditional effect of {x}" + (f" by {by}" if by else ""))
+    ax.legend(frameon=False, fontsize=9)
+    return fig
+
+
+def plot_rank(draws, *, ncols: int = 3) -> Figure:
+    """Rank plots (Vehtari et al. 2021, *Bayesian Analysis* 16(2)): for each variable of
+    ``draws`` (an xarray Dataset of scalars over chain and draw), the histogram of each
+    chain's ranks among all draws; near uniform when the chains mix (``arviz.plot_rank``)."""
+    import arviz as az
+
+    n = len(draws.data_vars)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(3.2 * ncols, 2.2 * nrows + 0.4), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    az.plot_rank(draws, ax=axes[:n])
+    for ax in axes:  # ArviZ sizes its labels for a figure of its own
+        ax.title.set_fontsize(9)
+        ax.xaxis.label.set_fontsize(8)
+        ax.yaxis.label.set_fontsize(8)
+        ax.tick_params(labelsize=8)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle("Rank plots (one row of bars per chain; uniform when the chains agree)")
     return fig
 
 

@@ -23,6 +23,7 @@ The engines, in order of preference:
 from __future__ import annotations
 
 import logging
+import time
 
 import arviz as az
 
@@ -32,7 +33,8 @@ from ..sampling import SamplerConfig
 from . import collapsed, graph, marginal
 from .base import Assessment, Choice, Engine, Problem
 
-__all__ = ["ENGINES", "Assessment", "Choice", "Engine", "Problem", "choose", "sample"]
+__all__ = ["ENGINES", "SAMPLING_TIME", "Assessment", "Choice", "Engine", "Problem", "choose",
+           "sample"]
 
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (
     collapsed.ENGINE,
@@ -90,12 +92,19 @@ def choose(problem: Problem, engine: str = "auto", sampler: str = "auto") -> Cho
                         "; ".join(passed_over), *forcible)
 
 
+#: ``sample_stats.attrs`` key of the wall time of :meth:`Engine.sample` in seconds: warm-up
+#: and draws, and for the graph engine the compilation that ``pm.sample`` does first
+SAMPLING_TIME = "sampling_time_s"
+
+
 def sample(choice: Choice, target, problem: Problem, config: SamplerConfig, *,
            reuse: bool = False) -> az.InferenceData:
     """Run ``choice``'s engine on ``target`` (built by :meth:`Engine.build` for
     ``problem``, or with ``reuse=True`` for another response on the same design, whose
     response inputs are then replaced by ``problem``'s) and keep the public posterior
-    variables; the engine and its reason are recorded in ``sample_stats.attrs``."""
+    variables; the engine, its reason and the wall time of sampling in seconds
+    (:data:`SAMPLING_TIME`: neither nutpie nor this package's other samplers store one) are
+    recorded in ``sample_stats.attrs``."""
     engine = ENGINES[choice.engine]
     data = None
     if reuse:
@@ -105,10 +114,13 @@ def sample(choice: Choice, target, problem: Problem, config: SamplerConfig, *,
                                 "and cannot take another; build this model's own")
     logger.info("sampling %d chains × (%d tune + %d draws): %s engine, %s", config.chains,
                 config.tune, config.draws, engine.name, config.sampler)
+    start = time.perf_counter()
     idata = engine.sample(target, problem, config, data)
+    elapsed = time.perf_counter() - start
     groups = [g.name for g in problem.design.groups]
     idata.posterior = idata.posterior[names.public(groups, idata.posterior.data_vars)]
-    idata.sample_stats.attrs.update(engine=choice.engine, engine_reason=choice.reason)
+    idata.sample_stats.attrs.update(engine=choice.engine, engine_reason=choice.reason,
+                                    **{SAMPLING_TIME: elapsed})
     return idata
 
 

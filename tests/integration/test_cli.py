@@ -27,7 +27,18 @@ HBA1C = {(("" if t[:4] not in ("sd__", "cor_") else "patient") if t != "sd__Obse
 TRUTH = {"multicentre_trial.toml": TRIAL_TRUTH, "hba1c.toml": HBA1C, "eeg.toml": EEG_TRUTH}
 # report sections every model has, and the plots it embeds (+ trajectories with a slope)
 SECTIONS = ["Model", "Priors", "Sampling", "Fixed effects", "Variance components",
-            "Intraclass correlation", "Shrinkage", "Posterior predictive check"]
+            "Intraclass correlation", "Shrinkage", "Posterior predictive check", "Diagnostics"]
+# what the report shows of the models with a random slope on a time-like covariate
+SLOPE_REPORTS = {
+    "sleepstudy.toml": ["<h2>Conditional effects of Days</h2>", "<h3>Days by Subject</h3>",
+                        "12 of 18 levels shown: the largest and smallest estimated Days, then"],
+    "multicentre_trial.toml": [
+        "<h2>Conditional effects of week by arm</h2>", "<h3>week by patient</h3>",
+        ("30 of 192 levels shown: in each arm (placebo, active) the largest and smallest "
+        "estimated (Intercept), the most and fewest rows"),
+        ("12 of 192 levels shown: in each arm (placebo, active) the largest and smallest "
+        "estimated week")],
+}
 
 
 def run(args) -> tuple[int, str, str]:
@@ -123,6 +134,20 @@ def test_trajectories_section_only_with_a_random_slope(fitted):
     page = (out / "report.html").read_text()
     has_slope = spec in ("sleepstudy.toml", "multicentre_trial.toml", "hba1c.toml")
     assert ("<h2>Trajectories over" in page) == has_slope
+
+
+def test_report_diagnostics_footer_and_slope_sections(fitted):
+    """Every report has rank plots, a LOO table and a footer with the version and the
+    sampling time; the slope models show conditional effects, slope shrinkage and which
+    levels were chosen (both arms of the trial)."""
+    spec, out, _ = fitted
+    page = (out / "report.html").read_text()
+    assert page.count('<img alt="rank plots"') == 1
+    assert "<th>elpd_loo</th>" in page or "LOO not available for this model: " in page
+    assert re.search(rf"<footer>lmm_bayes {lb.__version__} · report built \d{{4}}-\d\d-\d\d "
+                     r"\d\d:\d\d UTC in \d+\.\d s · sampling \d+\.\d s \(", page)
+    for text in SLOPE_REPORTS.get(spec, []):
+        assert text in page
 
 
 def test_check_builds_without_sampling():

@@ -61,6 +61,7 @@ def test_loaded_fit_keeps_posterior_sample_stats_and_settings(sleep_fit, saved):
     loaded = lb.load(saved)
     xr.testing.assert_identical(loaded.idata.posterior, sleep_fit.idata.posterior)
     xr.testing.assert_equal(loaded.idata.sample_stats, sleep_fit.idata.sample_stats)
+    assert loaded.sampling_time == sleep_fit.sampling_time > 0  # the report's footer shows it
     assert loaded.config == sleep_fit.config
     assert loaded.model.spec == sleep_fit.model.spec
     assert loaded.model.likelihood == sleep_fit.model.likelihood

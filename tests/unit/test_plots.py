@@ -83,3 +83,36 @@ def test_variance_components_panels(tmp_path, with_cor):
     assert titles == (["standard deviation", "correlation"] if with_cor
                       else ["standard deviation"])
     assert saved(fig, tmp_path / "variance.png") > 3_000
+
+
+def test_kde_grid_is_a_density_close_to_the_normal():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=5000)
+    grid = np.linspace(-5, 5, 256)
+    density = plots.kde_grid(values, grid, plots.silverman_bandwidth(values))
+    assert np.trapezoid(density, grid) == pytest.approx(1, abs=0.01)
+    normal = np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi)
+    assert np.max(np.abs(density - normal)) < 0.03
+
+
+def test_ppc_draws_density_lines_or_bars_for_a_discrete_response():
+    rng = np.random.default_rng(2)
+    continuous = plots.plot_ppc(rng.normal(size=200), rng.normal(size=(100, 200)),
+                                n_replicates=50)
+    assert len(continuous.axes[0].lines) == 51  # 50 replicates and the observed
+    counts = plots.plot_ppc(rng.poisson(3, 200).astype(float), rng.poisson(3, (100, 200)))
+    ax = counts.axes[0]
+    assert len(ax.patches) >= 8 and not [ln for ln in ax.lines if len(ln.get_xdata()) > 50]
+    assert plots.is_discrete(np.array([0.0, 1, 1, 0])) and not plots.is_discrete(
+        np.array([0.5, 1.0]))
+
+
+def test_conditional_effects_draw_a_band_per_level():
+    x = np.tile(np.arange(5.0), 2)
+    table = pd.DataFrame({"week": x, "arm": np.repeat(["placebo", "active"], 5),
+                          "estimate": x, "conf_low": x - 1, "conf_high": x + 1})
+    fig = plots.plot_conditional_effects(table, x="week", by="arm", response="sbp")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "arm = placebo, 95%", "arm = active, 95%"]
+    assert len(ax.collections) == 2
