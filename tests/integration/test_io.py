@@ -185,7 +185,7 @@ def saved_spec(saved, **changes) -> str:
 
 @pytest.mark.parametrize("attrs, message", [
     ({"format_version": "abc"}, "attribute 'format_version' must be a whole number, found 'abc'"),
-    ({"format_version": 2}, "saved in format version 2; this lmm_bayes reads version 1"),
+    ({"format_version": 3}, "saved in format version 3; this lmm_bayes reads versions 1, 2"),
     ({"format": "other"}, "is not a fit saved by lmm_bayes"),
     ({"spec": None}, "attribute 'spec' must be text, found nothing"),
     ({"spec": 5}, "attribute 'spec' must be text, found int64"),

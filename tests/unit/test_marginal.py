@@ -8,6 +8,7 @@ from scipy import stats
 
 import lmm_bayes as lb
 from lmm_bayes.marginal import conditional_effects, level_statistics
+from lmm_bayes.posterior import correlation_matrices
 
 
 @pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
@@ -27,7 +28,7 @@ def test_marginal_loglik_equals_dense_multivariate_normal(sleepstudy, formula):
     outputs = model.replace_rvs_by_values([model[n] for n in names] + [model["y_marginal"]])
     beta, sd, sigma, *rest = pytensor.function(model.value_vars, outputs,
                                                on_unused_input="ignore")(*values)
-    corr = rest[0] if len(rest) == 2 else np.eye(len(sd))
+    corr = correlation_matrices(rest[0], len(sd)) if len(rest) == 2 else np.eye(len(sd))
     cov = np.outer(sd, sd) * corr
     group, design = lmm.design.groups[0], lmm.design
     expected = sum(

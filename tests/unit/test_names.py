@@ -23,7 +23,7 @@ def test_a_factor_spells_its_variables_dims_and_prior_keys():
         "sd_Subject", "corr_Subject", "b_Subject")
     assert names.coords("Subject", ["308", "309"], ["(Intercept)", "Days"]) == {
         "Subject__level": ["308", "309"], "Subject__term": ["(Intercept)", "Days"],
-        "Subject__term_": ["(Intercept)", "Days"]}
+        "Subject__pair": ["(Intercept).Days"]}
     assert names.sd_key("Subject", "Days") == "sd_Subject__Days"
 
 
