@@ -258,12 +258,27 @@ class LMM:
             warnings.warn(message, SingularFitWarning, stacklevel=2)
         return result
 
-    def prior_predictive(self, draws: int = 500, *, random_seed: int | None = None):
-        """Draws from the prior and the prior predictive distribution (InferenceData)."""
+    def prior_predictive(self, draws: int = 500, *, random_seed: int | None = None
+                         ) -> az.InferenceData:
+        """Draws from the prior and the prior predictive distribution.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``prior`` with the posterior's variables (:mod:`lmm_bayes.names`: ``beta`` with
+            the intercept on the data's scale, ``sigma``, ``sd_<g>``, ``corr_<g>``,
+            ``b_<g>``...), not the sampler's internal ones; ``prior_predictive`` and
+            ``observed_data`` with the response as ``y`` (dim ``obs``), the name it has in
+            ``posterior_predictive`` and ``log_likelihood`` too, so that ArviZ pairs them
+            (``az.plot_ppc(prior, group="prior")``).
+        """
         import pymc as pm
 
         with self._generative_model:
-            return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+            prior = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+        groups = [g.name for g in self.design.groups]
+        prior.prior = prior.prior[names.public(groups, prior.prior.data_vars)]
+        return prior
 
 
 class Fit:

@@ -138,7 +138,7 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
     prior = response.prior_predictive(n_replicates, random_seed=random_seed)
     level = str(response.design.groups[0].levels[0])
     truth = _scalars(prior.prior, level)
-    simulated = prior.prior_predictive[name].values.reshape(n_replicates, -1)
+    simulated = prior.prior_predictive[names.observed()].values.reshape(n_replicates, -1)
     rows, divergences = [], []
     for k in range(n_replicates):
         data = template.iloc[response.design.rows].assign(**{name: simulated[k]})

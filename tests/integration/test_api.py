@@ -89,8 +89,22 @@ def test_numpyro_without_jax_says_how_to_install(sleep_model):
 
 def test_prior_predictive_has_prior_and_predictions(sleep_model):
     prior = sleep_model.prior_predictive(draws=50, random_seed=1)
+    assert list(prior.prior.data_vars) == ["beta", "sigma", "sd_Subject", "corr_Subject",
+                                           "b_Subject"]
     assert prior.prior["sd_Subject"].shape == (1, 50, 2)
+    assert prior.prior["corr_Subject"].dims == ("chain", "draw", "Subject__pair")
     assert prior.prior_predictive["y"].shape == (1, 50, 180)
+    assert list(prior.observed_data.data_vars) == ["y"]
+
+
+def test_prior_intercept_is_on_the_data_scale(sleep_model):
+    """The intercept's prior is set at the mean of Days and moved to Days = 0 by the slope,
+    whose prior has mean 0: its prior mean stays the default prior's, mean(Reaction)."""
+    prior = sleep_model.prior_predictive(draws=2000, random_seed=2)
+    intercept = prior.prior["beta"].sel(fixed="(Intercept)").values
+    default = sleep_model.priors.intercept.kwargs
+    assert default["mu"] == pytest.approx(298.5079, abs=1e-3)
+    assert intercept.mean() == pytest.approx(default["mu"], abs=4 * intercept.std() / np.sqrt(2000))
 
 
 def test_fit_shorthand_splits_model_and_sampler_options(sleepstudy):
