@@ -617,10 +617,12 @@ class Fit:
             ``by="level"`` for a model whose level likelihood has no closed form, naming
             why.
         """
-        if (by or self._default_loo_unit) == "observation":
+        by = by or self._default_loo_unit
+        if by not in ("level", "observation"):
+            raise DesignError(f"by must be 'level' or 'observation', not {by!r}")
+        if by == "observation":
             return az.loo(self._observation_loglik(), **kwargs)
-        found = marginal.level_obstacle(self.model.design, self.model.spec.family,
-                                        self.model.residuals)
+        found = self._level_loo_obstacle
         if found is not None:
             raise DesignError(f"by='level' needs each level's likelihood in closed form: a "
                               f"Gaussian model with one grouping factor and no residual "
@@ -629,10 +631,14 @@ class Fit:
         return az.loo(self._level_loglik(), **kwargs)
 
     @property
+    def _level_loo_obstacle(self) -> str | None:
+        """Why the levels' likelihoods have no closed form here, or None."""
+        return marginal.level_obstacle(self.model.design, self.model.spec.family,
+                                       self.model.residuals)
+
+    @property
     def _default_loo_unit(self) -> LooUnit:
-        found = marginal.level_obstacle(self.model.design, self.model.spec.family,
-                                        self.model.residuals)
-        return "observation" if found else "level"
+        return "observation" if self._level_loo_obstacle else "level"
 
     def _observation_loglik(self) -> az.InferenceData:
         """``idata`` with each row's log-likelihood given the random effects (computed once
