@@ -14,6 +14,7 @@ import xarray as xr
 import lmm_bayes as lb
 from lmm_bayes import names
 from lmm_bayes.cli import main
+from lmm_bayes.io import paired
 from lmm_bayes.posterior import correlation_matrices
 from lmm_bayes.sampling import SamplerConfig
 
@@ -301,3 +302,18 @@ def test_save_where_a_folder_cannot_be_made(sleep_model, tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(lb.LoadError, match=r"cannot create the folder '.*file/sub' for the fit"):
         hand_made_fit(sleep_model).save(tmp_path / "file" / "sub" / "fit.nc")
+
+
+def test_version_1_residual_correlations_become_pairs():
+    """A multivariate version-1 posterior: ``rescor`` over outcome × outcome_ (3 outcomes)."""
+    pairs = np.random.default_rng(1).uniform(-0.5, 0.5, (2, 5, 3))
+    outcomes = ["a", "b", "c"]
+    old = xr.Dataset(
+        {"rescor": (("chain", "draw", "outcome", "outcome_"), correlation_matrices(pairs, 3)),
+         "sigma": (("chain", "draw", "outcome"), np.ones((2, 5, 3)))},
+        coords={"outcome": outcomes, "outcome_": outcomes})
+    new = paired(old)
+    assert new["rescor"].dims == ("chain", "draw", "outcome__pair")
+    assert list(new["outcome__pair"].values) == ["a.b", "a.c", "b.c"]
+    np.testing.assert_array_equal(new["rescor"].values, pairs)
+    assert "outcome_" not in new.coords and list(new["outcome"].values) == outcomes
