@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -718,6 +718,13 @@ def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:
     return LMM(formula, data, **model_kw).fit(**kwargs)
 
 
+def _common_loo_unit(fits: Iterable[Fit]) -> LooUnit:
+    """``"level"`` where every fit's LOO is by level of the same grouping factor, else
+    ``"observation"``: the one unit whose estimates all the fits have and can compare."""
+    units = {(f._default_loo_unit, tuple(g.name for g in f.model.design.groups)) for f in fits}
+    return "level" if len(units) == 1 and units.pop()[0] == "level" else "observation"
+
+
 def compare(fits: Mapping[str, Fit], by: LooUnit | None = None, **kwargs) -> pd.DataFrame:
     """Rank fits by expected log predictive density (PSIS-LOO; ``arviz.compare``), e.g.
     ``lb.compare({"intercepts": fit1, "slopes": fit2})``. The fits must share the data.
@@ -740,9 +747,7 @@ def compare(fits: Mapping[str, Fit], by: LooUnit | None = None, **kwargs) -> pd.
     reaches up to rounding (e.g. 1e-16): the weights are not posterior model
     probabilities.
     """
-    if by is None:
-        units = {(f._default_loo_unit, f.model.design.groups[0].name) for f in fits.values()}
-        by = "level" if len(units) == 1 and units.pop()[0] == "level" else "observation"
+    by = by or _common_loo_unit(fits.values())
     loos = {name: fit_.loo(by=by, pointwise=True) for name, fit_ in fits.items()}
     with warnings.catch_warnings():
         # arviz 0.23's compare sorts with sort_values(inplace=True), which pandas 3.1

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import lmm_bayes as lb
+from lmm_bayes.api import _common_loo_unit
 
 NEW = pd.DataFrame({"Days": [0.0, 9.0, 9.0], "Subject": ["308", "308", "999"]}, index=[3, 4, 5])
 
@@ -96,6 +97,16 @@ def test_loo_leaves_out_a_subject_or_an_observation(sleep_fit):
     assert float(pointwise.loo_i.sum()) == pytest.approx(by_level.elpd_loo)
     assert by_row.n_data_points == 180
     assert list(sleep_fit.idata.log_likelihood["y"].dims) == ["chain", "draw", "obs"]
+
+
+def test_compare_leaves_out_levels_only_where_every_fit_can(sleep_model, sleepstudy):
+    def unfitted(formula):
+        return lb.Fit(lb.LMM(formula, sleepstudy), None, None)
+    intercepts, pooled = unfitted("Reaction ~ Days + (1 | Subject)"), unfitted("Reaction ~ Days")
+    by_day = unfitted("Reaction ~ Days + (1 | Days)")
+    assert _common_loo_unit([lb.Fit(sleep_model, None, None), intercepts]) == "level"
+    assert _common_loo_unit([intercepts, pooled]) == "observation"     # no grouping factor
+    assert _common_loo_unit([intercepts, by_day]) == "observation"     # other levels
 
 
 def test_level_loo_of_a_model_without_a_closed_form_is_refused(sleepstudy):
