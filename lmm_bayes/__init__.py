@@ -5,6 +5,10 @@
 >>> fit.summary()  # doctest: +SKIP
 """
 
+from .blas import configure as _configure_blas
+
+_configure_blas()  # before anything imports PyTensor
+
 from .api import LMM, Fit, compare, fit
 from .datasets import load_dataset
 from .errors import (

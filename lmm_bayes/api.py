@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import display, engines, io, names, ppc, risk, summaries
+from . import display, engines, io, marginal, names, ppc, risk, summaries
 from .design import Design, build_design
 from .engines import Choice, Problem
 from .errors import DesignError, Setting, SingularFitWarning, SpecError
@@ -34,6 +34,9 @@ from .summaries import random_effects_table, tidy_summary
 from .summaries.draws import interval_columns
 
 __all__ = ["LMM", "Fit", "compare", "fit"]
+
+#: what PSIS-LOO leaves out (:meth:`Fit.loo`)
+LooUnit = Literal["level", "observation"]
 
 logger = logging.getLogger("lmm_bayes")
 
@@ -256,12 +259,27 @@ class LMM:
             warnings.warn(message, SingularFitWarning, stacklevel=2)
         return result
 
-    def prior_predictive(self, draws: int = 500, *, random_seed: int | None = None):
-        """Draws from the prior and the prior predictive distribution (InferenceData)."""
+    def prior_predictive(self, draws: int = 500, *, random_seed: int | None = None
+                         ) -> az.InferenceData:
+        """Draws from the prior and the prior predictive distribution.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``prior`` with the posterior's variables (:mod:`lmm_bayes.names`: ``beta`` with
+            the intercept on the data's scale, ``sigma``, ``sd_<g>``, ``corr_<g>``,
+            ``b_<g>``...), not the sampler's internal ones; ``prior_predictive`` and
+            ``observed_data`` with the response as ``y`` (dim ``obs``), the name it has in
+            ``posterior_predictive`` and ``log_likelihood`` too, so that ArviZ pairs them
+            (``az.plot_ppc(prior, group="prior")``).
+        """
         import pymc as pm
 
         with self._generative_model:
-            return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+            prior = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+        groups = [g.name for g in self.design.groups]
+        prior.prior = prior.prior[names.public(groups, prior.prior.data_vars)]
+        return prior
 
 
 class Fit:
@@ -655,14 +673,73 @@ class Fit:
         index = self.model.design.group(group).index if group else None
         return ppc.ppc_pvalues(self.model.design.y, self._replicates(), stats, index, prob)
 
-    def loo(self, **kwargs):
-        """PSIS-LOO (``arviz.loo``) from the pointwise log-likelihood of each observation given
-        the random effects (computed once and kept in ``idata.log_likelihood``)."""
+    def loo(self, by: LooUnit | None = None, **kwargs):
+        """PSIS-LOO (``arviz.loo``; Vehtari, Gelman & Gabry 2017, *Statistics and
+        Computing* 27), leaving out a level or an observation at a time.
+
+        Parameters
+        ----------
+        by : {"level", "observation"}, optional
+            ``"level"``: leave out each level of the grouping factor with all its rows,
+            whose log-likelihood is the level's marginal over its random effects, exact in
+            closed form (:func:`lmm_bayes.marginal.level_loglik`): how well the model
+            predicts a new subject. ``"observation"``: leave out one row at a time, given
+            the random effects (kept in ``idata.log_likelihood``): how well it predicts a
+            new row of a known level; the few rows of a level inform its effects, so
+            Pareto k̂ is often above 0.7. Default: ``"level"`` where the model is Gaussian
+            with one grouping factor and no residual structure or sigma formula,
+            ``"observation"`` for any other model.
+        **kwargs
+            Passed to ``arviz.loo`` (``pointwise``, ``scale``...).
+
+        Raises
+        ------
+        DesignError
+            ``by="level"`` for a model whose level likelihood has no closed form, naming
+            why.
+        """
+        by = by or self._default_loo_unit
+        if by not in ("level", "observation"):
+            raise DesignError(f"by must be 'level' or 'observation', not {by!r}")
+        if by == "observation":
+            return az.loo(self._observation_loglik(), **kwargs)
+        found = self._level_loo_obstacle
+        if found is not None:
+            raise DesignError(f"by='level' needs each level's likelihood in closed form: a "
+                              f"Gaussian model with one grouping factor and no residual "
+                              f"structure or sigma formula, not {found}; use "
+                              f"by='observation'")
+        return az.loo(self._level_loglik(), **kwargs)
+
+    @property
+    def _level_loo_obstacle(self) -> str | None:
+        """Why the levels' likelihoods have no closed form here, or None."""
+        return marginal.level_obstacle(self.model.design, self.model.spec.family,
+                                       self.model.residuals)
+
+    @property
+    def _default_loo_unit(self) -> LooUnit:
+        return "observation" if self._level_loo_obstacle else "level"
+
+    def _observation_loglik(self) -> az.InferenceData:
+        """``idata`` with each row's log-likelihood given the random effects (computed once
+        and kept in ``idata.log_likelihood``)."""
         if "log_likelihood" not in self.idata.groups():
             self._store("log_likelihood", ppc.pointwise_loglik(
                 self.idata.posterior, self.model.design, self.model.family,
                 self.model.residuals))
-        return az.loo(self.idata, **kwargs)
+        return self.idata
+
+    def _level_loglik(self) -> az.InferenceData:
+        """Each level's marginal log-likelihood over its level dimension, computed afresh
+        (cheap) rather than kept, so ``idata.log_likelihood`` keeps one array for ArviZ."""
+        post, group = self.idata.posterior, self.model.design.groups[0]
+        loglik = marginal.level_loglik(post, self.model.design)
+        dims = ("chain", "draw", names.level_dim(group.name))
+        data = xr.DataArray(loglik.reshape(post.sizes["chain"], post.sizes["draw"], -1),
+                            dims=dims, coords={dims[-1]: list(group.levels)})
+        return az.InferenceData(posterior=post,
+                                log_likelihood=xr.Dataset({names.observed(): data}))
 
     # ------------------------------------------------------------------ plots
 
@@ -725,9 +802,39 @@ def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:
     return LMM(formula, data, **model_kw).fit(**kwargs)
 
 
-def compare(fits: Mapping[str, Fit], **kwargs) -> pd.DataFrame:
+def _common_loo_unit(fits: Iterable[Fit]) -> LooUnit:
+    """``"level"`` where every fit's LOO is by level of the same grouping factor, else
+    ``"observation"``: the one unit whose estimates all the fits have and can compare."""
+    units = {(f._default_loo_unit, tuple(g.name for g in f.model.design.groups)) for f in fits}
+    return "level" if len(units) == 1 and units.pop()[0] == "level" else "observation"
+
+
+def compare(fits: Mapping[str, Fit], by: LooUnit | None = None, **kwargs) -> pd.DataFrame:
     """Rank fits by expected log predictive density (PSIS-LOO; ``arviz.compare``), e.g.
-    ``lb.compare({"intercepts": fit1, "slopes": fit2})``. The fits must share the data."""
-    for fit_ in fits.values():
-        fit_.loo()
-    return az.compare({name: fit_.idata for name, fit_ in fits.items()}, **kwargs)
+    ``lb.compare({"intercepts": fit1, "slopes": fit2})``. The fits must share the data.
+
+    Parameters
+    ----------
+    fits : mapping of str to Fit
+    by : {"level", "observation"}, optional
+        What each fit's LOO leaves out (:meth:`Fit.loo`), the same for all, or the
+        estimates would not be comparable. Default: ``"level"`` where every fit's default
+        is and all share the grouping factor, else ``"observation"``.
+    **kwargs
+        Passed to ``arviz.compare``.
+
+    Notes
+    -----
+    ``weight`` (stacking by default; Yao et al. 2018, *Bayesian Analysis* 13) is the
+    weight of each fit in the mixture of their predictive distributions that predicts
+    best. A fit the others make redundant gets a weight of 0, which the optimiser
+    reaches up to rounding (e.g. 1e-16): the weights are not posterior model
+    probabilities.
+    """
+    by = by or _common_loo_unit(fits.values())
+    loos = {name: fit_.loo(by=by, pointwise=True) for name, fit_ in fits.items()}
+    with warnings.catch_warnings():
+        # arviz 0.23's compare sorts with sort_values(inplace=True), which pandas 3.1
+        # deprecates (Pandas4Warning): ArviZ's code, not ours, and its result is right
+        warnings.filterwarnings("ignore", message="The inplace keyword in DataFrame.sort_values")
+        return az.compare(loos, **kwargs)

@@ -27,8 +27,8 @@ Each family writes its own likelihood (:meth:`lmm_bayes.families.Family.likeliho
 builder gives it η, the response and its extra parameters with their priors.
 
 Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian), ``alpha`` (negative
-binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dims ``<g>__term``,
-``<g>__term_``), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
+binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim ``<g>__pair``, each
+correlation once), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
 its parameters (``phi``); with a sigma formula ``sigma_beta`` (dim ``sigma_fixed``) instead
 of ``sigma``. Internal: ``intercept_c`` (intercept with centred predictors),
 ``beta_slopes``, ``z_<g>``, ``chol_<g>``, ``sigma_intercept_c``, ``sigma_beta_slopes``,
@@ -189,8 +189,14 @@ def _covariance_factor(group: GroupingFactor, priors: PriorSet):
         sd_dist=dist.dist(**_stacked(sd_priors), shape=n), compute_corr=True, initval=start,
     )
     pm.Deterministic(names.sd(g), sds, dims=term_dim)
-    pm.Deterministic(names.correlation(g), corr, dims=(term_dim, names.pair_dim(g)))
+    pm.Deterministic(names.correlation(g), _pairs(corr, n), dims=names.pair_dim(g))
     return chol
+
+
+def _pairs(corr, n: int):
+    """The correlations of an n × n matrix, each pair once (:func:`names.pair_positions`)."""
+    rows, columns = names.pair_positions(n)
+    return corr[rows, columns]
 
 
 def _level_effects(group: GroupingFactor, priors: PriorSet, centred: bool):
@@ -398,7 +404,7 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
 def _multivariate_coords(design: MultivariateDesign) -> dict[str, Sequence]:
     coords: dict[str, Sequence] = {names.FIXED: list(design.fixed_names),
                                    names.OUTCOME: list(design.responses),
-                                   names.OUTCOME_PAIR: list(design.responses)}
+                                   names.OUTCOME_PAIR: names.pair_labels(design.responses)}
     for y, d in zip(design.responses, design.designs):
         coords.update(_coefficient_coords(f"{y}__", d.fixed_names))
     for block in design.blocks:
@@ -415,7 +421,7 @@ def _residual_cholesky(priors: MultivariatePriors, k: int):
         "chol_residual", n=k, eta=priors.rescor_eta, compute_corr=True, initval=start,
         sd_dist=_DISTRIBUTIONS[sigma_priors[0].dist].dist(**_stacked(sigma_priors), shape=k))
     pm.Deterministic(names.SIGMA, sds, dims=names.OUTCOME)
-    pm.Deterministic(names.RESCOR, corr, dims=(names.OUTCOME, names.OUTCOME_PAIR))
+    pm.Deterministic(names.RESCOR, _pairs(corr, k), dims=names.OUTCOME_PAIR)
     return chol
 
 

@@ -35,7 +35,7 @@ class SBCResult:
     ----------
     ranks : pandas.DataFrame
         One row per replicate, one column per parameter (``beta[time]``, ``sd_id[time]``,
-        ``corr_id``, ``sigma``, ``b_id[<level>, (Intercept)]``...), values in 0..``n_draws``.
+        ``corr_id[(Intercept).time]``, ``sigma``, ``b_id[<level>, (Intercept)]``...), values in 0..``n_draws``.
     n_draws : int
         L, the number of thinned posterior draws each rank is taken among.
     divergences : ndarray of int
@@ -71,9 +71,6 @@ def _scalars(dataset, level: str) -> dict[str, np.ndarray]:
     for name in (names.BETA, *scalars, *per_group):
         da = dataset[name]
         extra = [d for d in da.dims if d not in ("chain", "draw")]
-        if kinds.get(name) == "corr":  # the one correlation of a 2 × 2 block
-            out[name] = da.isel({extra[0]: 0, extra[1]: 1}).values.ravel()
-            continue
         if not extra:
             out[name] = da.values.ravel()
             continue
@@ -141,7 +138,7 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
     prior = response.prior_predictive(n_replicates, random_seed=random_seed)
     level = str(response.design.groups[0].levels[0])
     truth = _scalars(prior.prior, level)
-    simulated = prior.prior_predictive[name].values.reshape(n_replicates, -1)
+    simulated = prior.prior_predictive[names.observed()].values.reshape(n_replicates, -1)
     rows, divergences = [], []
     for k in range(n_replicates):
         data = template.iloc[response.design.rows].assign(**{name: simulated[k]})

@@ -21,6 +21,10 @@ and data, checks it against the fingerprints and the posterior (:func:`check_reb
 returns its fit, whose ``summary()``, ``random_effects()`` and the rest give the same numbers
 as before saving. Anything that prevents this raises :class:`~lmm_bayes.LoadError`.
 
+Format version 2 stores each correlation once (``corr_<g>`` over ``<g>__pair``, ``rescor``
+over ``outcome__pair``, see :mod:`lmm_bayes.names`); version 1 stored the whole matrices
+and is read by keeping their pairs (:func:`paired`).
+
 A saved fit is untrusted input: :func:`read` checks every attribute and data variable it
 reads for presence and type before use, passes the formula(s) and options through the same
 checks as a new model's (:meth:`~lmm_bayes.spec.ModelSpec.from_formula`,
@@ -44,9 +48,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import names
 from .design import Design
 from .errors import LMMError, LoadError
 from .formula import Formula
+from .posterior import pair_values
 from .priors import Prior
 from .residual_spec import ResidualSpec, SigmaSpec
 from .sampling import SamplerConfig
@@ -57,7 +63,9 @@ __all__ = ["SavedFit", "check_rebuilt", "fingerprints", "read", "rebuilding", "s
 
 GROUP = "lmm_bayes"
 FORMAT = "lmm_bayes fit"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: the versions read: 1 stored correlation matrices whole
+READ_VERSIONS = (1, 2)
 FILE = "fit.nc"  # the saved fit in a results folder (lmm_bayes.report.write_results)
 
 
@@ -394,14 +402,30 @@ def _read(path: Path) -> az.InferenceData:
     return idata
 
 
-def _check_version(stored: _Stored) -> None:
+def _check_version(stored: _Stored) -> int:
     version = stored.group.attrs.get("format_version")
     if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):
         raise stored.error(f"attribute 'format_version' must be a whole number, found "
                            f"{version!r}")
-    if version != FORMAT_VERSION:
-        raise stored.error(f"saved in format version {version}; this lmm_bayes reads version "
-                           f"{FORMAT_VERSION}")
+    if version not in READ_VERSIONS:
+        raise stored.error(f"saved in format version {version}; this lmm_bayes reads versions "
+                           f"{', '.join(map(str, READ_VERSIONS))}")
+    return int(version)
+
+
+def paired(posterior: xr.Dataset) -> xr.Dataset:
+    """``posterior`` with each correlation matrix (``corr_<g>`` over ``<g>__term`` and
+    ``<g>__term_``, ``rescor`` over ``outcome`` and ``outcome_``, as format version 1 saved
+    them) replaced by its pairs over the pair dimension of :mod:`lmm_bayes.names`; the
+    rows' dimension stays, that of ``sd_<g>`` and ``b_<g>`` (of ``sigma``)."""
+    for name, pair_dim in names.pair_variables(posterior.data_vars).items():
+        rows, columns = (d for d in posterior[name].dims if d not in ("chain", "draw"))
+        matrices = posterior[name].transpose("chain", "draw", rows, columns).values
+        labels = [str(label) for label in posterior[rows].values]
+        posterior = posterior.drop_vars([name, columns]).assign(
+            {name: (("chain", "draw", pair_dim), pair_values(matrices))})
+        posterior = posterior.assign_coords({pair_dim: names.pair_labels(labels)})
+    return posterior
 
 
 def _spec(stored: _Stored) -> ModelSpec | MultivariateSpec:
@@ -475,10 +499,13 @@ def read(path: str | Path) -> SavedFit:
     path = _saved_file(Path(path))
     idata = _read(path)
     stored = _Stored(path, idata[GROUP])
-    _check_version(stored)
+    version = _check_version(stored)
     spec = _spec(stored)
     with stored.reading("cannot read attribute 'sampler'"):
         config = SamplerConfig(**stored.json_attribute("sampler"))
     data = _data_frame(stored)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
+    if version == 1 and "posterior" in groups:
+        with stored.reading("cannot read its correlation matrices"):
+            groups["posterior"] = paired(groups["posterior"])
     return SavedFit(spec, data, config, az.InferenceData(**groups), _fingerprints(stored), path)

@@ -183,8 +183,8 @@ def _posterior_variables(group: GroupingFactor, columns: tuple[str, ...], correl
                  names.sd(group.name): ((len(group.terms),), (term_dim,))}
     coords = {names.FIXED: list(columns), term_dim: list(group.terms)}
     if correlated:
-        variables[names.correlation(group.name)] = ((2, 2), (term_dim, pair_dim))
-        coords[pair_dim] = list(group.terms)
+        variables[names.correlation(group.name)] = ((1,), (pair_dim,))
+        coords[pair_dim] = names.pair_labels(group.terms)
     variables[names.SIGMA] = ((), ())
     return variables, coords
 
@@ -280,7 +280,7 @@ def _constrained(x, xbar, p, q, intercept, correlated):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def expand(x, out, buffer):
-    """Write β, the SDs, the 2 × 2 correlation matrix (correlated terms only) and σ at ``x``
+    """Write β, the SDs, the correlation of the two terms (correlated terms only) and σ at ``x``
     into ``out``, in the order of :attr:`MarginalDensity.names`."""
     _, _, _, _, _, xbar, _, _, p, q, intercept, correlated, _, _, _, _ = unpack(buffer)
     beta, s, r, sigma = _constrained(x, xbar, p, q, intercept, correlated)
@@ -288,8 +288,8 @@ def expand(x, out, buffer):
     out[p:p + q] = s[:q]
     at = p + q
     if correlated:
-        out[at:at + 4] = np.array([1.0, r, r, 1.0])
-        at += 4
+        out[at] = r
+        at += 1
     out[at] = sigma
 
 

@@ -5,11 +5,15 @@ A fit's ``idata.posterior`` holds, whatever engine produced it:
 * ``beta`` (dim ``fixed``): the fixed effects;
 * ``sigma`` (Gaussian), ``alpha`` (negative binomial), ``phi`` (residual AR(1)/CAR(1)), or
   ``sigma_beta`` (dim ``sigma_fixed``) for a sigma formula;
-* per grouping factor ``g``: ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dims
-  ``<g>__term``, ``<g>__term_``) and ``b_<g>`` (dims ``<g>__level``, ``<g>__term``);
-* in a multivariate model, ``sigma`` (dim ``outcome``) and ``rescor`` (dims ``outcome``,
-  ``outcome_``), and per random-effect block the grouping factor's names with the block
-  in place of ``g``.
+* per grouping factor ``g``: ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim
+  ``<g>__pair``) and ``b_<g>`` (dims ``<g>__level``, ``<g>__term``);
+* in a multivariate model, ``sigma`` (dim ``outcome``) and ``rescor`` (dim
+  ``outcome__pair``), and per random-effect block the grouping factor's names with the
+  block in place of ``g``.
+
+A correlation matrix is stored by its pairs, each once (:func:`pair_labels`: ``"a.b"``
+for the terms a before b, as brms's ``cor_<g>__a__b``): its unit diagonal and its mirror
+image are no parameters, and would give ArviZ constant draws (NaN R-hat, flat traces).
 
 The observed (and replicated) response is ``y``, dim ``obs``; a multivariate model observes
 ``y__<outcome>`` or, per pattern of missing outcomes, ``y__<outcome>__<outcome>...``.
@@ -43,6 +47,9 @@ __all__ = [
     "level_dim",
     "observed",
     "pair_dim",
+    "pair_labels",
+    "pair_positions",
+    "pair_variables",
     "public",
     "sd",
     "sd_key",
@@ -58,10 +65,10 @@ ALPHA = "alpha"
 PHI = "phi"
 #: the variables of the residual and of a family's extra parameters, in the order reported
 SCALARS = (SIGMA, SIGMA_BETA, PHI, ALPHA)
-#: a multivariate model's residual correlation, and its dimensions
+#: a multivariate model's residual correlation, its outcomes' dimension and its pairs'
 RESCOR = "rescor"
 OUTCOME = "outcome"
-OUTCOME_PAIR = "outcome_"
+OUTCOME_PAIR = "outcome__pair"
 #: the dimension of the observed rows
 OBS = "obs"
 
@@ -75,7 +82,7 @@ def sd(group: str) -> str:
 
 
 def correlation(group: str) -> str:
-    """The correlation matrix of ``group``'s varying terms: ``corr_<g>``."""
+    """The correlations of ``group``'s varying terms, one per pair: ``corr_<g>``."""
     return f"{_CORRELATION}_{group}"
 
 
@@ -90,8 +97,34 @@ def term_dim(group: str) -> str:
 
 
 def pair_dim(group: str) -> str:
-    """The second dimension of ``corr_<g>``: ``<g>__term_``."""
-    return f"{term_dim(group)}_"
+    """The dimension of ``corr_<g>``, the pairs of ``group``'s terms: ``<g>__pair``."""
+    return f"{group}__pair"
+
+
+def pair_positions(n: int) -> tuple[list[int], list[int]]:
+    """Rows and columns (i < j) of the pairs of n terms in their order along a pair
+    dimension: the upper triangle row by row, (0, 1), (0, 2)..., (1, 2)..."""
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    return [i for i, _ in pairs], [j for _, j in pairs]
+
+
+def pair_labels(labels: Sequence[str]) -> list[str]:
+    """The coordinates of a pair dimension: ``"a.b"`` per pair of ``labels`` (e.g.
+    ``"(Intercept).Days"``), in the order of :func:`pair_positions`."""
+    rows, columns = pair_positions(len(labels))
+    return [f"{labels[i]}.{labels[j]}" for i, j in zip(rows, columns)]
+
+
+def pair_variables(present: Iterable[str]) -> dict[str, str]:
+    """The correlation variables among ``present`` (``corr_<g>``, ``rescor``), each with its
+    pair dimension."""
+    found = {}
+    for name in present:
+        if name == RESCOR:
+            found[name] = OUTCOME_PAIR
+        elif group_variable(name) == "corr":
+            found[name] = pair_dim(name.partition("_")[2])
+    return found
 
 
 def level_dim(group: str) -> str:
@@ -100,10 +133,10 @@ def level_dim(group: str) -> str:
 
 
 def coords(group: str, levels: Sequence[str], terms: Sequence[str]) -> dict[str, list[str]]:
-    """The coordinates of ``group``'s three dimensions: its levels, and its terms twice
-    (rows and columns of ``corr_<g>``)."""
+    """The coordinates of ``group``'s three dimensions: its levels, its terms and the
+    pairs of its terms (those of ``corr_<g>``)."""
     return {level_dim(group): list(levels), term_dim(group): list(terms),
-            pair_dim(group): list(terms)}
+            pair_dim(group): pair_labels(terms)}
 
 
 def sd_key(group: str, term: str) -> str:

@@ -114,15 +114,13 @@ def require_numpyro() -> None:
 
 def _worst(values, threshold: float, *, above: bool) -> list[str]:
     """Parameters (with coordinates) past a threshold, worst first, at most five."""
-    found, seen = [], set()
+    found = []
     for name, da in values.data_vars.items():
         series = da.to_series() if da.dims else pd.Series([float(da)], index=[()])
         for coord, value in series.items():
             coord = coord if isinstance(coord, tuple) else (coord,)
-            key = (name, frozenset(coord))  # a correlation matrix lists each pair twice
-            if key in seen or not ((value > threshold) if above else (value < threshold)):
+            if not ((value > threshold) if above else (value < threshold)):
                 continue
-            seen.add(key)
             label = f"{name}[{', '.join(map(str, coord))}]" if coord else name
             found.append((value, label))
     found.sort(reverse=above)
@@ -140,11 +138,8 @@ def diagnose(idata: az.InferenceData, var_names: list[str]) -> list[str]:
     if divergences:
         problems.append(f"{divergences} divergent transitions; raise target_accept (e.g. 0.95) "
                         "or give the variance parameters tighter priors")
-    with warnings.catch_warnings():
-        # constant draws (the unit diagonal of a correlation matrix) give NaN, not a problem
-        warnings.simplefilter("ignore", RuntimeWarning)
-        rhat = az.rhat(idata, var_names=var_names) if idata.posterior.sizes["chain"] > 1 else None
-        ess = {m: az.ess(idata, var_names=var_names, method=m) for m in ("bulk", "tail")}
+    rhat = az.rhat(idata, var_names=var_names) if idata.posterior.sizes["chain"] > 1 else None
+    ess = {m: az.ess(idata, var_names=var_names, method=m) for m in ("bulk", "tail")}
     bad = _worst(rhat, RHAT_MAX, above=True) if rhat is not None else []
     if bad:
         problems.append(f"R-hat above {RHAT_MAX} for {', '.join(bad)}; run more tune and "

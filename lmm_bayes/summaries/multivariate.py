@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -30,11 +29,9 @@ def residual_draws(posterior: xr.Dataset, responses: Sequence[str]):
         yield f"sd__{y}:Observation", sigma.sel({names.OUTCOME: y}).values
     if names.RESCOR not in posterior:
         return
-    rescor = posterior[names.RESCOR].transpose("chain", "draw", names.OUTCOME,
-                                               names.OUTCOME_PAIR)
-    for i, j in zip(*np.triu_indices(len(responses), k=1)):
-        a, b = responses[i], responses[j]
-        yield f"rescor__{a}.{b}", rescor.sel({names.OUTCOME: a, names.OUTCOME_PAIR: b}).values
+    rescor = posterior[names.RESCOR].transpose("chain", "draw", names.OUTCOME_PAIR)
+    for pair in names.pair_labels(responses):
+        yield f"rescor__{pair}", rescor.sel({names.OUTCOME_PAIR: pair}).values
 
 
 def _without_residuals(posterior: xr.Dataset) -> xr.Dataset:

@@ -35,9 +35,8 @@ def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
         if names.correlation(group) not in posterior:
             continue
         corr = posterior[names.correlation(group)]
-        for i, j in zip(*np.triu_indices(len(terms), k=1)):
-            pair = {names.term_dim(group): terms[i], names.pair_dim(group): terms[j]}
-            yield "ran_pars", group, f"cor__{terms[i]}.{terms[j]}", _draws(corr.sel(pair))
+        for pair in names.pair_labels(terms):
+            yield "ran_pars", group, f"cor__{pair}", _draws(corr.sel({names.pair_dim(group): pair}))
     for name, parameter in {**extra_parameters(), **structure_parameters()}.items():
         if name in posterior:
             yield "ran_pars", "Residual", parameter.term, _draws(posterior[name])

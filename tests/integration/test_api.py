@@ -3,11 +3,13 @@
 import re
 import warnings
 
+import arviz as az
 import numpy as np
 import pytest
 from conftest import quiet_fit
 
 import lmm_bayes as lb
+from lmm_bayes.sampling import diagnose
 
 
 def test_summary_layout_names_and_sanity(sleep_fit):
@@ -35,6 +37,20 @@ def test_idata_coords_and_only_public_variables(sleep_fit):
     assert set(post.data_vars) == {"beta", "sigma", "sd_Subject", "corr_Subject", "b_Subject"}
     assert post.sizes["chain"] == 2 and post.sizes["draw"] == 300
     assert "308" in post["b_Subject"].coords["Subject__level"].values
+
+
+def test_arviz_summarises_the_posterior_without_warnings(sleep_fit):
+    """Each correlation is stored once: no constant diagonal for ArviZ to divide by zero
+    over (pytest's filterwarnings = error catches a RuntimeWarning), and a finite R-hat."""
+    table = az.summary(sleep_fit.idata, var_names=["corr_Subject", "sd_Subject"])
+    assert list(table.index[:1]) == ["corr_Subject[(Intercept).Days]"]
+    assert np.isfinite(table["r_hat"]).all()
+
+
+def test_sampling_diagnostics_never_name_a_diagonal(sleep_fit):
+    """A short run: R-hat and ESS are checked on the one correlation, not on a diagonal."""
+    problems = " ".join(diagnose(sleep_fit.idata, ["corr_Subject"]))
+    assert set(re.findall(r"corr_Subject\[[^]]*\]", problems)) <= {"corr_Subject[(Intercept).Days]"}
 
 
 def test_same_seed_same_draws_and_compiled_once(sleep_model, sleep_fit):
@@ -73,8 +89,22 @@ def test_numpyro_without_jax_says_how_to_install(sleep_model):
 
 def test_prior_predictive_has_prior_and_predictions(sleep_model):
     prior = sleep_model.prior_predictive(draws=50, random_seed=1)
+    assert list(prior.prior.data_vars) == ["beta", "sigma", "sd_Subject", "corr_Subject",
+                                           "b_Subject"]
     assert prior.prior["sd_Subject"].shape == (1, 50, 2)
+    assert prior.prior["corr_Subject"].dims == ("chain", "draw", "Subject__pair")
     assert prior.prior_predictive["y"].shape == (1, 50, 180)
+    assert list(prior.observed_data.data_vars) == ["y"]
+
+
+def test_prior_intercept_is_on_the_data_scale(sleep_model):
+    """The intercept's prior is set at the mean of Days and moved to Days = 0 by the slope,
+    whose prior has mean 0: its prior mean stays the default prior's, mean(Reaction)."""
+    prior = sleep_model.prior_predictive(draws=2000, random_seed=2)
+    intercept = prior.prior["beta"].sel(fixed="(Intercept)").values
+    default = sleep_model.priors.intercept.kwargs
+    assert default["mu"] == pytest.approx(298.5079, abs=1e-3)
+    assert intercept.mean() == pytest.approx(default["mu"], abs=4 * intercept.std() / np.sqrt(2000))
 
 
 def test_fit_shorthand_splits_model_and_sampler_options(sleepstudy):

@@ -69,7 +69,7 @@ def test_single_observation_level_is_shrunk_as_the_blup_formula_says(unbalanced_
     post = fit.idata.posterior.stack(s=("chain", "draw"))
     beta, sigma = post["beta"].values, post["sigma"].values
     sd = post["sd_id"].values
-    rho = post["corr_id"].values[0, 1]
+    rho = post["corr_id"].values[0]
     table = fit.random_effects("id").set_index(["level", "term"])
     for level, row in data.groupby("id").filter(lambda d: len(d) == 1).set_index("id").iterrows():
         t = row.time

@@ -12,7 +12,10 @@ import pytest
 import xarray as xr
 
 import lmm_bayes as lb
+from lmm_bayes import names
 from lmm_bayes.cli import main
+from lmm_bayes.io import paired
+from lmm_bayes.posterior import correlation_matrices
 from lmm_bayes.sampling import SamplerConfig
 
 TABLES = {
@@ -35,7 +38,7 @@ def hand_made_fit(model: lb.LMM, seed: int = 0, chains: int = 2, draws: int = 50
     coords = {"fixed": list(design.fixed_names)}
     for g in design.groups:
         level, term = f"{g.name}__level", f"{g.name}__term"
-        coords.update({level: list(g.levels), term: list(g.terms), f"{term}_": list(g.terms)})
+        coords.update(names.coords(g.name, g.levels, g.terms))
         post[f"sd_{g.name}"] = ((*("chain", "draw"), term), rng.gamma(5.0, size=shape + (len(g.terms),)))
         post[f"b_{g.name}"] = ((*("chain", "draw"), level, term),
                                rng.normal(size=shape + (g.n_levels, len(g.terms))))
@@ -117,6 +120,33 @@ def test_round_trip_keeps_levels_codings_and_centring(coded_model, tmp_path):
         pd.testing.assert_frame_equal(table(loaded), table(fit))
 
 
+def version_1(saved, path):
+    """A copy of ``saved`` as format version 1 wrote it: ``corr_Subject`` as the whole 2 × 2
+    matrix over ``Subject__term`` and ``Subject__term_``."""
+    idata = az.from_netcdf(saved)
+    post = idata.posterior
+    matrix = correlation_matrices(post["corr_Subject"].transpose("chain", "draw", ...).values, 2)
+    terms = list(post["Subject__term"].values)
+    post = post.drop_vars(["corr_Subject", "Subject__pair"]).assign_coords(
+        Subject__term_=terms).assign(
+        corr_Subject=(("chain", "draw", "Subject__term", "Subject__term_"), matrix))
+    idata.posterior = post
+    idata.lmm_bayes.attrs["format_version"] = 1
+    idata.to_netcdf(str(path))
+    return path
+
+
+def test_a_fit_saved_with_correlation_matrices_loads_with_pairs(sleep_fit, saved, tmp_path):
+    """Format version 1 stored corr_<g> whole, diagonal included; it loads in the layout of
+    names.py, equal to the saved fit's, with the same tables."""
+    loaded = lb.load(version_1(saved, tmp_path / "v1.nc"))
+    corr = loaded.idata.posterior["corr_Subject"]
+    assert corr.dims == ("chain", "draw", "Subject__pair")
+    assert "Subject__term_" not in loaded.idata.posterior.coords
+    xr.testing.assert_allclose(corr, sleep_fit.idata.posterior["corr_Subject"])
+    pd.testing.assert_frame_equal(loaded.variance_components(), sleep_fit.variance_components())
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(lb.LoadError, match="does not exist"):
         lb.load(tmp_path / "nothing.nc")
@@ -186,7 +216,7 @@ def saved_spec(saved, **changes) -> str:
 
 @pytest.mark.parametrize("attrs, message", [
     ({"format_version": "abc"}, "attribute 'format_version' must be a whole number, found 'abc'"),
-    ({"format_version": 2}, "saved in format version 2; this lmm_bayes reads version 1"),
+    ({"format_version": 3}, "saved in format version 3; this lmm_bayes reads versions 1, 2"),
     ({"format": "other"}, "is not a fit saved by lmm_bayes"),
     ({"spec": None}, "attribute 'spec' must be text, found nothing"),
     ({"spec": 5}, "attribute 'spec' must be text, found int64"),
@@ -273,3 +303,18 @@ def test_save_where_a_folder_cannot_be_made(sleep_model, tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(lb.LoadError, match=r"cannot create the folder '.*file/sub' for the fit"):
         hand_made_fit(sleep_model).save(tmp_path / "file" / "sub" / "fit.nc")
+
+
+def test_version_1_residual_correlations_become_pairs():
+    """A multivariate version-1 posterior: ``rescor`` over outcome × outcome_ (3 outcomes)."""
+    pairs = np.random.default_rng(1).uniform(-0.5, 0.5, (2, 5, 3))
+    outcomes = ["a", "b", "c"]
+    old = xr.Dataset(
+        {"rescor": (("chain", "draw", "outcome", "outcome_"), correlation_matrices(pairs, 3)),
+         "sigma": (("chain", "draw", "outcome"), np.ones((2, 5, 3)))},
+        coords={"outcome": outcomes, "outcome_": outcomes})
+    new = paired(old)
+    assert new["rescor"].dims == ("chain", "draw", "outcome__pair")
+    assert list(new["outcome__pair"].values) == ["a.b", "a.c", "b.c"]
+    np.testing.assert_array_equal(new["rescor"].values, pairs)
+    assert "outcome_" not in new.coords and list(new["outcome"].values) == outcomes

@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 
 import lmm_bayes as lb
+from lmm_bayes import names
 from lmm_bayes.cli import main
 from lmm_bayes.sampling import SamplerConfig
 from lmm_bayes.simulate import simulate_symptoms_il6
@@ -19,9 +20,8 @@ FORMULAS = ["depression ~ months + (1 + months |p| id)", "il6 ~ months + (1 | id
 
 
 def correlations(rng, shape, k) -> np.ndarray:
-    """Symmetric matrices with a unit diagonal, one per draw."""
-    upper = np.triu(rng.uniform(-0.5, 0.5, shape + (k, k)), 1)
-    return upper + np.swapaxes(upper, -1, -2) + np.eye(k)
+    """The k(k − 1)/2 correlations of k terms, one set per draw."""
+    return rng.uniform(-0.5, 0.5, shape + (k * (k - 1) // 2,))
 
 
 def hand_made_fit(model: lb.MultivariateLMM, seed: int = 0, chains: int = 2,
@@ -33,15 +33,15 @@ def hand_made_fit(model: lb.MultivariateLMM, seed: int = 0, chains: int = 2,
     k = len(design.responses)
     post = {"beta": (("chain", "draw", "fixed"), rng.normal(size=shape + (len(design.fixed_names),))),
             "sigma": (("chain", "draw", "outcome"), rng.gamma(5.0, size=shape + (k,))),
-            "rescor": (("chain", "draw", "outcome", "outcome_"), correlations(rng, shape, k))}
+            "rescor": (("chain", "draw", "outcome__pair"), correlations(rng, shape, k))}
     coords = {"fixed": list(design.fixed_names), "outcome": list(design.responses),
-              "outcome_": list(design.responses)}
+              "outcome__pair": names.pair_labels(design.responses)}
     for b in design.blocks:
         level, term = f"{b.name}__level", f"{b.name}__term"
-        coords.update({level: list(b.levels), term: list(b.terms), f"{term}_": list(b.terms)})
+        coords.update(names.coords(b.name, b.levels, b.terms))
         size = len(b.terms)
         post[f"sd_{b.name}"] = (("chain", "draw", term), rng.gamma(5.0, size=shape + (size,)))
-        post[f"corr_{b.name}"] = (("chain", "draw", term, f"{term}_"),
+        post[f"corr_{b.name}"] = (("chain", "draw", names.pair_dim(b.name)),
                                   correlations(rng, shape, size))
         post[f"b_{b.name}"] = (("chain", "draw", level, term),
                                rng.normal(size=shape + (b.n_levels, size)))

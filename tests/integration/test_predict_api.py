@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import lmm_bayes as lb
+from lmm_bayes.api import _common_loo_unit
 
 NEW = pd.DataFrame({"Days": [0.0, 9.0, 9.0], "Subject": ["308", "308", "999"]}, index=[3, 4, 5])
 
@@ -72,11 +73,50 @@ def test_ppc_pvalues_and_plot(sleep_fit):
 def test_loo_and_compare(sleep_model, sleep_fit, sleepstudy):
     intercepts = lb.LMM("Reaction ~ Days + (1 | Subject)", sleepstudy)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # short runs: low ESS and a few high Pareto k
+        warnings.simplefilter("ignore", lb.SamplingWarning)  # a short run: low ESS
         other = intercepts.fit(draws=300, tune=300, chains=2, random_seed=5)
+    with warnings.catch_warnings():
+        # leave-one-subject-out by default; subject 332, whose slope is far from the others',
+        # has Pareto k̂ ≈ 0.8 on these short runs (see the next test)
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
         table = lb.compare({"slopes": sleep_fit, "intercepts": other})
     assert table.index[0] == "slopes"           # random slopes fit far better (lme4: REML log-likelihood −871.8 vs −893.2)
     assert table.loc["intercepts", "elpd_diff"] > 10
+    assert table["weight"].sum() == pytest.approx(1.0)
+
+
+def test_loo_leaves_out_a_subject_or_an_observation(sleep_fit):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+        by_level = sleep_fit.loo()
+        by_row = sleep_fit.loo(by="observation")
+        pointwise = sleep_fit.loo(by="level", pointwise=True)
+    assert by_level.n_data_points == 18
+    high = by_level.pareto_k.values > 0.7
+    assert list(np.asarray(sleep_fit.model.design.groups[0].levels)[high]) == ["332"]
+    assert float(pointwise.loo_i.sum()) == pytest.approx(by_level.elpd_loo)
+    assert by_row.n_data_points == 180
+    assert list(sleep_fit.idata.log_likelihood["y"].dims) == ["chain", "draw", "obs"]
+
+
+def test_compare_leaves_out_levels_only_where_every_fit_can(sleep_model, sleepstudy):
+    def unfitted(formula):
+        return lb.Fit(lb.LMM(formula, sleepstudy), None, None)
+    intercepts, pooled = unfitted("Reaction ~ Days + (1 | Subject)"), unfitted("Reaction ~ Days")
+    by_day = unfitted("Reaction ~ Days + (1 | Days)")
+    assert _common_loo_unit([lb.Fit(sleep_model, None, None), intercepts]) == "level"
+    assert _common_loo_unit([intercepts, pooled]) == "observation"     # no grouping factor
+    assert _common_loo_unit([intercepts, by_day]) == "observation"     # other levels
+
+
+def test_level_loo_of_a_model_without_a_closed_form_is_refused(sleepstudy):
+    crossed = lb.LMM("Reaction ~ Days + (1 | Subject) + (1 | Days)", sleepstudy)
+    fit = lb.Fit(crossed, None, None)
+    with pytest.raises(lb.DesignError, match="not 2 grouping factors, not one; use "
+                                             "by='observation'"):
+        fit.loo(by="level")
+    with pytest.raises(lb.DesignError, match="by must be 'level' or 'observation', not 'row'"):
+        fit.loo(by="row")
 
 
 # ----------------------------------------------------------------------------- input checks

@@ -21,7 +21,7 @@ def test_variance_components_match_the_summary_and_the_draws(sleep_fit):
                 ("Residual", "sd__Observation")]:
         assert table.loc[key, "estimate"] == pytest.approx(tidy.loc[key, "estimate"])
     sd = draws(sleep_fit, "sd_Subject")
-    rho = draws(sleep_fit, "corr_Subject")[..., 0, 1]
+    rho = draws(sleep_fit, "corr_Subject")[..., 0]
     cov = (sd[..., 0] * sd[..., 1] * rho).mean()
     assert table.loc[("Subject", "cov__(Intercept).Days"), "estimate"] == pytest.approx(cov)
     assert table.loc[("Residual", "var__Observation"), "estimate"] == pytest.approx(
@@ -31,7 +31,7 @@ def test_variance_components_match_the_summary_and_the_draws(sleep_fit):
 def test_icc_at_a_day_is_the_draw_by_draw_formula(sleep_fit):
     """(τ0² + 2·3·ρτ0τ1 + 9τ1²) / (that + σ²), averaged over draws."""
     sd, sigma = draws(sleep_fit, "sd_Subject"), draws(sleep_fit, "sigma")
-    rho = draws(sleep_fit, "corr_Subject")[..., 0, 1]
+    rho = draws(sleep_fit, "corr_Subject")[..., 0]
     between = sd[..., 0] ** 2 + 6 * rho * sd[..., 0] * sd[..., 1] + 9 * sd[..., 1] ** 2
     table = sleep_fit.icc(at={"Days": 3}, prob=0.9)
     assert table["at"].tolist() == ["Days=3"] and table.group.tolist() == ["Subject"]
@@ -71,7 +71,7 @@ def test_recenter_at_zero_is_the_variance_components(sleep_fit):
     same = sleep_fit.recenter("Days", 0)
     pd.testing.assert_frame_equal(same, sleep_fit.variance_components())
     moved = sleep_fit.recenter("Days", 9).set_index("term")
-    sd, rho = draws(sleep_fit, "sd_Subject"), draws(sleep_fit, "corr_Subject")[..., 0, 1]
+    sd, rho = draws(sleep_fit, "sd_Subject"), draws(sleep_fit, "corr_Subject")[..., 0]
     var9 = sd[..., 0] ** 2 + 18 * rho * sd[..., 0] * sd[..., 1] + 81 * sd[..., 1] ** 2
     assert moved.loc["var__(Intercept)", "estimate"] == pytest.approx(var9.mean())
 

@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 
 import lmm_bayes as lb
+from lmm_bayes.posterior import correlation_matrices
 from lmm_bayes.priors import Prior
 
 FORMULAS = ["Reaction ~ Days + (Days | Subject)", "Reaction ~ Days + (Days || Subject)",
@@ -38,7 +39,8 @@ def _scipy_log_posterior(model: lb.LMM, x: np.ndarray, values: dict) -> float:
     design, priors = model.design, model.priors
     group = design.groups[0]
     beta, sd, sigma = values["beta"], values["sd_Subject"], float(values["sigma"])
-    corr = values.get("corr_Subject", np.eye(len(sd)))
+    corr = (correlation_matrices(values["corr_Subject"], len(sd)) if "corr_Subject" in values
+            else np.eye(len(sd)))
     cov = np.outer(sd, sd) * corr
     loglik = sum(
         stats.multivariate_normal(design.X[rows] @ beta, sigma**2 * np.eye(rows.sum())
@@ -105,7 +107,7 @@ def test_expand_gives_the_reported_intercept_and_bounded_values(density):
     np.testing.assert_allclose(values["sd_Subject"], np.exp(x[p:p + len(values["sd_Subject"])]))
     assert float(values["sigma"]) == pytest.approx(np.exp(x[-1]))
     if "corr_Subject" in values:
-        assert values["corr_Subject"][0, 1] == pytest.approx(np.tanh(x[-2]))
+        assert values["corr_Subject"][0] == pytest.approx(np.tanh(x[-2]))
 
 
 def test_large_response_offsets_do_not_lose_precision(sleepstudy):

@@ -4,10 +4,18 @@ import numpy as np
 import pandas as pd
 import pytensor
 import pytest
+import xarray as xr
 from scipy import stats
 
 import lmm_bayes as lb
-from lmm_bayes.marginal import conditional_effects, level_statistics
+from lmm_bayes.marginal import (
+    conditional_effects,
+    level_loglik,
+    level_obstacle,
+    level_statistics,
+    obstacle,
+)
+from lmm_bayes.posterior import correlation_matrices, covariance_draws
 
 
 @pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
@@ -27,7 +35,7 @@ def test_marginal_loglik_equals_dense_multivariate_normal(sleepstudy, formula):
     outputs = model.replace_rvs_by_values([model[n] for n in names] + [model["y_marginal"]])
     beta, sd, sigma, *rest = pytensor.function(model.value_vars, outputs,
                                                on_unused_input="ignore")(*values)
-    corr = rest[0] if len(rest) == 2 else np.eye(len(sd))
+    corr = correlation_matrices(rest[0], len(sd)) if len(rest) == 2 else np.eye(len(sd))
     cov = np.outer(sd, sd) * corr
     group, design = lmm.design.groups[0], lmm.design
     expected = sum(
@@ -66,3 +74,43 @@ def test_auto_likelihood_and_its_limits(sleepstudy):
     with pytest.raises(lb.DesignError, match="likelihood='marginal' needs a Gaussian model "
                                              "without a residual structure"):
         lb.LMM("Reaction ~ Days + (Days | Subject) + (1 | day)", crossed, likelihood="marginal")
+
+
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
+                                     "Reaction ~ Days + (1 | Subject)"])
+def test_level_loglik_equals_dense_multivariate_normal(sleepstudy, formula):
+    """log N(y_ℓ | X_ℓβ, Z_ℓΣZ_ℓᵀ + σ²I) per draw and subject, built densely with scipy."""
+    design = lb.LMM(formula, sleepstudy).design
+    group = design.groups[0]
+    rng = np.random.default_rng(3)
+    shape, q = (2, 3), len(group.terms)
+    data = {"beta": (("chain", "draw", "fixed"), rng.normal([250, 10], 5, shape + (2,))),
+            "sigma": (("chain", "draw"), rng.uniform(20, 30, shape)),
+            "sd_Subject": (("chain", "draw", "Subject__term"), rng.uniform(5, 25, shape + (q,)))}
+    if q == 2:
+        data["corr_Subject"] = (("chain", "draw", "Subject__pair"), rng.uniform(-0.8, 0.8,
+                                                                              shape + (1,)))
+    posterior = xr.Dataset(data, coords={"fixed": list(design.fixed_names),
+                                         "Subject__term": list(group.terms)})
+    loglik = level_loglik(posterior, design, chunk_elements=400)   # chunks of 2 draws
+    beta = posterior["beta"].values.reshape(-1, 2)
+    sigma = posterior["sigma"].values.ravel()
+    cov = covariance_draws(posterior, "Subject").reshape(-1, q, q)
+    assert loglik.shape == (6, group.n_levels)
+    for s in range(6):
+        for level in (0, 7, 17):
+            rows = group.index == level
+            Z = group.Z[rows]
+            dense = stats.multivariate_normal(design.X[rows] @ beta[s],
+                                              Z @ cov[s] @ Z.T + sigma[s] ** 2 * np.eye(rows.sum()))
+            assert loglik[s, level] == pytest.approx(dense.logpdf(design.y[rows]), rel=1e-9)
+
+
+def test_level_likelihood_needs_one_gaussian_factor(sleepstudy):
+    crossed = lb.LMM("Reaction ~ Days + (1 | Subject) + (1 | Days)", sleepstudy)
+    assert level_obstacle(crossed.design, "gaussian") == "2 grouping factors, not one"
+    assert level_obstacle(crossed.design, "poisson") == "the poisson family"
+    # any number of varying terms: the sampled marginal density stops at two
+    three = lb.LMM("Reaction ~ Days + (Days + I(Days**2) | Subject)", sleepstudy).design
+    assert level_obstacle(three, "gaussian") is None
+    assert obstacle(three, "gaussian") == "3 varying terms, more than 2"

@@ -13,6 +13,7 @@ from scipy import stats
 from lmm_bayes.errors import DesignError, PriorError, SpecError
 from lmm_bayes.formula import parse_formula
 from lmm_bayes.multivariate import build_multivariate_design, build_multivariate_priors
+from lmm_bayes.posterior import correlation_matrices
 from lmm_bayes.priors import Prior
 from lmm_bayes.spec import parse_formulas
 
@@ -221,8 +222,9 @@ def test_missing_pattern_likelihood_equals_dense_normal_of_observed_cells(panel,
     loglik, *values = function(*(rng.normal(0, 0.5, size=np.shape(start[v.name]))
                                  for v in model.value_vars))
     found = dict(zip(names, values))
-    cov = found["rescor"] * np.outer(found["sigma"], found["sigma"])
-    assert not np.allclose(found["rescor"], np.eye(len(formulas)))  # a real correlation
+    rescor = correlation_matrices(found["rescor"], len(formulas))
+    cov = rescor * np.outer(found["sigma"], found["sigma"])
+    assert not np.allclose(rescor, np.eye(len(formulas)))  # a real correlation
     effects = {b.name: found[f"b_{b.name}"] for b in design.blocks}
     expected = _scipy_loglik(design, found["beta"], effects, cov)
     assert len(model.observed_RVs) == len(design.patterns)

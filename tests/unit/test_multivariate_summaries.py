@@ -17,22 +17,19 @@ def posterior() -> xr.Dataset:
     shape = (2, 500)
     sd_p = np.abs(rng.normal([1.0, 2.0], 0.1, shape + (2,)))
     r = np.clip(rng.normal(0.5, 0.05, shape), -0.99, 0.99)
-    corr_p = np.stack([np.stack([np.ones(shape), r], -1), np.stack([r, np.ones(shape)], -1)], -2)
     sigma = np.abs(rng.normal([0.5, 3.0], 0.05, shape + (2,)))
     rho = rng.normal(-0.3, 0.05, shape)
-    rescor = np.stack([np.stack([np.ones(shape), rho], -1),
-                       np.stack([rho, np.ones(shape)], -1)], -2)
     return xr.Dataset({
         "beta": (("chain", "draw", "fixed"), rng.normal(size=shape + (3,))),
         "sd_id__p": (("chain", "draw", "id__p__term"), sd_p),
-        "corr_id__p": (("chain", "draw", "id__p__term", "id__p__term_"), corr_p),
+        "corr_id__p": (("chain", "draw", "id__p__pair"), r[..., None]),
         "sd_id__y2": (("chain", "draw", "id__y2__term"), np.abs(rng.normal(0.2, 0.01, shape + (1,)))),
         "sigma": (("chain", "draw", "outcome"), sigma),
-        "rescor": (("chain", "draw", "outcome", "outcome_"), rescor),
+        "rescor": (("chain", "draw", "outcome__pair"), rho[..., None]),
     }, coords={"fixed": ["y1:(Intercept)", "y2:(Intercept)", "y2:time"],
-               "id__p__term": list(BLOCKS["id__p"]), "id__p__term_": list(BLOCKS["id__p"]),
+               "id__p__term": list(BLOCKS["id__p"]), "id__p__pair": [".".join(BLOCKS["id__p"])],
                "id__y2__term": ["y2:time"], "outcome": list(RESPONSES),
-               "outcome_": list(RESPONSES)})
+               "outcome__pair": [".".join(RESPONSES)]})
 
 
 def test_summary_names_the_outcome_and_the_grouping_factor(posterior):
@@ -48,7 +45,7 @@ def test_summary_names_the_outcome_and_the_grouping_factor(posterior):
         ("ran_pars", "Residual", "rescor__y1.y2"),
     ]
     rows = table.set_index("term")
-    rho = posterior["rescor"].values[..., 0, 1]
+    rho = posterior["rescor"].values[..., 0]
     assert rows.loc["rescor__y1.y2", "estimate"] == pytest.approx(rho.mean())
     assert rows.loc["rescor__y1.y2", "conf_low"] == pytest.approx(np.quantile(rho, 0.025))
     sigma2 = posterior["sigma"].values[..., 1]
@@ -60,7 +57,7 @@ def test_components_add_variances_per_outcome(posterior):
     sigma1 = posterior["sigma"].values[..., 0]
     assert table.loc["var__y1:Observation", "estimate"] == pytest.approx((sigma1**2).mean())
     sd = posterior["sd_id__p"].values
-    cov = sd[..., 0] * sd[..., 1] * posterior["corr_id__p"].values[..., 0, 1]
+    cov = sd[..., 0] * sd[..., 1] * posterior["corr_id__p"].values[..., 0]
     assert table.loc["cov__y1:(Intercept).y2:(Intercept)", "estimate"] == pytest.approx(cov.mean())
     assert set(table.loc[table["group"] == "Residual"].index) == {
         "sd__y1:Observation", "var__y1:Observation", "sd__y2:Observation",

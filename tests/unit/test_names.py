@@ -23,7 +23,7 @@ def test_a_factor_spells_its_variables_dims_and_prior_keys():
         "sd_Subject", "corr_Subject", "b_Subject")
     assert names.coords("Subject", ["308", "309"], ["(Intercept)", "Days"]) == {
         "Subject__level": ["308", "309"], "Subject__term": ["(Intercept)", "Days"],
-        "Subject__term_": ["(Intercept)", "Days"]}
+        "Subject__pair": ["(Intercept).Days"]}
     assert names.sd_key("Subject", "Days") == "sd_Subject__Days"
 
 
@@ -38,3 +38,12 @@ def test_group_variable_tells_the_per_factor_variables_from_the_others():
              ["sd_batch:cask", "corr_Subject", "b_Subject", "beta", "beta_slopes",
               "sigma_beta", "z_Subject", "sd", "b_"]]
     assert kinds == ["sd", "corr", "b", None, None, None, None, None, None]
+
+
+def test_pairs_run_along_the_upper_triangle_row_by_row():
+    """brms's order: cor_g__a__b, cor_g__a__c, cor_g__b__c."""
+    assert names.pair_positions(3) == ([0, 0, 1], [1, 2, 2])
+    assert names.pair_labels(["(Intercept)", "x", "z"]) == [
+        "(Intercept).x", "(Intercept).z", "x.z"]
+    assert names.pair_variables(["corr_batch:cask", "rescor", "sd_g", "sigma"]) == {
+        "corr_batch:cask": "batch:cask__pair", "rescor": "outcome__pair"}

@@ -27,11 +27,11 @@ def posterior(beta, names, sd, corr=None, group="g", terms=("(Intercept)",), **e
     data = {"beta": (("chain", "draw", "fixed"), beta[None]),
             f"sd_{group}": (("chain", "draw", f"{group}__term"), sd[None])}
     if corr is not None:
-        data[f"corr_{group}"] = (("chain", "draw", f"{group}__term", f"{group}__term_"),
-                                 np.broadcast_to(corr, (len(beta), 2, 2))[None])
+        data[f"corr_{group}"] = (("chain", "draw", f"{group}__pair"),
+                                 np.broadcast_to(corr[0, 1], (len(beta), 1))[None])
     data |= {k: (("chain", "draw"), np.broadcast_to(v, len(beta))[None])
              for k, v in extra.items()}
-    coords = {"fixed": names, f"{group}__term": list(terms), f"{group}__term_": list(terms)}
+    coords = {"fixed": names, f"{group}__term": list(terms), f"{group}__pair": [".".join(terms)]}
     return xr.Dataset(data, coords=coords)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lmm_bayes.posterior import PosteriorDraws
+from lmm_bayes.posterior import PosteriorDraws, correlation_matrices, pair_values
 
 CHAINS, DRAWS = 2, 3
 
@@ -60,3 +60,13 @@ def test_linear_predictor_of_some_rows_is_those_rows_of_all(rows):
     random = [(name, Z[rows], codes[rows]) for name, Z, codes in (SUBJECT, SITE)]
     eta = PosteriorDraws(hand_posterior()).linear_predictor(X[rows], random)
     np.testing.assert_allclose(eta, by_hand()[:, rows])
+
+
+def test_correlation_matrices_and_their_pairs_round_trip():
+    pairs = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 4, 3))
+    matrices = correlation_matrices(pairs, 3)
+    assert matrices.shape == (2, 4, 3, 3)
+    np.testing.assert_array_equal(np.diagonal(matrices, axis1=-2, axis2=-1), 1.0)
+    np.testing.assert_array_equal(matrices, np.swapaxes(matrices, -1, -2))
+    assert matrices[1, 2, 0, 2] == pairs[1, 2, 1]           # (Intercept) with the third term
+    np.testing.assert_array_equal(pair_values(matrices), pairs)

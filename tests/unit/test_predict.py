@@ -44,10 +44,10 @@ def posterior(n_draws: int = 1) -> xr.Dataset:
         return (("chain", "draw", *dims), np.broadcast_to(value, (1, n_draws, *value.shape)))
     return xr.Dataset({
         "beta": rep(BETA, "fixed"), "sigma": rep(SIGMA),
-        "sd_g": rep(SD, "g__term"), "corr_g": rep(CORR, "g__term", "g__term_"),
+        "sd_g": rep(SD, "g__term"), "corr_g": rep(CORR[0, 1:], "g__pair"),
         "b_g": rep(B, "g__level", "g__term"),
     }, coords={"chain": [0], "draw": np.arange(n_draws), "fixed": ["(Intercept)", "x", "armB"],
-               "g__term": ["(Intercept)", "x"], "g__term_": ["(Intercept)", "x"],
+               "g__term": ["(Intercept)", "x"], "g__pair": ["(Intercept).x"],
                "g__level": ["a", "b", "c"]})
 
 

@@ -26,9 +26,8 @@ def posterior() -> xr.Dataset:
         g = f"subject:arm{arm}"
         data[f"sd_{g}"] = ((("chain", "draw", f"{g}__term")),
                            np.stack([np.full(SHAPE, 2.0), slope], -1))
-        data[f"corr_{g}"] = (("chain", "draw", f"{g}__term", f"{g}__term_"),
-                             np.broadcast_to(np.eye(2), SHAPE + (2, 2)))
-        coords |= {f"{g}__term": terms, f"{g}__term_": terms}
+        data[f"corr_{g}"] = (("chain", "draw", f"{g}__pair"), np.zeros(SHAPE + (1,)))
+        coords |= {f"{g}__term": terms, f"{g}__pair": [".".join(terms)]}
     return xr.Dataset(data, coords=coords)
 
 

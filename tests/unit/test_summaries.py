@@ -17,15 +17,15 @@ GRID = np.arange(1002.0).reshape(2, 501)
 def posterior() -> xr.Dataset:
     """beta = (GRID, 2·GRID), sd = (GRID+1, 7), corr off-diagonal = 0.25, sigma = 3."""
     shape = GRID.shape
-    corr = np.broadcast_to(np.array([[1, 0.25], [0.25, 1]]), shape + (2, 2))
+    corr = np.full(shape + (1,), 0.25)
     b = np.zeros(shape + (3, 2))
     b[..., 1, 1] = GRID  # level "B", term "Days"
-    coords = {"fixed": TERMS, "Subject__term": TERMS, "Subject__term_": TERMS,
+    coords = {"fixed": TERMS, "Subject__term": TERMS, "Subject__pair": [".".join(TERMS)],
               "Subject__level": ["A", "B", "C"]}
     return xr.Dataset({
         "beta": (("chain", "draw", "fixed"), np.stack([GRID, 2 * GRID], axis=-1)),
         "sd_Subject": (("chain", "draw", "Subject__term"), np.stack([GRID + 1, np.full(shape, 7.0)], -1)),
-        "corr_Subject": (("chain", "draw", "Subject__term", "Subject__term_"), corr),
+        "corr_Subject": (("chain", "draw", "Subject__pair"), corr),
         "b_Subject": (("chain", "draw", "Subject__level", "Subject__term"), b),
         "sigma": (("chain", "draw"), np.full(shape, 3.0)),
     }, coords=coords)

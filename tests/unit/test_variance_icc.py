@@ -20,11 +20,11 @@ def posterior(groups: dict, sigma=4.0) -> xr.Dataset:
     data, coords = {"sigma": (("chain", "draw"), const(sigma))}, {}
     for g, (terms, sds, rho) in groups.items():
         dim = f"{g}__term"
-        coords[dim] = coords[f"{dim}_"] = list(terms)
+        coords[dim] = list(terms)
         data[f"sd_{g}"] = (("chain", "draw", dim), const(sds, len(terms)))
         if rho is not None:
-            corr = np.array([[1.0, rho], [rho, 1.0]])
-            data[f"corr_{g}"] = (("chain", "draw", dim, f"{dim}_"), const(corr, 2, 2))
+            coords[f"{g}__pair"] = [".".join(terms)]
+            data[f"corr_{g}"] = (("chain", "draw", f"{g}__pair"), const([rho], 1))
     return xr.Dataset(data, coords=coords)
 
 

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.validation, pytest.mark.slow]
 
 # case → (replicates, bins, parameters ranked); 5 replicates expected per bin
 RUNS = {
-    "gaussian": (20, 4, {"beta[(Intercept)]", "beta[time]", "sigma", "corr_id",
+    "gaussian": (20, 4, {"beta[(Intercept)]", "beta[time]", "sigma", "corr_id[(Intercept).time]",
                          "sd_id[(Intercept)]", "sd_id[time]", "b_id[s00, (Intercept)]",
                          "b_id[s00, time]"}),
     "bernoulli": (30, 6, {"beta[(Intercept)]", "beta[time]", "sd_id[(Intercept)]",
