@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -32,6 +31,9 @@ from .sampling import SamplerConfig, default_target_accept, diagnose, warn_on_pr
 from .spec import MODEL_OPTIONS, ModelSpec
 from .summaries import random_effects_table, tidy_summary
 from .summaries.draws import interval_columns
+
+if TYPE_CHECKING:  # ArviZ is imported where a fit needs it (seconds at import)
+    import arviz as az
 
 __all__ = ["LMM", "Fit", "compare", "fit"]
 
@@ -577,6 +579,8 @@ class Fit:
     def loo(self, **kwargs):
         """PSIS-LOO (``arviz.loo``) from the pointwise log-likelihood of each observation given
         the random effects (computed once and kept in ``idata.log_likelihood``)."""
+        import arviz as az
+
         if "log_likelihood" not in self.idata.groups():
             self._store("log_likelihood", ppc.pointwise_loglik(
                 self.idata.posterior, self.model.design, self.model.family,
@@ -644,6 +648,8 @@ def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:
 def compare(fits: Mapping[str, Fit], **kwargs) -> pd.DataFrame:
     """Rank fits by expected log predictive density (PSIS-LOO; ``arviz.compare``), e.g.
     ``lb.compare({"intercepts": fit1, "slopes": fit2})``. The fits must share the data."""
+    import arviz as az
+
     for fit_ in fits.values():
         fit_.loo()
     return az.compare({name: fit_.idata for name, fit_ in fits.items()}, **kwargs)
