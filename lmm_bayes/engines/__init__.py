@@ -36,6 +36,8 @@ from .base import Assessment, Choice, Engine, Problem
 if TYPE_CHECKING:
     import arviz as az
 
+    ENGINES: dict[str, Engine]  # for type checkers; made by __getattr__ on first use
+
 __all__ = ["ENGINES", "Assessment", "Choice", "Engine", "Problem", "choose", "sample"]
 
 # The engine modules, in order of preference. They import numba and scipy's optimisers
