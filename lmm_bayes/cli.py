@@ -213,6 +213,7 @@ def _fit_many(args) -> int:
 def _model_options(spec: ModelSpec) -> dict:
     """The spec's options as keywords of LMM (those that differ from the defaults)."""
     from .spec import ModelSpec
+
     default = ModelSpec(spec.formula)
     return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
             if f.name != "formula" and getattr(spec, f.name) != getattr(default, f.name)}
