@@ -12,9 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -32,6 +31,9 @@ from .sampling import SamplerConfig, default_target_accept, diagnose, warn_on_pr
 from .spec import MODEL_OPTIONS, ModelSpec
 from .summaries import random_effects_table, tidy_summary
 from .summaries.draws import interval_columns
+
+if TYPE_CHECKING:  # ArviZ is imported where a fit needs it (seconds at import)
+    import arviz as az
 
 __all__ = ["LMM", "Fit", "compare", "fit"]
 
@@ -698,6 +700,8 @@ class Fit:
             ``by="level"`` for a model whose level likelihood has no closed form, naming
             why.
         """
+        import arviz as az
+
         by = by or self._default_loo_unit
         if by not in ("level", "observation"):
             raise DesignError(f"by must be 'level' or 'observation', not {by!r}")
@@ -733,6 +737,8 @@ class Fit:
     def _level_loglik(self) -> az.InferenceData:
         """Each level's marginal log-likelihood over its level dimension, computed afresh
         (cheap) rather than kept, so ``idata.log_likelihood`` keeps one array for ArviZ."""
+        import arviz as az
+
         post, group = self.idata.posterior, self.model.design.groups[0]
         loglik = marginal.level_loglik(post, self.model.design)
         dims = ("chain", "draw", names.level_dim(group.name))
@@ -831,6 +837,8 @@ def compare(fits: Mapping[str, Fit], by: LooUnit | None = None, **kwargs) -> pd.
     reaches up to rounding (e.g. 1e-16): the weights are not posterior model
     probabilities.
     """
+    import arviz as az
+
     by = by or _common_loo_unit(fits.values())
     loos = {name: fit_.loo(by=by, pointwise=True) for name, fit_ in fits.items()}
     with warnings.catch_warnings():

@@ -21,10 +21,14 @@ import logging
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+# Only light modules here: `lmm-bayes --help` and argument errors must answer at once, so
+# each command imports what it needs (the models pull in pandas, scipy, PyMC...).
 from .errors import LMMError, SamplingWarning, Setting, SpecError
-from .spec import ModelSpec
-from .specfile import read_data_file, read_spec
+
+if TYPE_CHECKING:
+    from .spec import ModelSpec
 
 __all__ = ["main"]
 
@@ -73,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _model(args):
     from .models import model_from_spec
+    from .specfile import read_data_file, read_spec
 
     data = read_data_file(args.data) if args.data else None
     spec_file = read_spec(args.spec, data=data)
@@ -140,6 +145,7 @@ def _predict(args) -> int:
     from .api import Fit
     from .display import format_table
     from .models import load
+    from .specfile import read_data_file
 
     fit = load(args.saved)
     if not isinstance(fit, Fit):
@@ -160,6 +166,8 @@ def _predict(args) -> int:
 
 def _fit_many(args) -> int:
     from .many import fit_many
+    from .spec import ModelSpec
+    from .specfile import read_data_file, read_spec
 
     data = read_data_file(args.data) if args.data else None
     spec_file = read_spec(args.spec, data=data)
@@ -182,6 +190,8 @@ def _fit_many(args) -> int:
 
 def _model_options(spec: ModelSpec) -> dict:
     """The spec's options as keywords of LMM (those that differ from the defaults)."""
+    from .spec import ModelSpec
+
     default = ModelSpec(spec.formula)
     return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
             if f.name != "formula" and getattr(spec, f.name) != getattr(default, f.name)}

@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
-from scipy import special, stats
+from scipy import special  # scipy.stats (seconds to import) is imported by each logpdf
 
 from .distributions import Prior
 from .errors import SpecError
@@ -197,6 +197,8 @@ class Gaussian(Family):
     )
 
     def logpdf(self, y, mean, aux):
+        from scipy import stats
+
         return stats.norm.logpdf(y, loc=mean, scale=aux[SIGMA])
 
     def draw(self, mean, aux, rng):
@@ -255,6 +257,8 @@ class Bernoulli(_Binary):
     name: str = "bernoulli"
 
     def logpdf(self, y, mean, aux):
+        from scipy import stats
+
         return stats.bernoulli.logpmf(y, mean)
 
     def draw(self, mean, aux, rng):
@@ -273,6 +277,8 @@ class Binomial(_Binary):
     name: str = "binomial"
 
     def logpdf(self, y, mean, aux):
+        from scipy import stats
+
         return stats.binom.logpmf(y, aux["trials"], mean)
 
     def draw(self, mean, aux, rng):
@@ -320,6 +326,8 @@ class Poisson(_Count):
     name: str = "poisson"
 
     def logpdf(self, y, mean, aux):
+        from scipy import stats
+
         return stats.poisson.logpmf(y, mean)
 
     def draw(self, mean, aux, rng):
@@ -348,6 +356,8 @@ class NegativeBinomial(_Count):
 
     def logpdf(self, y, mean, aux):
         """scipy's NB(n, p) with n = α, p = α/(α + μ)."""
+        from scipy import stats
+
         alpha = aux[ALPHA]
         return stats.nbinom.logpmf(y, alpha, alpha / (alpha + mean))
 

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import warnings
 
-import arviz as az
 import numpy as np
-from scipy import stats
 
 __all__ = ["PROPOSAL_DF", "chains", "pareto_k", "t_proposals"]
 
@@ -37,6 +35,8 @@ def t_proposals(mode: np.ndarray, covariance: np.ndarray, size: int,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``size`` draws from t_ν(mode, covariance), ν = :data:`PROPOSAL_DF`, and their log
     densities."""
+    from scipy import stats  # seconds to import: not for a model that is only checked
+
     proposal = stats.multivariate_t(loc=mode, shape=covariance, df=PROPOSAL_DF)
     draws = np.atleast_2d(proposal.rvs(size=size, random_state=rng))
     return draws, np.atleast_1d(proposal.logpdf(draws))
@@ -73,6 +73,8 @@ def chains(log_weights: np.ndarray, n_chains: int, rng: np.random.Generator
 def pareto_k(log_weights: np.ndarray) -> float:
     """The Pareto k̂ of the importance weights (``arviz.psislw``); ∞ when a weight is not
     finite."""
+    import arviz as az  # seconds at import: only once there are weights
+
     finite = log_weights[np.isfinite(log_weights)]
     if len(finite) < len(log_weights):
         return float("inf")

@@ -42,8 +42,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -58,6 +58,9 @@ from .residual_spec import ResidualSpec, SigmaSpec
 from .sampling import SamplerConfig
 from .spec import ModelSpec, MultivariateSpec
 from .variables import level_label
+
+if TYPE_CHECKING:  # ArviZ is imported where a fit needs it (seconds at import)
+    import arviz as az
 
 __all__ = ["SavedFit", "check_rebuilt", "fingerprints", "read", "rebuilding", "save"]
 
@@ -293,6 +296,8 @@ def save(saved: SavedFit, path: str | Path, levels: Mapping[str, Sequence[str]])
     >>> fit.save("sleepstudy_fit.nc")  # doctest: +SKIP
     >>> again = lb.load("sleepstudy_fit.nc")  # doctest: +SKIP
     """
+    import arviz as az
+
     path = Path(path)
     variables = {f"col{k}": _data_variable(saved.data[name].rename(name), levels)
                  for k, name in enumerate(saved.data.columns)}
@@ -388,6 +393,8 @@ def _saved_file(path: Path) -> Path:
 
 
 def _read(path: Path) -> az.InferenceData:
+    import arviz as az
+
     if not path.is_file():
         raise LoadError(f"no saved fit at {str(path)!r} (file does not exist)")
     try:
@@ -496,6 +503,8 @@ def read(path: str | Path) -> SavedFit:
         The file is missing, is not a readable netCDF file, was not written by ``save``, or
         has an attribute or data variable that is missing or of the wrong type (naming it).
     """
+    import arviz as az
+
     path = _saved_file(Path(path))
     idata = _read(path)
     stored = _Stored(path, idata[GROUP])

@@ -12,6 +12,8 @@ priors and design coincide).
 
 The engine is Dask's distributed scheduler (Rocklin 2015, *Proc. SciPy*): a local cluster
 sized to the machine by default, or any ``dask.distributed.Client`` / scheduler address.
+Dask and pyarrow (the parquet summaries) are the ``many`` extra, ``pip install
+"lmm_bayes[many]"``: only this module uses them, and a plain install does without.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import xarray as xr
 
 from . import names
 from .api import LMM, Fit
-from .errors import DesignError, LMMError, OutputError
+from .errors import DesignError, LMMError, OutputError, SamplingError
 from .priors import INTERCEPT, build_priors
 from .sampling import SamplerConfig
 from .spec import MODEL_OPTIONS, ModelSpec
@@ -503,6 +505,17 @@ def _split(data: pd.DataFrame, spec: ModelSpec, by: str | None,
             for r in responses}
 
 
+def _require_extra() -> None:
+    """Raise :class:`SamplingError` naming the ``many`` extra where Dask's distributed
+    scheduler or pyarrow is missing (a plain install has neither)."""
+    try:
+        import distributed  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError as err:
+        raise SamplingError(f"fit_many needs Dask's distributed scheduler and pyarrow ({err.name} "
+                            "is not installed): pip install 'lmm_bayes[many]'") from None
+
+
 def _client(client):
     """A ``distributed.Client``: the one given, one connected to an address, or a local
     cluster of one single-threaded worker process per core."""
@@ -591,10 +604,13 @@ def fit_many(formula: str, data: pd.DataFrame, *, by: str | None = None,
 
     Raises
     ------
+    SamplingError
+        Where Dask's distributed scheduler or pyarrow is not installed (the ``many`` extra).
     OutputError
         Before anything is fitted, where ``out`` cannot be written, is in use by another run,
         or holds the results of another model, settings or data.
     """
+    _require_extra()
     unknown = set(model_options) - set(MODEL_OPTIONS)
     if unknown:
         raise DesignError(f"unknown option(s) {sorted(unknown)} for fit_many")

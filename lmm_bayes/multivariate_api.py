@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import arviz as az
 import pandas as pd
 
 from . import display, io, names
@@ -29,6 +28,9 @@ from .sampling import SamplerConfig, default_target_accept, diagnose, warn_on_pr
 from .spec import MultivariateSpec
 from .summaries import random_effects_table
 from .summaries.multivariate import multivariate_components, multivariate_summary
+
+if TYPE_CHECKING:  # ArviZ is imported where a fit needs it (seconds at import)
+    import arviz as az
 
 __all__ = ["MultivariateFit", "MultivariateLMM"]
 

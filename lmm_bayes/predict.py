@@ -42,7 +42,6 @@ from . import names
 from .design import Design, GroupingFactor, evaluate_covariates
 from .errors import DesignError, Setting
 from .families import Family, get_family
-from .marginal import gaussian_conditional
 from .posterior import PosteriorDraws
 from .residuals import ResidualDesign, sigma_covariates
 from .response import response_values
@@ -290,6 +289,8 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
     other families and sigma models use :func:`_importance_resample`. A serial residual
     structure is not handled (the history's residuals would be correlated).
     """
+    from .marginal import gaussian_conditional  # imports numba: only for a history
+
     if residuals is not None and residuals.serial is not None:
         raise DesignError("history= is not available with the residual structure "
                           f"{residuals.serial.spec.text!r}")

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
 from .errors import SamplingError, SamplingWarning, Setting
+
+if TYPE_CHECKING:  # ArviZ is imported where a fit needs it (seconds at import)
+    import arviz as az
 
 __all__ = ["SamplerConfig", "default_target_accept", "diagnose", "require_numpyro",
            "run_nutpie", "warn_on_problems"]
@@ -133,6 +135,8 @@ def diagnose(idata: az.InferenceData, var_names: list[str]) -> list[str]:
     Checks: divergent transitions, split R-hat above 1.01, bulk or tail ESS below 400
     (Vehtari et al. 2021, "Rank-normalization, folding, and localization").
     """
+    import arviz as az
+
     problems = []
     divergences = int(idata.sample_stats["diverging"].sum())
     if divergences:

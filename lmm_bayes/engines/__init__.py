@@ -9,7 +9,8 @@ and reports problems of its own (:meth:`Engine.diagnostics`).
 
 :func:`choose` picks the engine and sampler and states why; :func:`sample` runs a choice and
 keeps the public names (:mod:`lmm_bayes.names`). A new engine is a module with an object of
-this interface and one line in :data:`ENGINES`.
+this interface and one line in :data:`_MODULES`; :data:`ENGINES` maps each engine's name to
+it.
 
 The engines, in order of preference:
 
@@ -22,33 +23,51 @@ The engines, in order of preference:
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
-
-import arviz as az
+from functools import cache
+from typing import TYPE_CHECKING
 
 from .. import names
 from ..errors import SamplingError, Setting
 from ..sampling import SamplerConfig
-from . import collapsed, graph, marginal
 from .base import Assessment, Choice, Engine, Problem
+
+if TYPE_CHECKING:
+    import arviz as az
+
+    ENGINES: dict[str, Engine]  # for type checkers; made by __getattr__ on first use
 
 __all__ = ["ENGINES", "SAMPLING_TIME", "Assessment", "Choice", "Engine", "Problem", "choose",
            "sample"]
 
-ENGINES: dict[str, Engine] = {engine.name: engine for engine in (
-    collapsed.ENGINE,
-    marginal.ENGINE,
-    graph.ENGINE,
-)}
+# The engine modules, in order of preference. They import numba and scipy's optimisers
+# (and PyMC when sampling), so they are imported when an engine is first chosen or used,
+# not when a model's design and priors are built (:class:`Problem` is all that needs).
+_MODULES = ("collapsed", "marginal", "graph")
 logger = logging.getLogger("lmm_bayes")
 
 
+@cache
+def _engines() -> dict[str, Engine]:
+    modules = [importlib.import_module(f".{name}", __name__) for name in _MODULES]
+    return {module.ENGINE.name: module.ENGINE for module in modules}
+
+
+def __getattr__(name: str):
+    """``ENGINES``, each engine by name in order of preference, built on first use."""
+    if name == "ENGINES":
+        return _engines()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _named(engine: str) -> Engine:
-    if engine not in ENGINES:
+    registry = _engines()
+    if engine not in registry:
         raise SamplingError(f"unknown engine {engine!r}; choose 'auto' or one of "
-                            f"{list(ENGINES)}")
-    return ENGINES[engine]
+                            f"{list(registry)}")
+    return registry[engine]
 
 
 def _forced(problem: Problem, engine: Engine, sampler: str) -> Choice:
@@ -77,7 +96,7 @@ def choose(problem: Problem, engine: str = "auto", sampler: str = "auto") -> Cho
     """
     if engine != "auto":
         return _forced(problem, _named(engine), sampler)
-    candidates = [e for e in ENGINES.values() if sampler == "auto" or sampler in e.samplers]
+    candidates = [e for e in _engines().values() if sampler == "auto" or sampler in e.samplers]
     assessed = [(e, e.assess(problem)) for e in candidates]
     passed_over = []
     for candidate, assessment in assessed:
@@ -105,7 +124,7 @@ def sample(choice: Choice, target, problem: Problem, config: SamplerConfig, *,
     variables; the engine, its reason and the wall time of sampling in seconds
     (:data:`SAMPLING_TIME`: neither nutpie nor this package's other samplers store one) are
     recorded in ``sample_stats.attrs``."""
-    engine = ENGINES[choice.engine]
+    engine = _engines()[choice.engine]
     data = None
     if reuse:
         data = engine.response_data(problem)
@@ -127,5 +146,5 @@ def sample(choice: Choice, target, problem: Problem, config: SamplerConfig, *,
 def diagnostics(idata: az.InferenceData) -> list[str]:
     """The problems that the engine which produced ``idata`` checks for itself (e.g. the
     independence sampler's Pareto k̂); none for a fit that names no engine."""
-    engine = idata.sample_stats.attrs.get("engine")
-    return ENGINES[engine].diagnostics(idata) if engine in ENGINES else []
+    engine, registry = idata.sample_stats.attrs.get("engine"), _engines()
+    return registry[engine].diagnostics(idata) if engine in registry else []

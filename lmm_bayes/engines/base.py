@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
-
-import arviz as az
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ..design import Design
 from ..priors import PriorSet
 from ..residuals import ResidualDesign
 from ..sampling import SamplerConfig
+
+if TYPE_CHECKING:
+    import arviz as az
 
 __all__ = ["Assessment", "Choice", "Engine", "Likelihood", "Problem"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-import arviz as az
 import numpy as np
 
 from .. import collapsed, imh, names
@@ -21,6 +21,9 @@ from ..collapsed import CollapsedModel
 from ..errors import SamplingError
 from ..sampling import SamplerConfig
 from .base import Assessment, Problem
+
+if TYPE_CHECKING:
+    import arviz as az
 
 __all__ = ["ENGINE", "CollapsedEngine"]
 
@@ -98,6 +101,8 @@ class CollapsedEngine:
 
     def sample(self, target: CollapsedModel, problem: Problem, config: SamplerConfig,
                data: dict | None = None) -> az.InferenceData:
+        import arviz as az
+
         if target.n_effects * config.draws * config.chains > MAX_IMH_VALUES:
             raise SamplingError(f"{config.chains} chains × {config.draws} draws of "
                                 f"{target.n_effects} effects are too many values to hold; "

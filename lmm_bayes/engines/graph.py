@@ -10,14 +10,16 @@ integrates the random effects out of the likelihood unless ``likelihood="conditi
 from __future__ import annotations
 
 import weakref
+from typing import TYPE_CHECKING
 
-import arviz as az
-import pymc as pm
-
-from ..builder import build_model, response_data
-from ..marginal import can_marginalize, with_effects
 from ..sampling import SamplerConfig, require_numpyro, run_nutpie
 from .base import Assessment, Problem
+
+# PyMC (with PyTensor) and numba (..marginal) are imported where a model is built or
+# sampled: a multivariate model's design and priors need neither.
+if TYPE_CHECKING:
+    import arviz as az
+    import pymc as pm
 
 __all__ = ["ENGINE", "GraphEngine", "sample_model"]
 
@@ -34,6 +36,8 @@ def _nutpie(model: pm.Model, config: SamplerConfig, data) -> az.InferenceData:
 
 
 def _pymc(model: pm.Model, config: SamplerConfig, data) -> az.InferenceData:
+    import pymc as pm
+
     if config.sampler == "numpyro":
         require_numpyro()
     with model:
@@ -70,19 +74,27 @@ class GraphEngine:
         return "every random effect sampled"
 
     def likelihood(self, problem: Problem) -> str:
+        from ..marginal import can_marginalize
+
         marginal = can_marginalize(problem.design, problem.family, problem.residuals)
         return "marginal" if marginal and problem.likelihood != "conditional" else "conditional"
 
     def build(self, problem: Problem) -> pm.Model:
+        from ..builder import build_model
+
         return build_model(problem.design, problem.priors, problem.family, link=problem.link,
                            parametrization=problem.parametrization,
                            likelihood=self.likelihood(problem), residuals=problem.residuals)
 
     def response_data(self, problem: Problem) -> dict:
+        from ..builder import response_data
+
         return response_data(problem.design, self.likelihood(problem))
 
     def sample(self, target: pm.Model, problem: Problem, config: SamplerConfig,
                data: dict | None = None) -> az.InferenceData:
+        from ..marginal import with_effects
+
         idata = sample_model(target, config, data)
         if self.likelihood(problem) == "marginal":
             idata.posterior = with_effects(idata.posterior, problem.design, config.random_seed)

@@ -9,7 +9,8 @@ level's effects are then drawn from their exact conditional (:mod:`lmm_bayes.mar
 
 from __future__ import annotations
 
-import arviz as az
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -18,6 +19,9 @@ from ..kernel import MarginalDensity
 from ..marginal import with_effects
 from ..sampling import SamplerConfig, require_numpyro, run_nutpie
 from .base import Assessment, Problem
+
+if TYPE_CHECKING:
+    import arviz as az
 
 __all__ = ["ENGINE", "MarginalEngine"]
 

@@ -6,7 +6,6 @@ import math
 import warnings
 from numbers import Real
 
-import arviz as az
 import numpy as np
 
 from ..errors import DesignError
@@ -50,6 +49,8 @@ def interval_columns(draws: np.ndarray, prob: float, axis=(0, 1)) -> dict[str, n
 def summarise(draws: np.ndarray, prob: float) -> dict[str, float]:
     """Summary of a scalar's (chain, draw) draws, with bulk/tail ESS and rank-normalised R-hat
     (Vehtari et al. 2021); R-hat is NaN for a single chain."""
+    import arviz as az  # seconds at import: only once there are draws to summarise
+
     row = {k: float(v) for k, v in interval_columns(draws, prob).items()}
     with warnings.catch_warnings():  # constant draws have no ESS or R-hat: NaN, not a warning
         warnings.simplefilter("ignore", RuntimeWarning)
