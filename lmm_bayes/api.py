@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import display, engines, io, marginal, names, ppc, risk, summaries
+from . import display, engines, io, names, ppc, risk, summaries
 from .design import Design, build_design
 from .engines import Choice, Problem
 from .errors import DesignError, Setting, SingularFitWarning, SpecError
@@ -718,8 +718,10 @@ class Fit:
     @property
     def _level_loo_obstacle(self) -> str | None:
         """Why the levels' likelihoods have no closed form here, or None."""
-        return marginal.level_obstacle(self.model.design, self.model.spec.family,
-                                       self.model.residuals)
+        from .marginal import level_obstacle  # numba: loaded when first needed
+
+        return level_obstacle(self.model.design, self.model.spec.family,
+                              self.model.residuals)
 
     @property
     def _default_loo_unit(self) -> LooUnit:
@@ -739,8 +741,10 @@ class Fit:
         (cheap) rather than kept, so ``idata.log_likelihood`` keeps one array for ArviZ."""
         import arviz as az
 
+        from .marginal import level_loglik
+
         post, group = self.idata.posterior, self.model.design.groups[0]
-        loglik = marginal.level_loglik(post, self.model.design)
+        loglik = level_loglik(post, self.model.design)
         dims = ("chain", "draw", names.level_dim(group.name))
         data = xr.DataArray(loglik.reshape(post.sizes["chain"], post.sizes["draw"], -1),
                             dims=dims, coords={dims[-1]: list(group.levels)})
