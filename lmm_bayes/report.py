@@ -14,6 +14,7 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -42,9 +43,11 @@ def _html_table(table: pd.DataFrame) -> str:
 
 
 def _image(fig: Figure, alt: str) -> str:
-    """The figure as an inline PNG ``<img>``."""
+    """The figure as an inline PNG ``<img>``; the figure is closed (pyplot keeps every figure
+    it made until closed, and a report makes many)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 

@@ -1,5 +1,5 @@
-"""Every notebook executes top to bottom with short sampling, uses only the public API and is
-committed without outputs."""
+"""Every notebook executes top to bottom with short sampling, shows its figures, uses only the
+public API and is committed without outputs."""
 
 import re
 
@@ -32,6 +32,11 @@ def test_notebook_executes(path):
     client.execute()  # raises CellExecutionError naming the cell on any error
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    # a cell that plots shows its figure, once (a fresh kernel, no %matplotlib magic)
+    for cell in notebook.cells:
+        if re.search(r"\.plot_\w+\(", cell.source):
+            images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+            assert len(images) == 1, f"cell {cell.source!r} shows {len(images)} figures"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
