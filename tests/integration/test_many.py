@@ -148,4 +148,4 @@ def test_a_script_without_a_main_guard_runs(tmp_path):
                           text=True, timeout=600, check=False,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.splitlines()[-1] == "fitted: G01 G02"
+    assert done.stdout.splitlines()[-1] == "fitted: G1 G2"
