@@ -530,12 +530,12 @@ def _client(client) -> Iterator[Any]:
     cluster of one single-threaded worker process per core (closed on exit)."""
     from distributed import Client, LocalCluster
 
-    if client is not None and not isinstance(client, str):
-        yield client
-        return
     if isinstance(client, str):
         with Client(client) as connected:
             yield connected
+        return
+    if client is not None:
+        yield client
         return
     with _script_not_rerun():
         cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
