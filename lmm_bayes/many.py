@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -516,18 +517,44 @@ def _require_extra() -> None:
                             "is not installed): pip install 'lmm_bayes[many]'") from None
 
 
-def _client(client):
+@contextmanager
+def _script_not_rerun() -> Iterator[None]:
+    """Hides the main script from the worker processes started meanwhile.
+
+    Dask starts workers with multiprocessing's "spawn" method, which runs the main script
+    again in each (as ``__mp_main__``): a script that calls :func:`fit_many` without an
+    ``if __name__ == "__main__":`` guard would call it again there, and its workers would fail
+    to start ("Nanny failed to start"). The workers need nothing from the script (the task is
+    :func:`run_gene`; its arguments are pickled by value), and multiprocessing re-runs only a
+    main module with a ``__file__`` or a ``__spec__``, which an interactive session lacks."""
+    main = sys.modules["__main__"]
+    saved = {key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+
+
+@contextmanager
+def _client(client) -> Iterator[Any]:
     """A ``distributed.Client``: the one given, one connected to an address, or a local
-    cluster of one single-threaded worker process per core."""
+    cluster of one single-threaded worker process per core (closed on exit)."""
     from distributed import Client, LocalCluster
 
-    if client is None:
+    if isinstance(client, str):
+        with Client(client) as connected:
+            yield connected
+        return
+    if client is not None:
+        yield client
+        return
+    with _script_not_rerun():
         cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
                                processes=True, dashboard_address=None)
-        return Client(cluster), True
-    if isinstance(client, str):
-        return Client(client), True
-    return client, False
+    with cluster, Client(cluster) as local:
+        yield local
 
 
 def _progress(futures: Iterable, total: int, show: bool):
@@ -551,9 +578,8 @@ def _fit_all(spec: ModelSpec, frames: Mapping[str, pd.DataFrame], names: Sequenc
     results: dict[str, dict] = {}
     if not names:
         return results
-    dask_client, owned = _client(client)
     run = secrets.token_hex(4)   # keys of this run only: a shared cluster may run others
-    try:
+    with _client(client) as dask_client:
         futures = {}
         for name in names:
             gene_config = replace(config, random_seed=_gene_seed(config.random_seed, name))
@@ -562,9 +588,6 @@ def _fit_all(spec: ModelSpec, frames: Mapping[str, pd.DataFrame], names: Sequenc
             futures[future] = name
         for future in _progress(futures, len(futures), progressbar):
             results[futures[future]] = future.result()
-    finally:
-        if owned:
-            dask_client.close()
     return results
 
 

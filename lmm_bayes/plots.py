@@ -1,13 +1,16 @@
 """Figures of the summaries: each function takes a summary table and returns a matplotlib
-:class:`~matplotlib.figure.Figure` (built without pyplot, so no global state or backend is
-touched; save it with ``fig.savefig(path)`` or show it in a notebook)."""
+:class:`~matplotlib.figure.Figure`, created through pyplot as seaborn's and ArviZ's are, so
+that whatever shows pyplot's figures shows these: a notebook's inline backend, ``plt.show()``
+in a script, a GUI window. Save one with ``fig.savefig(path)``; ``plt.close(fig)`` frees it."""
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -31,8 +34,30 @@ RAW = "#c0504d"        # data and no-pooling estimates
 POPULATION = "#444444"  # fixed part / complete pooling
 
 
+class _ShownOnceFigure(Figure):
+    """A pyplot figure that a notebook shows once when it is a cell's value."""
+
+    def _ipython_display_(self) -> None:
+        # pyplot's inline backend shows every figure still open at the end of a cell, and
+        # IPython would show the cell's value as well: two copies. So in a notebook the figure
+        # is shown here and closed in pyplot. Elsewhere (a terminal's GUI window, a widget)
+        # the backend shows it and IPython shows nothing more.
+        if "inline" not in plt.get_backend():
+            return
+        from IPython.display import Image, display
+
+        plt.close(self)
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        display(Image(data=buffer.getvalue(), format="png"))
+
+
+def _figure(width: float, height: float) -> Figure:
+    return plt.figure(figsize=(width, height), layout="constrained", FigureClass=_ShownOnceFigure)
+
+
 def _rows_figure(n_rows: int, n_panels: int = 1, width: float = 5.5) -> Figure:
-    fig = Figure(figsize=(width * n_panels, 0.9 + 0.28 * max(n_rows, 3)), layout="constrained")
+    fig = _figure(width * n_panels, 0.9 + 0.28 * max(n_rows, 3))
     fig.subplots(1, n_panels, sharey=True, squeeze=False)
     return fig
 
@@ -60,7 +85,7 @@ def _interval_legend(fig: Figure, prob: float) -> None:
 def plot_icc(table: pd.DataFrame, *, prob: float = 0.95) -> Figure:
     """Each factor's ICC (table of :func:`lmm_bayes.summaries.icc`) with its interval, the
     variances in its numerator written above it."""
-    fig = Figure(figsize=(6, 1.3 + 0.55 * len(table)), layout="constrained")
+    fig = _figure(6, 1.3 + 0.55 * len(table))
     ax = fig.add_subplot()
     _intervals(ax, list(table["group"]), table, label=f"posterior mean, {prob:.0%} interval")
     for y, numerator in enumerate(table["numerator"][::-1]):
@@ -80,7 +105,7 @@ def plot_variance_components(table: pd.DataFrame, *, prob: float = 0.95) -> Figu
     cor = table[table["term"].str.startswith("cor__")]
     panels = [(sd, "standard deviation")] + ([(cor, "correlation")] if len(cor) else [])
     heights = [len(part) + 1.5 for part, _ in panels]
-    fig = Figure(figsize=(6, 0.9 + 0.3 * sum(heights)), layout="constrained")
+    fig = _figure(6, 0.9 + 0.3 * sum(heights))
     axes = fig.subplots(len(panels), 1, height_ratios=heights, squeeze=False).ravel()
     for ax, (part, title) in zip(axes, panels):
         names = [t.split("__", 1)[1].replace(".", " ~ ") for t in part["term"]]
@@ -154,7 +179,7 @@ def plot_trajectories(traj: pd.DataFrame, observed: pd.DataFrame, *, group: str,
     levels = list(dict.fromkeys(traj["level"]))
     ncols = min(6, math.ceil(math.sqrt(len(levels) * 1.5)))
     nrows = math.ceil(len(levels) / ncols)
-    fig = Figure(figsize=(2.1 * ncols + 0.6, 1.8 * nrows + 0.9), layout="constrained")
+    fig = _figure(2.1 * ncols + 0.6, 1.8 * nrows + 0.9)
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     for ax, level in zip(axes, levels):
         own = traj[(traj["level"] == level) & (traj["curve"] == "individual")]
@@ -249,7 +274,7 @@ def plot_ppc(y: np.ndarray, y_rep: np.ndarray, *, stat: str | None = None,
     statistic over all replicates, the observed value and the p-value."""
     from .ppc import statistic
 
-    fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+    fig = _figure(6.5, 3.6)
     ax = fig.add_subplot()
     if stat is None:
         y = np.asarray(y, float)
@@ -322,7 +347,7 @@ def plot_volcano(table: pd.DataFrame, *, term: str, threshold: float = 0.05,
     """Volcano plot over genes (table of :meth:`lmm_bayes.many.ManyFits.lfsr`): the posterior
     mean of ``term`` against −log₁₀ lfsr, an lfsr of 0 drawn at 1/``n_draws`` (the smallest
     share the draws resolve), genes below ``threshold`` highlighted."""
-    fig = Figure(figsize=(6, 4.2), layout="constrained")
+    fig = _figure(6, 4.2)
     ax = fig.add_subplot()
     height = -np.log10(np.maximum(table["lfsr"].to_numpy(float), 1.0 / n_draws))
     hit = table["lfsr"].to_numpy(float) < threshold

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -46,9 +47,11 @@ MAX_RANK_PANELS = 9
 
 
 def _image(fig: Figure, alt: str) -> str:
-    """The figure as an inline PNG ``<img>``."""
+    """The figure as an inline PNG ``<img>``; the figure is closed (pyplot keeps every figure
+    it made until closed, and a report makes many)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 

@@ -6,6 +6,8 @@ import subprocess
 import warnings
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,16 @@ import lmm_bayes as lb
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
+
+matplotlib.use("Agg")  # the plots are pyplot figures: no test opens a window
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Closes the figures a test made: pyplot keeps each until it is closed, and warns (an
+    error here) past 20."""
+    yield
+    plt.close("all")
 
 
 def reference_data(name: str) -> pd.DataFrame:

@@ -68,14 +68,6 @@ def test_short_run_warns_with_advice(sleep_model):
     assert any(re.search(r"bulk ESS below 400 for .*; run more draws", m) for m in messages)
 
 
-def test_pymc_sampler_gives_the_same_structure(sleepstudy):
-    model = lb.LMM("Reaction ~ Days + (1 | Subject)", sleepstudy)
-    fit = quiet_fit(model, draws=100, tune=100, chains=2, cores=1, random_seed=1, sampler="pymc")
-    assert set(fit.idata.posterior.data_vars) == {"beta", "sigma", "sd_Subject", "b_Subject"}
-    assert list(fit.summary().term) == ["(Intercept)", "Days", "sd__(Intercept)",
-                                        "sd__Observation"]
-
-
 def test_numpyro_without_jax_says_how_to_install(sleep_model):
     pytest.importorskip("pytest")
     try:

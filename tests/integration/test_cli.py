@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
+from test_multivariate_io import hand_made_fit
 
 import lmm_bayes as lb
 from lmm_bayes.cli import main
@@ -167,9 +168,15 @@ def test_check_a_multivariate_spec():
                                "depression (n=707), il6 (n=721), rescor=True)")
 
 
-def test_fit_a_multivariate_spec(tmp_path):
-    """The spec's model on 30 of its 120 patients (a short, cheap fit): the tables printed,
-    summary.csv and the saved fit written, no report; `summarize` prints the same tables."""
+@pytest.mark.parametrize("sampled", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["hand-made draws", "sampled"])
+def test_fit_a_multivariate_spec(tmp_path, monkeypatch, sampled):
+    """The spec's model on 30 of its 120 patients: the tables printed, summary.csv and the
+    saved fit written, no report; `summarize` prints the same tables. The default tier
+    replaces the sampler by hand-made draws: sampling this model takes minutes even this
+    short (test_multivariate_fit.py samples it once for the default tier)."""
+    if not sampled:
+        monkeypatch.setattr(lb.MultivariateLMM, "fit", lambda self, **_: hand_made_fit(self))
     data = simulate_symptoms_il6()
     data[data.id.isin(data.id.unique()[:30])].to_csv(tmp_path / "few.csv", index=False)
     out = tmp_path / "out"

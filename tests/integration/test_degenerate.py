@@ -1,6 +1,6 @@
 """Degenerate and awkward data, fitted (short sampling): a variance component that is zero,
 single-observation levels with unbalanced and missing visits, an outcome in units of 1e-6
-and 1e6, and the same seed giving the same draws with PyMC's sampler."""
+and 1e6, and PyMC's sampler: nutpie's layout, and the same seed giving the same draws."""
 
 import warnings
 
@@ -102,11 +102,14 @@ def test_outcome_units_scale_the_posterior(scaled_fits, factor):
             base.loc[term, "std_error"], rel=0.2), term
 
 
-def test_pymc_sampler_same_seed_same_draws(sleepstudy):
+def test_pymc_sampler_same_structure_and_same_seed_same_draws(sleepstudy):
     model = lb.LMM("Reaction ~ Days + (1 | Subject)", sleepstudy)
     kw = {"draws": 50, "tune": 50, "chains": 2, "cores": 1, "sampler": "pymc"}
     first, again = (quiet_fit(model, random_seed=4, **kw) for _ in range(2))
     other = quiet_fit(model, random_seed=5, **kw)
+    assert set(first.idata.posterior.data_vars) == {"beta", "sigma", "sd_Subject", "b_Subject"}
+    assert list(first.summary().term) == ["(Intercept)", "Days", "sd__(Intercept)",
+                                          "sd__Observation"]
     for name in ("beta", "sigma", "sd_Subject", "b_Subject"):
         np.testing.assert_array_equal(first.idata.posterior[name], again.idata.posterior[name])
     assert not np.array_equal(first.idata.posterior["beta"], other.idata.posterior["beta"])

@@ -2,11 +2,15 @@
 genes, one broken."""
 
 import os
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 
 import lmm_bayes as lb
 from lmm_bayes.many import _gene_seed, fit_one, gene_summary
@@ -124,3 +128,24 @@ def test_the_command_line_runs_on_a_scheduler(genes, client, tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["gene"]) == {"G01"}
     assert len(list((out / "failed").iterdir())) == 1
+
+
+def test_a_script_without_a_main_guard_runs(tmp_path):
+    """fit_many's default local cluster from a plain script, with no ``if __name__ ==
+    "__main__":``: its worker processes must not run the script again (each would call
+    fit_many in turn and fail to start)."""
+    script = tmp_path / "plain.py"
+    script.write_text(textwrap.dedent("""\
+        import lmm_bayes as lb
+        from lmm_bayes.simulate import EQTL_FORMULA, simulate_eqtl
+
+        data = simulate_eqtl(2, n_subjects=12, times=3, n_effects=1, effect=0.5, seed=3)
+        result = lb.fit_many(EQTL_FORMULA, data, by="gene", draws=50, tune=50, chains=1)
+        assert __file__.endswith("plain.py")  # the script's own name is given back
+        print("fitted:", *sorted(result.summary()["gene"].unique()))
+        """))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "fitted: G1 G2"

@@ -1,18 +1,13 @@
-"""The plots render summary tables to PNG and show what the tables hold.
+"""The plots render summary tables to PNG and show what the tables hold (pyplot figures, on
+the Agg backend that conftest.py sets)."""
 
-The plot functions build :class:`matplotlib.figure.Figure` objects without pyplot, so no
-backend is chosen; Agg is set here anyway so that nothing in the tests opens a window.
-"""
-
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
 from lmm_bayes import plots
-
-matplotlib.use("Agg")
 
 
 def interval_table(estimates, **columns) -> pd.DataFrame:
@@ -116,3 +111,16 @@ def test_conditional_effects_draw_a_band_per_level():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "arm = placebo, 95%", "arm = active, 95%"]
     assert len(ax.collections) == 2
+
+
+def test_figures_are_pyplot_figures_that_a_notebook_shows_once(monkeypatch):
+    table = interval_table([0.2], group=["batch"], at="", numerator=["var(batch)"])
+    fig = plots.plot_icc(table)
+    assert fig in map(plt.figure, plt.get_fignums())  # so plt.show() and inline backends see it
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    monkeypatch.setattr(plt, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
+    fig._ipython_display_()  # IPython's call for a cell's value
+    # one PNG, and closed in pyplot so that the inline backend does not show a second copy
+    assert [image.data[:4] for image in shown] == [b"\x89PNG"]
+    assert not plt.get_fignums()
