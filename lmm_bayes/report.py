@@ -210,10 +210,10 @@ def sampling_section(fit: Fit) -> str:
     else:
         method = (f"{config.sampler} (NUTS): {config.chains} chains × {config.draws} draws "
                   f"after {config.tune} warm-up, target_accept {config.target_accept:g}")
-    engine, reason = fit.engine
+    _, reason = fit.engine   # the reason starts with the engine's name
     return _section(
         "Sampling", f"<p>{html.escape(method)}, seed {config.random_seed}.</p>",
-        f"<p>Engine {html.escape(engine)}: {html.escape(reason)}.</p>",
+        f"<p>Engine {html.escape(reason)}.</p>",
         f"<ul class=\"diagnostics\">{items}</ul>")
 
 

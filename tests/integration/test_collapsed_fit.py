@@ -72,7 +72,9 @@ def test_save_load_and_report(fit, tmp_path):
     np.testing.assert_array_equal(loaded.idata.posterior["b_a"], fit.idata.posterior["b_a"])
     from lmm_bayes.report import sampling_section
 
-    assert "independence Metropolis–Hastings" in sampling_section(loaded)
+    section = sampling_section(loaded)
+    assert "independence Metropolis–Hastings" in section
+    assert "Engine collapsed: 2 crossed or nested intercept factors" in section
 
 
 def test_a_collapsed_model_holds_its_own_response(model):
