@@ -21,7 +21,7 @@ import xarray as xr
 from . import display, engines, io, names, ppc, risk, summaries
 from .design import Design, build_design
 from .engines import Choice, Problem
-from .errors import DesignError, Setting, SingularFitWarning, SpecError
+from .errors import DesignError, LMMError, SamplingWarning, Setting, SingularFitWarning, SpecError
 from .families import Family, get_family
 from .predict import Groups, Kind, predict_draws
 from .preflight import check_identifiability
@@ -675,7 +675,7 @@ class Fit:
         index = self.model.design.group(group).index if group else None
         return ppc.ppc_pvalues(self.model.design.y, self._replicates(), stats, index, prob)
 
-    def loo(self, by: LooUnit | None = None, **kwargs):
+    def loo(self, by: LooUnit | None = None, *, refit: bool = True, **kwargs):
         """PSIS-LOO (``arviz.loo``; Vehtari, Gelman & Gabry 2017, *Statistics and
         Computing* 27), leaving out a level or an observation at a time.
 
@@ -691,6 +691,10 @@ class Fit:
             Pareto k̂ is often above 0.7. Default: ``"level"`` where the model is Gaussian
             with one grouping factor and no residual structure or sigma formula,
             ``"observation"`` for any other model.
+        refit : bool
+            With ``by="level"``: each level whose Pareto k̂ is too high for PSIS (a subject
+            unlike the others) gets its exact elpd from a refit without its rows, with the
+            same priors and sampler settings (:func:`lmm_bayes.ppc.with_exact_pointwise`).
         **kwargs
             Passed to ``arviz.loo`` (``pointwise``, ``scale``...).
 
@@ -713,7 +717,47 @@ class Fit:
                               f"Gaussian model with one grouping factor and no residual "
                               f"structure or sigma formula, not {found}; use "
                               f"by='observation'")
-        return az.loo(self._level_loglik(), **kwargs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+            loo = az.loo(self._level_loglik(), **{**kwargs, "pointwise": True})
+        if refit:
+            loo = self._refit_levels(loo)
+        if loo["warning"]:
+            # ArviZ's wording, so that filters written for ArviZ's warning apply
+            warnings.warn(f"Estimated shape parameter of Pareto distribution is greater than "
+                          f"{loo['good_k']:.2f} for one or more levels: their PSIS estimates "
+                          "are unreliable (refit=True computes them exactly)", UserWarning,
+                          stacklevel=2)
+        return loo
+
+    def _refit_levels(self, loo):
+        """``loo`` with the levels whose Pareto k̂ is too high refitted exactly."""
+        from .ppc import with_exact_pointwise
+
+        high = np.flatnonzero(loo["pareto_k"].values > loo["good_k"])
+        exact = {int(k): self._exact_level_elpd(int(k)) for k in high}
+        exact = {k: v for k, v in exact.items() if v is not None}
+        return with_exact_pointwise(loo, list(exact), list(exact.values())) if exact else loo
+
+    def _exact_level_elpd(self, level: int) -> float | None:
+        """log p(y_ℓ | y_−ℓ) = log mean_s p(y_ℓ | θ_s) over the draws θ_s of the model
+        refitted without level ℓ (full-data priors, this fit's sampler settings); None where
+        the rest of the data cannot rebuild the model (e.g. a category only ℓ has)."""
+        from scipy.special import logsumexp
+
+        from .marginal import level_loglik
+
+        design = self.model.design
+        others = self._data[design.groups[0].index != level]
+        try:
+            model = LMM.from_spec(self.model.spec, others, priors=self.model.priors)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SamplingWarning)   # judged by the ELPD
+                refitted = model.fit_with(self.config)
+        except LMMError:
+            return None
+        loglik = level_loglik(refitted.idata.posterior, design)[:, level]
+        return float(logsumexp(loglik) - np.log(loglik.size))
 
     @property
     def _level_loo_obstacle(self) -> str | None:

@@ -26,7 +26,7 @@ from .residuals import ResidualDesign, SerialDesign
 from .summaries.draws import check_prob
 
 __all__ = ["STATISTICS", "fitted_linear_predictor", "pointwise_loglik", "ppc_pvalues",
-           "replicate", "statistic"]
+           "replicate", "statistic", "with_exact_pointwise"]
 
 CHUNK_ROWS = 4096
 
@@ -171,3 +171,47 @@ def ppc_pvalues(y: np.ndarray, y_rep: np.ndarray, stats: Sequence[str] = ("mean"
                         "conf_high": float(high),
                         "p_value": float((replicated >= observed).mean())})
     return pd.DataFrame.from_records(records)
+
+
+_SCALE_FACTORS = {"log": 1.0, "negative_log": -1.0, "deviance": -2.0}
+
+
+def with_exact_pointwise(loo, index: Sequence[int], exact: Sequence[float]):
+    """PSIS-LOO estimates (``arviz.ELPDData`` with pointwise values) in which the units at
+    ``index`` take their exact elpd from refits without each of them.
+
+    Parameters
+    ----------
+    loo : arviz.ELPDData
+        From ``arviz.loo(..., pointwise=True)``.
+    index : sequence of int
+        Positions of the units (those whose Pareto k̂ was too high for PSIS).
+    exact : sequence of float
+        log p(y_i | y_−i) of each, on the log scale.
+
+    Returns
+    -------
+    arviz.ELPDData
+        A copy: ``loo_i`` replaced at ``index`` (on ``loo``'s scale), their Pareto k̂ set to
+        0, and the totals recomputed.
+
+    Notes
+    -----
+    As ``arviz.reloo`` does (Vehtari, Gelman & Gabry 2017, *Statistics and Computing* 27,
+    section 2.1, the exact LOO for the units PSIS cannot estimate): with c the scale's
+    factor (1 log, −1 negative log, −2 deviance), elpd = Σ_i elpd_i, se = √(n Var elpd_i)
+    and p_loo = lppd − elpd/c, where lppd = p_loo + elpd/c of the PSIS estimate is kept.
+    """
+    factor = _SCALE_FACTORS[loo["scale"]]
+    lppd = loo["p_loo"] + loo["elpd_loo"] / factor
+    out = loo.copy()
+    pointwise = out["loo_i"].copy()
+    pointwise.values[np.asarray(index)] = factor * np.asarray(exact, dtype=float)
+    pareto_k = out["pareto_k"].copy()
+    pareto_k.values[np.asarray(index)] = 0.0
+    out["loo_i"], out["pareto_k"] = pointwise, pareto_k
+    out["elpd_loo"] = float(pointwise.values.sum())
+    out["se"] = float(np.sqrt(pointwise.size * np.var(pointwise.values)))
+    out["p_loo"] = float(lppd - out["elpd_loo"] / factor)
+    out["warning"] = bool((pareto_k.values > out["good_k"]).any())
+    return out

@@ -88,15 +88,33 @@ def test_loo_and_compare(sleep_model, sleep_fit, sleepstudy):
 def test_loo_leaves_out_a_subject_or_an_observation(sleep_fit):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
-        by_level = sleep_fit.loo()
+        psis = sleep_fit.loo(refit=False)
         by_row = sleep_fit.loo(by="observation")
-        pointwise = sleep_fit.loo(by="level", pointwise=True)
+    by_level = sleep_fit.loo()          # no warning: subject 332 is refitted exactly
     assert by_level.n_data_points == 18
-    high = by_level.pareto_k.values > 0.7
-    assert list(np.asarray(sleep_fit.model.design.groups[0].levels)[high]) == ["332"]
-    assert float(pointwise.loo_i.sum()) == pytest.approx(by_level.elpd_loo)
+    levels = np.asarray(sleep_fit.model.design.groups[0].levels)
+    high = psis.pareto_k.values > psis.good_k
+    assert list(levels[high]) == ["332"]   # its slope is far from the others'
+    assert not by_level.warning and (by_level.pareto_k.values <= by_level.good_k).all()
+    changed = ~np.isclose(by_level.loo_i.values, psis.loo_i.values)
+    assert list(levels[changed]) == ["332"]
+    assert float(by_level.loo_i.sum()) == pytest.approx(by_level.elpd_loo)
+    # the in-sample lppd = p_loo + elpd_loo is the same for both estimates
+    assert by_level.p_loo + by_level.elpd_loo == pytest.approx(psis.p_loo + psis.elpd_loo)
     assert by_row.n_data_points == 180
     assert list(sleep_fit.idata.log_likelihood["y"].dims) == ["chain", "draw", "obs"]
+
+
+def test_exact_level_elpd_agrees_with_psis_where_psis_is_reliable(sleep_fit):
+    """A refit without subject 308 (Pareto k̂ low) gives the elpd that PSIS estimated from
+    the full posterior, within Monte Carlo error (independent routes to one number)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+        psis = sleep_fit.loo(refit=False)
+    level = list(sleep_fit.model.design.groups[0].levels).index("308")
+    assert psis.pareto_k.values[level] < 0.5
+    exact = sleep_fit._exact_level_elpd(level)
+    assert exact == pytest.approx(float(psis.loo_i.values[level]), abs=0.15)
 
 
 def test_compare_leaves_out_levels_only_where_every_fit_can(sleep_model, sleepstudy):
