@@ -4,8 +4,8 @@
 (:data:`lmm_bayes.structures.STRUCTURES`), its time variable and the columns that identify
 an individual; ``sigma="~ arm"`` is a one-sided formula for the log residual SD. Both are
 parsed once, when the spec is made (:meth:`lmm_bayes.spec.ModelSpec.from_formula`);
-:mod:`lmm_bayes.residuals` builds their per-row designs from the parsed values. Each value keeps the text it was parsed from, which
-is what a saved fit stores.
+:mod:`lmm_bayes.residuals` builds their per-row designs from the parsed values. Each value
+keeps the text it was parsed from, which is what a saved fit stores.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import SpecError
+from .errors import Setting, SpecError
 from .formula import Term, parse_formula
 from .structures import STRUCTURES, ResidualStructure
 
@@ -62,11 +62,12 @@ def parse_residual(text: str) -> ResidualSpec:
     """
     match = _SERIAL_SYNTAX.match(text) if isinstance(text, str) else None
     if match is None:
-        raise SpecError(f"residual={text!r}: expected 'structure(time | individual)', e.g. "
-                        f"'ar1(visit | subject)'; structures: {sorted(STRUCTURES)}")
+        raise SpecError(Setting("residual", text),
+                        ": expected 'structure(time | individual)', e.g. 'ar1(visit | subject)'; "
+                        f"structures: {sorted(STRUCTURES)}")
     name, time, group = match.groups()
     if name not in STRUCTURES:
-        raise SpecError(f"residual={text!r}: unknown structure {name!r}; "
+        raise SpecError(Setting("residual", text), f": unknown structure {name!r}; "
                         f"choose one of {sorted(STRUCTURES)}")
     columns = tuple(part.strip() for part in group.split(":"))
     return ResidualSpec(STRUCTURES[name], time, columns, text)
@@ -81,10 +82,10 @@ def parse_sigma(text: str) -> SigmaSpec:
         On a syntax error (with the position), a left-hand side or a random term.
     """
     if not isinstance(text, str) or not text.strip().startswith("~"):
-        raise SpecError(f"sigma={text!r}: expected a one-sided formula such as '~ arm'")
+        raise SpecError(Setting("sigma", text), ": expected a one-sided formula such as '~ arm'")
     formula = parse_formula(f"sigma {text}")
     if formula.random:
-        raise SpecError(f"sigma={text!r}: a sigma formula has no random terms")
+        raise SpecError(Setting("sigma", text), ": a sigma formula has no random terms")
     if not formula.fixed:
-        raise SpecError(f"sigma={text!r}: the formula has no terms")
+        raise SpecError(Setting("sigma", text), ": the formula has no terms")
     return SigmaSpec(formula.fixed, text)

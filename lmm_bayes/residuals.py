@@ -28,7 +28,7 @@ import xarray as xr
 
 from . import names
 from .design import check_full_rank, model_matrix
-from .errors import DesignError
+from .errors import DesignError, Setting
 from .formula import Term
 from .residual_spec import ResidualSpec, SigmaSpec
 from .variables import DataSchema, VariableEvaluator, level_label
@@ -113,14 +113,15 @@ def _individuals(spec: ResidualSpec, ev: VariableEvaluator) -> tuple[np.ndarray,
 def _times(spec: ResidualSpec, ev: VariableEvaluator) -> np.ndarray:
     var = ev.variable(spec.time)
     if var.is_categorical:
-        raise DesignError(f"residual={spec.text!r}: the time variable {spec.time!r} must be "
-                          "numeric")
+        raise DesignError(Setting("residual", spec.text),
+                          f": the time variable {spec.time!r} must be numeric")
     whole = np.equal(np.round(var.values), var.values)
     if spec.structure.whole_times and not whole.all():
         row = int(np.flatnonzero(~whole)[0])
-        raise DesignError(f"residual={spec.text!r}: {spec.structure.name} needs whole-number "
-                          f"visits in {spec.time!r}, found {var.values[row]:g} at row position "
-                          f"{row}; use car1 for continuous times")
+        raise DesignError(Setting("residual", spec.text),
+                          f": {spec.structure.name} needs whole-number visits in {spec.time!r}, "
+                          f"found {var.values[row]:g} at row position {row}; use car1 for "
+                          "continuous times")
     return var.values
 
 
@@ -142,9 +143,10 @@ def serial_design(spec: ResidualSpec, ev: VariableEvaluator) -> SerialDesign:
     tied = ~first_sorted & (gap_sorted <= 0)
     if tied.any():
         row = order[np.flatnonzero(tied)[0]]
-        raise DesignError(f"residual={spec.text!r}: individual {labels[row]!r} has two rows "
-                          f"at {spec.time} = {level_label(time[row])}; each time must be "
-                          "distinct within an individual")
+        raise DesignError(Setting("residual", spec.text),
+                          f": individual {labels[row]!r} has two rows at {spec.time} = "
+                          f"{level_label(time[row])}; each time must be distinct within an "
+                          "individual")
     previous_sorted = np.where(first_sorted, order, np.r_[order[0], order[:-1]])
     starts = np.maximum.accumulate(np.where(first_sorted, np.arange(len(order)), 0))
     n = len(order)
@@ -177,7 +179,7 @@ def sigma_design(sigma: SigmaSpec, ev: VariableEvaluator, n: int) -> SigmaDesign
     try:
         check_full_rank(X, columns)
     except DesignError as err:
-        raise DesignError(f"sigma={sigma.text!r}: {err}") from None
+        raise DesignError(Setting("sigma", sigma.text), f": {err}") from None
     return SigmaDesign(sigma.text, sigma.terms, X, columns, _row_labels(sigma.terms, ev, n),
                        ev.learnt_schema())
 

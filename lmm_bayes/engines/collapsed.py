@@ -82,7 +82,7 @@ class CollapsedEngine:
                 "effect integrated out")
         fewest = min(g.n_levels for g in design.groups)
         if problem.likelihood == "conditional":
-            return Assessment(case, "likelihood='conditional' samples the effects")
+            return Assessment(case, "the likelihood option 'conditional' samples the effects")
         if problem.likelihood == "auto" and fewest < collapsed.MIN_LEVELS:
             return Assessment(case, f"a factor has {fewest} levels, fewer than "
                               f"{collapsed.MIN_LEVELS}: too skewed a variance posterior for "

@@ -76,7 +76,7 @@ class MarginalEngine:
         terms = f"{len(group.terms)} varying term{'s' if len(group.terms) > 1 else ''}"
         case = f"marginal: one grouping factor ({group.name}, {terms}), effects integrated out"
         if problem.likelihood == "conditional":
-            return Assessment(case, "likelihood='conditional' samples the effects")
+            return Assessment(case, "the likelihood option 'conditional' samples the effects")
         return Assessment(case)
 
     def likelihood(self, problem: Problem) -> str:
