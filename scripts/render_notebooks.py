@@ -12,6 +12,7 @@ tests execute the notebooks the same way, with ``execute`` below), and says so i
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 
@@ -22,6 +23,8 @@ NOTEBOOKS = REPO / "notebooks"
 OUT = REPO / "docs" / "notebooks"
 # notebooks that fit several models (minutes each even with short sampling): the slow tier
 SLOW = {"03_trajectories_and_centring", "05_crossed_and_nested", "06_residual_structures"}
+STYLESHEET = "notebook.css"
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>\s*", re.S)
 
 
 def execute(path: Path, settings: str, *, timeout: int = 600) -> nbformat.NotebookNode:
@@ -40,6 +43,17 @@ def execute(path: Path, settings: str, *, timeout: int = 600) -> nbformat.Notebo
     return notebook
 
 
+def with_shared_stylesheet(page: str) -> tuple[str, str]:
+    """The page with the style blocks of its ``<head>`` (nbconvert's template, the same in
+    every page) replaced by a link to :data:`STYLESHEET`, and their CSS. Styles inside the
+    body (of cell outputs such as tables) stay where they are."""
+    body = page.index("<body")
+    head = page[:body]
+    css = "\n".join(block.strip() for block in _STYLE.findall(head))
+    link = f'<link rel="stylesheet" href="{STYLESHEET}">\n</head>'
+    return _STYLE.sub("", head).replace("</head>", link) + page[body:], css
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="notebook names (default: all but the slow)")
@@ -56,8 +70,9 @@ def main() -> None:
     for name in names:
         start = time.perf_counter()
         notebook = execute(NOTEBOOKS / f"{name}.ipynb", settings)
-        page, _ = HTMLExporter().from_notebook_node(notebook)
+        page, css = with_shared_stylesheet(HTMLExporter().from_notebook_node(notebook)[0])
         (OUT / f"{name}.html").write_text(page, encoding="utf-8")
+        (OUT / STYLESHEET).write_text(css, encoding="utf-8")
         print(f"{name}: {time.perf_counter() - start:.0f} s, {len(page) / 1e6:.1f} MB")
 
 
