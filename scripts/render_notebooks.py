@@ -24,7 +24,7 @@ OUT = REPO / "docs" / "notebooks"
 # notebooks that fit several models (minutes each even with short sampling): the slow tier
 SLOW = {"03_trajectories_and_centring", "05_crossed_and_nested", "06_residual_structures"}
 STYLESHEET = "notebook.css"
-_STYLE = re.compile(r"<style[^>]*>(.*?)</style>\s*", re.S)
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>\s*", re.DOTALL)
 
 
 def execute(path: Path, settings: str, *, timeout: int = 600) -> nbformat.NotebookNode:
