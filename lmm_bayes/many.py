@@ -129,9 +129,10 @@ def fit_one(spec: ModelSpec, data: pd.DataFrame, config: SamplerConfig) -> Fit:
     location, scale = _standardisation(spec, model.design.y)
     response = spec.formula.response
     standard = data.assign(**{response: (data[response] - location) / scale})
-    working = LMM.from_spec(spec, standard)
-    if scale != 1.0:   # the priors, and so the engine's choice, of the standardised response
-        working = LMM.from_spec(spec, standard, priors=_canonical_priors(working.design))
+    # the priors (and so the engine's choice) of the standardised response; they depend on
+    # the design's columns and rows only, which the gene's own model already has
+    priors = _canonical_priors(model.design) if scale != 1.0 else None
+    working = LMM.from_spec(spec, standard, priors=priors)
     template = None
     # the graph engine's compiled model is reused across genes; the other engines compile
     # nothing, and other families are not standardised
