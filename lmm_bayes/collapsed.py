@@ -66,6 +66,7 @@ from scipy.linalg import lapack
 
 from .design import Design
 from .kernel import SCALE_PRIORS, prior_rows, prior_term
+from .marginal import gaussian_obstacle
 from .priors import INTERCEPT, PriorSet
 
 __all__ = ["CollapsedModel", "collapsed_model", "near_normal", "obstacle"]
@@ -80,10 +81,9 @@ def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | 
     normal priors on the fixed effects, SD priors of the families :mod:`lmm_bayes.kernel`
     writes out, and at most :data:`MAX_DENSE` effects outside the largest factor."""
     groups = design.groups
-    if family != "gaussian":
-        return f"the {family} family"
-    if residuals is not None:
-        return "a residual structure or sigma formula"
+    found = gaussian_obstacle(family, residuals)
+    if found is not None:
+        return found
     if len(groups) < 2:
         return f"{len(groups)} grouping factor{'s' if len(groups) != 1 else ''}, not several"
     for g in groups:

@@ -47,7 +47,7 @@ from .posterior import PosteriorDraws, covariance_draws
 
 __all__ = [
     "LevelStatistics", "can_marginalize", "conditional_effects", "gaussian_conditional",
-    "level_loglik", "level_obstacle", "level_statistics", "obstacle", "random_effects_draws",
+    "gaussian_obstacle", "level_loglik", "level_obstacle", "level_statistics", "obstacle", "random_effects_draws",
     "with_effects",
 ]
 
@@ -79,15 +79,25 @@ class LevelStatistics:
 MAX_MARGINAL_TERMS = 2
 
 
-def level_obstacle(design: Design, family: str, residuals=None) -> str | None:
-    """What keeps each level's likelihood, its effects integrated out, from being normal in
-    closed form (:func:`level_loglik`), or None: it is for a Gaussian model with one
-    grouping factor and independent homoscedastic residuals (``residuals`` None: no
-    :class:`~lmm_bayes.residuals.ResidualDesign`)."""
+def gaussian_obstacle(family: str, residuals=None) -> str | None:
+    """What keeps y from being normal given the random effects with independent
+    homoscedastic residuals (``residuals`` None: no
+    :class:`~lmm_bayes.residuals.ResidualDesign`), or None: the condition of every closed
+    form that integrates random effects out (here and in :mod:`lmm_bayes.collapsed`)."""
     if family != "gaussian":
         return f"the {family} family"
     if residuals is not None:
         return "a residual structure or sigma formula"
+    return None
+
+
+def level_obstacle(design: Design, family: str, residuals=None) -> str | None:
+    """What keeps each level's likelihood, its effects integrated out, from being normal in
+    closed form (:func:`level_loglik`), or None: it is for a model with one grouping factor
+    that :func:`gaussian_obstacle` lets through."""
+    found = gaussian_obstacle(family, residuals)
+    if found is not None:
+        return found
     if len(design.groups) != 1:
         return f"{len(design.groups)} grouping factors, not one"
     return None
