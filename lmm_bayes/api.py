@@ -155,10 +155,9 @@ class LMM:
         self._targets: dict[str, object] = {}
         if spec.likelihood == "marginal" and self.likelihood != "marginal":
             raise DesignError(Setting("likelihood", "marginal"),
-                              " needs a Gaussian model without a residual structure or sigma "
-                              "formula, and either one grouping factor of at most two varying "
-                              "terms, or random intercepts only on several grouping factors "
-                              "with normal fixed-effect priors; set ",
+                              " needs a Gaussian model whose effects integrate out: normal "
+                              "priors on the fixed effects, and a residual structure or sigma "
+                              "formula only with one grouping factor; set ",
                               Setting("likelihood", "conditional"))
 
     @property

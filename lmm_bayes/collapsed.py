@@ -417,7 +417,7 @@ _POTRF = _LAPACK().numba_xxpotrf(numba.float64)  # LAPACK dpotrf as numba binds 
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _cholesky(S):
+def cholesky(S):
     """Overwrite the lower triangle of S (C order) with its Cholesky factor L (LAPACK
     dpotrf on the Fortran-order upper triangle, the same numbers, without a copy); False if
     S is not numerically positive definite. The upper triangle must be finite."""
@@ -432,7 +432,7 @@ def log_posterior(x, arrays, normals, L):
     u_e = w ⊙ (Zᵀy − B b_R) + σ √w ⊙ z_e."""
     a = arrays
     g, w, lam, s2 = _schur(x, arrays, L)
-    if not _cholesky(L):
+    if not cholesky(L):
         return -np.inf
     z = _forward(L, g)
     lp = _log_density(x, arrays, 2.0 * np.sum(np.log(np.diag(L))), np.dot(z, z), w, lam, s2)

@@ -60,6 +60,7 @@ from . import names
 from .design import Design, GroupingFactor
 from .marginal import LevelStatistics, level_statistics
 from .marginal import obstacle as marginal_obstacle
+from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at
 from .priors import INTERCEPT, Prior, PriorSet
 
 __all__ = ["MarginalDensity", "marginal_density", "obstacle"]
@@ -369,27 +370,11 @@ def log_density(x, buffer):
     return lp, grad
 
 
-_LOGP_SIGNATURE = numba.types.int64(
-    numba.types.uint64, numba.types.CPointer(numba.types.double),
-    numba.types.CPointer(numba.types.double), numba.types.CPointer(numba.types.double),
-    numba.types.voidptr)
-_EXPAND_SIGNATURE = numba.types.int64(
-    numba.types.uint64, numba.types.uint64, numba.types.CPointer(numba.types.double),
-    numba.types.CPointer(numba.types.double), numba.types.voidptr)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _buffer_at(address):
-    """The packed buffer at ``address`` (its first entry is its length)."""
-    size = numba.carray(address, (1,), np.float64)[0]
-    return numba.carray(address, (int(size),), np.float64)
-
-
-@numba.cfunc(_LOGP_SIGNATURE, cache=True, error_model="numpy")
+@numba.cfunc(LOGP_SIGNATURE, cache=True, error_model="numpy")
 def logp_cfunc(dim, x_, gradient_, logp_, buffer_):
     """nutpie's C entry point for the log density (the ``nuts-rs`` calling convention: 0 on
     success, 3 for a non-finite gradient, 4 for a non-finite density)."""
-    lp, grad = log_density(numba.carray(x_, (dim,)), _buffer_at(buffer_))
+    lp, grad = log_density(numba.carray(x_, (dim,)), buffer_at(buffer_))
     numba.carray(gradient_, (dim,))[:] = grad
     numba.carray(logp_, (1,))[0] = lp
     if not np.all(np.isfinite(grad)):
@@ -397,8 +382,8 @@ def logp_cfunc(dim, x_, gradient_, logp_, buffer_):
     return 0 if np.isfinite(lp) else 4
 
 
-@numba.cfunc(_EXPAND_SIGNATURE, cache=True, error_model="numpy")
+@numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")
 def expand_cfunc(dim, n_expanded, x_, out_, buffer_):
     """nutpie's C entry point for the posterior variables at a draw."""
-    expand(numba.carray(x_, (dim,)), numba.carray(out_, (n_expanded,)), _buffer_at(buffer_))
+    expand(numba.carray(x_, (dim,)), numba.carray(out_, (n_expanded,)), buffer_at(buffer_))
     return 0

@@ -18,8 +18,8 @@ from .errors import SamplingError, SamplingWarning, Setting
 if TYPE_CHECKING:  # ArviZ is imported where a fit needs it (seconds at import)
     import arviz as az
 
-__all__ = ["SamplerConfig", "default_target_accept", "diagnose", "require_numpyro",
-           "run_nutpie", "warn_on_problems"]
+__all__ = ["SamplerConfig", "compiled_model", "default_target_accept", "diagnose",
+           "require_numpyro", "run_nutpie", "warn_on_problems"]
 
 Sampler = Literal["auto", "nutpie", "pymc", "numpyro", "imh"]
 RHAT_MAX = 1.01
@@ -102,6 +102,31 @@ def run_nutpie(compiled, config: SamplerConfig) -> az.InferenceData:
         compiled, draws=config.draws, tune=config.tune, chains=config.chains,
         seed=config.random_seed, target_accept=config.target_accept, cores=config.cores,
         save_warmup=False, progress_bar=config.progressbar,
+    )
+
+
+def compiled_model(variables: dict[str, tuple[tuple[int, ...], tuple[str, ...]]],
+                   coords: dict, n_dim: int, logp_cfunc, expand_cfunc, buffer: np.ndarray,
+                   initial_point) -> object:
+    """A density compiled once (numba C functions reading the packed ``buffer``,
+    :mod:`lmm_bayes.packing`) as a nutpie model, so nothing is compiled per model.
+
+    ``variables`` maps each variable that ``expand_cfunc`` writes, in its order, to its shape
+    and dims; ``initial_point(seed)`` gives a chain's start."""
+    from nutpie.compile_pymc import CompiledPyMCModel
+
+    shapes = {name: shape for name, (shape, _) in variables.items()}
+    ends = np.cumsum([int(np.prod(shape)) for shape in shapes.values()])
+    slices = [slice(int(start), int(end)) for start, end in zip([0, *ends[:-1]], ends)]
+    coords = {name: pd.Index(values) for name, values in coords.items()}
+    coords["unconstrained_parameter"] = pd.RangeIndex(n_dim)
+    return CompiledPyMCModel(
+        _n_dim=n_dim, dims={name: dims for name, (_, dims) in variables.items()},
+        _coords=coords, _shapes=shapes, compiled_logp_func=logp_cfunc,
+        compiled_expand_func=expand_cfunc, initial_point_func=initial_point, shared_data={},
+        user_data=buffer, n_expanded=int(ends[-1]),
+        shape_info=(list(shapes), slices, list(shapes.values())), logp_func=None,
+        expand_func=None,
     )
 
 

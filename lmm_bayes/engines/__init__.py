@@ -18,6 +18,8 @@ The engines, in order of preference:
   nested factors, every effect integrated out, independence Metropolis–Hastings;
 * ``"marginal"`` (:mod:`.marginal`): a Gaussian model with one grouping factor, the random
   effects integrated out, NUTS on a compiled density (numba for nutpie, JAX for numpyro);
+* ``"blocked"`` (:mod:`.blocked`): every other Gaussian model whose effects integrate out
+  (any factors and terms, residual structures, sigma formulas), by a blocked Cholesky;
 * ``"graph"`` (:mod:`.graph`): the PyMC model, every model; the reference of the others.
 """
 
@@ -45,7 +47,7 @@ __all__ = ["ENGINES", "SAMPLING_TIME", "Assessment", "Choice", "Engine", "Proble
 # The engine modules, in order of preference. They import numba and scipy's optimisers
 # (and PyMC when sampling), so they are imported when an engine is first chosen or used,
 # not when a model's design and priors are built (:class:`Problem` is all that needs).
-_MODULES = ("collapsed", "marginal", "graph")
+_MODULES = ("collapsed", "marginal", "blocked", "graph")
 logger = logging.getLogger("lmm_bayes")
 
 
@@ -82,7 +84,7 @@ def _forced(problem: Problem, engine: Engine, sampler: str) -> Choice:
                             "not ", Setting("sampler", sampler))
     note = f"; chosen by {option}" + (f" although {assessment.objection}"
                                       if assessment.objection else "")
-    return Choice(engine.name, engine.samplers[0] if sampler == "auto" else sampler,
+    return Choice(engine.name, engine.default_sampler(problem) if sampler == "auto" else sampler,
                   engine.likelihood(problem), assessment.case + note)
 
 
@@ -101,8 +103,8 @@ def choose(problem: Problem, engine: str = "auto", sampler: str = "auto") -> Cho
     passed_over = []
     for candidate, assessment in assessed:
         if assessment.preferred:
-            return Choice(candidate.name, candidate.samplers[0] if sampler == "auto"
-                          else sampler, candidate.likelihood(problem),
+            return Choice(candidate.name, candidate.default_sampler(problem)
+                          if sampler == "auto" else sampler, candidate.likelihood(problem),
                           "; ".join([assessment.case, *passed_over]))
         passed_over.append(f"not {candidate.name}: {assessment.objection}")
     forcible = [part for c, a in assessed if a.applies

@@ -73,9 +73,11 @@ class Engine(Protocol):
     """The interface every engine implements (see the module docstring)."""
 
     name: str
-    samplers: tuple[str, ...]   # the first is the engine's default
+    samplers: tuple[str, ...]
 
     def assess(self, problem: Problem) -> Assessment: ...
+
+    def default_sampler(self, problem: Problem) -> str: ...
 
     def likelihood(self, problem: Problem) -> Likelihood: ...
 

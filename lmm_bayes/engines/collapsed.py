@@ -83,12 +83,14 @@ class CollapsedEngine:
         fewest = min(g.n_levels for g in design.groups)
         if problem.likelihood == "conditional":
             return Assessment(case, "the likelihood option 'conditional' samples the effects")
-        if problem.likelihood == "auto" and fewest < collapsed.MIN_LEVELS:
+        if fewest < collapsed.MIN_LEVELS:
             return Assessment(case, f"a factor has {fewest} levels, fewer than "
                               f"{collapsed.MIN_LEVELS}: too skewed a variance posterior for "
                               "the independence sampler")
-        return Assessment(case + (" (likelihood='marginal')" if fewest < collapsed.MIN_LEVELS
-                                  else f", each of ≥ {collapsed.MIN_LEVELS} levels"))
+        return Assessment(case + f", each of ≥ {collapsed.MIN_LEVELS} levels")
+
+    def default_sampler(self, problem: Problem) -> str:
+        return self.samplers[0]
 
     def likelihood(self, problem: Problem) -> str:
         return "marginal"

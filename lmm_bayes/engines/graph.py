@@ -73,6 +73,9 @@ class GraphEngine:
             return "random effects integrated out of the likelihood"
         return "every random effect sampled"
 
+    def default_sampler(self, problem: Problem) -> str:
+        return self.samplers[0]
+
     def likelihood(self, problem: Problem) -> str:
         from ..marginal import can_marginalize
 

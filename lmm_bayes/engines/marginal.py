@@ -12,12 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .. import kernel
 from ..kernel import MarginalDensity
 from ..marginal import with_effects
-from ..sampling import SamplerConfig, require_numpyro, run_nutpie
+from ..sampling import SamplerConfig, compiled_model, require_numpyro, run_nutpie
 from .base import Assessment, Problem
 
 if TYPE_CHECKING:
@@ -30,24 +29,13 @@ def _nutpie_model(density: MarginalDensity) -> object:
     """The compiled density as a nutpie model: its C entry points read the density's packed
     buffer, so nothing is compiled here. Each chain starts at the posterior mode jittered by
     U(−0.5, 0.5) per coordinate."""
-    from nutpie.compile_pymc import CompiledPyMCModel
-
-    slices = density.slices
-    coords = {name: pd.Index(values) for name, values in density.coords.items()}
-    coords["unconstrained_parameter"] = pd.RangeIndex(density.n_dim)
-
     def initial_point(seed):
         return density.jittered_start(np.random.default_rng(seed))
 
-    return CompiledPyMCModel(
-        _n_dim=density.n_dim, dims=density.dims, _coords=coords,
-        _shapes=dict(zip(density.names, density.shapes)),
-        compiled_logp_func=kernel.logp_cfunc, compiled_expand_func=kernel.expand_cfunc,
-        initial_point_func=initial_point, shared_data={}, user_data=density.buffer,
-        n_expanded=slices[-1].stop, shape_info=(list(density.names), slices,
-                                                list(density.shapes)),
-        logp_func=None, expand_func=None,
-    )
+    variables = {name: (shape, density.dims[name])
+                 for name, shape in zip(density.names, density.shapes)}
+    return compiled_model(variables, density.coords, density.n_dim, kernel.logp_cfunc,
+                          kernel.expand_cfunc, density.buffer, initial_point)
 
 
 def _nutpie(density: MarginalDensity, config: SamplerConfig) -> az.InferenceData:
@@ -78,6 +66,9 @@ class MarginalEngine:
         if problem.likelihood == "conditional":
             return Assessment(case, "the likelihood option 'conditional' samples the effects")
         return Assessment(case)
+
+    def default_sampler(self, problem: Problem) -> str:
+        return self.samplers[0]
 
     def likelihood(self, problem: Problem) -> str:
         return "marginal"

@@ -147,9 +147,10 @@ def test_which_models_are_collapsed(data):
 def test_auto_collapses_only_factors_with_many_levels():
     few = lb.LMM("y ~ x + (1 | a) + (1 | b)", crossed_data())            # 12 × 8 levels
     many = lb.LMM("y ~ x + (1 | a) + (1 | b)", crossed_data(rows=(30, 20), reps=1))
-    assert (few.likelihood, few.engine().sampler) == ("conditional", "nutpie")
-    assert (many.likelihood, many.engine().sampler) == ("marginal", "imh")
-    assert many.engine("auto", "nutpie").engine == "graph"   # the plain path
-    assert "b_a" in many.pymc_model.named_vars                  # with the effects sampled
-    with pytest.raises(lb.SamplingError, match="sampler='imh' does not suit this model: not collapsed: a factor has 8 levels"):
-        few.fit(sampler="imh")
+    assert (few.engine().engine, few.likelihood, few.engine().sampler) == (
+        "blocked", "marginal", "nutpie")
+    assert (many.engine().engine, many.likelihood, many.engine().sampler) == (
+        "collapsed", "marginal", "imh")
+    assert many.engine("auto", "nutpie").engine == "blocked"   # NUTS on the same θ
+    assert few.engine("auto", "imh").engine == "blocked"       # forced: k̂ checks it
+    assert "b_a" in many.pymc_model.named_vars                  # the plain path samples b

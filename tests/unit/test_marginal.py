@@ -66,14 +66,14 @@ def test_auto_likelihood_and_its_limits(sleepstudy):
     assert lb.LMM("Reaction ~ Days + (Days | Subject)", sleepstudy).likelihood == "marginal"
     crossed = sleepstudy.assign(day=sleepstudy.Days.astype(str))
     model = lb.LMM("Reaction ~ 1 + (1 | Subject) + (1 | day)", crossed)
-    assert model.likelihood == "conditional"      # 10 days: too few levels to collapse
-    collapsed = lb.LMM("Reaction ~ 1 + (1 | Subject) + (1 | day)", crossed,
-                       likelihood="marginal")
-    assert (collapsed.likelihood, collapsed.engine().engine) == ("marginal", "collapsed")
-    assert collapsed.engine().sampler == "imh"
+    assert (model.likelihood, model.engine().engine) == ("marginal", "blocked")  # 10 days
+    assert model.engine("collapsed").sampler == "imh"                          # forced
+    slopes = lb.LMM("Reaction ~ Days + (Days | Subject) + (1 | day)", crossed)
+    assert (slopes.likelihood, slopes.engine().engine) == ("marginal", "blocked")
     with pytest.raises(lb.DesignError, match="likelihood='marginal' needs a Gaussian model "
-                                             "without a residual structure"):
-        lb.LMM("Reaction ~ Days + (Days | Subject) + (1 | day)", crossed, likelihood="marginal")
+                                             "whose effects integrate out"):
+        lb.LMM("Reaction ~ Days + (Days | Subject) + (1 | day)", crossed, likelihood="marginal",
+               priors={"Days": lb.Prior("student_t", nu=3, mu=0, sigma=10)})
 
 
 @pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",

@@ -1,0 +1,640 @@
+"""The random-effects system of a Gaussian mixed model with any grouping factors, crossed or
+nested, and any varying terms: every effect integrated out, by a blocked Cholesky.
+
+With independent residuals ε ~ N(0, σ²I), all effects b = (u_1, …, u_K, β) are jointly normal
+given the covariances Σ_k and σ: y = W b + ε, b ~ N(m, P), P = blockdiag(I_{L_k} ⊗ Σ_k,
+diag(s_β²)), with β's normal prior N(m_β, diag(s_β²)) and u_kℓ ~ N(0, Σ_k). With
+M = WᵀW + σ²P⁻¹ and h = Wᵀy + σ²P⁻¹m (Rue & Held 2005, *Gaussian Markov Random Fields*,
+section 2.2; the same system as lme4's, Bates et al. 2015, *J. Stat. Softw.* 67(1), eq. 18),
+
+.. math::
+
+    \\log p(y \\mid \\Sigma, \\sigma) = -\\tfrac n2 \\log 2\\pi\\sigma^2 - \\tfrac12\\log|P|
+    - \\tfrac12(\\log|M| - d\\log\\sigma^2)
+    - \\frac{y^\\top y + \\sigma^2 m^\\top P^{-1} m - h^\\top M^{-1} h}{2\\sigma^2},
+    \\qquad b \\mid y \\sim N(M^{-1}h, \\sigma^2 M^{-1}),
+
+d the number of effects. The factor e with the most effects is eliminated first: its block
+of M is block-diagonal, D_ℓ = Z_eℓᵀZ_eℓ + σ²Σ_e⁻¹ per level (MixedModels.jl's blocked
+Cholesky; Bates et al., *MixedModels.jl* documentation, "the blocked Cholesky factor"), so
+with M = [[D, B], [Bᵀ, T]] only the Schur complement S = T − BᵀD⁻¹B of the other factors'
+effects and the fixed effects is factorised densely, and
+log|M| = Σ_ℓ log|D_ℓ| + log|S|.
+
+The gradient is Fisher's identity (Louis 1982, *JRSS B* 44: 226–233), the posterior mean of
+the complete-data score: with A_k = Σ_ℓ E(u_kℓ u_kℓᵀ | y) = Σ_ℓ (m̂ m̂ᵀ + V)_kℓ,
+
+.. math::
+
+    \\frac{\\partial \\ell}{\\partial \\Sigma_k} = -\\tfrac{L_k}2 \\Sigma_k^{-1}
+    + \\tfrac12 \\Sigma_k^{-1} A_k \\Sigma_k^{-1},\\qquad
+    \\frac{\\partial \\ell}{\\partial \\log\\sigma} = -n
+    + \\frac{\\lVert y - W\\hat b\\rVert^2 + \\operatorname{tr}(W^\\top W V)}{\\sigma^2},
+
+where only the diagonal blocks of V = Cov(b | y) = σ²M⁻¹ are needed:
+tr(WᵀWV) = σ²(d − tr(P⁻¹V)). The eliminated level's block is
+σ²(D_ℓ⁻¹ + D_ℓ⁻¹B_ℓS⁻¹B_ℓᵀD_ℓ⁻¹).
+
+The fixed-effect columns other than the intercept are centred and the response's mean taken
+out (numerical accuracy; the intercept's prior is on the intercept at the column means, as
+in :mod:`lmm_bayes.priors`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba
+import numpy as np
+from scipy import sparse
+
+from . import names
+from .collapsed import cholesky
+from .covariance import CovarianceLayout, covariance_terms, factor_chain, factor_covariances
+from .design import Design
+from .kernel import SCALE_PRIORS, prior_rows, prior_term
+from .marginal import gaussian_obstacle
+from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at, field, int_field, pack
+from .priors import INTERCEPT, PriorSet
+
+__all__ = ["EffectsSystem", "obstacle"]
+
+MAX_REST = 2000  # effects left after the elimination: a dense Cholesky and inverse of this size
+
+
+def _effects(design: Design, k: int) -> int:
+    g = design.groups[k]
+    return g.n_levels * len(g.terms)
+
+
+def _eliminated(design: Design) -> int:
+    """The grouping factor with the most effects, eliminated level by level."""
+    return int(np.argmax([_effects(design, k) for k in range(len(design.groups))]))
+
+
+def _rest_size(design: Design) -> int:
+    e = _eliminated(design)
+    return sum(_effects(design, k) for k in range(len(design.groups)) if k != e) + len(
+        design.fixed_names)
+
+
+def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | None:
+    """What keeps a model from this system, or None: a Gaussian model with independent
+    residuals, at least one grouping factor, normal priors on the fixed effects, SD priors
+    of the families :mod:`lmm_bayes.kernel` writes out, and at most :data:`MAX_REST`
+    effects outside the factor with the most."""
+    found = gaussian_obstacle(family, residuals)
+    if found is not None:
+        return found
+    if not design.groups:
+        return "no grouping factor"
+    coefficients = [priors.intercept, *priors.fixed.values()]
+    if any(p is not None and p.dist != "normal" for p in coefficients):
+        return "a fixed effect's prior is not normal"
+    scales = [*(p for g in design.groups for p in priors.sd[g.name].values()), priors.sigma]
+    if any(p is None or p.dist not in SCALE_PRIORS for p in scales):
+        return "an SD prior of a family the compiled density does not write out"
+    if _rest_size(design) > MAX_REST:
+        return (f"more than {MAX_REST} effects outside the grouping factor with the most "
+                "effects")
+    return None
+
+
+class System(NamedTuple):
+    """The statistics the compiled functions read; e is the eliminated factor, R = [the
+    other factors' effect columns, the centred X], y centred.
+
+    ZtZ, Zty : each eliminated level's Z_ℓᵀZ_ℓ (q_e × q_e) and Z_ℓᵀy.
+    b_ptr, b_cols, b_vals : B = Z_eᵀR by level: level ℓ touches the columns
+        b_cols[b_ptr[ℓ]:b_ptr[ℓ+1]] (c_ℓ of them) and its block, q_e × c_ℓ row by row,
+        starts at q_e·b_ptr[ℓ] in b_vals.
+    RtR, Rty : RᵀR (dense) and Rᵀy.
+    rest_factor : each column's factor (−1 for a fixed effect); rest_first, rest_term: the
+        first column of its level's block and its term.
+    precision, mean : the fixed effects' prior precisions and means (0 for the others).
+    n_levels, q : each factor's levels and terms.
+    n, yty, e : observations, yᵀy and the eliminated factor.
+    """
+
+    ZtZ: np.ndarray
+    Zty: np.ndarray
+    b_ptr: np.ndarray
+    b_cols: np.ndarray
+    b_vals: np.ndarray
+    RtR: np.ndarray
+    Rty: np.ndarray
+    rest_factor: np.ndarray
+    rest_first: np.ndarray
+    rest_term: np.ndarray
+    precision: np.ndarray
+    mean: np.ndarray
+    n_levels: np.ndarray
+    q: np.ndarray
+    n: float
+    yty: float
+    e: int
+
+
+def _effect_columns(design: Design, k: int) -> sparse.csr_matrix:
+    """The n × (L_k q_k) matrix of factor k's effects, column ℓ·q_k + t (indexed rows)."""
+    g = design.groups[k]
+    q = len(g.terms)
+    rows = np.repeat(np.arange(design.n_obs), q)
+    cols = (g.index[:, None] * q + np.arange(q)).ravel()
+    return sparse.csr_matrix((g.Z.ravel(), (rows, cols)), shape=(design.n_obs, g.n_levels * q))
+
+
+def _level_blocks(B: sparse.csr_matrix, q: int, n_levels: int):
+    """B's rows grouped by level (q rows each): each level's column pattern and its dense
+    q × c_ℓ block, packed as in :class:`System`."""
+    B = B.tocsr()
+    pointers, columns, values = [0], [], []
+    for lev in range(n_levels):
+        block = B[lev * q:(lev + 1) * q]
+        cols = np.unique(block.indices)
+        columns.append(cols)
+        values.append(block[:, cols].toarray().ravel())
+        pointers.append(pointers[-1] + len(cols))
+    return (np.array(pointers, dtype=np.int64), np.concatenate(columns).astype(np.int64),
+            np.concatenate(values))
+
+
+def _rest_layout(design: Design, others: list[int]) -> tuple[np.ndarray, ...]:
+    """Each column of R: its factor (−1 fixed), its level block's first column, its term."""
+    factor, first, term = [], [], []
+    at = 0
+    for k in others:
+        g = design.groups[k]
+        q = len(g.terms)
+        factor += [k] * (g.n_levels * q)
+        first += list(np.repeat(at + q * np.arange(g.n_levels), q))
+        term += list(np.tile(np.arange(q), g.n_levels))
+        at += g.n_levels * q
+    p = len(design.fixed_names)
+    factor += [-1] * p
+    first += list(range(at, at + p))
+    term += [0] * p
+    return tuple(np.array(a, dtype=np.int64) for a in (factor, first, term))
+
+
+class EffectsSystem:
+    """The algebra (``/``-contract of :mod:`lmm_bayes.engines.blocked`) of a Gaussian model
+    with independent residuals: log p(y | Σ_1, …, Σ_K, σ) and its gradient, and exact draws
+    of every effect; the residual coordinate is ρ = (log σ)."""
+
+    n_residual = 1
+
+    def __init__(self, design: Design, priors: PriorSet):
+        groups = design.groups
+        e = _eliminated(design)
+        others = [k for k in range(len(groups)) if k != e]
+        intercept = INTERCEPT in design.fixed_names
+        self.xbar = (np.concatenate([[0.0], design.X[:, 1:].mean(axis=0)]) if intercept
+                     else np.zeros(len(design.fixed_names)))
+        self.shift = float(design.y.mean()) if intercept else 0.0
+        y = design.y - self.shift
+        Xc = design.X - self.xbar
+        R = sparse.hstack([*(_effect_columns(design, k) for k in others),
+                           sparse.csr_matrix(Xc)]).tocsr()
+        Ze = _effect_columns(design, e)
+        ge = groups[e]
+        qe = len(ge.terms)
+        ZtZ = np.zeros((ge.n_levels, qe, qe))
+        np.add.at(ZtZ, ge.index, ge.Z[:, :, None] * ge.Z[:, None, :])
+        Zty = np.zeros((ge.n_levels, qe))
+        np.add.at(Zty, ge.index, ge.Z * y[:, None])
+        b_ptr, b_cols, b_vals = _level_blocks(Ze.T @ R, qe, ge.n_levels)
+        factor, first, term = _rest_layout(design, others)
+        p = len(design.fixed_names)
+        coefficient_priors = ([priors.intercept] if intercept else []) + [
+            priors.fixed[name] for name in design.fixed_names if name != INTERCEPT]
+        precision, mean = np.zeros(R.shape[1]), np.zeros(R.shape[1])
+        precision[R.shape[1] - p:] = [1.0 / q.kwargs["sigma"] ** 2 for q in coefficient_priors]
+        mean[R.shape[1] - p:] = [q.kwargs["mu"] for q in coefficient_priors]
+        if intercept:
+            mean[R.shape[1] - p] -= self.shift              # the intercept of centred y
+        self.system = System(
+            ZtZ, Zty, b_ptr, b_cols, b_vals, np.ascontiguousarray((R.T @ R).toarray()),
+            R.T @ y, factor, first, term, precision, mean,
+            np.array([g.n_levels for g in groups], dtype=float),
+            np.array([len(g.terms) for g in groups], dtype=np.int64),
+            float(len(y)), float(y @ y), e)
+        self.factors = groups
+        self.eliminated = e
+        self.others = others
+        self.fixed_names = design.fixed_names
+        self.n_normals = ge.n_levels * qe + R.shape[1]
+        self.sigma_prior = prior_rows([priors.sigma])
+        self.residual_sd = max(float(np.std(design.least_squares()[1])), 1e-8)
+        self.layout = CovarianceLayout.of(factor_covariances(groups, priors))
+        self.n_dim = int(self.layout.offsets[-1]) + 1
+        self._buffer = self.buffer()
+
+    def buffer(self, mode: np.ndarray | None = None, factor: np.ndarray | None = None
+               ) -> np.ndarray:
+        """The system, covariance layout and σ prior packed for :func:`log_posterior`,
+        with the whitening θ = mode + factor·z of the nutpie entry points (default: none)."""
+        a = self.system
+        scalars = np.array([a.n, a.yty, a.e, a.ZtZ.shape[0], a.ZtZ.shape[1], a.RtR.shape[0]])
+        kinds, params = self.sigma_prior
+        sigma = np.concatenate([[kinds[0]], params[0]])
+        mode = np.zeros(self.n_dim) if mode is None else mode
+        factor = np.eye(self.n_dim) if factor is None else factor
+        return pack([*a[:14], scalars, *self.layout.fields(), sigma, mode, factor])
+
+    @property
+    def entry_points(self) -> tuple[object, object]:
+        """nutpie's C entry points for :meth:`buffer` (log density and expand)."""
+        return logp_cfunc, expand_cfunc
+
+    def log_posterior(self, x: np.ndarray, gradient: bool = True) -> tuple[float, np.ndarray]:
+        """log p(θ | y) up to a constant, θ = (each factor's covariance coordinates, log σ),
+        and its gradient (compiled; :mod:`lmm_bayes.integrated`)."""
+        return log_posterior(np.ascontiguousarray(x, dtype=float), self._buffer, gradient)
+
+    def _inverses(self, sigmas: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Each Σ_k⁻¹, padded to the largest q, and Σ_k L_k log|Σ_k|."""
+        q_max = max(len(s) for s in sigmas)
+        inverse = np.zeros((len(sigmas), q_max, q_max))
+        log_det = 0.0
+        for k, (s, g) in enumerate(zip(sigmas, self.factors)):
+            sign, value = np.linalg.slogdet(s)
+            if sign <= 0:
+                return inverse, -np.inf
+            inverse[k, :len(s), :len(s)] = np.linalg.inv(s)
+            log_det += g.n_levels * value
+        return inverse, log_det
+
+    def log_likelihood(self, sigmas: list[np.ndarray], rho: np.ndarray, gradient: bool = True
+                       ) -> tuple[float, list[np.ndarray], np.ndarray]:
+        """log p(y | Σ, σ) with every effect integrated out, ∂/∂Σ_k and ∂/∂log σ (module
+        docstring; zeros when ``gradient`` is false, which saves the inverse of S)."""
+        inverse, log_det_sigma = self._inverses(sigmas)
+        failed = (-np.inf, [np.zeros_like(s) for s in sigmas], np.zeros(1))
+        if not np.isfinite(log_det_sigma):
+            return failed
+        value, A, d_log_sigma = _log_likelihood(self.system, inverse, log_det_sigma,
+                                                float(rho[0]), gradient)
+        if not np.isfinite(value):
+            return failed
+        if not gradient:
+            return value, failed[1], failed[2]
+        d_sigmas = []
+        for k, s in enumerate(sigmas):
+            q = len(s)
+            inv = inverse[k, :q, :q]
+            d_sigmas.append(0.5 * (inv @ A[k, :q, :q] @ inv - self.factors[k].n_levels * inv))
+        return value, d_sigmas, np.array([d_log_sigma])
+
+    def residual_prior(self, rho: np.ndarray) -> tuple[float, np.ndarray]:
+        """log p(σ) + log σ and its gradient in log σ."""
+        kinds, params = self.sigma_prior
+        sigma = math.exp(rho[0])
+        value, slope = prior_term(sigma, kinds[0], *params[0])
+        return value + rho[0], np.array([slope * sigma + 1.0])
+
+    def residual_start(self) -> np.ndarray:
+        return np.array([np.log(self.residual_sd)])
+
+    def draw(self, sigmas: list[np.ndarray], rho: np.ndarray, normals: np.ndarray
+             ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One draw of (β, [b_k]) from their conditional given y, Σ and σ, made from
+        ``normals``: b_R = L⁻ᵀ(L⁻¹g + σz_R) with S = LLᵀ, then each eliminated level's
+        u_ℓ = D_ℓ⁻¹(h_ℓ − B_ℓb_R) + σL_D⁻ᵀz_ℓ with D_ℓ = L_D L_Dᵀ."""
+        inverse, _ = self._inverses(sigmas)
+        effects = _draw(self.system, inverse, float(rho[0]), np.asarray(normals, dtype=float))
+        return self._split(effects)
+
+    def _split(self, effects: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """β on the data's scale and each factor's (levels, terms) effects from flat draws
+        (..., eliminated levels first, then R's columns)."""
+        groups, e = self.factors, self.eliminated
+        lead = effects.shape[:-1]
+        at = groups[e].n_levels * len(groups[e].terms)
+        found = {e: effects[..., :at].reshape(lead + (groups[e].n_levels, -1))}
+        for k in self.others:
+            size = groups[k].n_levels * len(groups[k].terms)
+            found[k] = effects[..., at:at + size].reshape(lead + (groups[k].n_levels, -1))
+            at += size
+        beta = effects[..., at:].copy()
+        if INTERCEPT in self.fixed_names:                # α → β₀ = α − x̄ᵀβ₁ + ȳ
+            beta[..., 0] += self.shift - beta[..., 1:] @ self.xbar[1:]
+        return beta, [found[k] for k in range(len(groups))]
+
+    def effect_draws(self, thetas: np.ndarray, normals: np.ndarray
+                     ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """:meth:`draw` at each row of ``thetas`` (m, n_dim) with the normals' rows, in
+        compiled code (θ as in :meth:`log_posterior`)."""
+        return self._split(_draws(np.ascontiguousarray(thetas), self._buffer, normals))
+
+    def log_posteriors(self, thetas: np.ndarray) -> np.ndarray:
+        """:meth:`log_posterior` without the gradient at each row of ``thetas``."""
+        return _log_posteriors(np.ascontiguousarray(thetas), self._buffer)
+
+    def residual_variables(self, rho: np.ndarray):
+        """``sigma`` at draws of ρ."""
+        return {names.SIGMA: (np.exp(rho[..., 0]), ())}, {}
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _lower_solve(L, b):
+    """L⁻¹b for lower-triangular L and a matrix b (in place on a copy)."""
+    out = b.copy()
+    for i in range(L.shape[0]):
+        for k in range(i):
+            out[i] -= L[i, k] * out[k]
+        out[i] /= L[i, i]
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _upper_solve(L, b):
+    """L⁻ᵀb for lower-triangular L and a vector b."""
+    out = b.copy()
+    for i in range(L.shape[0] - 1, -1, -1):
+        out[i] /= L[i, i]
+        for k in range(i):
+            out[k] -= L[i, k] * out[i]
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _factorise(a, inverse, s2):
+    """Eliminate factor e's levels: S (full, symmetric), g, Σ log|D_ℓ|, Σ fᵀf with
+    f = L_D⁻¹h_ℓ, and per level L_D and F = L_D⁻¹B_ℓ (packed like b_vals)."""
+    qe = a.ZtZ.shape[1]
+    e = a.e
+    S = a.RtR.copy()
+    g = a.Rty + s2 * a.precision * a.mean
+    r = S.shape[0]
+    for i in range(r):
+        k = a.rest_factor[i]
+        if k < 0:
+            S[i, i] += s2 * a.precision[i]
+            continue
+        q = a.q[k]
+        t = a.rest_term[i]
+        for u in range(q):
+            S[i, a.rest_first[i] + u] += s2 * inverse[k, t, u]
+    L_D = np.empty(a.ZtZ.shape)
+    F = np.empty(a.b_vals.shape[0])
+    log_det_D, quad_D = 0.0, 0.0
+    prior_e = s2 * inverse[e, :qe, :qe]
+    for lev in range(a.ZtZ.shape[0]):
+        D = a.ZtZ[lev] + prior_e
+        ok = True
+        for i in range(qe):                         # Cholesky of the small block
+            for j in range(i + 1):
+                total = D[i, j]
+                for k in range(j):
+                    total -= L_D[lev, i, k] * L_D[lev, j, k]
+                if i == j:
+                    if total <= 0.0:
+                        ok = False
+                        total = 1.0
+                    L_D[lev, i, i] = math.sqrt(total)
+                else:
+                    L_D[lev, i, j] = total / L_D[lev, j, j]
+            for j in range(i + 1, qe):
+                L_D[lev, i, j] = 0.0
+        if not ok:
+            return S, g, -np.inf, 0.0, L_D, F
+        start, stop = a.b_ptr[lev], a.b_ptr[lev + 1]
+        c = stop - start
+        cols = a.b_cols[start:stop]
+        block = _lower_solve(L_D[lev], a.b_vals[qe * start:qe * stop].reshape((qe, c)))
+        F[qe * start:qe * stop] = block.ravel()
+        f = np.ascontiguousarray(_lower_solve(L_D[lev], a.Zty[lev].reshape((qe, 1)))[:, 0])
+        for i in range(qe):
+            log_det_D += 2.0 * math.log(L_D[lev, i, i])
+        quad_D += np.dot(f, f)
+        columns = np.ascontiguousarray(block.T)       # F's columns as rows
+        for x in range(c):
+            g[cols[x]] -= np.dot(columns[x], f)
+            for y in range(c):
+                S[cols[x], cols[y]] -= np.dot(columns[x], columns[y])
+    return S, g, log_det_D, quad_D, L_D, F
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _eliminated_mean(a, L_D, F, rest):
+    """E(u_eℓ | b_R, y) = D_ℓ⁻¹(h_ℓ − B_ℓ b_R) = L_D⁻ᵀ(f − F b_R) for every level."""
+    qe = a.ZtZ.shape[1]
+    u = np.empty((a.ZtZ.shape[0], qe))
+    for lev in range(a.ZtZ.shape[0]):
+        start, stop = a.b_ptr[lev], a.b_ptr[lev + 1]
+        block = F[qe * start:qe * stop].reshape((qe, stop - start))
+        f = np.ascontiguousarray(_lower_solve(L_D[lev], a.Zty[lev].reshape((qe, 1)))[:, 0])
+        u[lev] = _upper_solve(L_D[lev], f - block @ rest[a.b_cols[start:stop]])
+    return u
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient):
+    """log p(y | Σ, σ) and, when ``gradient``, the A_k = Σ_ℓ E(u_kℓu_kℓᵀ | y) (padded) and
+    ∂/∂log σ."""
+    K = a.q.shape[0]
+    q_max = inverse.shape[1]
+    A = np.zeros((K, q_max, q_max))
+    s2 = math.exp(2.0 * log_sigma)
+    S, g, log_det_D, quad_D, L_D, F = _factorise(a, inverse, s2)
+    if not np.isfinite(log_det_D):
+        return -np.inf, A, 0.0
+    S_copy = S.copy()
+    if not cholesky(S):
+        return -np.inf, A, 0.0
+    r = S.shape[0]
+    L = np.tril(S)
+    z = _lower_solve(L, g.reshape((r, 1)))[:, 0]
+    log_det_S = 0.0
+    for i in range(r):
+        log_det_S += 2.0 * math.log(L[i, i])
+    d = a.ZtZ.shape[0] * a.ZtZ.shape[1] + r
+    log_det_P = log_det_sigma
+    for i in range(r):
+        if a.rest_factor[i] < 0:
+            log_det_P -= math.log(a.precision[i])
+    quad_prior = np.sum(a.precision * a.mean * a.mean)
+    value = (-0.5 * a.n * (math.log(2.0 * math.pi) + 2.0 * log_sigma) - 0.5 * log_det_P
+             - 0.5 * (log_det_D + log_det_S - d * 2.0 * log_sigma)
+             - 0.5 * (a.yty + s2 * quad_prior - quad_D - np.dot(z, z)) / s2)
+    if not gradient:
+        return value, A, 0.0
+    rest = _upper_solve(L, z)                          # E(b_R | y) = S⁻¹g
+    S_inv = np.linalg.inv(S_copy)
+    u = _eliminated_mean(a, L_D, F, rest)
+    fitted = np.dot(rest, a.Rty)                       # b̂ᵀWᵀy
+    # σ²·trace_prior = Σ_k tr(Σ_k⁻¹A_k) + Σ_j π_j V_jj = tr(P⁻¹V) + b̂_uᵀP⁻¹b̂_u, and
+    # fit_prior = Σ_j π_j(β̂_j m_j − β̂_j²) over the fixed effects, so that
+    # ‖y − Wb̂‖² + tr(WᵀWV) = yᵀy − b̂ᵀWᵀy + σ²fit_prior + σ²d − σ⁴trace_prior
+    trace_prior = 0.0
+    fit_prior = 0.0
+    for i in range(r):
+        k = a.rest_factor[i]
+        if k < 0:
+            trace_prior += a.precision[i] * S_inv[i, i]
+            fit_prior += a.precision[i] * (rest[i] * a.mean[i] - rest[i] * rest[i])
+            continue
+        t, first = a.rest_term[i], a.rest_first[i]
+        for v in range(a.q[k]):
+            j = first + v
+            A[k, t, v] += rest[i] * rest[j] + s2 * S_inv[i, j]
+    e, qe = a.e, a.ZtZ.shape[1]
+    for lev in range(a.ZtZ.shape[0]):
+        start, stop = a.b_ptr[lev], a.b_ptr[lev + 1]
+        c = stop - start
+        cols = a.b_cols[start:stop]
+        block = F[qe * start:qe * stop].reshape((qe, c))
+        inner = np.eye(qe)                             # I + F S⁻¹_cc Fᵀ
+        for x in range(c):
+            for y in range(c):
+                value_xy = S_inv[cols[x], cols[y]]
+                for i in range(qe):
+                    for j in range(qe):
+                        inner[i, j] += block[i, x] * value_xy * block[j, y]
+        left = np.linalg.inv(L_D[lev])                 # V_ℓ/σ² = L_D⁻ᵀ inner L_D⁻¹
+        V = left.T @ inner @ left
+        for i in range(qe):
+            for j in range(qe):
+                A[e, i, j] += u[lev, i] * u[lev, j] + s2 * V[i, j]
+        fitted += np.dot(u[lev], a.Zty[lev])
+    for k in range(K):
+        q = a.q[k]
+        for i in range(q):
+            for j in range(q):
+                trace_prior += inverse[k, i, j] * A[k, j, i] / s2
+    rss = a.yty - fitted + s2 * fit_prior
+    d_log_sigma = -a.n + (rss + s2 * (d - s2 * trace_prior)) / s2
+    return value, A, d_log_sigma
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _draw(a, inverse, log_sigma, normals):
+    """The effects' draw of :meth:`EffectsSystem.draw`, eliminated levels first."""
+    s2 = math.exp(2.0 * log_sigma)
+    sigma = math.sqrt(s2)
+    S, g, log_det_D, _, L_D, F = _factorise(a, inverse, s2)
+    out = np.full(normals.shape[0], np.nan)
+    if not np.isfinite(log_det_D) or not cholesky(S):
+        return out
+    r = S.shape[0]
+    L = np.tril(S)
+    first = normals.shape[0] - r
+    z = _lower_solve(L, g.reshape((r, 1)))[:, 0]
+    rest = _upper_solve(L, z + sigma * normals[first:])
+    u = _eliminated_mean(a, L_D, F, rest)
+    qe = a.ZtZ.shape[1]
+    for lev in range(u.shape[0]):
+        u[lev] += sigma * _upper_solve(L_D[lev], normals[lev * qe:(lev + 1) * qe])
+    out[:first] = u.ravel()
+    out[first:] = rest
+    return out
+
+
+_SCALARS, _LAYOUT, _SIGMA_PRIOR, _MODE, _FACTOR = 14, 15, 22, 23, 24
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _unpack(buffer):
+    """The :class:`System` packed by :meth:`EffectsSystem.buffer`."""
+    scalars = field(buffer, _SCALARS)
+    levels, qe, r = int(scalars[3]), int(scalars[4]), int(scalars[5])
+    return System(field(buffer, 0).reshape((levels, qe, qe)),
+                  field(buffer, 1).reshape((levels, qe)), int_field(buffer, 2),
+                  int_field(buffer, 3), field(buffer, 4), field(buffer, 5).reshape((r, r)),
+                  field(buffer, 6), int_field(buffer, 7), int_field(buffer, 8),
+                  int_field(buffer, 9), field(buffer, 10), field(buffer, 11),
+                  field(buffer, 12), int_field(buffer, 13), scalars[0], scalars[1],
+                  int(scalars[2]))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def log_posterior(x, buffer, gradient):
+    """log p(θ | y) and its gradient: the covariances' and σ's priors with their
+    log-Jacobians (:mod:`lmm_bayes.covariance`), the integrated likelihood, and the chain
+    rule from ∂ℓ/∂Σ_k (module docstring)."""
+    a = _unpack(buffer)
+    offsets, q, eta = int_field(buffer, _LAYOUT), int_field(buffer, _LAYOUT + 1), field(
+        buffer, _LAYOUT + 2)
+    K = q.shape[0]
+    inverse, log_det, log_prior, grad = covariance_terms(
+        x, offsets, q, eta, int_field(buffer, _LAYOUT + 3), int_field(buffer, _LAYOUT + 4),
+        field(buffer, _LAYOUT + 5).reshape((-1, 3)), field(buffer, _LAYOUT + 6))
+    c = offsets[K]
+    if not np.isfinite(log_det):
+        return -np.inf, grad
+    value, A, d_log_sigma = _log_likelihood(a, inverse, log_det, x[c], gradient)
+    if not np.isfinite(value):
+        return -np.inf, grad
+    prior = field(buffer, _SIGMA_PRIOR)
+    sigma = math.exp(x[c])
+    v, slope = prior_term(sigma, int(prior[0]), prior[1], prior[2], prior[3])
+    grad[c] = slope * sigma + 1.0 + d_log_sigma
+    if gradient:
+        for k in range(K):
+            n = q[k]
+            inv = inverse[k, :n, :n]
+            G = 0.5 * (inv @ A[k, :n, :n] @ inv - a.n_levels[k] * inv)
+            grad[offsets[k]:offsets[k + 1]] += factor_chain(x[offsets[k]:offsets[k + 1]], n,
+                                                            eta[k] > 0.0, G)
+    return value + log_prior + v + x[c], grad
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _whitened(z, buffer):
+    """θ = mode + C z."""
+    mode = field(buffer, _MODE)
+    n = mode.shape[0]
+    return mode + field(buffer, _FACTOR).reshape((n, n)) @ z
+
+
+@numba.cfunc(LOGP_SIGNATURE, cache=True, error_model="numpy")
+def logp_cfunc(dim, z_, gradient_, logp_, buffer_):
+    """nutpie's C entry point: log p(θ | y) in the whitened coordinates z (0 on success, 3
+    for a non-finite gradient, 4 for a non-finite density)."""
+    buffer = buffer_at(buffer_)
+    lp, grad = log_posterior(_whitened(numba.carray(z_, (dim,)), buffer), buffer, True)
+    factor = field(buffer, _FACTOR).reshape((dim, dim))
+    numba.carray(gradient_, (dim,))[:] = factor.T @ grad
+    numba.carray(logp_, (1,))[0] = lp
+    if not np.isfinite(lp):
+        return 4
+    return 0 if np.all(np.isfinite(grad)) else 3
+
+
+@numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")
+def expand_cfunc(dim, n_expanded, z_, out_, buffer_):
+    """nutpie's C entry point for θ at a draw of z."""
+    numba.carray(out_, (n_expanded,))[:] = _whitened(numba.carray(z_, (dim,)),
+                                                     buffer_at(buffer_))
+    return 0
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _inverse_at(x, buffer):
+    """Every Σ_k⁻¹ at θ = x (:func:`lmm_bayes.covariance.covariance_terms`)."""
+    return covariance_terms(
+        x, int_field(buffer, _LAYOUT), int_field(buffer, _LAYOUT + 1),
+        field(buffer, _LAYOUT + 2), int_field(buffer, _LAYOUT + 3),
+        int_field(buffer, _LAYOUT + 4), field(buffer, _LAYOUT + 5).reshape((-1, 3)),
+        field(buffer, _LAYOUT + 6))[0]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _draws(thetas, buffer, normals):
+    """One draw of the effects (:func:`_draw`) at each row of ``thetas``."""
+    a = _unpack(buffer)
+    out = np.empty(normals.shape)
+    for i in range(thetas.shape[0]):
+        out[i] = _draw(a, _inverse_at(thetas[i], buffer), thetas[i, -1], normals[i])
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _log_posteriors(thetas, buffer):
+    """log p(θ | y) at each row of ``thetas``."""
+    out = np.empty(thetas.shape[0])
+    for i in range(thetas.shape[0]):
+        out[i] = log_posterior(thetas[i], buffer, False)[0]
+    return out

@@ -1,0 +1,179 @@
+"""The blocked engine: any Gaussian mixed model whose effects integrate out exactly, by a
+blocked Cholesky of the random-effects system (:mod:`lmm_bayes.effects_system`: crossed or
+nested factors, any varying terms) or of each individual's marginal covariance
+(:mod:`lmm_bayes.individual_blocks`: residual AR(1)/CAR(1) and sigma formulas).
+
+Only the variance parameters θ are sampled (:mod:`lmm_bayes.integrated`), in one of two ways:
+
+* ``"imh"``: independence Metropolis–Hastings from the Laplace fit (:mod:`lmm_bayes.imh`),
+  the default when every factor has at least :data:`lmm_bayes.collapsed.MIN_LEVELS` levels
+  and θ is small: its posterior is then close to normal. The Pareto k̂ of the importance
+  weights checks that; above :data:`lmm_bayes.imh.PARETO_K_MAX` the engine samples with NUTS
+  instead and says so.
+* ``"nutpie"``: NUTS in coordinates whitened by the Laplace covariance, θ = mode + C z with
+  CCᵀ the inverse Hessian at the mode, so that the sampler starts at the mode with a dense
+  mass matrix that nutpie's diagonal adaptation only refines.
+
+Every draw of θ is then completed by one exact draw of the fixed and random effects.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import collapsed, effects_system, imh
+from ..covariance import factor_covariances
+from ..integrated import IntegratedPosterior
+from ..sampling import SamplerConfig, compiled_model, run_nutpie
+from .base import Assessment, Problem
+
+if TYPE_CHECKING:
+    import arviz as az
+
+__all__ = ["ENGINE", "BlockedEngine"]
+
+logger = logging.getLogger("lmm_bayes")
+MAX_IMH_DIM = 12  # variance parameters the independence sampler takes on by default
+_THETA = "theta"
+
+
+def _structured(problem: Problem) -> bool:
+    return problem.residuals is not None or problem.priors.has_sigma_model
+
+
+def _obstacle(problem: Problem) -> str | None:
+    if _structured(problem):
+        from .. import individual_blocks
+
+        return individual_blocks.obstacle(problem.design, problem.priors, problem.family,
+                                          problem.residuals)
+    return effects_system.obstacle(problem.design, problem.priors, problem.family,
+                                   problem.residuals)
+
+
+def _whitened_model(target: IntegratedPosterior):
+    """θ = mode + C z as a nutpie model in z, whose draws expand to θ: the algebra's C entry
+    points when it has them (nothing compiled per model), else Python callbacks."""
+    factor = np.linalg.cholesky(target.covariance)
+    mode, n = target.mode, target.n_dim
+    variables = {_THETA: ((n,), ("coordinate",))}
+    coords = {"coordinate": np.arange(n)}
+
+    def initial_point(seed):
+        return np.random.default_rng(seed).uniform(-0.5, 0.5, n)
+
+    if target.compiled:
+        logp, expand = target.algebra.entry_points
+        return compiled_model(variables, coords, n, logp, expand,
+                              target.algebra.buffer(mode, factor), initial_point)
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    def make_logp():
+        def logp(z):
+            value, gradient = target.value_and_gradient(mode + factor @ z)
+            return float(value), np.ascontiguousarray(factor.T @ gradient)
+        return logp
+
+    def make_expand(seed1, seed2, chain):
+        def expand(z):
+            return {_THETA: mode + factor @ z}
+        return expand
+
+    return from_pyfunc(n, make_logp, make_expand, [np.dtype("float64")], [(n,)], [_THETA],
+                       coords=coords, dims={_THETA: ("coordinate",)},
+                       make_initial_point_fn=initial_point)
+
+
+def _nuts(target: IntegratedPosterior, config: SamplerConfig):
+    idata = run_nutpie(_whitened_model(target), config)
+    return idata.posterior[_THETA].values, idata.sample_stats, {"sampler": "nutpie"}
+
+
+def _imh(target: IntegratedPosterior, config: SamplerConfig, rng: np.random.Generator):
+    """Independence Metropolis–Hastings (module docstring): θ's draws, sample stats and
+    attributes, with the Pareto k̂ of the importance weights."""
+    import xarray as xr
+
+    total = config.chains * config.draws
+    x, log_q = imh.t_proposals(target.mode, target.covariance, total, rng)
+    log_p = target.log_densities(x, config.cores)
+    log_weights = log_p - log_q
+    index, accepted = imh.chains(log_weights, config.chains, rng)
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros(index.shape, dtype=bool)),
+                        "accepted": (("chain", "draw"), accepted),
+                        "lp": (("chain", "draw"), log_p[index])})
+    attrs = {"sampler": "independence Metropolis-Hastings", "proposal_df": imh.PROPOSAL_DF,
+             "pareto_k": imh.pareto_k(log_weights)}
+    return x[index], stats, attrs
+
+
+class BlockedEngine:
+    """Every Gaussian model whose effects integrate out; see the module docstring."""
+
+    name = "blocked"
+    samplers = ("nutpie", "imh")
+
+    def assess(self, problem: Problem) -> Assessment:
+        found = _obstacle(problem)
+        if found is not None:
+            return Assessment("", found)
+        groups = problem.design.groups
+        shape = ", ".join(f"{g.name} ({g.n_levels} levels × {len(g.terms)})" for g in groups)
+        kind = "per-individual covariance" if _structured(problem) else "random-effects system"
+        case = f"blocked: every effect integrated out by a blocked Cholesky of the {kind} ({shape})"
+        if problem.likelihood == "conditional":
+            return Assessment(case, "the likelihood option 'conditional' samples the effects")
+        return Assessment(case)
+
+    def default_sampler(self, problem: Problem) -> str:
+        """``"imh"`` when θ's posterior should be close to normal (module docstring)."""
+        design = problem.design
+        n_dim = sum(c.n_dim for c in factor_covariances(design.groups, problem.priors))
+        if collapsed.near_normal(design) and n_dim < MAX_IMH_DIM:
+            return "imh"
+        return "nutpie"
+
+    def likelihood(self, problem: Problem) -> str:
+        return "marginal"
+
+    def build(self, problem: Problem) -> IntegratedPosterior:
+        design, priors = problem.design, problem.priors
+        if _structured(problem):
+            from ..individual_blocks import IndividualBlocks
+
+            algebra = IndividualBlocks(design, priors, problem.residuals)
+        else:
+            algebra = effects_system.EffectsSystem(design, priors)
+        return IntegratedPosterior(algebra, factor_covariances(design.groups, priors))
+
+    def response_data(self, problem: Problem) -> None:
+        return None
+
+    def sample(self, target: IntegratedPosterior, problem: Problem, config: SamplerConfig,
+               data: dict | None = None) -> az.InferenceData:
+        import arviz as az
+
+        rng = np.random.default_rng(config.random_seed)
+        if config.sampler == "imh":
+            draws, stats, attrs = _imh(target, config, rng)
+            if attrs["pareto_k"] > imh.PARETO_K_MAX:
+                logger.info("the independence sampler's proposal misses part of the posterior "
+                            "(Pareto k = %.2f); sampling with NUTS instead", attrs["pareto_k"])
+                draws, stats, more = _nuts(target, config)
+                attrs = {**more, "imh_pareto_k": attrs["pareto_k"]}
+        else:
+            draws, stats, attrs = _nuts(target, config)
+        posterior, dims, coords = target.posterior(draws, rng, config.cores)
+        idata = az.from_dict(posterior=posterior, coords=coords, dims=dims)
+        idata.add_groups(sample_stats=stats)
+        idata.sample_stats.attrs.update(attrs)
+        return idata
+
+    def diagnostics(self, idata: az.InferenceData) -> list[str]:
+        return []
+
+
+ENGINE = BlockedEngine()

@@ -1,0 +1,209 @@
+"""The posterior of a Gaussian mixed model's variance parameters with every effect integrated
+out, its mode and Laplace approximation, and the effects drawn back exactly.
+
+θ = (x_1, …, x_K, ρ): each grouping factor's covariance coordinates
+(:mod:`lmm_bayes.covariance`) and the residual coordinates of an *algebra*, the object that
+integrates the effects out (:mod:`lmm_bayes.effects_system` for independent residuals and
+any factors, :mod:`lmm_bayes.individual_blocks` for residual structures and sigma formulas).
+An algebra gives log p(y | Σ_1, …, Σ_K, ρ) with its gradients ∂/∂Σ_k and ∂/∂ρ, the residual
+prior, and exact draws of (β, b) given θ, so that
+
+.. math::
+
+    \\log p(\\theta \\mid y) = \\log p(y \\mid \\Sigma(\\theta), \\rho)
+    + \\sum_k \\log p(x_k) + \\log p(\\rho) + \\text{const},
+
+and each draw of θ is completed by one draw of (β, b) from p(β, b | θ, y): a draw from the
+joint posterior (the "collapsed" Gibbs completion; Liu 1994, *JASA* 89: 958–966).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import numpy as np
+from scipy import optimize
+
+from . import names
+from .covariance import FactorCovariance
+from .design import GroupingFactor
+
+__all__ = ["Algebra", "IntegratedPosterior", "in_threads"]
+
+HESSIAN_STEP = 1e-4
+LARGEST_LOG_SD = 2.0  # the Laplace SD of a coordinate whose curvature the mode does not fix
+
+
+def in_threads(function, n: int, cores: int | None) -> list:
+    """``function`` on consecutive chunks of ``range(n)``, one chunk per thread (``cores``,
+    default every core; one BLAS thread each): the compiled parts release the GIL. The
+    results in the chunks' order."""
+    from threadpoolctl import threadpool_limits
+
+    workers = max(1, min(cores or os.cpu_count() or 1, n))
+    with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(function, np.array_split(np.arange(n), workers)))
+
+
+class Algebra(Protocol):
+    """What integrates the effects out (module docstring)."""
+
+    factors: tuple[GroupingFactor, ...]
+    fixed_names: tuple[str, ...]
+    n_residual: int
+    n_normals: int
+
+    def log_likelihood(self, sigmas: list[np.ndarray], rho: np.ndarray, gradient: bool = True
+                       ) -> tuple[float, list[np.ndarray], np.ndarray]: ...
+
+    def residual_prior(self, rho: np.ndarray) -> tuple[float, np.ndarray]: ...
+
+    def residual_start(self) -> np.ndarray: ...
+
+    def draw(self, sigmas: list[np.ndarray], rho: np.ndarray, normals: np.ndarray
+             ) -> tuple[np.ndarray, list[np.ndarray]]: ...
+
+    def residual_variables(self, rho: np.ndarray) -> tuple[dict, dict]: ...
+
+
+class IntegratedPosterior:
+    """log p(θ | y) and its gradient, the posterior mode and Laplace covariance, and the
+    public posterior variables at draws of θ (module docstring)."""
+
+    def __init__(self, algebra: Algebra, covariances: tuple[FactorCovariance, ...]):
+        self.algebra = algebra
+        self.covariances = covariances
+        ends = np.cumsum([c.n_dim for c in covariances])
+        self._slices = [slice(int(a), int(b)) for a, b in zip([0, *ends[:-1]], ends)]
+        self.n_dim = int(ends[-1]) + algebra.n_residual
+        self.mode, self.covariance = self._laplace()
+
+    def split(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """Each factor's coordinates and ρ."""
+        return [x[where] for where in self._slices], x[self._slices[-1].stop:]
+
+    def sigmas(self, x: np.ndarray) -> list[np.ndarray]:
+        parts, _ = self.split(x)
+        return [c.covariance(part) for c, part in zip(self.covariances, parts)]
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the algebra computes the whole log posterior in compiled code
+        (``log_posterior``, ``buffer`` and ``entry_points``, as
+        :class:`lmm_bayes.effects_system.EffectsSystem` does)."""
+        return hasattr(self.algebra, "log_posterior")
+
+    def log_density(self, x: np.ndarray) -> float:
+        """log p(θ | y) up to a constant, without the gradient (cheaper)."""
+        if self.compiled:
+            return self.algebra.log_posterior(x, gradient=False)[0]
+        parts, rho = self.split(np.asarray(x, dtype=float))
+        sigmas = [c.covariance(part) for c, part in zip(self.covariances, parts)]
+        value = self.algebra.log_likelihood(sigmas, rho, gradient=False)[0]
+        if not np.isfinite(value):
+            return -np.inf
+        priors = [c.log_prior(part)[0] for c, part in zip(self.covariances, parts)]
+        return value + sum(priors) + self.algebra.residual_prior(rho)[0]
+
+    def value_and_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """log p(θ | y) up to a constant and its gradient."""
+        if self.compiled:
+            return self.algebra.log_posterior(x)
+        parts, rho = self.split(np.asarray(x, dtype=float))
+        sigmas = [c.covariance(part) for c, part in zip(self.covariances, parts)]
+        value, d_sigmas, d_rho = self.algebra.log_likelihood(sigmas, rho)
+        gradient = np.empty(self.n_dim)
+        if not np.isfinite(value):
+            return -np.inf, np.zeros(self.n_dim)
+        for c, part, where, G in zip(self.covariances, parts, self._slices, d_sigmas):
+            prior, d_prior = c.log_prior(part)
+            value += prior
+            gradient[where] = c.chain(part, G) + d_prior
+        prior, d_prior = self.algebra.residual_prior(rho)
+        gradient[self._slices[-1].stop:] = d_rho + d_prior
+        return value + prior, gradient
+
+    def start(self) -> np.ndarray:
+        """Every random-effect SD at half the residual SD's start, no correlation."""
+        rho = self.algebra.residual_start()
+        sd = float(np.exp(rho[0])) / 2.0 if len(rho) else 1.0
+        return np.concatenate([*(c.start(sd) for c in self.covariances), rho])
+
+    def _laplace(self) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior mode (BFGS with the exact gradient) and the inverse Hessian of
+        −log p(θ | y) there (central differences of the gradient); directions the
+        curvature does not fix get the SD :data:`LARGEST_LOG_SD`."""
+        def objective(x):
+            value, gradient = self.value_and_gradient(x)
+            if not np.isfinite(value):
+                return 1e300, np.zeros_like(x)
+            return -value, -gradient
+
+        mode = optimize.minimize(objective, self.start(), jac=True, method="BFGS").x
+        columns = [(self.value_and_gradient(mode + HESSIAN_STEP * unit)[1]
+                    - self.value_and_gradient(mode - HESSIAN_STEP * unit)[1])
+                   / (2 * HESSIAN_STEP) for unit in np.eye(self.n_dim)]
+        hessian = -np.array(columns)
+        values, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
+        values = np.maximum(values, LARGEST_LOG_SD ** -2)
+        return mode, (vectors / values) @ vectors.T
+
+    def effects(self, draws: np.ndarray, rng: np.random.Generator, cores: int | None
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One draw of (β, [b_k]) given each θ in ``draws`` (m, n_dim), in threads."""
+        normals = rng.standard_normal((len(draws), self.algebra.n_normals))
+        if self.compiled:
+            chunks = in_threads(lambda rows: self.algebra.effect_draws(draws[rows],
+                                                                       normals[rows]),
+                                len(draws), cores)
+            return (np.concatenate([beta for beta, _ in chunks]),
+                    [np.concatenate(parts) for parts in zip(*(b for _, b in chunks))])
+
+        def complete(rows):
+            found = [self.algebra.draw(self.sigmas(draws[i]), self.split(draws[i])[1],
+                                       normals[i]) for i in rows]
+            return (np.array([beta for beta, _ in found]),
+                    [np.array(parts) for parts in zip(*(b for _, b in found))])
+
+        chunks = in_threads(complete, len(draws), cores)
+        return (np.concatenate([beta for beta, _ in chunks]),
+                [np.concatenate(parts) for parts in zip(*(b for _, b in chunks))])
+
+    def log_densities(self, draws: np.ndarray, cores: int | None) -> np.ndarray:
+        """:meth:`log_density` at each row of ``draws``, in threads."""
+        if self.compiled:
+            chunks = in_threads(lambda rows: self.algebra.log_posteriors(draws[rows]),
+                                len(draws), cores)
+        else:
+            chunks = in_threads(lambda rows: np.array([self.log_density(draws[i])
+                                                       for i in rows]), len(draws), cores)
+        return np.concatenate(chunks)
+
+    def posterior(self, draws: np.ndarray, rng: np.random.Generator, cores: int | None
+                  ) -> tuple[dict, dict, dict]:
+        """The public posterior variables at ``draws`` of θ (chains, draws, n_dim), each
+        completed by a draw of the effects; with their dims and coords."""
+        shape = draws.shape[:2]
+        flat = draws.reshape(-1, self.n_dim)
+        beta, random = self.effects(flat, rng, cores)
+        posterior = {names.BETA: beta.reshape(shape + beta.shape[1:])}
+        dims = {names.BETA: [names.FIXED]}
+        coords = {names.FIXED: list(self.algebra.fixed_names)}
+        residual, residual_coords = self.algebra.residual_variables(
+            draws[..., self._slices[-1].stop:])
+        for name, (values, value_dims) in residual.items():
+            posterior[name] = values
+            dims[name] = list(value_dims)
+        coords.update(residual_coords)
+        for c, g, b, where in zip(self.covariances, self.algebra.factors, random,
+                                  self._slices):
+            for name, values in c.public(draws[..., where]).items():
+                posterior[name] = values
+                kind = names.group_variable(name)
+                dims[name] = [names.term_dim(g.name) if kind == "sd" else names.pair_dim(g.name)]
+            posterior[names.effects(g.name)] = b.reshape(shape + b.shape[1:])
+            dims[names.effects(g.name)] = [names.level_dim(g.name), names.term_dim(g.name)]
+            coords.update(names.coords(g.name, g.levels, g.terms))
+        return posterior, dims, coords

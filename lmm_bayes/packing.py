@@ -1,0 +1,53 @@
+"""Compiled densities for nutpie's C interface: their data packed into one float64 vector,
+which nutpie hands to the log density and expand functions as a single pointer
+(:func:`lmm_bayes.sampling.compiled_model`), and the signatures of those functions.
+
+A vector of :func:`pack` starts with its own length and the number of fields, then each
+field's start; integer arrays are stored bit for bit (``view``), so indices stay exact.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["EXPAND_SIGNATURE", "LOGP_SIGNATURE", "buffer_at", "field", "int_field", "pack"]
+
+#: log density: (dimension, x, gradient out, log density out, data) → status
+LOGP_SIGNATURE = numba.types.int64(
+    numba.types.uint64, numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double), numba.types.CPointer(numba.types.double),
+    numba.types.voidptr)
+#: expand: (dimension, number of values, x, values out, data) → status
+EXPAND_SIGNATURE = numba.types.int64(
+    numba.types.uint64, numba.types.uint64, numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double), numba.types.voidptr)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def buffer_at(address):
+    """The packed vector at ``address`` (its first entry is its length)."""
+    size = numba.carray(address, (1,), np.float64)[0]
+    return numba.carray(address, (int(size),), np.float64)
+
+
+def pack(fields: list[np.ndarray]) -> np.ndarray:
+    """One float64 vector holding ``fields`` (float or int64 arrays, flattened)."""
+    flat = [np.ascontiguousarray(f).ravel() for f in fields]
+    flat = [f.view(np.float64) if f.dtype == np.int64 else f.astype(np.float64) for f in flat]
+    header = 2 + len(flat) + 1
+    starts = header + np.concatenate([[0], np.cumsum([len(f) for f in flat])])
+    total = int(starts[-1])
+    return np.concatenate([[total, len(flat)], starts.astype(float), *flat])
+
+
+@numba.njit(cache=True, nogil=True)
+def field(buffer, i):
+    """Field ``i`` of a packed vector (a view)."""
+    return buffer[int(buffer[2 + i]):int(buffer[3 + i])]
+
+
+@numba.njit(cache=True, nogil=True)
+def int_field(buffer, i):
+    """Integer field ``i`` of a packed vector (a view)."""
+    return field(buffer, i).view(np.int64)
