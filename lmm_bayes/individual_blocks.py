@@ -83,11 +83,12 @@ def obstacle(design: Design, priors: PriorSet, family: str,
     :data:`MAX_LEVEL_ROWS` rows in a level."""
     if family != "gaussian":
         return f"the {family} family"
+    split = [g.name for g in design.groups if g.member is not None]
+    if split:
+        return f"the gr(..., by = ...) factor {split[0]}"
     if len(design.groups) != 1:
         return f"{len(design.groups)} grouping factors, not one"
     group = design.groups[0]
-    if group.member is not None:
-        return f"the gr(..., by = ...) factor {group.name}"
     if any(p.dist != "normal" for p in _coefficient_priors(design, priors)):
         return "a fixed effect's prior is not normal"
     scales = [*priors.sd[group.name].values()] + ([priors.sigma] if priors.sigma else [])

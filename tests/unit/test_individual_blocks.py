@@ -44,14 +44,14 @@ def _simulated(seed=0, levels=5):
 DATA = _simulated()
 
 CASES = {
-    "ar1 intercept": dict(formula="y ~ x + (1 | g)", residual="ar1(visit | id)",
-                          time="visit", individual="id"),
-    "car1 slope": dict(formula="y ~ x + time + (time | g)", residual="car1(time | g)",
-                       time="time", individual="g"),
-    "sigma formula": dict(formula="y ~ x + (1 | g)", sigma="~ arm + x"),
-    "sigma and car1": dict(formula="y ~ x + (1 + time || g)", residual="car1(time | id)",
-                           sigma="~ arm", time="time", individual="id"),
-    "plain sigma": dict(formula="y ~ x + (1 | g)"),
+    "ar1 intercept": {"formula": "y ~ x + (1 | g)", "residual": "ar1(visit | id)",
+                      "time": "visit", "individual": "id"},
+    "car1 slope": {"formula": "y ~ x + time + (time | g)", "residual": "car1(time | g)",
+                   "time": "time", "individual": "g"},
+    "sigma formula": {"formula": "y ~ x + (1 | g)", "sigma": "~ arm + x"},
+    "sigma and car1": {"formula": "y ~ x + (1 + time || g)", "residual": "car1(time | id)",
+                       "sigma": "~ arm", "time": "time", "individual": "id"},
+    "plain sigma": {"formula": "y ~ x + (1 | g)"},
 }
 
 
@@ -237,12 +237,14 @@ def test_residual_parameters_are_the_pymc_graphs(case):
     log_prior = graph.compile_fn(graph.logp(vars=[free[n] for n in order], jacobian=True),
                                  inputs=values, on_unused_input="ignore")
     expected = float(log_prior({v.name: point[v.name] for v in values}))
-    assert algebra.residual_prior(rho)[0] == pytest.approx(expected, rel=1e-10)
+    # PyTensor's normalising constants agree with scipy's to about 1e-8
+    assert algebra.residual_prior(rho)[0] == pytest.approx(expected, rel=1e-7)
 
     variables, coords = algebra.residual_variables(np.stack([rho, rho + 0.1]))
     public = [n for n in names.SCALARS if n in graph.named_vars]
     assert list(variables) == public
-    deterministic = graph.compile_fn([graph[n] for n in public], inputs=values,
+    deterministic = graph.compile_fn(graph.replace_rvs_by_values([graph[n] for n in public]),
+                                     inputs=values,
                                      on_unused_input="ignore")
     for name, found in zip(public, deterministic({v.name: point[v.name] for v in values})):
         array, dims = variables[name]
@@ -260,9 +262,8 @@ def test_obstacle_says_why():
     poisson = lb.LMM("y ~ x + (1 | g)", counts, family="poisson")
     assert obstacle(poisson.design, poisson.priors, "poisson", None) == "the poisson family"
     split = lb.LMM("y ~ x + (1 | gr(g, by = arm))", DATA)
-    design = split.design
-    assert obstacle(design, split.priors, "gaussian", None) in (
-        "2 grouping factors, not one", f"the gr(..., by = ...) factor {design.groups[0].name}")
+    assert obstacle(split.design, split.priors, "gaussian", None) == (
+        "the gr(..., by = ...) factor g:armA")
     spans = lb.LMM("y ~ x + (1 | id)", DATA, residual="car1(time | g)")
     assert obstacle(spans.design, spans.priors, "gaussian", spans.residuals) == (
         "serial individuals spanning several levels of id")
