@@ -55,6 +55,7 @@ serial structure, logit u for φ = low + (1 − low) u, u ∈ (0, 1) carrying th
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numba
@@ -218,7 +219,8 @@ class IndividualBlocks:
                               individual[order].astype(np.int64), time[order])
         coefficients = _coefficient_priors(design, priors)
         self._prior_mean = np.array([c.kwargs["mu"] for c in coefficients])
-        self._prior_mean[0] -= self._shift                 # 0 without an intercept
+        self._intercept = np.array([name == INTERCEPT for name in design.fixed_names], float)
+        self._prior_mean -= self._shift * self._intercept    # the intercept of centred y
         self._prior_precision = np.array([c.kwargs["sigma"] ** -2.0 for c in coefficients])
         self._sigma_model = sigma_design
         self._log_sd_design = self._centred_sigma_design(sigma_design, n)[order]
@@ -257,7 +259,8 @@ class IndividualBlocks:
     def _residual_scale(self, rho: np.ndarray) -> tuple[np.ndarray, float]:
         """Each sorted row's residual SD σ_ij and φ (0 without a structure)."""
         k = self._log_sd_design.shape[1]
-        sd = np.exp(self._log_sd_design @ rho[:k])
+        with np.errstate(over="ignore"):                   # σ = inf: −inf, not a warning
+            sd = np.exp(self._log_sd_design @ rho[:k])
         return sd, float(self._phi(rho[k])) if self._structure is not None else 0.0
 
     def residual_start(self) -> np.ndarray:
@@ -402,8 +405,7 @@ class IndividualBlocks:
         ok, effects = _effect_draws(self._levels, sigma_inverse, sd, phi, beta, normals[p:])
         if not ok:
             raise ValueError("draw: a level's residual covariance is not positive definite")
-        user = beta.copy()
-        user[0] += self._shift - self._xbar[1:] @ beta[1:]     # 0 without an intercept
+        user = beta + self._intercept * (self._shift - self._xbar @ beta)  # β₀ = α − x̄ᵀβ₁ + ȳ
         return user, [effects]
 
 
@@ -419,10 +421,15 @@ def _logit_beta(logit: float, alpha: float, beta: float) -> tuple[float, float]:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _power(phi, lag):
-    """φ^lag for lag ≥ 0 (a whole number when φ < 0: ``ar1`` visits)."""
-    magnitude = abs(phi) ** lag
-    return -magnitude if phi < 0.0 and int(lag) % 2 == 1 else magnitude
+def _power(phi, log_abs_phi, lag):
+    """φ^lag and its derivative lag φ^(lag − 1), for lag > 0 (a whole number when φ < 0:
+    ``ar1`` visits); ``log_abs_phi`` = log|φ|."""
+    if phi == 0.0:
+        return 0.0, 1.0 if lag == 1.0 else 0.0
+    value = math.exp(lag * log_abs_phi)
+    if phi < 0.0 and int(lag) % 2 == 1:
+        value = -value
+    return value, lag * value / phi
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -432,16 +439,15 @@ def _residual_blocks(levels, lo, hi, sd, phi):
     m = hi - lo
     R = np.zeros((m, m))
     dR = np.zeros((m, m))
+    log_abs_phi = math.log(abs(phi)) if phi != 0.0 else 0.0
     for j in range(m):
         R[j, j] = sd[lo + j] ** 2
         k = j + 1
         while k < m and levels.individual[lo + k] == levels.individual[lo + j]:
-            lag = levels.time[lo + k] - levels.time[lo + j]
             scale = sd[lo + j] * sd[lo + k]
-            R[j, k] = scale * _power(phi, lag)
-            R[k, j] = R[j, k]
-            dR[j, k] = scale * lag * _power(phi, lag - 1.0)
-            dR[k, j] = dR[j, k]
+            value, slope = _power(phi, log_abs_phi, levels.time[lo + k] - levels.time[lo + j])
+            R[j, k] = R[k, j] = scale * value
+            dR[j, k] = dR[k, j] = scale * slope
             k += 1
     return R, dR
 
@@ -457,11 +463,14 @@ def _forward(L, B):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _backward(L, B):
-    """L⁻ᵀB for the lower triangle L (C order) of a factor."""
+    """L⁻ᵀB for the lower triangle L (C order) of a factor: each row, once solved for, is
+    taken out of the rows above it."""
     out = B.copy()
     for i in range(L.shape[0] - 1, -1, -1):
         out[i] /= L[i, i]
-        out[:i] -= np.outer(L[i, :i], out[i])
+        for k in range(i):
+            for c in range(out.shape[1]):
+                out[k, c] -= L[i, k] * out[i, c]
     return out
 
 
@@ -531,7 +540,7 @@ def _effect_draws(levels, sigma_inverse, sd, phi, beta, normals):
         precision = sigma_inverse + Zw.T @ Zw
         if not _cholesky(precision):
             return False, effects
-        centre = _forward(precision, (Zw.T @ whitened[:, q:]))
+        centre = _forward(precision, Zw.T @ np.ascontiguousarray(whitened[:, q:]))
         z = normals[i * q:(i + 1) * q].copy().reshape((q, 1))
         effects[i] = _backward(precision, centre + z)[:, 0]
     return True, effects

@@ -8,6 +8,8 @@ dense Gaussian conditional of (β, b) given y, scipy's prior densities, and the 
 log prior of the residual parameters.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,7 @@ import lmm_bayes as lb
 from lmm_bayes import names
 from lmm_bayes.builder import build_model
 from lmm_bayes.individual_blocks import IndividualBlocks, obstacle
+from lmm_bayes.priors import INTERCEPT
 
 
 def _simulated(seed=0, levels=5):
@@ -52,6 +55,8 @@ CASES = {
     "sigma and car1": {"formula": "y ~ x + (1 + time || g)", "residual": "car1(time | id)",
                        "sigma": "~ arm", "time": "time", "individual": "id"},
     "plain sigma": {"formula": "y ~ x + (1 | g)"},
+    "no fixed effects": {"formula": "y ~ 0 + (1 | g)", "residual": "car1(time | id)",
+                         "time": "time", "individual": "id"},
 }
 
 
@@ -89,9 +94,11 @@ def _dense(case, model, sigma, rho):
     covariance of (α, β₁), Z over all levels with the block-diagonal covariance of b, and R."""
     design, priors, residuals = model.design, model.priors, model.residuals
     X = design.X.copy()
-    xbar = X[:, 1:].mean(axis=0)
+    intercept = INTERCEPT in design.fixed_names          # the first column when there
+    xbar = X[:, 1:].mean(axis=0) if intercept else np.zeros(0)
     X[:, 1:] -= xbar
-    coefficients = [priors.intercept] + [priors.fixed[n] for n in design.fixed_names[1:]]
+    coefficients = [priors.intercept if n == INTERCEPT else priors.fixed[n]
+                    for n in design.fixed_names]
     m = np.array([c.kwargs["mu"] for c in coefficients])
     S = np.diag([c.kwargs["sigma"] ** 2 for c in coefficients])
     group = design.groups[0]
@@ -123,32 +130,58 @@ def _dense(case, model, sigma, rho):
 @pytest.mark.parametrize("case", CASES)
 def test_log_likelihood_equals_the_dense_normal(case):
     model, algebra = _algebra(case)
+    for seed in (1, 2):                                  # φ > 0, then φ < 0 for ar1
+        sigma, rho = _point(model, seed)
+        X, _, m, S, Z, cov_b, R = _dense(case, model, sigma, rho)
+        expected = stats.multivariate_normal(X @ m, X @ S @ X.T + Z @ cov_b @ Z.T + R).logpdf(
+            model.design.y)
+        value, _, _ = algebra.log_likelihood([sigma], rho)
+        assert value == pytest.approx(expected, rel=1e-8)
+
+
+def test_log_likelihood_is_minus_infinity_off_the_positive_definite():
+    model, algebra = _algebra("sigma and car1")
     sigma, rho = _point(model)
-    X, _, m, S, Z, cov_b, R = _dense(case, model, sigma, rho)
-    expected = stats.multivariate_normal(X @ m, X @ S @ X.T + Z @ cov_b @ Z.T + R).logpdf(
-        model.design.y)
-    value, _, _ = algebra.log_likelihood([sigma], rho)
-    assert value == pytest.approx(expected, rel=1e-8)
+    for bad_sigma, bad_rho in [(-50.0 * sigma, rho), (sigma, rho + [800.0, 0.0, 0.0])]:
+        value, (G,), d_rho = algebra.log_likelihood([bad_sigma], bad_rho)
+        assert value == -np.inf
+        assert not G.any() and not d_rho.any() and G.shape == sigma.shape
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_gradient_equals_finite_differences(case):
+    """At a random point and at the start (φ = 0 for ar1)."""
     model, algebra = _algebra(case)
     sigma, rho = _point(model, seed=2)
-    _, (G,), d_rho = algebra.log_likelihood([sigma], rho)
-    np.testing.assert_allclose(G, G.T)
     rng = np.random.default_rng(3)
     step = 1e-5
-    for _ in range(3):
-        D = rng.normal(size=sigma.shape)
-        D = D + D.T
-        difference = (algebra.log_likelihood([sigma + step * D], rho)[0]
-                      - algebra.log_likelihood([sigma - step * D], rho)[0]) / (2 * step)
-        assert np.sum(G * D) == pytest.approx(difference, rel=1e-5, abs=1e-7)
-    for j, unit in enumerate(np.eye(len(rho))):
-        difference = (algebra.log_likelihood([sigma], rho + step * unit)[0]
-                      - algebra.log_likelihood([sigma], rho - step * unit)[0]) / (2 * step)
-        assert d_rho[j] == pytest.approx(difference, rel=1e-5, abs=1e-7)
+    for at in (rho, algebra.residual_start()):
+        _, (G,), d_rho = algebra.log_likelihood([sigma], at)
+        np.testing.assert_allclose(G, G.T)
+        for _ in range(3):
+            D = rng.normal(size=sigma.shape)
+            D = D + D.T
+            difference = (algebra.log_likelihood([sigma + step * D], at)[0]
+                          - algebra.log_likelihood([sigma - step * D], at)[0]) / (2 * step)
+            assert np.sum(G * D) == pytest.approx(difference, rel=1e-5, abs=1e-7)
+        for j, unit in enumerate(np.eye(len(at))):
+            difference = (algebra.log_likelihood([sigma], at + step * unit)[0]
+                          - algebra.log_likelihood([sigma], at - step * unit)[0]) / (2 * step)
+            assert d_rho[j] == pytest.approx(difference, rel=1e-5, abs=1e-7)
+
+
+def test_threads_give_the_same_answers():
+    """Chains call the algebra from several threads at once."""
+    model, algebra = _algebra("car1 slope")
+    points = [_point(model, seed) for seed in range(8)]
+    alone = [algebra.log_likelihood([sigma], rho) for sigma, rho in points]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda point: algebra.log_likelihood([point[0]], point[1]),
+                                 points * 4))
+    for (value, (G,), d_rho), (expected, (G0,), d_rho0) in zip(together, alone * 4):
+        assert value == pytest.approx(expected, rel=1e-12)
+        np.testing.assert_allclose(G, G0, rtol=1e-10)
+        np.testing.assert_allclose(d_rho, d_rho0, rtol=1e-10)
 
 
 @pytest.mark.parametrize("case", CASES)
