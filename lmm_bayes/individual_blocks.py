@@ -141,6 +141,21 @@ class Levels(NamedTuple):
     time: np.ndarray
 
 
+class Integrated(NamedTuple):
+    """β integrated out at one (Σ, ρ): the value, β̂ = E(β | y) (centred columns), the
+    Cholesky factor of A (scipy's ``cho_factor``), :func:`_level_solves`'s ``solved``,
+    ``applied`` and ``trace``, each sorted row's σ, and φ."""
+
+    value: float
+    beta: np.ndarray
+    factor: tuple
+    solved: np.ndarray
+    applied: np.ndarray
+    trace: float
+    sd: np.ndarray
+    phi: float
+
+
 class ScalarPrior(NamedTuple):
     """One prior on the real or positive line: :func:`lmm_bayes.kernel.prior_term`'s row and
     the normalising constant it leaves out (from scipy.stats)."""
@@ -151,6 +166,7 @@ class ScalarPrior(NamedTuple):
 
     @classmethod
     def of(cls, prior: Prior) -> ScalarPrior:
+        """``prior`` as a row, its constant from scipy's density at its location or scale."""
         kinds, params = prior_rows([prior])
         nu, mu, scale = params[0]
         at = scale if prior.is_positive else mu
@@ -278,7 +294,8 @@ class IndividualBlocks:
         gradient = np.zeros(self.n_residual)
         value = 0.0
         if self._sigma_model is None:                        # ρ₀ = log σ
-            sigma = np.exp(rho[0])
+            with np.errstate(over="ignore"):
+                sigma = np.exp(rho[0])
             value, slope = self._log_sd_priors[0].logpdf(sigma)
             value += rho[0]
             gradient[0] = slope * sigma + 1.0
@@ -314,10 +331,9 @@ class IndividualBlocks:
 
     # ------------------------------------------------------------------ likelihood
 
-    def _integrated(self, sigma: np.ndarray, rho: np.ndarray):
-        """The level solves (:func:`_level_solves`) and β integrated out: None when some V_i
-        or A is not numerically positive definite, else the value and what the gradient
-        and the draws need."""
+    def _integrated(self, sigma: np.ndarray, rho: np.ndarray) -> Integrated | None:
+        """The level solves (:func:`_level_solves`) and β integrated out (module docstring);
+        None when σ overflows or some V_i or A is not numerically positive definite."""
         sd, phi = self._residual_scale(rho)
         if not (np.all(np.isfinite(sigma)) and np.all(np.isfinite(sd)) and sd.min() > 0):
             return None
@@ -342,23 +358,40 @@ class IndividualBlocks:
             self._prior_precision)) + log_det_A + quadratic)
         if not np.isfinite(value):
             return None
-        return value, beta, factor, solved, applied, trace, sd, phi
+        return Integrated(value, beta, factor, solved, applied, trace, sd, phi)
 
     def log_likelihood(self, sigmas: list[np.ndarray], rho: np.ndarray):
-        """log p(y | Σ, ρ) with β and b integrated out, d ℓ/dΣ (G, dℓ = tr(G dΣ)) and
-        ∂ℓ/∂ρ, by Fisher's identity (module docstring); (−inf, zeros, zeros) where some
-        matrix is not positive definite."""
+        """log p(y | Σ, ρ) with β and b integrated out, and its gradient by Fisher's
+        identity (module docstring).
+
+        Parameters
+        ----------
+        sigmas : list of one ndarray, shape (q, q)
+            Σ, the covariance of a level's random effects.
+        rho : ndarray, shape (n_residual,)
+
+        Returns
+        -------
+        value : float
+            −inf where σ overflows or some matrix is not positive definite (the gradients
+            are then zeros).
+        d_sigmas : list of one ndarray, shape (q, q)
+            G = ½ Σ_i Z_iᵀW_iZ_i, symmetric, with dℓ = tr(G dΣ).
+        d_rho : ndarray, shape (n_residual,)
+            ∂ℓ/∂ρ: X_σᵀ diag(W R) for log σ's coefficients (centred columns), then
+            ½ Σ_i tr(W_i ∂R_i/∂φ) · dφ/dρ_φ.
+        """
         sigma = np.ascontiguousarray(sigmas[0], dtype=float)
         rho = np.asarray(rho, dtype=float)
         found = self._integrated(sigma, rho)
         if found is None:
             return -np.inf, [np.zeros_like(sigma)], np.zeros(self.n_residual)
-        value, beta, factor, solved, applied, trace, _, phi = found
+        beta, solved, applied = found.beta, found.solved, found.applied
         lv = self._levels
         p = lv.p
         Z = lv.data[:, p + 1:]
         B, VZ = solved[:, :p], solved[:, p + 1:]
-        A_inv = linalg.cho_solve(factor, np.eye(p))
+        A_inv = linalg.cho_solve(found.factor, np.eye(p))
         a = solved[:, p] - B @ beta                                  # V⁻¹ r̂
         B_A = B @ A_inv
         u = np.add.reduceat(Z * a[:, None], lv.start[:-1])           # Z_iᵀ V_i⁻¹ r̂_i
@@ -370,15 +403,16 @@ class IndividualBlocks:
         d_rho = self._log_sd_design.T @ rows
         if self._structure is not None:
             dR_a = applied[:, 2 * p + 1] - applied[:, p + 1:2 * p + 1] @ beta
-            d_phi = 0.5 * (a @ dR_a + np.sum(B_A * applied[:, p + 1:2 * p + 1]) - trace)
-            unit = (phi - self._low) / (1.0 - self._low)
+            d_phi = 0.5 * (a @ dR_a + np.sum(B_A * applied[:, p + 1:2 * p + 1]) - found.trace)
+            unit = (found.phi - self._low) / (1.0 - self._low)
             d_rho = np.append(d_rho, d_phi * (1.0 - self._low) * unit * (1.0 - unit))
-        return value, [0.5 * (G + G.T)], d_rho
+        return found.value, [0.5 * (G + G.T)], d_rho
 
     # ------------------------------------------------------------------ draws
 
     def draw(self, sigmas: list[np.ndarray], rho: np.ndarray, normals: np.ndarray):
-        """One draw of (β, b) from p(β, b | y, Σ, ρ) made from ``normals``.
+        """One draw of (β, b) from p(β, b | y, Σ, ρ) made from ``normals`` (standard normal,
+        length :attr:`n_normals`): deterministic given them.
 
         β = β̂ + L_A⁻ᵀ z_β (A = L_A L_Aᵀ), then per level, given β, b_i ~ N(K_i Z_iᵀR_i⁻¹
         (y_i − X_iβ), K_i) with K_i⁻¹ = Σ⁻¹ + Z_iᵀR_i⁻¹Z_i, the precision form of
@@ -390,6 +424,11 @@ class IndividualBlocks:
         beta : ndarray, shape (p,)
             On the user's scale (intercept β₀ = α − x̄ᵀβ₁ + ȳ).
         effects : list of one ndarray, shape (levels, q)
+
+        Raises
+        ------
+        ValueError
+            Where :meth:`log_likelihood` would be −inf, or Σ is not positive definite.
         """
         sigma = np.ascontiguousarray(sigmas[0], dtype=float)
         rho = np.asarray(rho, dtype=float)
@@ -397,12 +436,12 @@ class IndividualBlocks:
         found = self._integrated(sigma, rho)
         if found is None:
             raise ValueError("draw: Σ or ρ gives a covariance that is not positive definite")
-        _, beta_hat, factor, _, _, _, sd, phi = found
         p = self._levels.p
-        beta = beta_hat + linalg.solve_triangular(factor[0], normals[:p], lower=True,
-                                                  trans="T")
+        beta = found.beta + linalg.solve_triangular(found.factor[0], normals[:p], lower=True,
+                                                    trans="T")
         sigma_inverse = linalg.cho_solve(linalg.cho_factor(sigma, lower=True), np.eye(len(sigma)))
-        ok, effects = _effect_draws(self._levels, sigma_inverse, sd, phi, beta, normals[p:])
+        ok, effects = _effect_draws(self._levels, sigma_inverse, found.sd, found.phi, beta,
+                                    normals[p:])
         if not ok:
             raise ValueError("draw: a level's residual covariance is not positive definite")
         user = beta + self._intercept * (self._shift - self._xbar @ beta)  # β₀ = α − x̄ᵀβ₁ + ȳ
