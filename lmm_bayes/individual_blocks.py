@@ -396,7 +396,7 @@ class IndividualBlocks:
         B_A = B @ A_inv
         u = np.add.reduceat(Z * a[:, None], lv.start[:-1])           # Z_iᵀ V_i⁻¹ r̂_i
         M = np.add.reduceat(Z[:, :, None] * B[:, None, :], lv.start[:-1])  # Z_iᵀ V_i⁻¹ X_i
-        G = 0.5 * (u.T @ u + np.einsum("lap,pr,lbr->ab", M, A_inv, M) - Z.T @ VZ)
+        G = 0.5 * (u.T @ u + np.einsum("lap,lbp->ab", M @ A_inv, M) - Z.T @ VZ)
         R_a = applied[:, p] - applied[:, :p] @ beta
         V_inv_R = 1.0 - np.sum(VZ * (Z @ sigma), axis=1)              # diag(V⁻¹R)
         rows = a * R_a + np.sum(B_A * applied[:, :p], axis=1) - V_inv_R  # diag(W R)
