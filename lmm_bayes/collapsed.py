@@ -245,7 +245,7 @@ def _indicators(index: np.ndarray, n_levels: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((np.ones(n), (np.arange(n), index)), shape=(n, n_levels))
 
 
-def _centred_columns(design: Design) -> tuple[np.ndarray, np.ndarray, float]:
+def centred_columns(design: Design) -> tuple[np.ndarray, np.ndarray, float]:
     """X with its non-intercept columns centred (when there is an intercept), their means,
     and the response's mean taken out."""
     if INTERCEPT not in design.fixed_names:
@@ -258,7 +258,7 @@ def collapsed_model(design: Design, priors: PriorSet) -> CollapsedModel:
     """Pack ``design`` and ``priors`` (:func:`applies` must hold), find the posterior mode
     and the Laplace covariance."""
     groups, e = design.groups, _eliminated(design)
-    Xc, xbar, shift = _centred_columns(design)
+    Xc, xbar, shift = centred_columns(design)
     y = design.y - shift
     others = [k for k in range(len(groups)) if k != e]
     R = sparse.hstack([*(_indicators(groups[k].index, groups[k].n_levels) for k in others),

@@ -50,7 +50,7 @@ import numpy as np
 from scipy import sparse
 
 from . import names
-from .collapsed import cholesky
+from .collapsed import centred_columns, cholesky
 from .covariance import CovarianceLayout, covariance_terms, factor_chain, factor_covariances
 from .design import Design
 from .kernel import SCALE_PRIORS, prior_rows, prior_term
@@ -190,11 +190,8 @@ class EffectsSystem:
         e = _eliminated(design)
         others = [k for k in range(len(groups)) if k != e]
         intercept = INTERCEPT in design.fixed_names
-        self.xbar = (np.concatenate([[0.0], design.X[:, 1:].mean(axis=0)]) if intercept
-                     else np.zeros(len(design.fixed_names)))
-        self.shift = float(design.y.mean()) if intercept else 0.0
+        Xc, self.xbar, self.shift = centred_columns(design)
         y = design.y - self.shift
-        Xc = design.X - self.xbar
         R = sparse.hstack([*(_effect_columns(design, k) for k in others),
                            sparse.csr_matrix(Xc)]).tocsr()
         Ze = _effect_columns(design, e)

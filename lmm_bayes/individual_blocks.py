@@ -63,7 +63,7 @@ import numpy as np
 from scipy import linalg, special, stats
 
 from . import names
-from .collapsed import _centred_columns, _cholesky
+from .collapsed import centred_columns, cholesky
 from .design import Design, GroupingFactor
 from .distributions import Prior
 from .kernel import SCALE_PRIORS, prior_rows, prior_term
@@ -221,10 +221,11 @@ class IndividualBlocks:
         if found is not None:
             raise ValueError(f"IndividualBlocks does not cover this model: {found}")
         self.factors = design.groups
+        self.fixed_names = design.fixed_names
         group = design.groups[0]
         serial = residuals.serial if residuals is not None else None
         sigma_design = residuals.sigma if residuals is not None else None
-        X, self._xbar, self._shift = _centred_columns(design)
+        X, self._xbar, self._shift = centred_columns(design)
         n, p = X.shape
         individual = serial.individual if serial else np.arange(n)
         time = _serial_times(serial) if serial else np.zeros(n)
@@ -546,7 +547,7 @@ def _level_solves(levels, sigma, sd, phi, serial):
         R, dR = _residual_blocks(levels, lo, hi, sd, phi)
         Z = np.ascontiguousarray(data[lo:hi, p + 1:])
         V = R + Z @ sigma @ Z.T
-        if not _cholesky(V):
+        if not cholesky(V):
             return False, 0.0, solved, applied, 0.0
         log_det += 2.0 * np.sum(np.log(np.diag(V)))
         block = _backward(V, _forward(V, np.ascontiguousarray(data[lo:hi])))
@@ -569,7 +570,7 @@ def _effect_draws(levels, sigma_inverse, sd, phi, beta, normals):
     for i in range(effects.shape[0]):
         lo, hi = levels.start[i], levels.start[i + 1]
         R, _ = _residual_blocks(levels, lo, hi, sd, phi)
-        if not _cholesky(R):
+        if not cholesky(R):
             return False, effects
         right = np.empty((hi - lo, q + 1))
         right[:, :q] = data[lo:hi, p + 1:]
@@ -577,7 +578,7 @@ def _effect_draws(levels, sigma_inverse, sd, phi, beta, normals):
         whitened = _forward(R, right)                          # L_R⁻¹[Z_i, y_i − X_iβ]
         Zw = np.ascontiguousarray(whitened[:, :q])
         precision = sigma_inverse + Zw.T @ Zw
-        if not _cholesky(precision):
+        if not cholesky(precision):
             return False, effects
         centre = _forward(precision, Zw.T @ np.ascontiguousarray(whitened[:, q:]))
         z = normals[i * q:(i + 1) * q].copy().reshape((q, 1))
