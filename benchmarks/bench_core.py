@@ -19,11 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
-import bambi as bmb
 import nutpie
 import pandas as pd
 import pymc as pm
 from trial_data import simulate_trial
+
+try:
+    import bambi as bmb
+except ImportError as err:  # bench_gaussian.py imports the helpers here without bambi
+    bmb = None
+    BAMBI_IMPORT_ERROR = err
 
 try:
     from lmm_bayes import LMM
@@ -205,6 +210,9 @@ def main():
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args()
 
+    if bmb is None:
+        parser.exit(1, f"bambi not importable ({BAMBI_IMPORT_ERROR}); run with benchmarks/.venv "
+                       "(setup_env.sh)\n")
     if LMM is None:
         print(f"lmm_bayes not importable ({LMM_IMPORT_ERROR}); benchmarking bambi only")
     warm_up(args.seed)

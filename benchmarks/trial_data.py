@@ -19,3 +19,20 @@ def simulate_trial(n_patients=20_000, n_visits=10, seed=2026):
          + rng.normal(0, 5, len(patient)))
     return pd.DataFrame({"y": y, "visit": visit, "arm": np.where(active, "active", "control"),
                          "patient": patient.astype(str)})
+
+
+def simulate_crossed_slopes(n_subjects=40, n_items=60, seed=2026):
+    """Subjects crossed with items (40 × 60 = 2,400 rows), each seeing every item once in one
+    of two conditions, counterbalanced (a Latin square: the condition alternates over items and
+    subjects), so the condition varies within subjects and within items. ``cond`` is coded
+    −0.5/+0.5; uncorrelated random intercepts and slopes by subject (SDs 40 and 20) and by item
+    (SDs 30 and 15), intercept 600, effect 25, residual SD 60 (reaction times, ms)."""
+    rng = np.random.default_rng(seed)
+    subj = np.repeat(np.arange(n_subjects), n_items)
+    item = np.tile(np.arange(n_items), n_subjects)
+    cond = np.where((subj + item) % 2 == 0, -0.5, 0.5)
+    s = rng.normal(0, [40.0, 20.0], (n_subjects, 2))[subj]
+    i = rng.normal(0, [30.0, 15.0], (n_items, 2))[item]
+    y = 600 + 25 * cond + s[:, 0] + i[:, 0] + (s[:, 1] + i[:, 1]) * cond + rng.normal(0, 60, len(subj))
+    return pd.DataFrame({"y": y.round(1), "cond": cond, "subj": [f"s{k:02d}" for k in subj],
+                         "item": [f"i{k:02d}" for k in item]})

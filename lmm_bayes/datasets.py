@@ -21,6 +21,24 @@ DATASETS = {
                   "24 plates, crossed (Davies & Goldsmith 1972; lme4's Penicillin).",
     "pastes": "Strength of paste from 3 casks in each of 10 delivery batches, 2 tests per cask, "
               "nested (Davies & Goldsmith 1972; lme4's Pastes).",
+    "oats": "Yield of 3 oat varieties (whole plots) at 4 nitrogen levels (subplots) in 6 blocks, "
+            "a split plot (Yates 1935; nlme's Oats).",
+    "machines": "Productivity score of 6 workers on each of 3 machines, 3 replicates each "
+                "(Milliken & Johnson 1992; nlme's Machines).",
+    "pixel": "Mean pixel intensity of CT scans of the left and right lymph nodes of 10 dogs over "
+             "21 days (Pinheiro & Bates 2000; nlme's Pixel).",
+    "bodyweight": "Body weight (g) of 16 rats on 3 diets, weighed over 64 days (Crowder & Hand "
+                  "1990; nlme's BodyWeight).",
+    "ovary": "Number of large ovarian follicles of 11 mares over their oestrus cycles, Time in "
+             "cycles (Pierpaoli 1991; nlme's Ovary).",
+}
+
+#: columns whose values are labels written as numbers, read as strings ("1", "2"...)
+_LABELS = {
+    "machines": ("Worker",),
+    "pixel": ("Dog",),
+    "bodyweight": ("Rat", "Diet"),
+    "ovary": ("Mare",),
 }
 
 
@@ -38,4 +56,4 @@ def load_dataset(name: str) -> pd.DataFrame:
         raise SpecError(f"no shipped data set {name!r} (nor a simulated one); shipped: "
                         f"{sorted(DATASETS)}, simulated: {sorted(generators)}")
     with resources.files("lmm_bayes").joinpath(f"data/{name}.csv").open("r") as handle:
-        return pd.read_csv(handle)
+        return pd.read_csv(handle, dtype=dict.fromkeys(_LABELS.get(name, ()), str))
