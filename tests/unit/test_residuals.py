@@ -79,12 +79,19 @@ def test_sigma_design_codes_like_fixed_effects_and_new_rows_alike():
     np.testing.assert_array_equal(new, [[1.0, 1.0], [1.0, 0.0]])
 
 
-def test_marginal_likelihood_is_not_used_with_a_residual_model():
+def test_residual_models_integrate_the_effects_out_per_individual():
     data = SMALL.assign(g=SMALL.id)
-    assert lb.LMM("y ~ x + (1 | g)", data).likelihood == "marginal"
-    assert lb.LMM("y ~ x + (1 | g)", data, sigma="~ arm").likelihood == "conditional"
-    with pytest.raises(lb.DesignError, match="without a residual structure"):
-        lb.LMM("y ~ x + (1 | g)", data, residual="car1(time | id)", likelihood="marginal")
+    assert lb.LMM("y ~ x + (1 | g)", data).engine().engine == "marginal"
+    model = lb.LMM("y ~ x + (1 | g)", data, sigma="~ arm")
+    assert (model.likelihood, model.engine().engine) == ("marginal", "blocked")
+    assert "per-individual covariance" in model.engine().reason
+    model = lb.LMM("y ~ x + (1 | g)", data, residual="car1(time | id)", likelihood="marginal")
+    assert model.engine().engine == "blocked"
+    crossed = data.assign(h=np.arange(len(data)) % 3)
+    with pytest.raises(lb.DesignError, match="likelihood='marginal' needs a Gaussian model "
+                                             "whose effects integrate out"):
+        lb.LMM("y ~ x + (1 | g) + (1 | h)", crossed, residual="car1(time | id)",
+               likelihood="marginal")
 
 
 def _dense_loglik(y, mu, sd, time, individual, phi):
