@@ -360,7 +360,8 @@ def main(argv=None):
     rows.sort(key=lambda row: order[row[0]])  # as requested, whichever failed early
     chains, draws, tune = settings
     print(f"\nlmm_bayes {lb.__version__}, {chains} chains × {draws} draws ({tune} warm-up), "
-          f"seed {args.seed}; " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "\n")
+          f"seed {args.seed}; " + ", ".join(v if k == "R" else f"{k} {v}" for k, v in versions.items())
+          + "\n")
     print("| model | rows | lmm_bayes engine | wall s | min bulk ESS | time to ESS 400 s "
           "| R fit s | R | ratio to R | max \\|mean − R\\| / SD, fixed |")
     print("|---|---:|---|---:|---:|---:|---:|---|---:|---:|")
