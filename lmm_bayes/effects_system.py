@@ -335,96 +335,144 @@ class EffectsSystem:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _lower_solve(L, b):
-    """L⁻¹b for lower-triangular L and a matrix b (in place on a copy)."""
+def _forward(L, b):
+    """L⁻¹b for the lower triangle L of a C-ordered array (its upper triangle ignored)."""
     out = b.copy()
-    for i in range(L.shape[0]):
+    for i in range(out.shape[0]):
+        total = out[i]
         for k in range(i):
-            out[i] -= L[i, k] * out[k]
-        out[i] /= L[i, i]
+            total -= L[i, k] * out[k]
+        out[i] = total / L[i, i]
     return out
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _upper_solve(L, b):
-    """L⁻ᵀb for lower-triangular L and a vector b."""
-    out = b.copy()
+def _small_cholesky(D, L):
+    """L (q × q, lower) with D = LLᵀ for a small block, by the textbook recursion (no
+    LAPACK call per level); False if D is not positive definite."""
+    q = D.shape[0]
+    for i in range(q):
+        for j in range(i + 1):
+            total = D[i, j]
+            for k in range(j):
+                total -= L[i, k] * L[j, k]
+            if i == j:
+                if not total > 0.0:
+                    return False
+                L[i, i] = math.sqrt(total)
+            else:
+                L[i, j] = total / L[j, j]
+        for j in range(i + 1, q):
+            L[i, j] = 0.0
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _forward_columns(L, M):
+    """M ← L⁻¹M in place, for lower-triangular L (q × q) and M (q × c)."""
+    for x in range(M.shape[1]):
+        for i in range(L.shape[0]):
+            total = M[i, x]
+            for k in range(i):
+                total -= L[i, k] * M[k, x]
+            M[i, x] = total / L[i, i]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _backward(L, v):
+    """v ← L⁻ᵀv in place, for lower-triangular L."""
     for i in range(L.shape[0] - 1, -1, -1):
-        out[i] /= L[i, i]
+        v[i] /= L[i, i]
         for k in range(i):
-            out[k] -= L[i, k] * out[i]
-    return out
+            v[k] -= L[i, k] * v[i]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _factorise(a, inverse, s2):
-    """Eliminate factor e's levels: S (full, symmetric), g, Σ log|D_ℓ|, Σ fᵀf with
-    f = L_D⁻¹h_ℓ, and per level L_D and F = L_D⁻¹B_ℓ (packed like b_vals)."""
+    """Eliminate factor e's levels: S (the lower triangle; the upper one is RᵀR plus the
+    priors), g, Σ log|D_ℓ|, Σ fᵀf, and per level L_D, f = L_D⁻¹h_ℓ and F = L_D⁻¹B_ℓ (packed
+    like b_vals)."""
     qe = a.ZtZ.shape[1]
     e = a.e
     S = a.RtR.copy()
     g = a.Rty + s2 * a.precision * a.mean
-    r = S.shape[0]
-    for i in range(r):
+    for i in range(S.shape[0]):
         k = a.rest_factor[i]
         if k < 0:
             S[i, i] += s2 * a.precision[i]
             continue
-        q = a.q[k]
-        t = a.rest_term[i]
-        for u in range(q):
-            S[i, a.rest_first[i] + u] += s2 * inverse[k, t, u]
-    L_D = np.empty(a.ZtZ.shape)
-    F = np.empty(a.b_vals.shape[0])
+        for u in range(a.q[k]):
+            S[i, a.rest_first[i] + u] += s2 * inverse[k, a.rest_term[i], u]
+    L_D = np.zeros(a.ZtZ.shape)
+    f = a.Zty.copy()
+    F = a.b_vals.copy()
     log_det_D, quad_D = 0.0, 0.0
-    prior_e = s2 * inverse[e, :qe, :qe]
+    D = np.empty((qe, qe))
     for lev in range(a.ZtZ.shape[0]):
-        D = a.ZtZ[lev] + prior_e
-        ok = True
-        for i in range(qe):                         # Cholesky of the small block
-            for j in range(i + 1):
-                total = D[i, j]
-                for k in range(j):
-                    total -= L_D[lev, i, k] * L_D[lev, j, k]
-                if i == j:
-                    if total <= 0.0:
-                        ok = False
-                        total = 1.0
-                    L_D[lev, i, i] = math.sqrt(total)
-                else:
-                    L_D[lev, i, j] = total / L_D[lev, j, j]
-            for j in range(i + 1, qe):
-                L_D[lev, i, j] = 0.0
-        if not ok:
-            return S, g, -np.inf, 0.0, L_D, F
+        for i in range(qe):
+            for j in range(qe):
+                D[i, j] = a.ZtZ[lev, i, j] + s2 * inverse[e, i, j]
+        if not _small_cholesky(D, L_D[lev]):
+            return S, g, -np.inf, 0.0, L_D, f, F
         start, stop = a.b_ptr[lev], a.b_ptr[lev + 1]
         c = stop - start
-        cols = a.b_cols[start:stop]
-        block = _lower_solve(L_D[lev], a.b_vals[qe * start:qe * stop].reshape((qe, c)))
-        F[qe * start:qe * stop] = block.ravel()
-        f = np.ascontiguousarray(_lower_solve(L_D[lev], a.Zty[lev].reshape((qe, 1)))[:, 0])
+        block = F[qe * start:qe * stop].reshape((qe, c))
+        _forward_columns(L_D[lev], block)
+        _forward_columns(L_D[lev], f[lev].reshape((qe, 1)))
         for i in range(qe):
             log_det_D += 2.0 * math.log(L_D[lev, i, i])
-        quad_D += np.dot(f, f)
-        columns = np.ascontiguousarray(block.T)       # F's columns as rows
+            quad_D += f[lev, i] * f[lev, i]
+        cols = a.b_cols[start:stop]
         for x in range(c):
-            g[cols[x]] -= np.dot(columns[x], f)
-            for y in range(c):
-                S[cols[x], cols[y]] -= np.dot(columns[x], columns[y])
-    return S, g, log_det_D, quad_D, L_D, F
+            total = 0.0
+            for t in range(qe):
+                total += block[t, x] * f[lev, t]
+            g[cols[x]] -= total
+            for y in range(x + 1):                 # columns ascending: the lower triangle
+                total = 0.0
+                for t in range(qe):
+                    total += block[t, x] * block[t, y]
+                S[cols[x], cols[y]] -= total
+    return S, g, log_det_D, quad_D, L_D, f, F
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _eliminated_mean(a, L_D, F, rest):
+def _eliminated_mean(a, L_D, f, F, rest):
     """E(u_eℓ | b_R, y) = D_ℓ⁻¹(h_ℓ − B_ℓ b_R) = L_D⁻ᵀ(f − F b_R) for every level."""
     qe = a.ZtZ.shape[1]
-    u = np.empty((a.ZtZ.shape[0], qe))
+    u = f.copy()
     for lev in range(a.ZtZ.shape[0]):
         start, stop = a.b_ptr[lev], a.b_ptr[lev + 1]
         block = F[qe * start:qe * stop].reshape((qe, stop - start))
-        f = np.ascontiguousarray(_lower_solve(L_D[lev], a.Zty[lev].reshape((qe, 1)))[:, 0])
-        u[lev] = _upper_solve(L_D[lev], f - block @ rest[a.b_cols[start:stop]])
+        cols = a.b_cols[start:stop]
+        for t in range(qe):
+            for x in range(stop - start):
+                u[lev, t] -= block[t, x] * rest[cols[x]]
+        _backward(L_D[lev], u[lev])
     return u
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _eliminated_covariance(L, F, cols, S_inv, T, V):
+    """V ← Cov(u_ℓ | y)/σ² = L_D⁻ᵀ(I + F S⁻¹_cc Fᵀ)L_D⁻¹ (module docstring) with T as
+    scratch (q × c): F S⁻¹_cc, then the sandwich by two triangular solves."""
+    q, c = F.shape
+    for i in range(q):
+        for y in range(c):
+            total = 0.0
+            for x in range(c):
+                total += F[i, x] * S_inv[cols[x], cols[y]]
+            T[i, y] = total
+    for i in range(q):
+        for j in range(q):
+            total = 1.0 if i == j else 0.0
+            for y in range(c):
+                total += T[i, y] * F[j, y]
+            V[i, j] = total
+    for j in range(q):                            # V ← L⁻ᵀ V (columns)
+        _backward(L, V[:, j])
+    for i in range(q):                            # V ← V L⁻¹ = (L⁻ᵀ Vᵀ)ᵀ (rows)
+        _backward(L, V[i])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -435,18 +483,17 @@ def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient):
     q_max = inverse.shape[1]
     A = np.zeros((K, q_max, q_max))
     s2 = math.exp(2.0 * log_sigma)
-    S, g, log_det_D, quad_D, L_D, F = _factorise(a, inverse, s2)
+    S, g, log_det_D, quad_D, L_D, f, F = _factorise(a, inverse, s2)
     if not np.isfinite(log_det_D):
         return -np.inf, A, 0.0
-    S_copy = S.copy()
+    S_copy = S.copy() if gradient else S[:0, :0]
     if not cholesky(S):
         return -np.inf, A, 0.0
     r = S.shape[0]
-    L = np.tril(S)
-    z = _lower_solve(L, g.reshape((r, 1)))[:, 0]
+    z = _forward(S, g)
     log_det_S = 0.0
     for i in range(r):
-        log_det_S += 2.0 * math.log(L[i, i])
+        log_det_S += 2.0 * math.log(S[i, i])
     d = a.ZtZ.shape[0] * a.ZtZ.shape[1] + r
     log_det_P = log_det_sigma
     for i in range(r):
@@ -455,13 +502,17 @@ def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient):
     quad_prior = np.sum(a.precision * a.mean * a.mean)
     value = (-0.5 * a.n * (math.log(2.0 * math.pi) + 2.0 * log_sigma) - 0.5 * log_det_P
              - 0.5 * (log_det_D + log_det_S - d * 2.0 * log_sigma)
-             - 0.5 * (a.yty + s2 * quad_prior - quad_D - np.dot(z, z)) / s2)
+             - 0.5 * (a.yty + s2 * quad_prior - quad_D - np.sum(z * z)) / s2)
     if not gradient:
         return value, A, 0.0
-    rest = _upper_solve(L, z)                          # E(b_R | y) = S⁻¹g
+    rest = z.copy()
+    _backward(S, rest)                                 # E(b_R | y) = S⁻¹g
+    for i in range(r):                                 # S_copy's lower triangle, mirrored
+        for j in range(i):
+            S_copy[j, i] = S_copy[i, j]
     S_inv = np.linalg.inv(S_copy)
-    u = _eliminated_mean(a, L_D, F, rest)
-    fitted = np.dot(rest, a.Rty)                       # b̂ᵀWᵀy
+    u = _eliminated_mean(a, L_D, f, F, rest)
+    fitted = np.sum(rest * a.Rty)                      # b̂ᵀWᵀy
     # σ²·trace_prior = Σ_k tr(Σ_k⁻¹A_k) + Σ_j π_j V_jj = tr(P⁻¹V) + b̂_uᵀP⁻¹b̂_u, and
     # fit_prior = Σ_j π_j(β̂_j m_j − β̂_j²) over the fixed effects, so that
     # ‖y − Wb̂‖² + tr(WᵀWV) = yᵀy − b̂ᵀWᵀy + σ²fit_prior + σ²d − σ⁴trace_prior
@@ -478,24 +529,18 @@ def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient):
             j = first + v
             A[k, t, v] += rest[i] * rest[j] + s2 * S_inv[i, j]
     e, qe = a.e, a.ZtZ.shape[1]
+    widest = np.max(a.b_ptr[1:] - a.b_ptr[:-1])
+    T = np.empty((qe, widest))
+    V = np.empty((qe, qe))
     for lev in range(a.ZtZ.shape[0]):
         start, stop = a.b_ptr[lev], a.b_ptr[lev + 1]
         c = stop - start
-        cols = a.b_cols[start:stop]
-        block = F[qe * start:qe * stop].reshape((qe, c))
-        inner = np.eye(qe)                             # I + F S⁻¹_cc Fᵀ
-        for x in range(c):
-            for y in range(c):
-                value_xy = S_inv[cols[x], cols[y]]
-                for i in range(qe):
-                    for j in range(qe):
-                        inner[i, j] += block[i, x] * value_xy * block[j, y]
-        left = np.linalg.inv(L_D[lev])                 # V_ℓ/σ² = L_D⁻ᵀ inner L_D⁻¹
-        V = left.T @ inner @ left
+        _eliminated_covariance(L_D[lev], F[qe * start:qe * stop].reshape((qe, c)),
+                               a.b_cols[start:stop], S_inv, T, V)
         for i in range(qe):
+            fitted += u[lev, i] * a.Zty[lev, i]
             for j in range(qe):
                 A[e, i, j] += u[lev, i] * u[lev, j] + s2 * V[i, j]
-        fitted += np.dot(u[lev], a.Zty[lev])
     for k in range(K):
         q = a.q[k]
         for i in range(q):
@@ -511,23 +556,23 @@ def _draw(a, inverse, log_sigma, normals):
     """The effects' draw of :meth:`EffectsSystem.draw`, eliminated levels first."""
     s2 = math.exp(2.0 * log_sigma)
     sigma = math.sqrt(s2)
-    S, g, log_det_D, _, L_D, F = _factorise(a, inverse, s2)
+    S, g, log_det_D, _, L_D, f, F = _factorise(a, inverse, s2)
     out = np.full(normals.shape[0], np.nan)
     if not np.isfinite(log_det_D) or not cholesky(S):
         return out
     r = S.shape[0]
-    L = np.tril(S)
     first = normals.shape[0] - r
-    z = _lower_solve(L, g.reshape((r, 1)))[:, 0]
-    rest = _upper_solve(L, z + sigma * normals[first:])
-    u = _eliminated_mean(a, L_D, F, rest)
+    rest = _forward(S, g) + sigma * normals[first:]
+    _backward(S, rest)
+    u = _eliminated_mean(a, L_D, f, F, rest)
     qe = a.ZtZ.shape[1]
     for lev in range(u.shape[0]):
-        u[lev] += sigma * _upper_solve(L_D[lev], normals[lev * qe:(lev + 1) * qe])
-    out[:first] = u.ravel()
+        z = normals[lev * qe:(lev + 1) * qe].copy()
+        _backward(L_D[lev], z)
+        for t in range(qe):
+            out[lev * qe + t] = u[lev, t] + sigma * z[t]
     out[first:] = rest
     return out
-
 
 _SCALARS, _LAYOUT, _SIGMA_PRIOR, _MODE, _FACTOR = 14, 15, 22, 23, 24
 

@@ -94,19 +94,27 @@ def _nuts(target: IntegratedPosterior, config: SamplerConfig):
 
 def _imh(target: IntegratedPosterior, config: SamplerConfig, rng: np.random.Generator):
     """Independence Metropolis–Hastings (module docstring): θ's draws, sample stats and
-    attributes, with the Pareto k̂ of the importance weights."""
+    attributes, with the Pareto k̂ of the importance weights. When the Laplace proposal's k̂
+    is above :data:`lmm_bayes.imh.PARETO_K_MAX` the proposal is refitted once to the
+    importance-weighted draws and the chains are run again with it."""
     import xarray as xr
 
     total = config.chains * config.draws
-    x, log_q = imh.t_proposals(target.mode, target.covariance, total, rng)
-    log_p = target.log_densities(x, config.cores)
-    log_weights = log_p - log_q
+    centre, shape = target.mode, target.covariance
+    for attempt in range(2):
+        x, log_q = imh.t_proposals(centre, shape, total, rng)
+        log_p = target.log_densities(x, config.cores)
+        log_weights = log_p - log_q
+        k_hat = imh.pareto_k(log_weights)
+        if k_hat <= imh.PARETO_K_MAX or not np.isfinite(log_weights).any():
+            break
+        centre, shape = imh.refined_proposal(x, log_weights)
     index, accepted = imh.chains(log_weights, config.chains, rng)
     stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros(index.shape, dtype=bool)),
                         "accepted": (("chain", "draw"), accepted),
                         "lp": (("chain", "draw"), log_p[index])})
     attrs = {"sampler": "independence Metropolis-Hastings", "proposal_df": imh.PROPOSAL_DF,
-             "pareto_k": imh.pareto_k(log_weights)}
+             "pareto_k": k_hat, "proposals_refined": attempt}
     return x[index], stats, attrs
 
 
