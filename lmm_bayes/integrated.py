@@ -55,7 +55,7 @@ class Algebra(Protocol):
     n_residual: int
     n_normals: int
 
-    def log_likelihood(self, sigmas: list[np.ndarray], rho: np.ndarray, gradient: bool = True
+    def log_likelihood(self, sigmas: list[np.ndarray], rho: np.ndarray
                        ) -> tuple[float, list[np.ndarray], np.ndarray]: ...
 
     def residual_prior(self, rho: np.ndarray) -> tuple[float, np.ndarray]: ...
@@ -101,7 +101,7 @@ class IntegratedPosterior:
             return self.algebra.log_posterior(x, gradient=False)[0]
         parts, rho = self.split(np.asarray(x, dtype=float))
         sigmas = [c.covariance(part) for c, part in zip(self.covariances, parts)]
-        value = self.algebra.log_likelihood(sigmas, rho, gradient=False)[0]
+        value = self.algebra.log_likelihood(sigmas, rho)[0]
         if not np.isfinite(value):
             return -np.inf
         priors = [c.log_prior(part)[0] for c, part in zip(self.covariances, parts)]

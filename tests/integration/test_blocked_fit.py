@@ -1,6 +1,8 @@
 """A short fit through the blocked engine: the posterior has the plain model's public
 variables, with labels, and the engine and sampler are recorded."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,9 @@ from lmm_bayes import names
 ])
 def test_blocked_fit_has_the_public_variables(formula, data, options, sampler):
     model = lb.LMM(formula, lb.load_dataset(data), **options)
-    fit = model.fit(draws=100, tune=100, chains=1, random_seed=2, sampler=sampler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lb.SamplingWarning)  # 100 draws: low ESS expected
+        fit = model.fit(draws=100, tune=100, chains=1, random_seed=2, sampler=sampler)
     posterior = fit.idata.posterior
     groups = [g.name for g in model.design.groups]
     expected = names.public(groups, model.pymc_model.named_vars)

@@ -2,6 +2,8 @@
 with every effect sampled on the PyMC graph, for each shape the engine covers (crossed
 correlated slopes, nested factors with few levels, a residual CAR(1) with a sigma formula)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -24,7 +26,9 @@ def fits(request):
     formula, data, options = CASES[request.param]
     model = lb.LMM(formula, lb.load_dataset(data), **options)
     assert model.engine().engine == "blocked"
-    return model.fit_with(CONFIG, engine="blocked"), model.fit_with(CONFIG, engine="graph")
+    with warnings.catch_warnings():   # the plain model mixes worse (pixel: tail ESS ~150)
+        warnings.simplefilter("ignore", lb.SamplingWarning)
+        return model.fit_with(CONFIG, engine="blocked"), model.fit_with(CONFIG, engine="graph")
 
 
 def test_blocked_and_plain_posteriors_agree(fits):
