@@ -74,7 +74,7 @@ def _dense(model, sigmas, log_sigma):
 
 def test_log_likelihood_is_the_dense_normal(model):
     sigmas, rho = _point(model)
-    W, mean, P, cov = _dense(model, sigmas, rho[0])
+    W, mean, _, cov = _dense(model, sigmas, rho[0])
     ours = EffectsSystem(model.design, model.priors).log_likelihood(sigmas, rho)[0]
     dense = stats.multivariate_normal(W @ mean, cov).logpdf(model.design.y)
     np.testing.assert_allclose(ours, dense, rtol=1e-10)
