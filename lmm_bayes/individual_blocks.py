@@ -494,38 +494,53 @@ def _power(phi, log_abs_phi, lag):
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _residual_blocks(b, lo, sd, phi, R, dR):
     """R ← R_i = diag(σ) C(φ) diag(σ) of the rows lo.. lo + m − 1 (R m × m) and dR ← ∂R_i/∂φ;
-    an individual's rows are consecutive, in time order."""
+    an individual's rows are consecutive, in time order, so that φ^(t_k − t_j) is the
+    product of the gaps' powers φ^(t_l − t_(l−1)), j < l ≤ k (one exp per row; whole-number
+    gaps when φ < 0)."""
     m = R.shape[0]
     R[:] = 0.0
     dR[:] = 0.0
     log_abs_phi = math.log(abs(phi)) if phi != 0.0 else 0.0
     for j in range(m):
         R[j, j] = sd[lo + j] ** 2
+        if j > 0:       # the gap's power φ^(t_j − t_(j−1)), kept in dR's unused diagonal
+            dR[j, j] = _power(phi, log_abs_phi, b.time[lo + j] - b.time[lo + j - 1])[0]
+    for j in range(m):
+        value = 1.0
         k = j + 1
         while k < m and b.individual[lo + k] == b.individual[lo + j]:
             scale = sd[lo + j] * sd[lo + k]
-            value, slope = _power(phi, log_abs_phi, b.time[lo + k] - b.time[lo + j])
+            lag = b.time[lo + k] - b.time[lo + j]
+            if phi == 0.0:
+                value, slope = _power(phi, log_abs_phi, lag)
+            else:
+                value *= dR[k, k]
+                slope = lag * value / phi
             R[j, k] = R[k, j] = scale * value
             dR[j, k] = dR[k, j] = scale * slope
             k += 1
+    for j in range(m):
+        dR[j, j] = 0.0
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _inverse_trace(L, D, T):
     """tr(V⁻¹D) = Σ_k ‖row k of L⁻¹‖²_D from the factor L of V, with T (m × m) as scratch."""
     m = L.shape[0]
-    T[:] = 0.0
-    for i in range(m):
-        T[i, i] = 1.0
-    forward_rows(L, T)                                             # T = L⁻¹
+    for i in range(m):                                             # T = L⁻¹ (lower)
+        for c in range(i + 1):
+            total = 1.0 if i == c else 0.0
+            for k in range(c, i):
+                total -= L[i, k] * T[k, c]
+            T[i, c] = total / L[i, i]
     total = 0.0
-    for k in range(m):
+    for k in range(m):                              # D symmetric: the lower triangle twice
         for j in range(k + 1):
-            row = 0.0
-            for c in range(k + 1):
+            row = 0.5 * D[j, j] * T[k, j]
+            for c in range(j):
                 row += D[j, c] * T[k, c]
             total += T[k, j] * row
-    return total
+    return 2.0 * total
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -555,7 +570,8 @@ def _level_solves(b, sigma, sd, phi, gradient):
     solved : ndarray (n, p + 1 + q)
         V_i⁻¹[X_i, y_i, Z_i], the levels stacked.
     applied : ndarray (n, 2(p + 1))
-        R_i V_i⁻¹[X_i, y_i] and (with a structure) ∂R_i/∂φ V_i⁻¹[X_i, y_i].
+        R_i V_i⁻¹[X_i, y_i] and (with a structure) ∂R_i/∂φ V_i⁻¹[X_i, y_i] (with
+        ``gradient``; zeros without).
     trace : float
         Σ_i tr(V_i⁻¹ ∂R_i/∂φ) (with a structure and ``gradient``).
     """
@@ -566,7 +582,7 @@ def _level_solves(b, sigma, sd, phi, gradient):
     widest = _widest(b)
     R_, dR_ = np.empty(widest * widest), np.empty(widest * widest)
     V_, T_ = np.empty(widest * widest), np.empty(widest * widest)
-    ZS = np.empty((widest, q))
+    ZS, ZVB = np.empty((widest, q)), np.empty((q, w))
     log_det, trace = 0.0, 0.0
     for i in range(b.start.shape[0] - 1):
         lo, hi = b.start[i], b.start[i + 1]
@@ -592,15 +608,27 @@ def _level_solves(b, sigma, sd, phi, gradient):
         block = solved[lo:hi]
         forward_rows(V, block)
         backward_rows(V, block)
-        for j in range(m):
-            for k in range(m):
-                r, dr = R[j, k], dR[j, k]
-                if r == 0.0 and dr == 0.0:
-                    continue
-                for c in range(w):
-                    applied[lo + j, c] += r * block[k, c]
-                    applied[lo + j, w + c] += dr * block[k, c]
-        if b.serial and gradient:
+        if not gradient:
+            continue
+        for a in range(q):                                    # ZᵀV⁻¹[X, y]
+            for c in range(w):
+                total = 0.0
+                for j in range(m):
+                    total += data[lo + j, w + a] * block[j, c]
+                ZVB[a, c] = total
+        for j in range(m):                                    # RV⁻¹ = I − ZΣZᵀV⁻¹
+            for c in range(w):
+                total = data[lo + j, c]
+                for a in range(q):
+                    total -= ZS[j, a] * ZVB[a, c]
+                applied[lo + j, c] = total
+        if b.serial:
+            for j in range(m):
+                for k in range(m):
+                    dr = dR[j, k]
+                    if dr != 0.0:
+                        for c in range(w):
+                            applied[lo + j, w + c] += dr * block[k, c]
             trace += _inverse_trace(V, dR, _square(T_, m))
     return True, log_det, solved, applied, trace
 
