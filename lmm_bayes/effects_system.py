@@ -51,7 +51,7 @@ from scipy import sparse
 
 from . import names
 from .collapsed import centred_columns, cholesky
-from .covariance import CovarianceLayout, covariance_terms, factor_chain, factor_covariances
+from .covariance import CovarianceLayout, factor_chain, factor_covariances, packed_terms
 from .design import Design
 from .kernel import SCALE_PRIORS, prior_rows, prior_term
 from .marginal import gaussian_obstacle
@@ -557,9 +557,7 @@ def log_posterior(x, buffer, gradient):
     offsets, q, eta = int_field(buffer, _LAYOUT), int_field(buffer, _LAYOUT + 1), field(
         buffer, _LAYOUT + 2)
     K = q.shape[0]
-    inverse, log_det, log_prior, grad = covariance_terms(
-        x, offsets, q, eta, int_field(buffer, _LAYOUT + 3), int_field(buffer, _LAYOUT + 4),
-        field(buffer, _LAYOUT + 5).reshape((-1, 3)), field(buffer, _LAYOUT + 6))
+    inverse, log_det, log_prior, grad = packed_terms(x, buffer, _LAYOUT)
     c = offsets[K]
     if not np.isfinite(log_det):
         return -np.inf, grad
@@ -599,11 +597,7 @@ def expand_cfunc(dim, n_expanded, z_, out_, buffer_):
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _inverse_at(x, buffer):
     """Every Σ_k⁻¹ at θ = x (:func:`lmm_bayes.covariance.covariance_terms`)."""
-    return covariance_terms(
-        x, int_field(buffer, _LAYOUT), int_field(buffer, _LAYOUT + 1),
-        field(buffer, _LAYOUT + 2), int_field(buffer, _LAYOUT + 3),
-        int_field(buffer, _LAYOUT + 4), field(buffer, _LAYOUT + 5).reshape((-1, 3)),
-        field(buffer, _LAYOUT + 6))[0]
+    return packed_terms(x, buffer, _LAYOUT)[0]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
