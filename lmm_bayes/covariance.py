@@ -37,9 +37,11 @@ import numpy as np
 from . import names
 from .design import GroupingFactor
 from .kernel import prior_rows, prior_term
+from .packing import field, int_field
 from .priors import PriorSet
 
-__all__ = ["CovarianceLayout", "FactorCovariance", "covariance_terms", "factor_covariances"]
+__all__ = ["CovarianceLayout", "FactorCovariance", "covariance_terms", "factor_covariances",
+           "packed_terms"]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -257,3 +259,13 @@ def covariance_terms(x, offsets, q, eta, first_prior, kinds, params, n_levels):
         log_prior += value
         gradient[offsets[k]:offsets[k + 1]] = slope
     return inverse, log_det, log_prior, gradient
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def packed_terms(x, buffer, first):
+    """:func:`covariance_terms` with the layout packed (:func:`lmm_bayes.packing.pack`) as
+    the fields ``first``.. of ``buffer``, in the order of :meth:`CovarianceLayout.fields`."""
+    return covariance_terms(
+        x, int_field(buffer, first), int_field(buffer, first + 1), field(buffer, first + 2),
+        int_field(buffer, first + 3), int_field(buffer, first + 4),
+        field(buffer, first + 5).reshape((-1, 3)), field(buffer, first + 6))

@@ -51,12 +51,22 @@ from scipy import sparse
 
 from . import names
 from .collapsed import centred_columns, cholesky
-from .covariance import CovarianceLayout, covariance_terms, factor_chain, factor_covariances
+from .covariance import CovarianceLayout, factor_chain, factor_covariances, packed_terms
 from .design import Design
 from .kernel import SCALE_PRIORS, prior_rows, prior_term
 from .marginal import gaussian_obstacle
-from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at, field, int_field, pack
+from .packing import (
+    EXPAND_SIGNATURE,
+    LOGP_SIGNATURE,
+    buffer_at,
+    field,
+    int_field,
+    pack,
+    store_whitened,
+    whitened,
+)
 from .priors import INTERCEPT, PriorSet
+from .tiny import backward, forward, forward_columns, small_cholesky
 
 __all__ = ["EffectsSystem", "obstacle"]
 
@@ -335,59 +345,6 @@ class EffectsSystem:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _forward(L, b):
-    """L⁻¹b for the lower triangle L of a C-ordered array (its upper triangle ignored)."""
-    out = b.copy()
-    for i in range(out.shape[0]):
-        total = out[i]
-        for k in range(i):
-            total -= L[i, k] * out[k]
-        out[i] = total / L[i, i]
-    return out
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _small_cholesky(D, L):
-    """L (q × q, lower) with D = LLᵀ for a small block, by the textbook recursion (no
-    LAPACK call per level); False if D is not positive definite."""
-    q = D.shape[0]
-    for i in range(q):
-        for j in range(i + 1):
-            total = D[i, j]
-            for k in range(j):
-                total -= L[i, k] * L[j, k]
-            if i == j:
-                if not total > 0.0:
-                    return False
-                L[i, i] = math.sqrt(total)
-            else:
-                L[i, j] = total / L[j, j]
-        for j in range(i + 1, q):
-            L[i, j] = 0.0
-    return True
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _forward_columns(L, M):
-    """M ← L⁻¹M in place, for lower-triangular L (q × q) and M (q × c)."""
-    for x in range(M.shape[1]):
-        for i in range(L.shape[0]):
-            total = M[i, x]
-            for k in range(i):
-                total -= L[i, k] * M[k, x]
-            M[i, x] = total / L[i, i]
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _backward(L, v):
-    """v ← L⁻ᵀv in place, for lower-triangular L."""
-    for i in range(L.shape[0] - 1, -1, -1):
-        v[i] /= L[i, i]
-        for k in range(i):
-            v[k] -= L[i, k] * v[i]
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _factorise(a, inverse, s2):
     """Eliminate factor e's levels: S (the lower triangle; the upper one is RᵀR plus the
     priors), g, Σ log|D_ℓ|, Σ fᵀf, and per level L_D, f = L_D⁻¹h_ℓ and F = L_D⁻¹B_ℓ (packed
@@ -412,13 +369,13 @@ def _factorise(a, inverse, s2):
         for i in range(qe):
             for j in range(qe):
                 D[i, j] = a.ZtZ[lev, i, j] + s2 * inverse[e, i, j]
-        if not _small_cholesky(D, L_D[lev]):
+        if not small_cholesky(D, L_D[lev]):
             return S, g, -np.inf, 0.0, L_D, f, F
         start, stop = a.b_ptr[lev], a.b_ptr[lev + 1]
         c = stop - start
         block = F[qe * start:qe * stop].reshape((qe, c))
-        _forward_columns(L_D[lev], block)
-        _forward_columns(L_D[lev], f[lev].reshape((qe, 1)))
+        forward_columns(L_D[lev], block)
+        forward_columns(L_D[lev], f[lev].reshape((qe, 1)))
         for i in range(qe):
             log_det_D += 2.0 * math.log(L_D[lev, i, i])
             quad_D += f[lev, i] * f[lev, i]
@@ -448,7 +405,7 @@ def _eliminated_mean(a, L_D, f, F, rest):
         for t in range(qe):
             for x in range(stop - start):
                 u[lev, t] -= block[t, x] * rest[cols[x]]
-        _backward(L_D[lev], u[lev])
+        backward(L_D[lev], u[lev])
     return u
 
 
@@ -470,9 +427,9 @@ def _eliminated_covariance(L, F, cols, S_inv, T, V):
                 total += T[i, y] * F[j, y]
             V[i, j] = total
     for j in range(q):                            # V ← L⁻ᵀ V (columns)
-        _backward(L, V[:, j])
+        backward(L, V[:, j])
     for i in range(q):                            # V ← V L⁻¹ = (L⁻ᵀ Vᵀ)ᵀ (rows)
-        _backward(L, V[i])
+        backward(L, V[i])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -490,7 +447,7 @@ def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient):
     if not cholesky(S):
         return -np.inf, A, 0.0
     r = S.shape[0]
-    z = _forward(S, g)
+    z = forward(S, g)
     log_det_S = 0.0
     for i in range(r):
         log_det_S += 2.0 * math.log(S[i, i])
@@ -506,7 +463,7 @@ def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient):
     if not gradient:
         return value, A, 0.0
     rest = z.copy()
-    _backward(S, rest)                                 # E(b_R | y) = S⁻¹g
+    backward(S, rest)                                 # E(b_R | y) = S⁻¹g
     for i in range(r):                                 # S_copy's lower triangle, mirrored
         for j in range(i):
             S_copy[j, i] = S_copy[i, j]
@@ -562,19 +519,19 @@ def _draw(a, inverse, log_sigma, normals):
         return out
     r = S.shape[0]
     first = normals.shape[0] - r
-    rest = _forward(S, g) + sigma * normals[first:]
-    _backward(S, rest)
+    rest = forward(S, g) + sigma * normals[first:]
+    backward(S, rest)
     u = _eliminated_mean(a, L_D, f, F, rest)
     qe = a.ZtZ.shape[1]
     for lev in range(u.shape[0]):
         z = normals[lev * qe:(lev + 1) * qe].copy()
-        _backward(L_D[lev], z)
+        backward(L_D[lev], z)
         for t in range(qe):
             out[lev * qe + t] = u[lev, t] + sigma * z[t]
     out[first:] = rest
     return out
 
-_SCALARS, _LAYOUT, _SIGMA_PRIOR, _MODE, _FACTOR = 14, 15, 22, 23, 24
+_SCALARS, _LAYOUT, _SIGMA_PRIOR = 14, 15, 22  # then the mode and the factor
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -600,9 +557,7 @@ def log_posterior(x, buffer, gradient):
     offsets, q, eta = int_field(buffer, _LAYOUT), int_field(buffer, _LAYOUT + 1), field(
         buffer, _LAYOUT + 2)
     K = q.shape[0]
-    inverse, log_det, log_prior, grad = covariance_terms(
-        x, offsets, q, eta, int_field(buffer, _LAYOUT + 3), int_field(buffer, _LAYOUT + 4),
-        field(buffer, _LAYOUT + 5).reshape((-1, 3)), field(buffer, _LAYOUT + 6))
+    inverse, log_det, log_prior, grad = packed_terms(x, buffer, _LAYOUT)
     c = offsets[K]
     if not np.isfinite(log_det):
         return -np.inf, grad
@@ -623,44 +578,26 @@ def log_posterior(x, buffer, gradient):
     return value + log_prior + v + x[c], grad
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _whitened(z, buffer):
-    """θ = mode + C z."""
-    mode = field(buffer, _MODE)
-    n = mode.shape[0]
-    return mode + field(buffer, _FACTOR).reshape((n, n)) @ z
-
-
 @numba.cfunc(LOGP_SIGNATURE, cache=True, error_model="numpy")
 def logp_cfunc(dim, z_, gradient_, logp_, buffer_):
-    """nutpie's C entry point: log p(θ | y) in the whitened coordinates z (0 on success, 3
-    for a non-finite gradient, 4 for a non-finite density)."""
+    """nutpie's C entry point: log p(θ | y) in the whitened coordinates z
+    (:func:`lmm_bayes.packing.store_whitened`)."""
     buffer = buffer_at(buffer_)
-    lp, grad = log_posterior(_whitened(numba.carray(z_, (dim,)), buffer), buffer, True)
-    factor = field(buffer, _FACTOR).reshape((dim, dim))
-    numba.carray(gradient_, (dim,))[:] = factor.T @ grad
-    numba.carray(logp_, (1,))[0] = lp
-    if not np.isfinite(lp):
-        return 4
-    return 0 if np.all(np.isfinite(grad)) else 3
+    lp, grad = log_posterior(whitened(numba.carray(z_, (dim,)), buffer), buffer, True)
+    return store_whitened(lp, grad, gradient_, logp_, buffer)
 
 
 @numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")
 def expand_cfunc(dim, n_expanded, z_, out_, buffer_):
     """nutpie's C entry point for θ at a draw of z."""
-    numba.carray(out_, (n_expanded,))[:] = _whitened(numba.carray(z_, (dim,)),
-                                                     buffer_at(buffer_))
+    numba.carray(out_, (n_expanded,))[:] = whitened(numba.carray(z_, (dim,)), buffer_at(buffer_))
     return 0
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _inverse_at(x, buffer):
     """Every Σ_k⁻¹ at θ = x (:func:`lmm_bayes.covariance.covariance_terms`)."""
-    return covariance_terms(
-        x, int_field(buffer, _LAYOUT), int_field(buffer, _LAYOUT + 1),
-        field(buffer, _LAYOUT + 2), int_field(buffer, _LAYOUT + 3),
-        int_field(buffer, _LAYOUT + 4), field(buffer, _LAYOUT + 5).reshape((-1, 3)),
-        field(buffer, _LAYOUT + 6))[0]
+    return packed_terms(x, buffer, _LAYOUT)[0]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

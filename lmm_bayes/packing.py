@@ -4,6 +4,8 @@ which nutpie hands to the log density and expand functions as a single pointer
 
 A vector of :func:`pack` starts with its own length and the number of fields, then each
 field's start; integer arrays are stored bit for bit (``view``), so indices stay exact.
+A density for nutpie keeps its whitening θ = mode + C z in the last two fields
+(:func:`whitened`, :func:`store_whitened`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["EXPAND_SIGNATURE", "LOGP_SIGNATURE", "buffer_at", "field", "int_field", "pack"]
+__all__ = ["EXPAND_SIGNATURE", "LOGP_SIGNATURE", "buffer_at", "field", "int_field", "pack",
+           "store_whitened", "whitened"]
 
 #: log density: (dimension, x, gradient out, log density out, data) → status
 LOGP_SIGNATURE = numba.types.int64(
@@ -51,3 +54,41 @@ def field(buffer, i):
 def int_field(buffer, i):
     """Integer field ``i`` of a packed vector (a view)."""
     return field(buffer, i).view(np.int64)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _whitening(buffer):
+    """The mode and the factor C, the last two fields."""
+    last = int(buffer[1]) - 1
+    mode = field(buffer, last - 1)
+    n = mode.shape[0]
+    return mode, field(buffer, last).reshape((n, n))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def whitened(z, buffer):
+    """θ = mode + C z."""
+    mode, factor = _whitening(buffer)
+    out = mode.copy()
+    for i in range(out.shape[0]):
+        for j in range(z.shape[0]):
+            out[i] += factor[i, j] * z[j]
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def store_whitened(lp, grad, gradient_, logp_, buffer):
+    """Write log p and its gradient in z (Cᵀ∂/∂θ) to nutpie's outputs; nutpie's status: 0
+    on success, 3 for a non-finite gradient, 4 for a non-finite density."""
+    _, factor = _whitening(buffer)
+    dim = grad.shape[0]
+    out = numba.carray(gradient_, (dim,))
+    for j in range(dim):
+        total = 0.0
+        for i in range(dim):
+            total += factor[i, j] * grad[i]
+        out[j] = total
+    numba.carray(logp_, (1,))[0] = lp
+    if not np.isfinite(lp):
+        return 4
+    return 0 if np.all(np.isfinite(out)) else 3

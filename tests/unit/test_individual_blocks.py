@@ -18,6 +18,7 @@ from scipy import special, stats
 import lmm_bayes as lb
 from lmm_bayes import names
 from lmm_bayes.builder import build_model
+from lmm_bayes.engines import base, blocked
 from lmm_bayes.individual_blocks import IndividualBlocks, obstacle
 from lmm_bayes.priors import INTERCEPT
 
@@ -303,3 +304,53 @@ def test_obstacle_says_why():
     for case in CASES:
         model = _model(case)
         assert obstacle(model.design, model.priors, "gaussian", model.residuals) is None
+
+
+def _theta(model, algebra, seed=7):
+    """A point θ = (the factor's covariance coordinates, ρ) and the target's covariances."""
+    target = blocked.ENGINE.build(base.Problem(model.design, model.priors,
+                                               residuals=model.residuals))
+    rng = np.random.default_rng(seed)
+    x = target.mode + rng.normal(scale=0.2, size=target.n_dim)
+    assert algebra.n_dim == target.n_dim
+    return target, x
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_compiled_log_posterior_is_prior_plus_likelihood(case):
+    """The compiled θ-density against its parts (the covariance's prior, the residual
+    prior, the likelihood), and its gradient against finite differences of itself."""
+    model, algebra = _algebra(case)
+    target, x = _theta(model, algebra)
+    parts, rho = target.split(x)
+    sigmas = [c.covariance(p) for c, p in zip(target.covariances, parts)]
+    expected = (algebra.log_likelihood(sigmas, rho)[0] + algebra.residual_prior(rho)[0]
+                + sum(c.log_prior(p)[0] for c, p in zip(target.covariances, parts)))
+    value, gradient = algebra.log_posterior(x)
+    np.testing.assert_allclose(value, expected, rtol=1e-10)
+    assert algebra.log_posterior(x, gradient=False)[0] == pytest.approx(value, rel=1e-12)
+    h = 1e-6
+    numeric = [(algebra.log_posterior(x + h * e)[0] - algebra.log_posterior(x - h * e)[0])
+               / (2 * h) for e in np.eye(len(x))]
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(target.value_and_gradient(target.mode)[1], 0, atol=1e-3)
+
+
+@pytest.mark.parametrize("case", ["ar1 intercept", "car1 slope", "no fixed effects"])
+def test_batched_draws_and_densities_are_the_single_ones(case):
+    """effect_draws equals draw for the same normals; log_posteriors equals log_posterior."""
+    model, algebra = _algebra(case)
+    target, x = _theta(model, algebra)
+    rng = np.random.default_rng(8)
+    thetas = x + rng.normal(scale=0.1, size=(4, len(x)))
+    normals = rng.standard_normal((4, algebra.n_normals))
+    beta, (b,) = algebra.effect_draws(thetas, normals)
+    assert beta.shape == (4, len(model.design.fixed_names))
+    assert b.shape == (4, model.design.groups[0].n_levels, len(model.design.groups[0].terms))
+    for i, theta in enumerate(thetas):
+        one_beta, (one_b,) = algebra.draw(target.sigmas(theta), target.split(theta)[1],
+                                          normals[i])
+        np.testing.assert_allclose(beta[i], one_beta, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(b[i], one_b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(algebra.log_posteriors(thetas),
+                               [algebra.log_posterior(t)[0] for t in thetas], rtol=1e-12)
