@@ -29,17 +29,38 @@ __all__ = ["PROPOSAL_DF", "chains", "pareto_k", "refined_proposal", "t_proposals
 
 PROPOSAL_DF = 8
 PARETO_K_MAX = 0.7
+MAX_TRUNCATION_ROUNDS = 20
 
 
 def t_proposals(mode: np.ndarray, covariance: np.ndarray, size: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                rng: np.random.Generator, positive: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """``size`` draws from t_ν(mode, covariance), ν = :data:`PROPOSAL_DF`, and their log
-    densities."""
+    densities (up to one constant).
+
+    With ``positive`` (indices), the t is over y with y_j = exp(x_j) for those coordinates,
+    truncated to y_j > 0: a standard deviation proposed on its own scale, where the
+    posterior is finite at 0, rather than on the log scale, where it has an exponential tail
+    towards −∞ that no t follows. The draws are returned as x = log y there, with the
+    density of x, q_y(y) Π_j y_j; the truncation's normaliser is the constant."""
     from scipy import stats  # seconds to import: not for a model that is only checked
 
     proposal = stats.multivariate_t(loc=mode, shape=covariance, df=PROPOSAL_DF)
-    draws = np.atleast_2d(proposal.rvs(size=size, random_state=rng))
-    return draws, np.atleast_1d(proposal.logpdf(draws))
+    if positive is None:
+        draws = np.atleast_2d(proposal.rvs(size=size, random_state=rng))
+        return draws, np.atleast_1d(proposal.logpdf(draws))
+    kept = np.empty((0, len(mode)))
+    for _ in range(MAX_TRUNCATION_ROUNDS):
+        draws = np.atleast_2d(proposal.rvs(size=2 * size, random_state=rng))
+        kept = np.concatenate([kept, draws[(draws[:, positive] > 0).all(axis=1)]])
+        if len(kept) >= size:
+            break
+    else:
+        raise ValueError("the proposal puts almost no mass on positive standard deviations")
+    y = kept[:size]
+    x = y.copy()
+    x[:, positive] = np.log(y[:, positive])
+    return x, np.atleast_1d(proposal.logpdf(y)) + x[:, positive].sum(axis=1)
 
 
 def chains(log_weights: np.ndarray, n_chains: int, rng: np.random.Generator
@@ -83,13 +104,14 @@ def pareto_k(log_weights: np.ndarray) -> float:
         return float(az.psislw(log_weights - log_weights.max())[1])
 
 
-def refined_proposal(draws: np.ndarray, log_weights: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def refined_proposal(draws: np.ndarray, log_weights: np.ndarray,
+                     positive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The mean and covariance of the target estimated from proposals and their
     importance weights (Pareto-smoothed, Vehtari et al. 2024): the centre and shape of a
     second proposal when the first, at the mode, misses a skewed tail (one step of adaptive
-    importance sampling; Cappé et al. 2004, *J. Comput. Graph. Stat.* 13: 907–929). A chain
-    that uses it stays exact: the proposal is fixed before its draws are made."""
+    importance sampling; Cappé et al. 2004, *J. Comput. Graph. Stat.* 13: 907–929), on the
+    scale of :func:`t_proposals` with ``positive``. A chain that uses it stays exact: the
+    proposal is fixed before its draws are made."""
     import arviz as az
 
     finite = np.isfinite(log_weights)
@@ -98,6 +120,9 @@ def refined_proposal(draws: np.ndarray, log_weights: np.ndarray
         smoothed, _ = az.psislw(log_weights[finite] - log_weights[finite].max())
     weights = np.exp(smoothed - smoothed.max())
     weights /= weights.sum()
-    mean = weights @ draws[finite]
-    centred = draws[finite] - mean
+    y = draws[finite].copy()
+    if positive is not None:
+        y[:, positive] = np.exp(y[:, positive])
+    mean = weights @ y
+    centred = y - mean
     return mean, (centred * weights[:, None]).T @ centred

@@ -80,6 +80,12 @@ class IntegratedPosterior:
         self.n_dim = int(ends[-1]) + algebra.n_residual
         self.mode, self.covariance = self._laplace()
 
+    @property
+    def log_sd_positions(self) -> np.ndarray:
+        """The coordinates of θ that are log random-effect SDs."""
+        return np.concatenate([np.arange(where.start, where.start + c.q)
+                               for c, where in zip(self.covariances, self._slices)])
+
     def split(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         """Each factor's coordinates and ρ."""
         return [x[where] for where in self._slices], x[self._slices[-1].stop:]

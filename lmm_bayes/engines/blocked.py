@@ -7,9 +7,10 @@ Only the variance parameters θ are sampled (:mod:`lmm_bayes.integrated`), in on
 
 * ``"imh"``: independence Metropolis–Hastings from the Laplace fit (:mod:`lmm_bayes.imh`),
   the default when every factor has at least :data:`lmm_bayes.collapsed.MIN_LEVELS` levels
-  and θ is small: its posterior is then close to normal. The Pareto k̂ of the importance
-  weights checks that; above :data:`lmm_bayes.imh.PARETO_K_MAX` the engine samples with NUTS
-  instead and says so.
+  and θ is small: its posterior is then close to normal. The proposal is refitted to a pilot
+  sample, with the SDs on their own scale, and the Pareto k̂ of the importance weights checks
+  it: above :data:`lmm_bayes.imh.PARETO_K_MAX` the engine samples with NUTS instead and
+  records ``imh_pareto_k``.
 * ``"nutpie"``: NUTS in coordinates whitened by the Laplace covariance, θ = mode + C z with
   CCᵀ the inverse Hessian at the mode, so that the sampler starts at the mode with a dense
   mass matrix that nutpie's diagonal adaptation only refines.
@@ -37,6 +38,7 @@ __all__ = ["ENGINE", "BlockedEngine"]
 
 logger = logging.getLogger("lmm_bayes")
 MAX_IMH_DIM = 12  # variance parameters the independence sampler takes on by default
+PILOT_FRACTION = 4  # the independence sampler's pilot: a quarter as many proposals as draws
 _THETA = "theta"
 
 
@@ -92,30 +94,53 @@ def _nuts(target: IntegratedPosterior, config: SamplerConfig):
     return idata.posterior[_THETA].values, idata.sample_stats, {"sampler": "nutpie"}
 
 
+def _proposals(target: IntegratedPosterior, centre: np.ndarray, shape: np.ndarray, size: int,
+               rng: np.random.Generator, cores: int | None, positive=None):
+    """``size`` t proposals (:func:`lmm_bayes.imh.t_proposals`) with their log densities
+    under the proposal and the target."""
+    x, log_q = imh.t_proposals(centre, shape, size, rng, positive)
+    return x, log_q, target.log_densities(x, cores)
+
+
 def _imh(target: IntegratedPosterior, config: SamplerConfig, rng: np.random.Generator):
     """Independence Metropolis–Hastings (module docstring): θ's draws, sample stats and
-    attributes, with the Pareto k̂ of the importance weights. When the Laplace proposal's k̂
-    is above :data:`lmm_bayes.imh.PARETO_K_MAX` the proposal is refitted once to the
-    importance-weighted draws and the chains are run again with it."""
+    attributes, with the Pareto k̂ of the importance weights.
+
+    A pilot of a quarter as many proposals as draws, from the Laplace fit, refits the
+    proposal to the posterior's importance-weighted mean and covariance, with the
+    random-effect SDs on their own scale (:func:`lmm_bayes.imh.t_proposals`); the chains
+    then run on proposals from the refitted t alone."""
     import xarray as xr
 
     total = config.chains * config.draws
-    centre, shape = target.mode, target.covariance
-    for attempt in range(2):
-        x, log_q = imh.t_proposals(centre, shape, total, rng)
-        log_p = target.log_densities(x, config.cores)
-        log_weights = log_p - log_q
-        k_hat = imh.pareto_k(log_weights)
-        if k_hat <= imh.PARETO_K_MAX or not np.isfinite(log_weights).any():
-            break
-        centre, shape = imh.refined_proposal(x, log_weights)
+    x, log_q, log_p = _proposals(target, target.mode, target.covariance,
+                                 max(total // PILOT_FRACTION, 10 * target.n_dim), rng,
+                                 config.cores)
+    positive = target.log_sd_positions
+    centre, shape = imh.refined_proposal(x, log_p - log_q, positive)
+    x, log_q, log_p = _proposals(target, centre, shape, total, rng, config.cores, positive)
+    log_weights = log_p - log_q
     index, accepted = imh.chains(log_weights, config.chains, rng)
     stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros(index.shape, dtype=bool)),
                         "accepted": (("chain", "draw"), accepted),
                         "lp": (("chain", "draw"), log_p[index])})
     attrs = {"sampler": "independence Metropolis-Hastings", "proposal_df": imh.PROPOSAL_DF,
-             "pareto_k": k_hat, "proposals_refined": attempt}
+             "pareto_k": imh.pareto_k(log_weights)}
     return x[index], stats, attrs
+
+
+def _theta_draws(target: IntegratedPosterior, config: SamplerConfig, rng: np.random.Generator):
+    """θ's draws, sample stats and attributes from ``config.sampler``; the independence
+    sampler gives way to NUTS when either of its checks fails (module docstring)."""
+    if config.sampler != "imh":
+        return _nuts(target, config)
+    draws, stats, attrs = _imh(target, config, rng)
+    if attrs["pareto_k"] <= imh.PARETO_K_MAX:
+        return draws, stats, attrs
+    logger.info("the independence sampler's proposal misses part of the posterior (Pareto k = "
+                "%.2f); sampling with NUTS instead", attrs["pareto_k"])
+    draws, stats, more = _nuts(target, config)
+    return draws, stats, {**more, "imh_pareto_k": attrs["pareto_k"]}
 
 
 class BlockedEngine:
@@ -165,15 +190,7 @@ class BlockedEngine:
         import arviz as az
 
         rng = np.random.default_rng(config.random_seed)
-        if config.sampler == "imh":
-            draws, stats, attrs = _imh(target, config, rng)
-            if attrs["pareto_k"] > imh.PARETO_K_MAX:
-                logger.info("the independence sampler's proposal misses part of the posterior "
-                            "(Pareto k = %.2f); sampling with NUTS instead", attrs["pareto_k"])
-                draws, stats, more = _nuts(target, config)
-                attrs = {**more, "imh_pareto_k": attrs["pareto_k"]}
-        else:
-            draws, stats, attrs = _nuts(target, config)
+        draws, stats, attrs = _theta_draws(target, config, rng)
         posterior, dims, coords = target.posterior(draws, rng, config.cores)
         idata = az.from_dict(posterior=posterior, coords=coords, dims=dims)
         idata.add_groups(sample_stats=stats)
