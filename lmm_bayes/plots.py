@@ -77,6 +77,11 @@ def _intervals(ax, labels, table: pd.DataFrame, *, label: str | None = None) -> 
     ax.set_axisbelow(True)
 
 
+# A fixed corner: loc="best" searches every drawn point and warns when that takes over a
+# second (the replicated data of a large data set on a slow machine).
+LEGEND_CORNER = "upper right"
+
+
 def _interval_legend(fig: Figure, prob: float) -> None:
     fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside lower right",
                frameon=False, fontsize=9)
@@ -290,7 +295,7 @@ def plot_ppc(y: np.ndarray, y_rep: np.ndarray, *, stat: str | None = None,
         p_value = float((replicated >= observed).mean())
         ax.set_xlabel(f"{stat}({response})")
         ax.set_title(f"Posterior predictive check of the {stat}: p = {p_value:.2f}")
-    ax.legend(frameon=False, fontsize=9)
+    ax.legend(frameon=False, fontsize=9, loc=LEGEND_CORNER)
     return fig
 
 
@@ -316,7 +321,7 @@ def plot_conditional_effects(table: pd.DataFrame, *, x: str, by: str | None, res
     ax.set_xlabel(x)
     ax.set_ylabel(f"expected {response}")
     ax.set_title(f"Conditional effect of {x}" + (f" by {by}" if by else ""))
-    ax.legend(frameon=False, fontsize=9)
+    ax.legend(frameon=False, fontsize=9, loc=LEGEND_CORNER)
     return fig
 
 
@@ -360,5 +365,5 @@ def plot_volcano(table: pd.DataFrame, *, term: str, threshold: float = 0.05,
     ax.set_xlabel(f"{term} (posterior mean)")
     ax.set_ylabel("−log₁₀ lfsr")
     ax.set_title(f"{term} across {len(table)} fits")
-    ax.legend(frameon=False, fontsize=9)
+    ax.legend(frameon=False, fontsize=9, loc=LEGEND_CORNER)
     return fig
