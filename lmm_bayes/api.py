@@ -156,8 +156,9 @@ class LMM:
         if spec.likelihood == "marginal" and self.likelihood != "marginal":
             raise DesignError(Setting("likelihood", "marginal"),
                               " needs a Gaussian model whose effects integrate out: normal "
-                              "priors on the fixed effects, and a residual structure or sigma "
-                              "formula only with one grouping factor; set ",
+                              "priors on the fixed effects, a residual correlation structure "
+                              "only with one grouping factor, a sigma formula only with one "
+                              "grouping factor or few distinct rows; set ",
                               Setting("likelihood", "conditional"))
 
     @property

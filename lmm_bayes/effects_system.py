@@ -35,6 +35,33 @@ where only the diagonal blocks of V = Cov(b | y) = σ²M⁻¹ are needed:
 tr(WᵀWV) = σ²(d − tr(P⁻¹V)). The eliminated level's block is
 σ²(D_ℓ⁻¹ + D_ℓ⁻¹B_ℓS⁻¹B_ℓᵀD_ℓ⁻¹).
 
+With a sigma formula whose design takes few distinct rows (nlme's ``varIdent``, e.g.
+``sigma = "~ condition"``), the rows fall into classes g with log σ_g = x_gᵀγ, and the
+residual covariance is Ω⁻¹, Ω = diag(w), w_i = σ_g⁻² on class g's rows. Every statistic of
+the system is kept per class (:class:`Classes`) and combined with the weights w_g at each
+evaluation: with M = WᵀΩW + P⁻¹ and h = WᵀΩy + P⁻¹m, the formulas above at σ = 1, i.e.
+
+.. math::
+
+    \\log p(y \\mid \\Sigma, \\gamma) = -\\tfrac12\\sum_g n_g\\log 2\\pi\\sigma_g^2
+    - \\tfrac12\\log|P| - \\tfrac12\\log|M|
+    - \\tfrac12(y^\\top\\Omega y + m^\\top P^{-1}m - h^\\top M^{-1}h),
+    \\qquad b \\mid y \\sim N(M^{-1}h, M^{-1}),
+
+and Fisher's identity per class,
+
+.. math::
+
+    \\frac{\\partial\\ell}{\\partial\\log\\sigma_g} = -n_g + \\frac{\\lVert y_g - W_g\\hat b
+    \\rVert^2 + \\operatorname{tr}(W_g^\\top W_g V)}{\\sigma_g^2},\\qquad
+    \\frac{\\partial\\ell}{\\partial\\gamma} = \\sum_g x_g
+    \\frac{\\partial\\ell}{\\partial\\log\\sigma_g},
+
+where tr(W_gᵀW_gV) reads V on W_gᵀW_g's blocks: the eliminated levels' diagonal blocks,
+the rest–rest block S⁻¹ and the cross blocks V_{ℓR} = −D_ℓ⁻¹B_ℓS⁻¹. γ, its prior and the
+public ``sigma_beta`` are those of the PyMC graph (:mod:`lmm_bayes.sigma_model`). One σ
+keeps the σ²-scaled system above.
+
 The fixed-effect columns other than the intercept are centred and the response's mean taken
 out (numerical accuracy; the intercept's prior is on the intercept at the column means, as
 in :mod:`lmm_bayes.priors`).
@@ -49,11 +76,10 @@ import numba
 import numpy as np
 from scipy import sparse
 
-from . import names
 from .collapsed import centred_columns, cholesky
 from .covariance import CovarianceLayout, factor_chain, factor_covariances, packed_terms
 from .design import Design
-from .kernel import SCALE_PRIORS, prior_rows, prior_term
+from .kernel import SCALE_PRIORS
 from .marginal import gaussian_obstacle
 from .packing import (
     EXPAND_SIGNATURE,
@@ -66,11 +92,19 @@ from .packing import (
     whitened,
 )
 from .priors import INTERCEPT, PriorSet
-from .tiny import backward, forward, forward_columns, small_cholesky
+from .sigma_model import (
+    centred_sigma_design,
+    sigma_prior,
+    sigma_priors,
+    sigma_start,
+    sigma_variables,
+)
+from .tiny import backward, backward_rows, forward, forward_columns, small_cholesky
 
 __all__ = ["EffectsSystem", "obstacle"]
 
 MAX_REST = 2000  # effects left after the elimination: a dense Cholesky and inverse of this size
+MAX_CLASSES = 8  # distinct rows of a sigma formula's design: statistics kept per class
 
 
 def _effects(design: Design, k: int) -> int:
@@ -89,12 +123,25 @@ def _rest_size(design: Design) -> int:
         design.fixed_names)
 
 
+def _residual_obstacle(residuals) -> str | None:
+    """What in ``residuals`` this system does not cover: a correlation structure, or a
+    sigma formula whose design has more than :data:`MAX_CLASSES` distinct rows."""
+    if residuals is None:
+        return None
+    if residuals.serial is not None:
+        return "a residual correlation structure (with several grouping factors)"
+    if len(np.unique(residuals.sigma.X, axis=0)) > MAX_CLASSES:
+        return f"a sigma formula with more than {MAX_CLASSES} distinct rows"
+    return None
+
+
 def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | None:
     """What keeps a model from this system, or None: a Gaussian model with independent
     residuals, at least one grouping factor, normal priors on the fixed effects, SD priors
     of the families :mod:`lmm_bayes.kernel` writes out, and at most :data:`MAX_REST`
-    effects outside the factor with the most."""
-    found = gaussian_obstacle(family, residuals)
+    effects outside the factor with the most; a sigma formula is allowed when its design
+    has at most :data:`MAX_CLASSES` distinct rows."""
+    found = gaussian_obstacle(family, None) or _residual_obstacle(residuals)
     if found is not None:
         return found
     if not design.groups:
@@ -102,7 +149,8 @@ def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | 
     coefficients = [priors.intercept, *priors.fixed.values()]
     if any(p is not None and p.dist != "normal" for p in coefficients):
         return "a fixed effect's prior is not normal"
-    scales = [*(p for g in design.groups for p in priors.sd[g.name].values()), priors.sigma]
+    own_sigma = [] if residuals is not None else [priors.sigma]
+    scales = [*(p for g in design.groups for p in priors.sd[g.name].values()), *own_sigma]
     if any(p is None or p.dist not in SCALE_PRIORS for p in scales):
         return "an SD prior of a family the compiled density does not write out"
     if _rest_size(design) > MAX_REST:
@@ -146,6 +194,25 @@ class System(NamedTuple):
     e: int
 
 
+class Classes(NamedTuple):
+    """The statistics of :class:`System` per class g of rows sharing one row of the
+    (centred) sigma design, log σ_g = x_gᵀγ: the system's are Σ_g w_g·(class g's) with
+    w_g = σ_g⁻² (module docstring). Empty (G = 0) without a sigma formula.
+
+    ZtZ (G, L_e, q_e, q_e), Zty (G, L_e, q_e), b_vals (G, len(b_vals)) on the system's
+    column patterns, RtR (G, r, r), Rty (G, r), yty and n (G,), rows (G, k): x_g.
+    """
+
+    ZtZ: np.ndarray
+    Zty: np.ndarray
+    b_vals: np.ndarray
+    RtR: np.ndarray
+    Rty: np.ndarray
+    yty: np.ndarray
+    n: np.ndarray
+    rows: np.ndarray
+
+
 def _effect_columns(design: Design, k: int) -> sparse.csr_matrix:
     """The n × (L_k q_k) matrix of factor k's effects, column ℓ·q_k + t (indexed rows)."""
     g = design.groups[k]
@@ -159,15 +226,54 @@ def _level_blocks(B: sparse.csr_matrix, q: int, n_levels: int):
     """B's rows grouped by level (q rows each): each level's column pattern and its dense
     q × c_ℓ block, packed as in :class:`System`."""
     B = B.tocsr()
-    pointers, columns, values = [0], [], []
-    for lev in range(n_levels):
-        block = B[lev * q:(lev + 1) * q]
-        cols = np.unique(block.indices)
-        columns.append(cols)
-        values.append(block[:, cols].toarray().ravel())
-        pointers.append(pointers[-1] + len(cols))
-    return (np.array(pointers, dtype=np.int64), np.concatenate(columns).astype(np.int64),
-            np.concatenate(values))
+    columns = [np.unique(B[lev * q:(lev + 1) * q].indices) for lev in range(n_levels)]
+    pointers = np.concatenate([[0], np.cumsum([len(c) for c in columns])]).astype(np.int64)
+    return pointers, np.concatenate(columns).astype(np.int64), _block_values(B, q, columns)
+
+
+def _block_values(B: sparse.csr_matrix, q: int, columns: list[np.ndarray]) -> np.ndarray:
+    """B's level blocks on the column patterns ``columns`` (one per level), packed."""
+    B = B.tocsr()
+    return np.concatenate([B[lev * q:(lev + 1) * q][:, cols].toarray().ravel()
+                           for lev, cols in enumerate(columns)])
+
+
+def _gram(Z: np.ndarray, index: np.ndarray, n_levels: int, y: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Each level's Z_ℓᵀZ_ℓ and Z_ℓᵀy (rows of level ``index``)."""
+    ZtZ = np.zeros((n_levels, Z.shape[1], Z.shape[1]))
+    np.add.at(ZtZ, index, Z[:, :, None] * Z[:, None, :])
+    Zty = np.zeros((n_levels, Z.shape[1]))
+    np.add.at(Zty, index, Z * y[:, None])
+    return ZtZ, Zty
+
+
+def _classes(sigma_design, design: Design, R: sparse.csr_matrix, Ze: sparse.csr_matrix,
+             y: np.ndarray, columns: list[np.ndarray]) -> Classes:
+    """The :class:`Classes` of the distinct rows of the centred sigma design (none without
+    one)."""
+    ge = design.groups[_eliminated(design)]
+    if sigma_design is None:
+        q, r = len(ge.terms), R.shape[1]
+        return Classes(np.zeros((0, ge.n_levels, q, q)), np.zeros((0, ge.n_levels, q)),
+                       np.zeros((0, sum(len(c) for c in columns) * q)), np.zeros((0, r, r)),
+                       np.zeros((0, r)), np.zeros(0), np.zeros(0), np.zeros((0, 1)))
+    rows, label = np.unique(centred_sigma_design(sigma_design, len(y)), axis=0,
+                            return_inverse=True)
+    parts = []
+    for g in range(len(rows)):
+        mask = label.ravel() == g
+        yg = y * mask
+        Rg = sparse.diags(mask.astype(float)) @ R
+        ZtZ, Zty = _gram(ge.Z * mask[:, None], ge.index, ge.n_levels, yg)
+        parts.append((ZtZ, Zty, _block_values(Ze.T @ Rg, len(ge.terms), columns),
+                      (Rg.T @ Rg).toarray(), Rg.T @ yg, yg @ yg, float(mask.sum())))
+    return Classes(*(np.array(list(field)) for field in zip(*parts)), rows)
+
+
+def _columns_by_level(b_ptr: np.ndarray, b_cols: np.ndarray) -> list[np.ndarray]:
+    """Each eliminated level's column pattern in R."""
+    return [b_cols[b_ptr[lev]:b_ptr[lev + 1]] for lev in range(len(b_ptr) - 1)]
 
 
 def _rest_layout(design: Design, others: list[int]) -> tuple[np.ndarray, ...]:
@@ -189,13 +295,25 @@ def _rest_layout(design: Design, others: list[int]) -> tuple[np.ndarray, ...]:
 
 
 class EffectsSystem:
-    """The algebra (``/``-contract of :mod:`lmm_bayes.engines.blocked`) of a Gaussian model
-    with independent residuals: log p(y | Σ_1, …, Σ_K, σ) and its gradient, and exact draws
-    of every effect; the residual coordinate is ρ = (log σ)."""
+    """The algebra (contract of :mod:`lmm_bayes.engines.blocked`) of a Gaussian model with
+    independent residuals: log p(y | Σ_1, …, Σ_K, ρ) and its gradient, and exact draws of
+    every effect.
 
-    n_residual = 1
+    Parameters
+    ----------
+    design : Design
+    priors : PriorSet
+    residuals : ResidualDesign, optional
+        A sigma formula with few distinct design rows (:func:`obstacle`); None for one σ.
 
-    def __init__(self, design: Design, priors: PriorSet):
+    Attributes
+    ----------
+    n_residual : int
+        Length of ρ: 1 (log σ), or the sigma formula's coefficients γ (centred columns,
+        :mod:`lmm_bayes.sigma_model`).
+    """
+
+    def __init__(self, design: Design, priors: PriorSet, residuals=None):
         groups = design.groups
         e = _eliminated(design)
         others = [k for k in range(len(groups)) if k != e]
@@ -207,11 +325,11 @@ class EffectsSystem:
         Ze = _effect_columns(design, e)
         ge = groups[e]
         qe = len(ge.terms)
-        ZtZ = np.zeros((ge.n_levels, qe, qe))
-        np.add.at(ZtZ, ge.index, ge.Z[:, :, None] * ge.Z[:, None, :])
-        Zty = np.zeros((ge.n_levels, qe))
-        np.add.at(Zty, ge.index, ge.Z * y[:, None])
+        ZtZ, Zty = _gram(ge.Z, ge.index, ge.n_levels, y)
         b_ptr, b_cols, b_vals = _level_blocks(Ze.T @ R, qe, ge.n_levels)
+        self._sigma_model = residuals.sigma if residuals is not None else None
+        self.classes = _classes(self._sigma_model, design, R, Ze, y,
+                                _columns_by_level(b_ptr, b_cols))
         factor, first, term = _rest_layout(design, others)
         p = len(design.fixed_names)
         coefficient_priors = ([priors.intercept] if intercept else []) + [
@@ -232,23 +350,26 @@ class EffectsSystem:
         self.others = others
         self.fixed_names = design.fixed_names
         self.n_normals = ge.n_levels * qe + R.shape[1]
-        self.sigma_prior = prior_rows([priors.sigma])
+        self.sigma_prior = sigma_priors(self._sigma_model, priors)
+        self._log_sd_design = centred_sigma_design(self._sigma_model, len(y))
+        self.n_residual = self._log_sd_design.shape[1]
         self.residual_sd = max(float(np.std(design.least_squares()[1])), 1e-8)
         self.layout = CovarianceLayout.of(factor_covariances(groups, priors))
-        self.n_dim = int(self.layout.offsets[-1]) + 1
+        self.n_dim = int(self.layout.offsets[-1]) + self.n_residual
         self._buffer = self.buffer()
 
     def buffer(self, mode: np.ndarray | None = None, factor: np.ndarray | None = None
                ) -> np.ndarray:
-        """The system, covariance layout and σ prior packed for :func:`log_posterior`,
-        with the whitening θ = mode + factor·z of the nutpie entry points (default: none)."""
+        """The system, covariance layout, ρ's priors and the classes packed for
+        :func:`log_posterior`, with the whitening θ = mode + factor·z of the nutpie entry
+        points (default: none)."""
         a = self.system
-        scalars = np.array([a.n, a.yty, a.e, a.ZtZ.shape[0], a.ZtZ.shape[1], a.RtR.shape[0]])
-        kinds, params = self.sigma_prior
-        sigma = np.concatenate([[kinds[0]], params[0]])
+        scalars = np.array([a.n, a.yty, a.e, a.ZtZ.shape[0], a.ZtZ.shape[1], a.RtR.shape[0],
+                            len(self.classes.n), self.n_residual])
         mode = np.zeros(self.n_dim) if mode is None else mode
         factor = np.eye(self.n_dim) if factor is None else factor
-        return pack([*a[:14], scalars, *self.layout.fields(), sigma, mode, factor])
+        return pack([*a[:14], scalars, *self.layout.fields(), self.sigma_prior, *self.classes,
+                     mode, factor])
 
     @property
     def entry_points(self) -> tuple[object, object]:
@@ -256,7 +377,7 @@ class EffectsSystem:
         return logp_cfunc, expand_cfunc
 
     def log_posterior(self, x: np.ndarray, gradient: bool = True) -> tuple[float, np.ndarray]:
-        """log p(θ | y) up to a constant, θ = (each factor's covariance coordinates, log σ),
+        """log p(θ | y) up to a constant, θ = (each factor's covariance coordinates, ρ),
         and its gradient (compiled; :mod:`lmm_bayes.integrated`)."""
         return log_posterior(np.ascontiguousarray(x, dtype=float), self._buffer, gradient)
 
@@ -275,14 +396,14 @@ class EffectsSystem:
 
     def log_likelihood(self, sigmas: list[np.ndarray], rho: np.ndarray, gradient: bool = True
                        ) -> tuple[float, list[np.ndarray], np.ndarray]:
-        """log p(y | Σ, σ) with every effect integrated out, ∂/∂Σ_k and ∂/∂log σ (module
+        """log p(y | Σ, ρ) with every effect integrated out, ∂/∂Σ_k and ∂/∂ρ (module
         docstring; zeros when ``gradient`` is false, which saves the inverse of S)."""
         inverse, log_det_sigma = self._inverses(sigmas)
-        failed = (-np.inf, [np.zeros_like(s) for s in sigmas], np.zeros(1))
+        failed = (-np.inf, [np.zeros_like(s) for s in sigmas], np.zeros(self.n_residual))
         if not np.isfinite(log_det_sigma):
             return failed
-        value, A, d_log_sigma = _log_likelihood(self.system, inverse, log_det_sigma,
-                                                float(rho[0]), gradient)
+        value, A, d_rho = _likelihood(self.system, self.classes, inverse, log_det_sigma,
+                                      np.asarray(rho, dtype=float), gradient)
         if not np.isfinite(value):
             return failed
         if not gradient:
@@ -292,25 +413,29 @@ class EffectsSystem:
             q = len(s)
             inv = inverse[k, :q, :q]
             d_sigmas.append(0.5 * (inv @ A[k, :q, :q] @ inv - self.factors[k].n_levels * inv))
-        return value, d_sigmas, np.array([d_log_sigma])
+        return value, d_sigmas, d_rho
 
     def residual_prior(self, rho: np.ndarray) -> tuple[float, np.ndarray]:
-        """log p(σ) + log σ and its gradient in log σ."""
-        kinds, params = self.sigma_prior
-        sigma = math.exp(rho[0])
-        value, slope = prior_term(sigma, kinds[0], *params[0])
-        return value + rho[0], np.array([slope * sigma + 1.0])
+        """log p(ρ) as the graph has it (:func:`lmm_bayes.sigma_model.sigma_prior`) and its
+        gradient."""
+        gradient = np.zeros(self.n_residual)
+        value = sigma_prior(self.sigma_prior, self._sigma_model is not None,
+                            np.asarray(rho, dtype=float), gradient)
+        return value, gradient
 
     def residual_start(self) -> np.ndarray:
-        return np.array([np.log(self.residual_sd)])
+        """Every row's σ at the least-squares residual SD."""
+        return sigma_start(self._log_sd_design, self.residual_sd)
 
     def draw(self, sigmas: list[np.ndarray], rho: np.ndarray, normals: np.ndarray
              ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """One draw of (β, [b_k]) from their conditional given y, Σ and σ, made from
+        """One draw of (β, [b_k]) from their conditional given y, Σ and ρ, made from
         ``normals``: b_R = L⁻ᵀ(L⁻¹g + σz_R) with S = LLᵀ, then each eliminated level's
-        u_ℓ = D_ℓ⁻¹(h_ℓ − B_ℓb_R) + σL_D⁻ᵀz_ℓ with D_ℓ = L_D L_Dᵀ."""
+        u_ℓ = D_ℓ⁻¹(h_ℓ − B_ℓb_R) + σL_D⁻ᵀz_ℓ with D_ℓ = L_D L_Dᵀ (σ = 1 in the weighted
+        system of a sigma formula)."""
         inverse, _ = self._inverses(sigmas)
-        effects = _draw(self.system, inverse, float(rho[0]), np.asarray(normals, dtype=float))
+        effects = _draw_at(self.system, self.classes, inverse, np.asarray(rho, dtype=float),
+                           np.asarray(normals, dtype=float))
         return self._split(effects)
 
     def _split(self, effects: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -340,8 +465,9 @@ class EffectsSystem:
         return _log_posteriors(np.ascontiguousarray(thetas), self._buffer)
 
     def residual_variables(self, rho: np.ndarray):
-        """``sigma`` at draws of ρ."""
-        return {names.SIGMA: (np.exp(rho[..., 0]), ())}, {}
+        """``sigma``, or ``sigma_beta`` over ``sigma_fixed``, at draws of ρ
+        (:func:`lmm_bayes.sigma_model.sigma_variables`)."""
+        return sigma_variables(self._sigma_model, np.asarray(rho, dtype=float))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -433,19 +559,25 @@ def _eliminated_covariance(L, F, cols, S_inv, T, V):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient):
-    """log p(y | Σ, σ) and, when ``gradient``, the A_k = Σ_ℓ E(u_kℓu_kℓᵀ | y) (padded) and
-    ∂/∂log σ."""
+def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient, cross):
+    """log p(y | Σ, σ) and, when ``gradient``, the A_k = Σ_ℓ E(u_kℓu_kℓᵀ | y) (padded),
+    ∂/∂log σ and the moments the classes' gradient reads: E(b_R | y), S⁻¹ (Cov(b_R | y)/σ²),
+    E(u_ℓ | y), each eliminated level's E(u_ℓu_ℓᵀ | y) and, when ``cross``, E(u_ℓ b_Rᵀ | y) on B_ℓ's
+    columns (packed like b_vals): u_ℓ b̂_Rᵀ − σ² D_ℓ⁻¹B_ℓS⁻¹."""
     K = a.q.shape[0]
     q_max = inverse.shape[1]
     A = np.zeros((K, q_max, q_max))
+    levels, qe, r = a.ZtZ.shape[0], a.ZtZ.shape[1], a.RtR.shape[0]
+    Eu = np.zeros((levels if gradient else 0, qe, qe))
+    Ec = np.zeros(a.b_vals.shape[0] if cross and gradient else 0)
+    rest, u, S_inv = np.zeros(r), np.zeros((0, qe)), np.zeros((0, 0))
     s2 = math.exp(2.0 * log_sigma)
     S, g, log_det_D, quad_D, L_D, f, F = _factorise(a, inverse, s2)
     if not np.isfinite(log_det_D):
-        return -np.inf, A, 0.0
+        return -np.inf, A, 0.0, (rest, u, S_inv, Eu, Ec)
     S_copy = S.copy() if gradient else S[:0, :0]
     if not cholesky(S):
-        return -np.inf, A, 0.0
+        return -np.inf, A, 0.0, (rest, u, S_inv, Eu, Ec)
     r = S.shape[0]
     z = forward(S, g)
     log_det_S = 0.0
@@ -461,7 +593,7 @@ def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient):
              - 0.5 * (log_det_D + log_det_S - d * 2.0 * log_sigma)
              - 0.5 * (a.yty + s2 * quad_prior - quad_D - np.sum(z * z)) / s2)
     if not gradient:
-        return value, A, 0.0
+        return value, A, 0.0, (rest, u, S_inv, Eu, Ec)
     rest = z.copy()
     backward(S, rest)                                 # E(b_R | y) = S⁻¹g
     for i in range(r):                                 # S_copy's lower triangle, mirrored
@@ -492,12 +624,19 @@ def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient):
     for lev in range(a.ZtZ.shape[0]):
         start, stop = a.b_ptr[lev], a.b_ptr[lev + 1]
         c = stop - start
-        _eliminated_covariance(L_D[lev], F[qe * start:qe * stop].reshape((qe, c)),
-                               a.b_cols[start:stop], S_inv, T, V)
+        cols = a.b_cols[start:stop]
+        _eliminated_covariance(L_D[lev], F[qe * start:qe * stop].reshape((qe, c)), cols,
+                               S_inv, T, V)
         for i in range(qe):
             fitted += u[lev, i] * a.Zty[lev, i]
             for j in range(qe):
-                A[e, i, j] += u[lev, i] * u[lev, j] + s2 * V[i, j]
+                Eu[lev, i, j] = u[lev, i] * u[lev, j] + s2 * V[i, j]
+                A[e, i, j] += Eu[lev, i, j]
+        if cross:                                     # T ← L_D⁻ᵀT = D_ℓ⁻¹B_ℓS⁻¹ on cols
+            backward_rows(L_D[lev], T[:, :c])
+            for t in range(qe):
+                for x in range(c):
+                    Ec[qe * start + t * c + x] = u[lev, t] * rest[cols[x]] - s2 * T[t, x]
     for k in range(K):
         q = a.q[k]
         for i in range(q):
@@ -505,7 +644,78 @@ def _log_likelihood(a, inverse, log_det_sigma, log_sigma, gradient):
                 trace_prior += inverse[k, i, j] * A[k, j, i] / s2
     rss = a.yty - fitted + s2 * fit_prior
     d_log_sigma = -a.n + (rss + s2 * (d - s2 * trace_prior)) / s2
-    return value, A, d_log_sigma
+    return value, A, d_log_sigma, (rest, u, S_inv, Eu, Ec)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _weighted(a, c, w):
+    """The :class:`System` of the classes' statistics weighted by w_g = σ_g⁻²."""
+    ZtZ, Zty, b_vals = w[0] * c.ZtZ[0], w[0] * c.Zty[0], w[0] * c.b_vals[0]
+    RtR, Rty, yty = w[0] * c.RtR[0], w[0] * c.Rty[0], w[0] * c.yty[0]
+    for g in range(1, w.shape[0]):
+        ZtZ += w[g] * c.ZtZ[g]
+        Zty += w[g] * c.Zty[g]
+        b_vals += w[g] * c.b_vals[g]
+        RtR += w[g] * c.RtR[g]
+        Rty += w[g] * c.Rty[g]
+        yty += w[g] * c.yty[g]
+    return System(ZtZ, Zty, a.b_ptr, a.b_cols, b_vals, RtR, Rty, a.rest_factor,
+                  a.rest_first, a.rest_term, a.precision, a.mean, a.n_levels, a.q, a.n,
+                  yty, a.e)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _class_weights(c, rho):
+    """Each class's log σ_g = x_gᵀγ and w_g = σ_g⁻²."""
+    log_sd = np.zeros(c.rows.shape[0])
+    for g in range(log_sd.shape[0]):
+        for j in range(c.rows.shape[1]):
+            log_sd[g] += c.rows[g, j] * rho[j]
+    return log_sd, np.exp(-2.0 * log_sd)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _class_score(c, g, moments):
+    """‖y_g − W_g b̂‖² + tr(W_gᵀW_g V) = y_gᵀy_g − 2b̂ᵀW_gᵀy_g + tr(W_gᵀW_g E(bbᵀ | y))
+    of class g, with E(bbᵀ | y) on W_gᵀW_g's blocks (the moments of
+    :func:`_log_likelihood`: eliminated levels, their cross blocks with R, and R's)."""
+    rest, u, S_inv, Eu, Ec = moments
+    total = c.yty[g] - 2.0 * (np.sum(rest * c.Rty[g]) + np.sum(u * c.Zty[g]))
+    total += np.sum(c.ZtZ[g] * Eu) + 2.0 * np.sum(c.b_vals[g] * Ec)
+    r = rest.shape[0]
+    RtR = c.RtR[g]
+    for i in range(r):
+        for j in range(r):
+            total += RtR[i, j] * (rest[i] * rest[j] + S_inv[i, j])
+    return total
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _class_log_likelihood(a, c, inverse, log_det_sigma, rho, gradient):
+    """log p(y | Σ, γ) with Ω = diag(σ_g⁻²): the weighted system at σ = 1, less
+    Σ_g n_g log σ_g; ∂/∂γ = Σ_g x_g(−n_g + w_g·(class g's score)) (module docstring)."""
+    log_sd, w = _class_weights(c, rho)
+    value, A, _, moments = _log_likelihood(_weighted(a, c, w), inverse, log_det_sigma, 0.0,
+                                           gradient, True)
+    value -= np.sum(c.n * log_sd)
+    d_rho = np.zeros(rho.shape[0])
+    if not gradient or not np.isfinite(value):
+        return value, A, d_rho
+    for g in range(w.shape[0]):
+        d_rho += c.rows[g] * (-c.n[g] + w[g] * _class_score(c, g, moments))
+    return value, A, d_rho
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _likelihood(a, c, inverse, log_det_sigma, rho, gradient):
+    """log p(y | Σ, ρ), the A_k and ∂/∂ρ: one σ (ρ = log σ) or the classes of a sigma
+    formula."""
+    if c.n.shape[0] > 0:
+        return _class_log_likelihood(a, c, inverse, log_det_sigma, rho, gradient)
+    found = _log_likelihood(a, inverse, log_det_sigma, rho[0], gradient, False)
+    d_rho = np.zeros(1)
+    d_rho[0] = found[2]
+    return found[0], found[1], d_rho
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -531,7 +741,16 @@ def _draw(a, inverse, log_sigma, normals):
     out[first:] = rest
     return out
 
-_SCALARS, _LAYOUT, _SIGMA_PRIOR = 14, 15, 22  # then the mode and the factor
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _draw_at(a, c, inverse, rho, normals):
+    """:func:`_draw` at ρ: σ = e^ρ₀, or the classes' weighted system at σ = 1."""
+    if c.n.shape[0] > 0:
+        return _draw(_weighted(a, c, _class_weights(c, rho)[1]), inverse, 0.0, normals)
+    return _draw(a, inverse, rho[0], normals)
+
+
+_SCALARS, _LAYOUT, _SIGMA_PRIOR, _CLASSES = 14, 15, 22, 23  # then the mode and the factor
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -549,8 +768,23 @@ def _unpack(buffer):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _unpack_classes(buffer):
+    """The :class:`Classes` packed by :meth:`EffectsSystem.buffer`."""
+    scalars = field(buffer, _SCALARS)
+    levels, qe, r = int(scalars[3]), int(scalars[4]), int(scalars[5])
+    G, k = int(scalars[6]), int(scalars[7])
+    b = _CLASSES
+    return Classes(field(buffer, b).reshape((G, levels, qe, qe)),
+                   field(buffer, b + 1).reshape((G, levels, qe)),
+                   field(buffer, b + 2).reshape((G, field(buffer, 4).shape[0])),
+                   field(buffer, b + 3).reshape((G, r, r)), field(buffer, b + 4).reshape((G, r)),
+                   field(buffer, b + 5), field(buffer, b + 6),
+                   field(buffer, b + 7).reshape((G, k)))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def log_posterior(x, buffer, gradient):
-    """log p(θ | y) and its gradient: the covariances' and σ's priors with their
+    """log p(θ | y) and its gradient: the covariances' and ρ's priors with their
     log-Jacobians (:mod:`lmm_bayes.covariance`), the integrated likelihood, and the chain
     rule from ∂ℓ/∂Σ_k (module docstring)."""
     a = _unpack(buffer)
@@ -561,13 +795,15 @@ def log_posterior(x, buffer, gradient):
     c = offsets[K]
     if not np.isfinite(log_det):
         return -np.inf, grad
-    value, A, d_log_sigma = _log_likelihood(a, inverse, log_det, x[c], gradient)
+    classes = _unpack_classes(buffer)
+    rho = x[c:]
+    value, A, d_rho = _likelihood(a, classes, inverse, log_det, rho, gradient)
     if not np.isfinite(value):
         return -np.inf, grad
-    prior = field(buffer, _SIGMA_PRIOR)
-    sigma = math.exp(x[c])
-    v, slope = prior_term(sigma, int(prior[0]), prior[1], prior[2], prior[3])
-    grad[c] = slope * sigma + 1.0 + d_log_sigma
+    d_prior = np.zeros(rho.shape[0])
+    v = sigma_prior(field(buffer, _SIGMA_PRIOR).reshape((-1, 5)), classes.n.shape[0] > 0, rho,
+                    d_prior)
+    grad[c:] = d_prior + d_rho
     if gradient:
         for k in range(K):
             n = q[k]
@@ -575,7 +811,7 @@ def log_posterior(x, buffer, gradient):
             G = 0.5 * (inv @ A[k, :n, :n] @ inv - a.n_levels[k] * inv)
             grad[offsets[k]:offsets[k + 1]] += factor_chain(x[offsets[k]:offsets[k + 1]], n,
                                                             eta[k] > 0.0, G)
-    return value + log_prior + v + x[c], grad
+    return value + log_prior + v, grad
 
 
 @numba.cfunc(LOGP_SIGNATURE, cache=True, error_model="numpy")
@@ -603,10 +839,12 @@ def _inverse_at(x, buffer):
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _draws(thetas, buffer, normals):
     """One draw of the effects (:func:`_draw`) at each row of ``thetas``."""
-    a = _unpack(buffer)
+    a, classes = _unpack(buffer), _unpack_classes(buffer)
+    c = int_field(buffer, _LAYOUT)[a.q.shape[0]]
     out = np.empty(normals.shape)
     for i in range(thetas.shape[0]):
-        out[i] = _draw(a, _inverse_at(thetas[i], buffer), thetas[i, -1], normals[i])
+        out[i] = _draw_at(a, classes, _inverse_at(thetas[i], buffer), thetas[i, c:],
+                          normals[i])
     return out
 
 

@@ -62,7 +62,7 @@ wrappers over the same kernels.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from . import individual_kernels as kernels
 from . import names
@@ -70,10 +70,11 @@ from .collapsed import centred_columns
 from .covariance import CovarianceLayout, factor_covariances
 from .design import Design, GroupingFactor
 from .distributions import Prior
-from .kernel import SCALE_PRIORS, prior_rows, prior_term
+from .kernel import SCALE_PRIORS
 from .packing import pack
 from .priors import INTERCEPT, PriorSet
 from .residuals import ResidualDesign, SerialDesign
+from .sigma_model import centred_sigma_design, sigma_priors, sigma_start, sigma_variables
 
 __all__ = ["MAX_LEVEL_ROWS", "IndividualBlocks", "obstacle"]
 
@@ -129,48 +130,6 @@ def _serial_times(serial: SerialDesign) -> np.ndarray:
     return time
 
 
-def _prior_row(prior: Prior) -> np.ndarray:
-    """``prior`` as [kind, ν, μ, scale] of :func:`lmm_bayes.kernel.prior_term` and the
-    normalising constant it leaves out (scipy's density at its location or scale)."""
-    kinds, params = prior_rows([prior])
-    nu, mu, scale = params[0]
-    at = scale if prior.is_positive else mu
-    constant = _scipy_logpdf(prior, at) - prior_term(at, kinds[0], nu, mu, scale)[0]
-    return np.array([kinds[0], nu, mu, scale, constant])
-
-
-def _scipy_logpdf(prior: Prior, value: float) -> float:
-    """log p(value) under ``prior`` by scipy.stats (PyMC's parametrisations)."""
-    kw = prior.kwargs
-    return {
-        "normal": lambda: stats.norm(kw.get("mu"), kw.get("sigma")).logpdf(value),
-        "student_t": lambda: stats.t(kw.get("nu"), kw.get("mu"), kw.get("sigma")).logpdf(value),
-        "halfnormal": lambda: stats.halfnorm(scale=kw.get("sigma")).logpdf(value),
-        "halfstudentt": lambda: np.log(2.0) + stats.t(kw.get("nu"), 0.0,
-                                                      kw.get("sigma")).logpdf(value),
-        "halfcauchy": lambda: stats.halfcauchy(scale=kw.get("beta")).logpdf(value),
-        "exponential": lambda: stats.expon(scale=1.0 / kw.get("lam", 1.0)).logpdf(value),
-    }[prior.dist]()
-
-
-def _centred_sigma_design(sigma_design, n: int) -> np.ndarray:
-    """X_σ with its non-intercept columns centred (a column of ones for one σ)."""
-    if sigma_design is None:
-        return np.ones((n, 1))
-    X = sigma_design.X.copy()
-    if INTERCEPT in sigma_design.names:
-        X[:, 1:] -= X[:, 1:].mean(axis=0)
-    return X
-
-
-def _sigma_priors(sigma_design, priors: PriorSet) -> np.ndarray:
-    """The priors of log σ's coefficients (on σ itself without a sigma formula), as rows."""
-    if sigma_design is None:
-        return _prior_row(priors.sigma)[None, :]
-    return np.array([_prior_row(priors.sigma_intercept if name == INTERCEPT
-                                else priors.sigma_fixed[name]) for name in sigma_design.names])
-
-
 class IndividualBlocks:
     """The algebra of a Gaussian model with one grouping factor and structured residuals
     (module docstring; the interface is the blocked engine's algebra contract), computed
@@ -218,12 +177,12 @@ class IndividualBlocks:
         self._structure = serial.spec.structure if serial else None
         self._low = -1.0 if serial is not None and self._structure.signed else 0.0
         a, b = (priors.phi.kwargs["alpha"], priors.phi.kwargs["beta"]) if serial else (1.0, 1.0)
-        self._log_sd_design = _centred_sigma_design(self._sigma_model, n)[order]
+        self._log_sd_design = centred_sigma_design(self._sigma_model, n)[order]
         self._fields = [
             start.astype(np.int64), np.column_stack([X, design.y - shift, group.Z])[order],
             individual[order].astype(np.int64), time[order], self._log_sd_design, mean,
             np.array([c.kwargs["sigma"] ** -2.0 for c in coefficients]),
-            _sigma_priors(self._sigma_model, priors), np.array([a, b, special.betaln(a, b)]),
+            sigma_priors(self._sigma_model, priors), np.array([a, b, special.betaln(a, b)]),
             xbar, intercept,
             np.array([p, len(group.terms), serial is not None, self._low, shift,
                       self._sigma_model is not None], dtype=float)]
@@ -277,9 +236,8 @@ class IndividualBlocks:
     def residual_start(self) -> np.ndarray:
         """Every row's σ at the least-squares residual SD, u = ½ (φ = 0 for ``ar1``, ½ for
         ``car1``)."""
-        target = np.full(len(self._log_sd_design), np.log(self._start_sd))
-        coefficients = np.linalg.lstsq(self._log_sd_design, target, rcond=None)[0]
-        return np.concatenate([coefficients, np.zeros(int(self._structure is not None))])
+        return np.concatenate([sigma_start(self._log_sd_design, self._start_sd),
+                               np.zeros(int(self._structure is not None))])
 
     def residual_prior(self, rho: np.ndarray) -> tuple[float, np.ndarray]:
         """log p(ρ): the priors of the PyMC graph on σ (with the log-Jacobian log σ), on
@@ -295,19 +253,9 @@ class IndividualBlocks:
         their trailing axes, and coords: ``sigma``, or ``sigma_beta`` (dim ``sigma_fixed``)
         on the user's scale; ``phi`` with a structure."""
         rho = np.asarray(rho, dtype=float)
-        k = self._log_sd_design.shape[1]
-        variables, coords = {}, {}
-        if self._sigma_model is None:
-            variables[names.SIGMA] = (np.exp(rho[..., 0]), ())
-        else:
-            beta = rho[..., :k].copy()
-            if INTERCEPT in self._sigma_model.names:      # α − x̄ᵀβ₁ (builder._coefficients)
-                means = self._sigma_model.X[:, 1:].mean(axis=0)
-                beta[..., 0] -= rho[..., 1:k] @ means
-            variables[names.SIGMA_BETA] = (beta, (names.SIGMA_FIXED,))
-            coords[names.SIGMA_FIXED] = list(self._sigma_model.names)
+        variables, coords = sigma_variables(self._sigma_model, rho)
         if self._structure is not None:
-            variables[names.PHI] = (self._phi(rho[..., k]), ())
+            variables[names.PHI] = (self._phi(rho[..., self._log_sd_design.shape[1]]), ())
         return variables, coords
 
     # ------------------------------------------------------------------ the contract

@@ -14,7 +14,6 @@ import numba
 import numpy as np
 
 from .covariance import factor_chain, factor_covariance, packed_terms
-from .kernel import prior_term
 from .packing import (
     EXPAND_SIGNATURE,
     LOGP_SIGNATURE,
@@ -24,6 +23,7 @@ from .packing import (
     store_whitened,
     whitened,
 )
+from .sigma_model import sigma_prior
 from .tiny import backward, backward_rows, factorise, forward, forward_rows, small_cholesky
 
 __all__ = ["Blocks", "draws", "expand_cfunc", "log_likelihood", "log_posterior",
@@ -93,17 +93,7 @@ def _log_expit(x):
 def residual_prior(b, rho, gradient):
     """log p(ρ) (``IndividualBlocks.residual_prior``); its gradient is written to
     ``gradient`` (length n_residual)."""
-    value = 0.0
-    pr = b.sigma_priors
-    if not b.sigma_model:                                      # ρ₀ = log σ
-        sigma = math.exp(rho[0])
-        v, slope = prior_term(sigma, int(pr[0, 0]), pr[0, 1], pr[0, 2], pr[0, 3])
-        value = v + pr[0, 4] + rho[0]
-        gradient[0] = slope * sigma + 1.0
-    else:
-        for j in range(pr.shape[0]):
-            v, gradient[j] = prior_term(rho[j], int(pr[j, 0]), pr[j, 1], pr[j, 2], pr[j, 3])
-            value += v + pr[j, 4]
+    value = sigma_prior(b.sigma_priors, b.sigma_model, rho, gradient)
     if b.serial:                          # beta(a, b) on u = expit(ρ_φ), Jacobian u(1 − u)
         a, c, log_beta = b.phi_prior[0], b.phi_prior[1], b.phi_prior[2]
         r = rho[rho.shape[0] - 1]

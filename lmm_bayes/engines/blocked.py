@@ -1,7 +1,8 @@
 """The blocked engine: any Gaussian mixed model whose effects integrate out exactly, by a
 blocked Cholesky of the random-effects system (:mod:`lmm_bayes.effects_system`: crossed or
-nested factors, any varying terms) or of each individual's marginal covariance
-(:mod:`lmm_bayes.individual_blocks`: residual AR(1)/CAR(1) and sigma formulas).
+nested factors, any varying terms, and a sigma formula with few distinct design rows) or of
+each individual's marginal covariance (:mod:`lmm_bayes.individual_blocks`: one grouping
+factor with residual AR(1)/CAR(1) and/or sigma formulas).
 
 Only the variance parameters θ are sampled (:mod:`lmm_bayes.integrated`), in one of two ways:
 
@@ -46,8 +47,24 @@ def _structured(problem: Problem) -> bool:
     return problem.residuals is not None or problem.priors.has_sigma_model
 
 
+def _per_individual(problem: Problem) -> bool:
+    """Whether :class:`~lmm_bayes.individual_blocks.IndividualBlocks` takes the model: a
+    residual structure or sigma formula that it covers (one grouping factor)."""
+    if not _structured(problem):
+        return False
+    from .. import individual_blocks
+
+    return individual_blocks.obstacle(problem.design, problem.priors, problem.family,
+                                      problem.residuals) is None
+
+
 def _obstacle(problem: Problem) -> str | None:
-    if _structured(problem):
+    """Why neither algebra covers the model, or None: a residual correlation structure is
+    :mod:`lmm_bayes.individual_blocks`' alone, independent residuals (a few-valued sigma
+    formula included) :mod:`lmm_bayes.effects_system`'s."""
+    if _per_individual(problem):
+        return None
+    if problem.residuals is not None and problem.residuals.serial is not None:
         from .. import individual_blocks
 
         return individual_blocks.obstacle(problem.design, problem.priors, problem.family,
@@ -155,7 +172,8 @@ class BlockedEngine:
             return Assessment("", found)
         groups = problem.design.groups
         shape = ", ".join(f"{g.name} ({g.n_levels} levels × {len(g.terms)})" for g in groups)
-        kind = "per-individual covariance" if _structured(problem) else "random-effects system"
+        kind = ("per-individual covariance" if _per_individual(problem)
+                else "random-effects system")
         case = f"blocked: every effect integrated out by a blocked Cholesky of the {kind} ({shape})"
         if problem.likelihood == "conditional":
             return Assessment(case, "the likelihood option 'conditional' samples the effects")
@@ -174,12 +192,12 @@ class BlockedEngine:
 
     def build(self, problem: Problem) -> IntegratedPosterior:
         design, priors = problem.design, problem.priors
-        if _structured(problem):
+        if _per_individual(problem):
             from ..individual_blocks import IndividualBlocks
 
             algebra = IndividualBlocks(design, priors, problem.residuals)
         else:
-            algebra = effects_system.EffectsSystem(design, priors)
+            algebra = effects_system.EffectsSystem(design, priors, problem.residuals)
         return IntegratedPosterior(algebra, factor_covariances(design.groups, priors))
 
     def response_data(self, problem: Problem) -> None:
