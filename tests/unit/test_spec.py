@@ -31,7 +31,7 @@ def test_eeg_spec_passes_its_sigma_formula():
     spec_file = read_spec(REPO / "models" / "eeg.toml")
     assert spec_file.spec.sigma.text == "~ condition" and spec_file.spec.residual is None
     model = lb.LMM.from_spec(spec_file.spec, spec_file.data)
-    assert model.likelihood == "conditional"  # a sigma formula turns the marginal one off
+    assert (model.likelihood, model.engine().engine) == ("marginal", "blocked")  # per condition
     assert [(g.name, g.n_levels, g.terms) for g in model.design.groups] == [
         ("subject", 24, ("(Intercept)", "conditionincongruent")),
         ("stimulus", 80, ("(Intercept)",))]
