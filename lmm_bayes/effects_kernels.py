@@ -28,7 +28,7 @@ from .sigma_model import sigma_prior
 from .tiny import backward, backward_rows, forward, forward_columns, small_cholesky
 
 __all__ = ["Classes", "System", "draw_at", "draws", "expand_cfunc", "likelihood",
-           "log_posterior", "log_posteriors", "logp_cfunc"]
+           "log_posterior", "logp_cfunc"]
 
 
 class System(NamedTuple):
@@ -461,13 +461,4 @@ def draws(thetas, buffer, normals):
     for i in range(thetas.shape[0]):
         out[i] = draw_at(a, classes, _inverse_at(thetas[i], buffer), thetas[i, c:],
                           normals[i])
-    return out
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def log_posteriors(thetas, buffer):
-    """log p(θ | y) at each row of ``thetas``."""
-    out = np.empty(thetas.shape[0])
-    for i in range(thetas.shape[0]):
-        out[i] = log_posterior(thetas[i], buffer, False)[0]
     return out

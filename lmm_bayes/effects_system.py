@@ -83,7 +83,6 @@ from .effects_kernels import (
     expand_cfunc,
     likelihood,
     log_posterior,
-    log_posteriors,
     logp_cfunc,
 )
 from .kernel import SCALE_PRIORS
@@ -402,10 +401,6 @@ class EffectsSystem:
         """:meth:`draw` at each row of ``thetas`` (m, n_dim) with the normals' rows, in
         compiled code (θ as in :meth:`log_posterior`)."""
         return self._split(draws(np.ascontiguousarray(thetas), self._buffer, normals))
-
-    def log_posteriors(self, thetas: np.ndarray) -> np.ndarray:
-        """:meth:`log_posterior` without the gradient at each row of ``thetas``."""
-        return log_posteriors(np.ascontiguousarray(thetas), self._buffer)
 
     def residual_variables(self, rho: np.ndarray):
         """``sigma``, or ``sigma_beta`` over ``sigma_fixed``, at draws of ρ

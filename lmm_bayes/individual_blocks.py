@@ -214,10 +214,6 @@ class IndividualBlocks:
         return kernels.log_posterior(np.ascontiguousarray(x, dtype=float), self._buffer,
                                      gradient)
 
-    def log_posteriors(self, thetas: np.ndarray) -> np.ndarray:
-        """:meth:`log_posterior` without the gradient at each row of ``thetas``."""
-        return kernels.log_posteriors(np.ascontiguousarray(thetas, dtype=float), self._buffer)
-
     def effect_draws(self, thetas: np.ndarray, normals: np.ndarray
                      ) -> tuple[np.ndarray, list[np.ndarray]]:
         """:meth:`draw` at each row of ``thetas`` (m, n_dim) with the normals' rows, in

@@ -27,7 +27,7 @@ from .sigma_model import sigma_prior
 from .tiny import backward, backward_rows, factorise, forward, forward_rows, small_cholesky
 
 __all__ = ["Blocks", "draws", "expand_cfunc", "log_likelihood", "log_posterior",
-           "log_posteriors", "logp_cfunc", "residual_prior", "unpack"]
+           "logp_cfunc", "residual_prior", "unpack"]
 
 
 class Blocks(NamedTuple):
@@ -520,13 +520,4 @@ def draws(thetas, buffer, normals):
     for i in range(thetas.shape[0]):
         sigma = factor_covariance(thetas[i, :c], q[0], eta[0] > 0.0)
         out[i] = draw(b, sigma, thetas[i, c:], normals[i])
-    return out
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def log_posteriors(thetas, buffer):
-    """log p(θ | y) at each row of ``thetas``."""
-    out = np.empty(thetas.shape[0])
-    for i in range(thetas.shape[0]):
-        out[i] = log_posterior(thetas[i], buffer, False)[0]
     return out

@@ -178,13 +178,10 @@ class IntegratedPosterior:
                 [np.concatenate(parts) for parts in zip(*(b for _, b in chunks))])
 
     def log_densities(self, draws: np.ndarray, cores: int | None) -> np.ndarray:
-        """:meth:`log_density` at each row of ``draws``, in threads."""
-        if self.compiled:
-            chunks = in_threads(lambda rows: self.algebra.log_posteriors(draws[rows]),
-                                len(draws), cores)
-        else:
-            chunks = in_threads(lambda rows: np.array([self.log_density(draws[i])
-                                                       for i in rows]), len(draws), cores)
+        """:meth:`log_density` at each row of ``draws``, in threads (the compiled
+        densities release the GIL)."""
+        chunks = in_threads(lambda rows: np.array([self.log_density(draws[i]) for i in rows]),
+                            len(draws), cores)
         return np.concatenate(chunks)
 
     def posterior(self, draws: np.ndarray, rng: np.random.Generator, cores: int | None
