@@ -48,12 +48,15 @@ def in_threads(function, n: int, cores: int | None) -> list:
 
 
 class Algebra(Protocol):
-    """What integrates the effects out (module docstring)."""
+    """What integrates the effects out (module docstring): the contract's likelihood and
+    draws given Σ and ρ (tested against dense algebra), and the same compiled end to end over
+    θ, which the samplers use."""
 
     factors: tuple[GroupingFactor, ...]
     fixed_names: tuple[str, ...]
     n_residual: int
     n_normals: int
+    entry_points: tuple[object, object]   # nutpie's C log density and expand
 
     def log_likelihood(self, sigmas: list[np.ndarray], rho: np.ndarray
                        ) -> tuple[float, list[np.ndarray], np.ndarray]: ...
@@ -66,6 +69,15 @@ class Algebra(Protocol):
              ) -> tuple[np.ndarray, list[np.ndarray]]: ...
 
     def residual_variables(self, rho: np.ndarray) -> tuple[dict, dict]: ...
+
+    def log_posterior(self, x: np.ndarray, gradient: bool = True
+                      ) -> tuple[float, np.ndarray]: ...
+
+    def effect_draws(self, thetas: np.ndarray, normals: np.ndarray
+                     ) -> tuple[np.ndarray, list[np.ndarray]]: ...
+
+    def buffer(self, mode: np.ndarray | None = None, factor: np.ndarray | None = None
+               ) -> np.ndarray: ...
 
 
 class IntegratedPosterior:
@@ -94,42 +106,13 @@ class IntegratedPosterior:
         parts, _ = self.split(x)
         return [c.covariance(part) for c, part in zip(self.covariances, parts)]
 
-    @property
-    def compiled(self) -> bool:
-        """Whether the algebra computes the whole log posterior in compiled code
-        (``log_posterior``, ``buffer`` and ``entry_points``, as
-        :class:`lmm_bayes.effects_system.EffectsSystem` does)."""
-        return hasattr(self.algebra, "log_posterior")
-
     def log_density(self, x: np.ndarray) -> float:
         """log p(θ | y) up to a constant, without the gradient (cheaper)."""
-        if self.compiled:
-            return self.algebra.log_posterior(x, gradient=False)[0]
-        parts, rho = self.split(np.asarray(x, dtype=float))
-        sigmas = [c.covariance(part) for c, part in zip(self.covariances, parts)]
-        value = self.algebra.log_likelihood(sigmas, rho)[0]
-        if not np.isfinite(value):
-            return -np.inf
-        priors = [c.log_prior(part)[0] for c, part in zip(self.covariances, parts)]
-        return value + sum(priors) + self.algebra.residual_prior(rho)[0]
+        return self.algebra.log_posterior(x, gradient=False)[0]
 
     def value_and_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """log p(θ | y) up to a constant and its gradient."""
-        if self.compiled:
-            return self.algebra.log_posterior(x)
-        parts, rho = self.split(np.asarray(x, dtype=float))
-        sigmas = [c.covariance(part) for c, part in zip(self.covariances, parts)]
-        value, d_sigmas, d_rho = self.algebra.log_likelihood(sigmas, rho)
-        gradient = np.empty(self.n_dim)
-        if not np.isfinite(value):
-            return -np.inf, np.zeros(self.n_dim)
-        for c, part, where, G in zip(self.covariances, parts, self._slices, d_sigmas):
-            prior, d_prior = c.log_prior(part)
-            value += prior
-            gradient[where] = c.chain(part, G) + d_prior
-        prior, d_prior = self.algebra.residual_prior(rho)
-        gradient[self._slices[-1].stop:] = d_rho + d_prior
-        return value + prior, gradient
+        return self.algebra.log_posterior(x)
 
     def start(self) -> np.ndarray:
         """Every random-effect SD at half the residual SD's start, no correlation."""
@@ -160,20 +143,8 @@ class IntegratedPosterior:
                 ) -> tuple[np.ndarray, list[np.ndarray]]:
         """One draw of (β, [b_k]) given each θ in ``draws`` (m, n_dim), in threads."""
         normals = rng.standard_normal((len(draws), self.algebra.n_normals))
-        if self.compiled:
-            chunks = in_threads(lambda rows: self.algebra.effect_draws(draws[rows],
-                                                                       normals[rows]),
-                                len(draws), cores)
-            return (np.concatenate([beta for beta, _ in chunks]),
-                    [np.concatenate(parts) for parts in zip(*(b for _, b in chunks))])
-
-        def complete(rows):
-            found = [self.algebra.draw(self.sigmas(draws[i]), self.split(draws[i])[1],
-                                       normals[i]) for i in rows]
-            return (np.array([beta for beta, _ in found]),
-                    [np.array(parts) for parts in zip(*(b for _, b in found))])
-
-        chunks = in_threads(complete, len(draws), cores)
+        chunks = in_threads(lambda rows: self.algebra.effect_draws(draws[rows], normals[rows]),
+                            len(draws), cores)
         return (np.concatenate([beta for beta, _ in chunks]),
                 [np.concatenate(parts) for parts in zip(*(b for _, b in chunks))])
 

@@ -79,35 +79,17 @@ def _obstacle(problem: Problem) -> str | None:
 
 def _whitened_model(target: IntegratedPosterior):
     """θ = mode + C z as a nutpie model in z, whose draws expand to θ: the algebra's C entry
-    points when it has them (nothing compiled per model), else Python callbacks."""
+    points on its packed data, so nothing is compiled per model."""
     factor = np.linalg.cholesky(target.covariance)
-    mode, n = target.mode, target.n_dim
-    variables = {_THETA: ((n,), ("coordinate",))}
-    coords = {"coordinate": np.arange(n)}
+    n = target.n_dim
 
     def initial_point(seed):
         return np.random.default_rng(seed).uniform(-0.5, 0.5, n)
 
-    if target.compiled:
-        logp, expand = target.algebra.entry_points
-        return compiled_model(variables, coords, n, logp, expand,
-                              target.algebra.buffer(mode, factor), initial_point)
-    from nutpie.compiled_pyfunc import from_pyfunc
-
-    def make_logp():
-        def logp(z):
-            value, gradient = target.value_and_gradient(mode + factor @ z)
-            return float(value), np.ascontiguousarray(factor.T @ gradient)
-        return logp
-
-    def make_expand(seed1, seed2, chain):
-        def expand(z):
-            return {_THETA: mode + factor @ z}
-        return expand
-
-    return from_pyfunc(n, make_logp, make_expand, [np.dtype("float64")], [(n,)], [_THETA],
-                       coords=coords, dims={_THETA: ("coordinate",)},
-                       make_initial_point_fn=initial_point)
+    logp, expand = target.algebra.entry_points
+    return compiled_model({_THETA: ((n,), ("coordinate",))}, {"coordinate": np.arange(n)}, n,
+                          logp, expand, target.algebra.buffer(target.mode, factor),
+                          initial_point)
 
 
 def _nuts(target: IntegratedPosterior, config: SamplerConfig):
