@@ -82,9 +82,9 @@ def test_log_likelihood_is_the_dense_normal(model):
     np.testing.assert_allclose(ours, dense, rtol=1e-10)
 
 
-def test_gradients_match_finite_differences(model):
-    system = EffectsSystem(model.design, model.priors)
-    sigmas, rho = _point(model, seed=2)
+def _assert_gradients_match_finite_differences(system, sigmas, rho):
+    """∂/∂Σ_k (contracted with random symmetric directions) and ∂/∂ρ of the likelihood
+    against central finite differences."""
     _, d_sigmas, d_rho = system.log_likelihood(sigmas, rho)
     rng, h = np.random.default_rng(0), 1e-6
     for k, G in enumerate(d_sigmas):
@@ -95,9 +95,16 @@ def test_gradients_match_finite_differences(model):
         numeric = (system.log_likelihood(up, rho)[0]
                    - system.log_likelihood(down, rho)[0]) / (2 * h)
         np.testing.assert_allclose(np.sum(G * direction), numeric, rtol=1e-5, atol=1e-6)
-    numeric = (system.log_likelihood(sigmas, rho + h)[0]
-               - system.log_likelihood(sigmas, rho - h)[0]) / (2 * h)
-    np.testing.assert_allclose(d_rho[0], numeric, rtol=1e-5, atol=1e-6)
+    numeric = [(system.log_likelihood(sigmas, rho + h * e)[0]
+                - system.log_likelihood(sigmas, rho - h * e)[0]) / (2 * h)
+               for e in np.eye(len(rho))]
+    np.testing.assert_allclose(d_rho, numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_match_finite_differences(model):
+    system = EffectsSystem(model.design, model.priors)
+    sigmas, rho = _point(model, seed=2)
+    _assert_gradients_match_finite_differences(system, sigmas, rho)
 
 
 def test_compiled_log_posterior_is_prior_plus_likelihood(model):
@@ -241,20 +248,7 @@ def test_sigma_formula_log_likelihood_is_the_dense_normal(varident):
 
 def test_sigma_formula_gradients_match_finite_differences(varident):
     _, system, sigmas, gamma = varident
-    _, d_sigmas, d_rho = system.log_likelihood(sigmas, gamma)
-    rng, h = np.random.default_rng(0), 1e-6
-    for k, G in enumerate(d_sigmas):
-        direction = rng.normal(size=G.shape)
-        direction = direction + direction.T
-        up = [s + h * direction if j == k else s for j, s in enumerate(sigmas)]
-        down = [s - h * direction if j == k else s for j, s in enumerate(sigmas)]
-        numeric = (system.log_likelihood(up, gamma)[0]
-                   - system.log_likelihood(down, gamma)[0]) / (2 * h)
-        np.testing.assert_allclose(np.sum(G * direction), numeric, rtol=1e-5, atol=1e-6)
-    numeric = [(system.log_likelihood(sigmas, gamma + h * e)[0]
-                - system.log_likelihood(sigmas, gamma - h * e)[0]) / (2 * h)
-               for e in np.eye(len(gamma))]
-    np.testing.assert_allclose(d_rho, numeric, rtol=1e-5, atol=1e-6)
+    _assert_gradients_match_finite_differences(system, sigmas, gamma)
 
 
 def test_sigma_formula_log_posterior_is_prior_plus_likelihood(varident):
