@@ -1,7 +1,7 @@
 """The compiled kernels of :mod:`lmm_bayes.effects_system`: the blocked elimination of the
 random-effects system, its log-likelihood with Fisher's-identity moments, the per-class
 weighting of a sigma formula, exact draws of the effects, and the log posterior of θ with
-nutpie's C entry points, all reading the statistics packed by
+nutpie's C log-density entry point, all reading the statistics packed by
 :meth:`lmm_bayes.effects_system.EffectsSystem.buffer` (formulas in that module's docstring).
 """
 
@@ -16,7 +16,6 @@ import numpy as np
 from .collapsed import cholesky
 from .covariance import factor_chain, packed_terms
 from .packing import (
-    EXPAND_SIGNATURE,
     LOGP_SIGNATURE,
     buffer_at,
     field,
@@ -27,7 +26,7 @@ from .packing import (
 from .sigma_model import sigma_prior
 from .tiny import backward, backward_rows, forward, forward_columns, small_cholesky
 
-__all__ = ["Classes", "System", "draw_at", "draws", "expand_cfunc", "likelihood",
+__all__ = ["Classes", "System", "draw_at", "draws", "likelihood",
            "log_posterior", "logp_cfunc"]
 
 
@@ -437,13 +436,6 @@ def logp_cfunc(dim, z_, gradient_, logp_, buffer_):
     buffer = buffer_at(buffer_)
     lp, grad = log_posterior(whitened(numba.carray(z_, (dim,)), buffer), buffer, True)
     return store_whitened(lp, grad, gradient_, logp_, buffer)
-
-
-@numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")
-def expand_cfunc(dim, n_expanded, z_, out_, buffer_):
-    """nutpie's C entry point for θ at a draw of z."""
-    numba.carray(out_, (n_expanded,))[:] = whitened(numba.carray(z_, (dim,)), buffer_at(buffer_))
-    return 0
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

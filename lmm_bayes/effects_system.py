@@ -80,7 +80,6 @@ from .effects_kernels import (
     System,
     draw_at,
     draws,
-    expand_cfunc,
     likelihood,
     log_posterior,
     logp_cfunc,
@@ -313,10 +312,8 @@ class EffectsSystem:
         return pack([*a[:14], scalars, *self.layout.fields(), self.sigma_prior, *self.classes,
                      mode, factor])
 
-    @property
-    def entry_points(self) -> tuple[object, object]:
-        """nutpie's C entry points for :meth:`buffer` (log density and expand)."""
-        return logp_cfunc, expand_cfunc
+    #: nutpie's C entry point of the log density in the whitened coordinates of :meth:`buffer`
+    logp_cfunc = logp_cfunc
 
     def log_posterior(self, x: np.ndarray, gradient: bool = True) -> tuple[float, np.ndarray]:
         """log p(θ | y) up to a constant, θ = (each factor's covariance coordinates, ρ),

@@ -54,7 +54,7 @@ serial structure, logit u for φ = low + (1 − low) u, u ∈ (0, 1) carrying th
 
 Everything is computed in compiled code (:mod:`lmm_bayes.individual_kernels`) reading one
 packed vector (:meth:`IndividualBlocks.buffer`): log p(θ | y) over θ = (the covariance's
-coordinates of :mod:`lmm_bayes.covariance`, ρ) with nutpie's C entry points, as
+coordinates of :mod:`lmm_bayes.covariance`, ρ) with nutpie's C log-density entry point, as
 :class:`lmm_bayes.effects_system.EffectsSystem` does; the contract's methods are thin
 wrappers over the same kernels.
 """
@@ -203,10 +203,8 @@ class IndividualBlocks:
         factor = np.eye(self.n_dim) if factor is None else factor
         return pack([*self._fields, *self.layout.fields(), mode, factor])
 
-    @property
-    def entry_points(self) -> tuple[object, object]:
-        """nutpie's C entry points for :meth:`buffer` (log density and expand)."""
-        return kernels.logp_cfunc, kernels.expand_cfunc
+    #: nutpie's C entry point of the log density in the whitened coordinates of :meth:`buffer`
+    logp_cfunc = kernels.logp_cfunc
 
     def log_posterior(self, x: np.ndarray, gradient: bool = True) -> tuple[float, np.ndarray]:
         """log p(θ | y) up to a constant, θ = (the factor's covariance coordinates, ρ), and

@@ -15,7 +15,6 @@ import numpy as np
 
 from .covariance import factor_chain, factor_covariance, packed_terms
 from .packing import (
-    EXPAND_SIGNATURE,
     LOGP_SIGNATURE,
     buffer_at,
     field,
@@ -26,7 +25,7 @@ from .packing import (
 from .sigma_model import sigma_prior
 from .tiny import backward, backward_rows, factorise, forward, forward_rows, small_cholesky
 
-__all__ = ["Blocks", "draws", "expand_cfunc", "log_likelihood", "log_posterior",
+__all__ = ["Blocks", "draws", "log_likelihood", "log_posterior",
            "logp_cfunc", "residual_prior", "unpack"]
 
 
@@ -500,13 +499,6 @@ def logp_cfunc(dim, z_, gradient_, logp_, buffer_):
     buffer = buffer_at(buffer_)
     lp, grad = log_posterior(whitened(numba.carray(z_, (dim,)), buffer), buffer, True)
     return store_whitened(lp, grad, gradient_, logp_, buffer)
-
-
-@numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")
-def expand_cfunc(dim, n_expanded, z_, out_, buffer_):
-    """nutpie's C entry point for θ at a draw of z."""
-    numba.carray(out_, (n_expanded,))[:] = whitened(numba.carray(z_, (dim,)), buffer_at(buffer_))
-    return 0
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

@@ -56,7 +56,7 @@ class Algebra(Protocol):
     fixed_names: tuple[str, ...]
     n_residual: int
     n_normals: int
-    entry_points: tuple[object, object]   # nutpie's C log density and expand
+    logp_cfunc: object   # nutpie's C log density in the whitened coordinates of buffer()
 
     def log_likelihood(self, sigmas: list[np.ndarray], rho: np.ndarray
                        ) -> tuple[float, list[np.ndarray], np.ndarray]: ...

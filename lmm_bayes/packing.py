@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 __all__ = ["EXPAND_SIGNATURE", "LOGP_SIGNATURE", "buffer_at", "field", "int_field", "pack",
-           "store_whitened", "whitened"]
+           "store_whitened", "whitened", "whitened_expand_cfunc"]
 
 #: log density: (dimension, x, gradient out, log density out, data) → status
 LOGP_SIGNATURE = numba.types.int64(
@@ -92,3 +92,11 @@ def store_whitened(lp, grad, gradient_, logp_, buffer):
     if not np.isfinite(lp):
         return 4
     return 0 if np.all(np.isfinite(out)) else 3
+
+
+@numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")
+def whitened_expand_cfunc(dim, n_expanded, z_, out_, buffer_):
+    """nutpie's C entry point for θ = mode + C z at a draw of z, for any density whose packed
+    vector ends with the mode and C (:func:`whitened`)."""
+    numba.carray(out_, (n_expanded,))[:] = whitened(numba.carray(z_, (dim,)), buffer_at(buffer_))
+    return 0

@@ -29,6 +29,7 @@ import numpy as np
 from .. import collapsed, effects_system, imh
 from ..covariance import factor_covariances
 from ..integrated import IntegratedPosterior
+from ..packing import whitened_expand_cfunc
 from ..sampling import SamplerConfig, compiled_model, run_nutpie
 from .base import Assessment, Problem
 
@@ -78,18 +79,18 @@ def _obstacle(problem: Problem) -> str | None:
 
 
 def _whitened_model(target: IntegratedPosterior):
-    """θ = mode + C z as a nutpie model in z, whose draws expand to θ: the algebra's C entry
-    points on its packed data, so nothing is compiled per model."""
+    """θ = mode + C z as a nutpie model in z, whose draws expand to θ: the algebra's C log
+    density and the shared expand entry point on its packed data, so nothing is compiled per
+    model."""
     factor = np.linalg.cholesky(target.covariance)
     n = target.n_dim
 
     def initial_point(seed):
         return np.random.default_rng(seed).uniform(-0.5, 0.5, n)
 
-    logp, expand = target.algebra.entry_points
     return compiled_model({_THETA: ((n,), ("coordinate",))}, {"coordinate": np.arange(n)}, n,
-                          logp, expand, target.algebra.buffer(target.mode, factor),
-                          initial_point)
+                          target.algebra.logp_cfunc, whitened_expand_cfunc,
+                          target.algebra.buffer(target.mode, factor), initial_point)
 
 
 def _nuts(target: IntegratedPosterior, config: SamplerConfig):
