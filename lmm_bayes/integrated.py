@@ -19,8 +19,6 @@ joint posterior (the "collapsed" Gibbs completion; Liu 1994, *JASA* 89: 958–96
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -29,22 +27,12 @@ from scipy import optimize
 from . import names
 from .covariance import FactorCovariance
 from .design import GroupingFactor
+from .sampling import in_threads
 
-__all__ = ["Algebra", "IntegratedPosterior", "in_threads"]
+__all__ = ["Algebra", "IntegratedPosterior"]
 
 HESSIAN_STEP = 1e-4
 LARGEST_LOG_SD = 2.0  # the Laplace SD of a coordinate whose curvature the mode does not fix
-
-
-def in_threads(function, n: int, cores: int | None) -> list:
-    """``function`` on consecutive chunks of ``range(n)``, one chunk per thread (``cores``,
-    default every core; one BLAS thread each): the compiled parts release the GIL. The
-    results in the chunks' order."""
-    from threadpoolctl import threadpool_limits
-
-    workers = max(1, min(cores or os.cpu_count() or 1, n))
-    with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(function, np.array_split(np.arange(n), workers)))
 
 
 class Algebra(Protocol):

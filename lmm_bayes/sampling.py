@@ -6,7 +6,9 @@ is here: the settings, nutpie's call, and the diagnostics every fit is checked w
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:  # ArviZ is imported where a fit needs it (seconds at import)
     import arviz as az
 
 __all__ = ["SamplerConfig", "compiled_model", "default_target_accept", "diagnose",
-           "require_numpyro", "run_nutpie", "warn_on_problems"]
+           "in_threads", "require_numpyro", "run_nutpie", "warn_on_problems"]
 
 Sampler = Literal["auto", "nutpie", "pymc", "numpyro", "imh"]
 RHAT_MAX = 1.01
@@ -128,6 +130,17 @@ def compiled_model(variables: dict[str, tuple[tuple[int, ...], tuple[str, ...]]]
         shape_info=(list(shapes), slices, list(shapes.values())), logp_func=None,
         expand_func=None,
     )
+
+
+def in_threads(function, n: int, cores: int | None) -> list:
+    """``function`` on consecutive chunks of ``range(n)``, one chunk per thread (``cores``,
+    default every core; one BLAS thread each): the compiled parts release the GIL. The
+    results in the chunks' order."""
+    from threadpoolctl import threadpool_limits
+
+    workers = max(1, min(cores or os.cpu_count() or 1, n))
+    with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(function, np.array_split(np.arange(n), workers)))
 
 
 def require_numpyro() -> None:

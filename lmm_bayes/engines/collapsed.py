@@ -10,8 +10,6 @@ the same ``random_seed`` gives the same draws whatever the number of threads.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +17,7 @@ import numpy as np
 from .. import collapsed, imh, names
 from ..collapsed import CollapsedModel
 from ..errors import SamplingError
-from ..sampling import SamplerConfig
+from ..sampling import SamplerConfig, in_threads
 from .base import Assessment, Problem
 
 if TYPE_CHECKING:
@@ -33,9 +31,7 @@ MAX_IMH_VALUES = 2 * 10**8  # effects × draws held in memory (1.6 GB of float64
 def _log_posterior(model: CollapsedModel, x: np.ndarray, effects: np.ndarray,
                    cores: int | None) -> np.ndarray:
     """log p(x_i | y) of every proposal, each overwriting its row of ``effects`` with a draw
-    of the effects given x_i; rows split over threads."""
-    from threadpoolctl import threadpool_limits
-
+    of the effects given x_i; rows split over threads (:func:`lmm_bayes.sampling.in_threads`)."""
     log_p = np.empty(len(x))
 
     def evaluate(rows):
@@ -43,9 +39,7 @@ def _log_posterior(model: CollapsedModel, x: np.ndarray, effects: np.ndarray,
         for i in rows:
             log_p[i] = model.draw(x[i], effects[i], workspace)
 
-    workers = max(1, min(cores or os.cpu_count() or 1, len(x)))
-    with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(evaluate, np.array_split(np.arange(len(x)), workers)))
+    in_threads(evaluate, len(x), cores)
     return log_p
 
 
