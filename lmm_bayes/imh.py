@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["PROPOSAL_DF", "chains", "pareto_k", "refined_proposal", "t_proposals"]
+__all__ = ["PROPOSAL_DF", "chains", "pareto_k", "refined_proposal", "run", "t_proposals"]
 
 PROPOSAL_DF = 8
 PARETO_K_MAX = 0.7
@@ -89,6 +89,21 @@ def chains(log_weights: np.ndarray, n_chains: int, rng: np.random.Generator
             index[c, t] = c * draws + current
         index[c, 0] = c * draws
     return index, accepted
+
+
+def run(log_p: np.ndarray, log_q: np.ndarray, n_chains: int, rng: np.random.Generator
+        ) -> tuple[np.ndarray, dict, dict]:
+    """The chains (:func:`chains`) on proposals with target and proposal log densities
+    ``log_p`` and ``log_q``: the proposal each draw is at (chains, draws), the sample stats
+    (``diverging``, ``accepted``, ``lp``) and the attributes of an InferenceData's
+    ``sample_stats`` (the sampler, ν and the Pareto k̂ of the weights)."""
+    log_weights = log_p - log_q
+    index, accepted = chains(log_weights, n_chains, rng)
+    stats = {"diverging": np.zeros(index.shape, dtype=bool), "accepted": accepted,
+             "lp": log_p[index]}
+    attrs = {"sampler": "independence Metropolis-Hastings", "proposal_df": PROPOSAL_DF,
+             "pareto_k": pareto_k(log_weights)}
+    return index, stats, attrs
 
 
 def pareto_k(log_weights: np.ndarray) -> float:

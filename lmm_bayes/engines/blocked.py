@@ -123,19 +123,13 @@ def _imh(target: IntegratedPosterior, config: SamplerConfig, rng: np.random.Gene
     positive = target.log_sd_positions
     centre, shape = imh.refined_proposal(x, log_p - log_q, positive)
     x, log_q, log_p = _proposals(target, centre, shape, total, rng, config.cores, positive)
-    log_weights = log_p - log_q
-    index, accepted = imh.chains(log_weights, config.chains, rng)
-    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros(index.shape, dtype=bool)),
-                        "accepted": (("chain", "draw"), accepted),
-                        "lp": (("chain", "draw"), log_p[index])})
-    attrs = {"sampler": "independence Metropolis-Hastings", "proposal_df": imh.PROPOSAL_DF,
-             "pareto_k": imh.pareto_k(log_weights)}
-    return x[index], stats, attrs
+    index, stats, attrs = imh.run(log_p, log_q, config.chains, rng)
+    return x[index], xr.Dataset({k: (("chain", "draw"), v) for k, v in stats.items()}), attrs
 
 
 def _theta_draws(target: IntegratedPosterior, config: SamplerConfig, rng: np.random.Generator):
     """θ's draws, sample stats and attributes from ``config.sampler``; the independence
-    sampler gives way to NUTS when either of its checks fails (module docstring)."""
+    sampler gives way to NUTS when its k̂ check fails (module docstring)."""
     if config.sampler != "imh":
         return _nuts(target, config)
     draws, stats, attrs = _imh(target, config, rng)

@@ -108,16 +108,11 @@ class CollapsedEngine:
         x, log_q = imh.t_proposals(target.mode, target.covariance, total, rng)
         effects = rng.standard_normal((total, target.n_effects))
         log_p = _log_posterior(target, x, effects, config.cores)
-        log_weights = log_p - log_q
-        index, accepted = imh.chains(log_weights, config.chains, rng)
+        index, stats, attrs = imh.run(log_p, log_q, config.chains, rng)
         posterior, dims, coords = _posterior(target, x[index], effects[index])
-        stats = {"diverging": np.zeros(index.shape, dtype=bool), "accepted": accepted,
-                 "lp": log_p[index]}
         idata = az.from_dict(posterior=posterior, sample_stats=stats, coords=coords,
                              dims=dims)
-        idata.sample_stats.attrs.update(sampler="independence Metropolis-Hastings",
-                                        proposal_df=imh.PROPOSAL_DF,
-                                        pareto_k=imh.pareto_k(log_weights))
+        idata.sample_stats.attrs.update(attrs)
         return idata
 
     def diagnostics(self, idata: az.InferenceData) -> list[str]:
