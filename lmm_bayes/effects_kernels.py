@@ -26,7 +26,7 @@ from .packing import (
 from .sigma_model import sigma_prior
 from .tiny import backward, backward_rows, forward, forward_columns, small_cholesky
 
-__all__ = ["Classes", "System", "draw_at", "draws", "likelihood",
+__all__ = ["Classes", "System", "covariance_score", "draw_at", "draws", "likelihood",
            "log_posterior", "logp_cfunc"]
 
 
@@ -398,6 +398,13 @@ def _unpack_classes(buffer):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def covariance_score(inverse, A, n_levels):
+    """∂ℓ/∂Σ_k = ½(Σ_k⁻¹A_kΣ_k⁻¹ − L_kΣ_k⁻¹) from Σ_k⁻¹, A_k = Σ_ℓ E(u_kℓu_kℓᵀ | y) and the
+    number of levels L_k (Fisher's identity; :mod:`lmm_bayes.effects_system`)."""
+    return 0.5 * (inverse @ A @ inverse - n_levels * inverse)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def log_posterior(x, buffer, gradient):
     """log p(θ | y) and its gradient: the covariances' and ρ's priors with their
     log-Jacobians (:mod:`lmm_bayes.covariance`), the integrated likelihood, and the chain
@@ -422,8 +429,7 @@ def log_posterior(x, buffer, gradient):
     if gradient:
         for k in range(K):
             n = q[k]
-            inv = inverse[k, :n, :n]
-            G = 0.5 * (inv @ A[k, :n, :n] @ inv - a.n_levels[k] * inv)
+            G = covariance_score(inverse[k, :n, :n], A[k, :n, :n], a.n_levels[k])
             grad[offsets[k]:offsets[k + 1]] += factor_chain(x[offsets[k]:offsets[k + 1]], n,
                                                             eta[k] > 0.0, G)
     return value + log_prior + v, grad

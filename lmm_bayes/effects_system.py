@@ -78,6 +78,7 @@ from .design import Design
 from .effects_kernels import (
     Classes,
     System,
+    covariance_score,
     draw_at,
     draws,
     likelihood,
@@ -347,11 +348,9 @@ class EffectsSystem:
             return failed
         if not gradient:
             return value, failed[1], failed[2]
-        d_sigmas = []
-        for k, s in enumerate(sigmas):
-            q = len(s)
-            inv = inverse[k, :q, :q]
-            d_sigmas.append(0.5 * (inv @ A[k, :q, :q] @ inv - self.factors[k].n_levels * inv))
+        d_sigmas = [covariance_score(inverse[k, :len(s), :len(s)], A[k, :len(s), :len(s)],
+                                     float(g.n_levels))
+                    for k, (s, g) in enumerate(zip(sigmas, self.factors))]
         return value, d_sigmas, d_rho
 
     def residual_prior(self, rho: np.ndarray) -> tuple[float, np.ndarray]:
