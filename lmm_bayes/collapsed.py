@@ -240,11 +240,6 @@ class CollapsedModel:
         return {f: found[f] for f in self.factors}, beta
 
 
-def _indicators(index: np.ndarray, n_levels: int) -> sparse.csr_matrix:
-    n = len(index)
-    return sparse.csr_matrix((np.ones(n), (np.arange(n), index)), shape=(n, n_levels))
-
-
 def centred_columns(design: Design) -> tuple[np.ndarray, np.ndarray, float]:
     """X with its non-intercept columns centred (when there is an intercept), their means,
     and the response's mean taken out."""
@@ -261,9 +256,9 @@ def collapsed_model(design: Design, priors: PriorSet) -> CollapsedModel:
     Xc, xbar, shift = centred_columns(design)
     y = design.y - shift
     others = [k for k in range(len(groups)) if k != e]
-    R = sparse.hstack([*(_indicators(groups[k].index, groups[k].n_levels) for k in others),
+    R = sparse.hstack([*(groups[k].effects_matrix() for k in others),
                        sparse.csr_matrix(Xc)]).tocsr()
-    Z = _indicators(groups[e].index, groups[e].n_levels)
+    Z = groups[e].effects_matrix()
     B = (Z.T @ R).tocsr()
     B.sort_indices()
     counts = np.bincount(groups[e].index, minlength=groups[e].n_levels).astype(float)

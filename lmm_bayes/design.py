@@ -75,6 +75,17 @@ class GroupingFactor:
     def n_levels(self) -> int:
         return len(self.levels)
 
+    def effects_matrix(self):
+        """The sparse n × (levels · terms) matrix of this factor's effects: column ℓ·q + t
+        holds ``Z[:, t]`` on the rows of level ℓ, for the engines that integrate the effects
+        out (sparse, so a factor of many levels costs n·q entries)."""
+        from scipy import sparse  # not needed to build a model
+
+        n, q = self.Z.shape
+        rows = np.repeat(np.arange(n), q)
+        cols = (self.index[:, None] * q + np.arange(q)).ravel()
+        return sparse.csr_matrix((self.Z.ravel(), (rows, cols)), shape=(n, self.n_levels * q))
+
 
 @dataclass(frozen=True)
 class Design:

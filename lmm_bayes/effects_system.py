@@ -155,15 +155,6 @@ def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | 
     return None
 
 
-def _effect_columns(design: Design, k: int) -> sparse.csr_matrix:
-    """The n × (L_k q_k) matrix of factor k's effects, column ℓ·q_k + t (indexed rows)."""
-    g = design.groups[k]
-    q = len(g.terms)
-    rows = np.repeat(np.arange(design.n_obs), q)
-    cols = (g.index[:, None] * q + np.arange(q)).ravel()
-    return sparse.csr_matrix((g.Z.ravel(), (rows, cols)), shape=(design.n_obs, g.n_levels * q))
-
-
 def _level_blocks(B: sparse.csr_matrix, q: int, n_levels: int):
     """B's rows grouped by level (q rows each): each level's column pattern and its dense
     q × c_ℓ block, packed as in :class:`System`."""
@@ -262,9 +253,9 @@ class EffectsSystem:
         intercept = INTERCEPT in design.fixed_names
         Xc, self.xbar, self.shift = centred_columns(design)
         y = design.y - self.shift
-        R = sparse.hstack([*(_effect_columns(design, k) for k in others),
+        R = sparse.hstack([*(groups[k].effects_matrix() for k in others),
                            sparse.csr_matrix(Xc)]).tocsr()
-        Ze = _effect_columns(design, e)
+        Ze = groups[e].effects_matrix()
         ge = groups[e]
         qe = len(ge.terms)
         ZtZ, Zty = _gram(ge.Z, ge.index, ge.n_levels, y)
