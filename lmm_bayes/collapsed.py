@@ -65,7 +65,7 @@ from scipy import optimize, sparse
 from scipy.linalg import lapack
 
 from .design import Design
-from .kernel import SCALE_PRIORS, prior_rows, prior_term
+from .kernel import integrated_prior_obstacle, prior_rows, prior_term
 from .marginal import gaussian_obstacle
 from .priors import INTERCEPT, PriorSet
 
@@ -89,12 +89,9 @@ def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | 
     for g in groups:
         if g.terms != (INTERCEPT,) or g.member is not None:
             return f"{g.name} has more than a random intercept, or a gr(..., by = ...) split"
-    coefficients = [priors.intercept, *priors.fixed.values()]
-    scales = [*(priors.sd[g.name][INTERCEPT] for g in groups), priors.sigma]
-    if any(p is not None and p.dist != "normal" for p in coefficients):
-        return "a fixed effect's prior is not normal"
-    if any(p is None or p.dist not in SCALE_PRIORS for p in scales):
-        return "an SD prior of a family the collapsed density does not write out"
+    found = integrated_prior_obstacle(design, priors)
+    if found is not None:
+        return found
     if _rest_size(design) > MAX_DENSE:
         return f"more than {MAX_DENSE} effects outside the largest factor"
     return None

@@ -85,7 +85,7 @@ from .effects_kernels import (
     log_posterior,
     logp_cfunc,
 )
-from .kernel import SCALE_PRIORS
+from .kernel import integrated_prior_obstacle
 from .marginal import gaussian_obstacle
 from .packing import pack
 from .priors import INTERCEPT, PriorSet
@@ -142,13 +142,9 @@ def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | 
         return found
     if not design.groups:
         return "no grouping factor"
-    coefficients = [priors.intercept, *priors.fixed.values()]
-    if any(p is not None and p.dist != "normal" for p in coefficients):
-        return "a fixed effect's prior is not normal"
-    own_sigma = [] if residuals is not None else [priors.sigma]
-    scales = [*(p for g in design.groups for p in priors.sd[g.name].values()), *own_sigma]
-    if any(p is None or p.dist not in SCALE_PRIORS for p in scales):
-        return "an SD prior of a family the compiled density does not write out"
+    found = integrated_prior_obstacle(design, priors)
+    if found is not None:
+        return found
     if _rest_size(design) > MAX_REST:
         return (f"more than {MAX_REST} effects outside the grouping factor with the most "
                 "effects")

@@ -70,7 +70,7 @@ from .collapsed import centred_columns
 from .covariance import CovarianceLayout, factor_covariances
 from .design import Design, GroupingFactor
 from .distributions import Prior
-from .kernel import SCALE_PRIORS
+from .kernel import integrated_prior_obstacle
 from .packing import pack
 from .priors import INTERCEPT, PriorSet
 from .residuals import ResidualDesign, SerialDesign
@@ -96,11 +96,9 @@ def obstacle(design: Design, priors: PriorSet, family: str,
     if len(design.groups) != 1:
         return f"{len(design.groups)} grouping factors, not one"
     group = design.groups[0]
-    if any(p.dist != "normal" for p in _coefficient_priors(design, priors)):
-        return "a fixed effect's prior is not normal"
-    scales = [*priors.sd[group.name].values()] + ([priors.sigma] if priors.sigma else [])
-    if any(p.dist not in SCALE_PRIORS for p in scales):
-        return "an SD prior of a family the algebra does not write out"
+    found = integrated_prior_obstacle(design, priors)
+    if found is not None:
+        return found
     if residuals is not None and residuals.serial is not None and _spans_levels(
             group, residuals.serial):
         return f"serial individuals spanning several levels of {group.name}"

@@ -63,7 +63,7 @@ from .marginal import obstacle as marginal_obstacle
 from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at
 from .priors import INTERCEPT, Prior, PriorSet
 
-__all__ = ["MarginalDensity", "marginal_density", "obstacle"]
+__all__ = ["MarginalDensity", "integrated_prior_obstacle", "marginal_density", "obstacle"]
 
 _T, _EXPONENTIAL = 0, 1                      # prior kinds: (half-)Student-t/normal, exponential
 SCALE_PRIORS = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
@@ -85,6 +85,23 @@ def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | 
             priors.sigma]
     others = sorted({p.dist for p in used if p is not None and p.dist not in _SUPPORTED})
     return f"a {others[0]} prior" if others else None
+
+
+def integrated_prior_obstacle(design: Design, priors: PriorSet) -> str | None:
+    """What in the priors keeps every effect from being integrated out by the compiled
+    densities (:mod:`lmm_bayes.collapsed`, :mod:`lmm_bayes.effects_system`,
+    :mod:`lmm_bayes.individual_blocks`), or None: the fixed effects need normal priors
+    (they are integrated out with the random effects) and the SDs and σ priors of the
+    families written out here (:data:`SCALE_PRIORS`)."""
+    coefficients = [priors.intercept, *priors.fixed.values()]
+    if any(p is not None and p.dist != "normal" for p in coefficients):
+        return "a fixed effect's prior is not normal"
+    scales = [p for g in design.groups for p in priors.sd[g.name].values()]
+    if priors.sigma is not None:
+        scales.append(priors.sigma)
+    if any(p.dist not in SCALE_PRIORS for p in scales):
+        return "an SD prior of a family the compiled densities do not write out"
+    return None
 
 
 @dataclass(frozen=True)
