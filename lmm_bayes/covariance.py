@@ -40,8 +40,8 @@ from .kernel import prior_rows, prior_term
 from .packing import field, int_field
 from .priors import PriorSet
 
-__all__ = ["CovarianceLayout", "FactorCovariance", "covariance_terms", "factor_covariances",
-           "packed_terms"]
+__all__ = ["CovarianceLayout", "FactorCovariance", "cholesky_chain", "covariance_terms",
+           "factor_covariances", "packed_terms"]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -102,9 +102,34 @@ def factor_chain(x, q, correlated, G):
     gradient = np.zeros(x.shape[0])
     for j in range(q):
         gradient[j] = 2.0 * GS[j, j]
-    if not correlated:
-        return gradient
-    H = 2.0 * ((s.reshape((q, 1)) * G * s.reshape((1, q))) @ L)
+    if correlated:
+        correlation_chain(x, q, L, 2.0 * ((s.reshape((q, 1)) * G * s.reshape((1, q))) @ L),
+                          gradient)
+    return gradient
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def cholesky_chain(x, q, correlated, D):
+    """∂ℓ/∂x from D = ∂ℓ/∂C, C = diag(s) L the covariance's Cholesky factor (lower; the
+    non-centred effects b = Cu): ∂ℓ/∂log s_i = Σ_j D_ij C_ij, and ∂ℓ/∂L = diag(s) D
+    through the partial correlations (module docstring)."""
+    L = correlation_factor(x, q, correlated)
+    gradient = np.zeros(x.shape[0])
+    H = np.zeros((q, q))
+    for i in range(q):
+        s = math.exp(x[i])
+        for j in range(i + 1):
+            gradient[i] += D[i, j] * s * L[i, j]
+            H[i, j] = s * D[i, j]
+    if correlated:
+        correlation_chain(x, q, L, H, gradient)
+    return gradient
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def correlation_chain(x, q, L, H, gradient):
+    """Write ∂ℓ/∂z of the partial correlations into ``gradient`` from H = ∂ℓ/∂L (module
+    docstring)."""
     for i in range(q):
         remainder = 1.0
         for m in range(i):
@@ -115,7 +140,6 @@ def factor_chain(x, q, correlated, G):
             gradient[q + i * (i - 1) // 2 + m] = (H[i, m] * (1.0 - w * w) * math.sqrt(remainder)
                                                   - w * tail)
             remainder *= 1.0 - w * w
-    return gradient
 
 
 @dataclass(frozen=True)

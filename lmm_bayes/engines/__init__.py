@@ -20,6 +20,9 @@ The engines, in order of preference:
   effects integrated out, NUTS on a compiled density (numba for nutpie, JAX for numpyro);
 * ``"blocked"`` (:mod:`.blocked`): every other Gaussian model whose effects integrate out
   (any factors and terms, residual structures, sigma formulas), by a blocked Cholesky;
+* ``"glmm"`` (:mod:`.glmm`): Bernoulli, binomial, Poisson and negative binomial models,
+  the effects of one grouping factor integrated out by adaptive quadrature, or the full
+  model of several factors compiled once;
 * ``"graph"`` (:mod:`.graph`): the PyMC model, every model; the reference of the others.
 """
 
@@ -47,7 +50,7 @@ __all__ = ["ENGINES", "SAMPLING_TIME", "Assessment", "Choice", "Engine", "Proble
 # The engine modules, in order of preference. They import numba and scipy's optimisers
 # (and PyMC when sampling), so they are imported when an engine is first chosen or used,
 # not when a model's design and priors are built (:class:`Problem` is all that needs).
-_MODULES = ("collapsed", "marginal", "blocked", "graph")
+_MODULES = ("collapsed", "marginal", "blocked", "glmm", "graph")
 logger = logging.getLogger("lmm_bayes")
 
 

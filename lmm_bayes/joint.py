@@ -1,0 +1,159 @@
+"""A GLMM's posterior over all its parameters, the effects included, compiled once for
+nutpie: the model for several grouping factors (crossed or nested), whose effects the
+quadrature of :mod:`lmm_bayes.quadrature` cannot integrate out.
+
+It is the PyMC model of :func:`lmm_bayes.builder.build_model` written out by hand
+(:mod:`lmm_bayes.joint_kernels`): the same likelihood (:mod:`lmm_bayes.glmm`), priors and
+covariance coordinates (:mod:`lmm_bayes.covariance`), with nothing to compile per model.
+Each factor's effects are centred (b sampled) or non-centred (u, b = Cu) by the information
+the data hold on its levels (:func:`level_information`): the centred form suits levels
+that the data pin down, the non-centred one levels that borrow most of their strength from
+the others (Papaspiliopoulos, Roberts & Sköld 2007, *Stat. Sci.* 22: 59–73).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import names
+from .covariance import factor_covariances
+from .design import Design, GroupingFactor
+from .glmm import BINOMIAL, FAMILY_CODES, FixedEffects, fixed_effects
+from .joint_kernels import expand_cfunc, log_density, logp_cfunc
+from .packing import pack
+from .priors import PriorSet
+
+__all__ = ["JointDensity", "joint_density", "level_information"]
+
+CENTRED_ABOVE = 10.0   # as the Gaussian builder's rule (lmm_bayes.builder.CENTRED_ABOVE)
+START_JITTER = 0.5
+
+
+def level_information(design: Design, group: GroupingFactor, binary: bool) -> float:
+    """How strongly the data inform a level's intercept on the link scale: the mean over
+    levels of W_ℓ τ̂², with W_ℓ = Σ_j w_j the level's Fisher information at the overall mean
+    (w = nμ(1 − μ) for a binary response, μ for counts) and τ̂² a moment estimate of the
+    levels' variance, the variance of the levels' empirical link values (g of their
+    smoothed means) less their mean sampling variance 1/W_ℓ, floored at 0 (the
+    Gaussian rule of :func:`lmm_bayes.builder.level_information` on the link scale).
+    ``binary``: a binomial or Bernoulli response (logit), else counts (log)."""
+    trials = design.trials if design.trials is not None else np.ones(design.n_obs)
+    counts = np.bincount(group.index, weights=trials, minlength=group.n_levels)
+    totals = np.bincount(group.index, weights=design.y, minlength=group.n_levels)
+    overall = design.y.sum() / trials.sum()
+    if binary:
+        smoothed = (totals + 0.5) / (counts + 1.0)
+        link = np.log(smoothed / (1 - smoothed))
+        information = counts * overall * (1 - overall)
+    else:
+        link = np.log((totals + 0.5) / counts)
+        information = counts * overall
+    information = np.maximum(information, 1e-12)
+    tau2 = max(float(np.var(link, ddof=1)) - float(np.mean(1 / information)), 0.0)
+    return float(np.mean(information) * tau2)
+
+
+def _centred(design: Design, group: GroupingFactor, binary: bool, parametrization: str
+             ) -> bool:
+    if parametrization != "auto":
+        return parametrization == "centered"
+    return level_information(design, group, binary) > CENTRED_ABOVE
+
+
+@dataclass(frozen=True)
+class JointDensity:
+    """The packed model (:mod:`lmm_bayes.joint_kernels`), its public variables and where
+    the chains start.
+
+    Attributes
+    ----------
+    buffer : ndarray
+    variables : dict
+        Each public variable, in the order the expand function writes them, to its shape
+        and dims.
+    coords : dict
+    start : ndarray
+        The chains' centre: coefficients at their priors' centres, α and every SD at 1,
+        no correlation, effects 0.
+    centred : tuple of bool
+        Whether each factor's effects are centred.
+    """
+
+    buffer: np.ndarray
+    variables: dict
+    coords: dict
+    start: np.ndarray
+    centred: tuple[bool, ...]
+
+    @property
+    def n_dim(self) -> int:
+        return len(self.start)
+
+    def log_density(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """log p(β, α, θ, b | y) up to a constant and its gradient."""
+        return log_density(np.ascontiguousarray(x, dtype=float), self.buffer)
+
+    def compiled(self):
+        """The nutpie model (:func:`lmm_bayes.sampling.compiled_model`), chains started at
+        :attr:`start` jittered by U(−½, ½) per coordinate."""
+        from .sampling import compiled_model
+
+        def initial_point(seed):
+            rng = np.random.default_rng(seed)
+            return self.start + rng.uniform(-START_JITTER, START_JITTER, self.n_dim)
+
+        return compiled_model(self.variables, self.coords, self.n_dim, logp_cfunc,
+                              expand_cfunc, self.buffer, initial_point)
+
+
+def _public(design: Design, fixed: FixedEffects, covariances) -> tuple[dict, dict]:
+    variables = {names.BETA: ((fixed.p,), (names.FIXED,))}
+    coords = {names.FIXED: list(fixed.names)}
+    if fixed.has_shape:
+        variables[names.ALPHA] = ((), ())
+    for g, c in zip(design.groups, covariances):
+        variables[names.sd(g.name)] = ((c.q,), (names.term_dim(g.name),))
+        if c.correlated:
+            pairs = c.q * (c.q - 1) // 2
+            variables[names.correlation(g.name)] = ((pairs,), (names.pair_dim(g.name),))
+        variables[names.effects(g.name)] = ((g.n_levels, c.q), (names.level_dim(g.name),
+                                                                 names.term_dim(g.name)))
+        coords.update(names.coords(g.name, g.levels, g.terms))
+    return variables, coords
+
+
+def joint_density(design: Design, priors: PriorSet, family: str, link: str | None,
+                  parametrization: str = "auto") -> JointDensity:
+    """Pack ``design`` and ``priors`` for :mod:`lmm_bayes.joint_kernels`."""
+    from .families import get_family
+
+    fixed = fixed_effects(design, priors, family)
+    covariances = factor_covariances(design.groups, priors)
+    code = FAMILY_CODES[(family, get_family(family, link).link)]
+    centred = tuple(_centred(design, g, code == BINOMIAL, parametrization)
+                    for g in design.groups)
+    q = np.array([c.q for c in covariances])
+    first_term = np.concatenate([[0], np.cumsum(q)[:-1]])
+    coordinates = fixed.n_dim + np.concatenate([[0], np.cumsum([c.n_dim for c in covariances])])
+    effects = coordinates[-1] + np.concatenate(
+        [[0], np.cumsum([g.n_levels * c.q for g, c in zip(design.groups, covariances)])])
+    meta = np.array([[c.q, g.n_levels, coordinates[k], effects[k], centred[k], first_term[k]]
+                     for k, (g, c) in enumerate(zip(design.groups, covariances))],
+                    dtype=np.int64)
+    trials = design.trials if design.trials is not None else np.ones(design.n_obs)
+    offset = getattr(design, "offset", None)
+    index = np.stack([g.index for g in design.groups], axis=1).astype(np.int64)
+    Z = np.concatenate([g.Z for g in design.groups], axis=1)
+    buffer = pack([np.array([code, fixed.p, fixed.has_shape, len(covariances)], dtype=float),
+                   design.y,
+                   trials, np.zeros(design.n_obs) if offset is None else offset, fixed.X,
+                   meta, np.array([c.eta if c.correlated else 0.0 for c in covariances]),
+                   index, Z, fixed.kinds, fixed.params,
+                   np.concatenate([c.kinds for c in covariances]).astype(np.int64),
+                   np.concatenate([c.params for c in covariances]), fixed.means])
+    start = np.concatenate([fixed.start(), *(c.start(1.0) for c in covariances),
+                            np.zeros(int(effects[-1] - effects[0]))])
+    variables, coords = _public(design, fixed, covariances)
+    return JointDensity(buffer, variables, coords, start, centred)

@@ -1,0 +1,211 @@
+"""A GLMM with one grouping factor, its random effects integrated out level by level by
+adaptive Gauss–Hermite quadrature (glmer's ``nAGQ``; Pinheiro & Bates 1995), so that only
+θ = (Σ's coordinates, the fixed effects, log α) is sampled.
+
+The likelihood is a product over levels of q-dimensional integrals (q ≤ :data:`MAX_TERMS`),
+
+.. math::
+
+    p(y \\mid \\beta, \\Sigma, \\alpha) = \\prod_\\ell \\int \\prod_{j \\in \\ell}
+    p(y_j \\mid x_j^\\top\\beta + o_j + z_j^\\top b, \\alpha)\\, N(b; 0, \\Sigma)\\, db,
+
+each computed on a tensor grid of m points per dimension placed at the integrand's mode and
+scaled by its curvature (:func:`lmm_bayes.quadrature_kernels.level_integral`). The number of
+points m is chosen per model (:func:`points_per_dimension`): the smallest odd m whose total
+log-likelihood moves by less than :data:`TOLERANCE` when m grows by two, at the posterior mode
+of the Laplace approximation (m = 1) and at a wider θ there. The density the samplers see is
+then the exact marginal posterior to that tolerance.
+
+After θ is sampled, each draw is completed by one draw of every level's effects from
+p(b | y, θ), by importance resampling from a t at the conditional mode (Rubin 1988):
+:data:`PROPOSALS` candidates per level and draw.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .covariance import FactorCovariance, factor_covariances
+from .design import Design, GroupingFactor
+from .glmm import FAMILY_CODES, FixedEffects, fixed_effects
+from .integrated import IntegratedPosterior
+from .packing import pack
+from .priors import PriorSet
+from .quadrature_kernels import conditional_modes, effect_draws, log_posterior, logp_cfunc
+from .sampling import in_threads
+
+__all__ = ["AdaptiveQuadrature", "QuadraturePosterior", "obstacle", "points_per_dimension",
+           "quadrature_posterior"]
+
+MAX_TERMS = 3
+TOLERANCE = 1e-3    # largest change of the total log-likelihood between m and m + 2 points
+MAX_POINTS = {1: 25, 2: 11, 3: 7}   # points per dimension at most, by q
+PROPOSALS = 32      # importance-resampling candidates per level and draw
+PROPOSAL_DF = 8
+WIDER = 1.0         # the log-SDs' shift (log scale) of the second point the points are checked at
+
+
+def obstacle(design: Design) -> str | None:
+    """Why the quadrature does not take the model, or None: it takes one grouping factor
+    of at most :data:`MAX_TERMS` varying terms that spans every row."""
+    if len(design.groups) != 1:
+        return f"{len(design.groups)} grouping factors"
+    group = design.groups[0]
+    if group.member is not None:
+        return f"the gr(..., by = ...) factor {group.name}"
+    if len(group.terms) > MAX_TERMS:
+        return f"{len(group.terms)} varying terms (the quadrature takes at most {MAX_TERMS})"
+    return None
+
+
+def _grid(m: int, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tensor-product nodes (m^q, q) for the standard normal and log w̃_k = log w_k +
+    |z_k|²/2 (:func:`lmm_bayes.quadrature_kernels.level_integral`)."""
+    points, weights = np.polynomial.hermite_e.hermegauss(m)
+    grids = np.meshgrid(*([points] * q), indexing="ij")
+    nodes = np.stack([g.ravel() for g in grids], axis=1)
+    log_w = np.add.reduce(np.meshgrid(*([np.log(weights)] * q), indexing="ij")).ravel()
+    return nodes, log_w + 0.5 * (nodes**2).sum(axis=1)
+
+
+class AdaptiveQuadrature:
+    """The one-factor GLMM's log p(θ | y) and effect draws, compiled (module docstring); an
+    algebra of :class:`~lmm_bayes.integrated.IntegratedPosterior`, θ = (Σ's coordinates,
+    ρ) with ρ = (coefficients, log α).
+
+    ``points`` per dimension (1: the Laplace approximation) and ``modes``, each level's
+    Newton start (default 0), are fixed at construction: :meth:`refined` gives a copy with
+    others."""
+
+    logp_cfunc = logp_cfunc
+
+    def __init__(self, design: Design, priors: PriorSet, family: str, link: str | None,
+                 covariance: FactorCovariance, points: int = 1,
+                 modes: np.ndarray | None = None):
+        from .families import get_family
+
+        group = design.groups[0]
+        order = np.argsort(group.index, kind="stable")
+        self.factors: tuple[GroupingFactor, ...] = (group,)
+        self.fixed: FixedEffects = fixed_effects(design, priors, family)
+        self.fixed_names = self.fixed.names
+        self.n_residual = self.fixed.n_dim
+        self.covariance = covariance
+        self.points = points
+        self.modes = np.zeros((group.n_levels, covariance.q)) if modes is None else modes
+        code = FAMILY_CODES[(family, get_family(family, link).link)]
+        trials = design.trials if design.trials is not None else np.ones(design.n_obs)
+        offset = getattr(design, "offset", None)
+        offset = np.zeros(design.n_obs) if offset is None else offset
+        starts = np.searchsorted(group.index[order], np.arange(group.n_levels + 1))
+        self._head = [code, group.n_levels, self.fixed.p, covariance.q]
+        self._data = [starts.astype(np.int64), design.y[order], trials[order], offset[order],
+                      self.fixed.X[order], group.Z[order], self.fixed.kinds, self.fixed.params,
+                      covariance.kinds, covariance.params]
+        self._buffer = self.buffer()
+
+    def refined(self, points: int, modes: np.ndarray) -> AdaptiveQuadrature:
+        """This model with ``points`` per dimension and Newton starts ``modes``."""
+        found = copy.copy(self)
+        found.points, found.modes = points, modes
+        found._buffer = found.buffer()
+        return found
+
+    def buffer(self, mode: np.ndarray | None = None, factor: np.ndarray | None = None
+               ) -> np.ndarray:
+        """Everything :func:`~lmm_bayes.quadrature_kernels.log_posterior` reads, with the
+        whitening θ = mode + factor·z of the nutpie entry point (default: none)."""
+        nodes, log_weights = _grid(self.points, self.covariance.q)
+        c = self.covariance
+        scalars = np.array([*self._head, len(log_weights), c.correlated,
+                            c.eta if c.correlated else 0.0, self.fixed.has_shape])
+        n_dim = c.n_dim + self.n_residual
+        mode = np.zeros(n_dim) if mode is None else mode
+        factor = np.eye(n_dim) if factor is None else factor
+        return pack([scalars, *self._data, nodes, log_weights, self.modes, mode, factor])
+
+    def log_posterior(self, x: np.ndarray, gradient: bool = True) -> tuple[float, np.ndarray]:
+        """log p(θ | y) up to a constant and its gradient (module docstring)."""
+        return log_posterior(np.ascontiguousarray(x, dtype=float), self._buffer, gradient)
+
+    def level_modes(self, x: np.ndarray) -> np.ndarray:
+        """Each level's conditional mode b̂ at θ = ``x`` (L, q)."""
+        return conditional_modes(np.ascontiguousarray(x, dtype=float), self._buffer)
+
+    def effect_draws(self, thetas: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """β and one draw of b (m, L, q) from p(b | y, θ) at each row of ``thetas``, by
+        importance resampling (module docstring), the random streams seeded from
+        ``seed``."""
+        seeds = np.random.default_rng(seed).integers(2**31, size=len(thetas))
+        b = effect_draws(np.ascontiguousarray(thetas, dtype=float), self._buffer, seeds,
+                         PROPOSALS, float(PROPOSAL_DF))
+        return self.fixed.coefficients(thetas[:, self.covariance.n_dim:]), b
+
+    def residual_start(self) -> np.ndarray:
+        """The coefficients at their priors' centres, α at 1."""
+        return self.fixed.start()
+
+    def residual_variables(self, rho: np.ndarray) -> tuple[dict, dict]:
+        return self.fixed.variables(rho)
+
+
+class QuadraturePosterior(IntegratedPosterior):
+    """:class:`~lmm_bayes.integrated.IntegratedPosterior` of the one-factor GLMM: the
+    search for the mode starts at ``start`` (default: every SD at 1 on the link scale, the
+    coefficients at their priors' centres), and the effects are drawn by importance
+    resampling."""
+
+    def __init__(self, algebra: AdaptiveQuadrature, start: np.ndarray | None = None):
+        self._start = start
+        super().__init__(algebra, (algebra.covariance,))
+
+    def start(self) -> np.ndarray:
+        if self._start is not None:
+            return self._start
+        return np.concatenate([self.covariances[0].start(1.0), self.algebra.residual_start()])
+
+    def effects(self, draws: np.ndarray, rng: np.random.Generator, cores: int | None
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """β and one draw of b at each θ in ``draws``, in threads."""
+        seeds = rng.integers(2**31, size=len(draws))
+        chunks = in_threads(lambda rows: self.algebra.effect_draws(
+            draws[rows], int(seeds[rows[0]]) if len(rows) else 0), len(draws), cores)
+        return (np.concatenate([beta for beta, _ in chunks]),
+                [np.concatenate([b for _, b in chunks])])
+
+
+def points_per_dimension(algebra: AdaptiveQuadrature, mode: np.ndarray) -> int:
+    """The smallest odd m ≥ 3 (module docstring) at which log p(θ | y) at ``mode`` and at
+    ``mode`` with every log-SD :data:`WIDER` higher changes by less than :data:`TOLERANCE`
+    from m to m + 2; the largest of :data:`MAX_POINTS` otherwise."""
+    q = algebra.covariance.q
+    wider = mode.copy()
+    wider[:q] += WIDER
+    largest = MAX_POINTS[q]
+
+    def values(m):
+        found = algebra.refined(m, algebra.modes)
+        return np.array([found.log_posterior(x, gradient=False)[0] for x in (mode, wider)])
+
+    m, current = 3, values(3)
+    while m + 2 <= largest:
+        following = values(m + 2)
+        if np.max(np.abs(following - current)) < TOLERANCE:
+            return m
+        m, current = m + 2, following
+    return m
+
+
+def quadrature_posterior(design: Design, priors: PriorSet, family: str, link: str | None
+                         ) -> QuadraturePosterior:
+    """The one-factor GLMM's posterior of θ: the Laplace approximation's mode (m = 1) gives
+    each level's Newton start and the points per dimension (:func:`points_per_dimension`),
+    then the mode and Laplace covariance of the quadrature's posterior."""
+    covariance = factor_covariances(design.groups, priors)[0]
+    laplace = QuadraturePosterior(AdaptiveQuadrature(design, priors, family, link, covariance))
+    modes = laplace.algebra.level_modes(laplace.mode)
+    algebra = laplace.algebra.refined(1, modes)
+    algebra = algebra.refined(points_per_dimension(algebra, laplace.mode), modes)
+    return QuadraturePosterior(algebra, laplace.mode)
