@@ -488,6 +488,8 @@ class Fit:
         post = self.idata.posterior
         fixed_mean = np.einsum("p,cdp->cd", design.X.mean(axis=0),
                                post[names.BETA].transpose("chain", "draw", names.FIXED).values)
+        if design.offset is not None:  # the mean η at which the latent scale is taken
+            fixed_mean = fixed_mean + design.offset.mean()
         residual = summaries.latent_residual_variance(self.family, post, fixed_mean)
         return summaries.icc(post, self._groups, at=at, nested_in=nested, group=group,
                              prob=prob, residual=residual)
@@ -518,7 +520,8 @@ class Fit:
         design = self.model.design
         Z = {g.name: g.Z for g in design.groups}
         return summaries.marginal_effects(self.idata.posterior, design.X, Z, self.family,
-                                          prob=prob, samples=samples, random_seed=random_seed)
+                                          offset=design.offset, prob=prob, samples=samples,
+                                          random_seed=random_seed)
 
     def shrinkage(self, group: str, term: str = "(Intercept)",
                   prob: float = 0.95) -> pd.DataFrame:

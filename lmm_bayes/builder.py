@@ -26,6 +26,10 @@ Poisson or negative binomial (Var = μ + μ²/α) response; there is then no ε 
 Each family writes its own likelihood (:meth:`lmm_bayes.families.Family.likelihood`); the
 builder gives it η, the response and its extra parameters with their priors.
 
+An ``offset()`` in the formula (:attr:`lmm_bayes.design.Design.offset`) is added to η with
+coefficient 1, for every family: a Poisson rate per unit of exposure is
+log μ_i = log t_i + x_iᵀβ + ….
+
 Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian), ``alpha`` (negative
 binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim ``<g>__pair``, each
 correlation once), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
@@ -389,6 +393,8 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
         if family != "gaussian" and parametrization == "auto":
             parametrization = "non-centered"
         eta = pt.dot(design.X, beta)
+        if design.offset is not None:  # a constant of the design, like X
+            eta = eta + design.offset
         for group in design.groups:
             eta = eta + _random_part(group, priors, _centred(design, group, parametrization))
         if residuals is not None:

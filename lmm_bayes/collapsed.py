@@ -81,7 +81,7 @@ def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | 
     normal priors on the fixed effects, SD priors of the families :mod:`lmm_bayes.kernel`
     writes out, and at most :data:`MAX_DENSE` effects outside the largest factor."""
     groups = design.groups
-    found = gaussian_obstacle(family, residuals)
+    found = gaussian_obstacle(design, family, residuals)
     if found is not None:
         return found
     if len(groups) < 2:

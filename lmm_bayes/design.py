@@ -27,7 +27,7 @@ from .formula import Formula, RandomTerm, Term
 from .response import response_values
 from .variables import DataSchema, VariableEvaluator, columns_used
 
-__all__ = ["Design", "GroupingFactor", "build_design", "evaluate_covariates"]
+__all__ = ["Design", "GroupingFactor", "build_design", "evaluate_covariates", "evaluate_offset"]
 
 logger = logging.getLogger("lmm_bayes")
 
@@ -110,6 +110,9 @@ class Design:
     trials : ndarray, shape (n,), or None
         Number of trials of each row of a binomial response (``cbind(successes, failures)``:
         successes + failures; 1 for a 0/1 response); None for other families.
+    offset : ndarray, shape (n,), or None
+        The sum of the formula's ``offset()`` terms on each row: a part of the linear
+        predictor with coefficient 1, η = Xβ + Zb + offset; None when it has none.
     """
 
     formula: Formula
@@ -121,6 +124,7 @@ class Design:
     schema: DataSchema
     n_rows_given: int
     trials: np.ndarray | None = None
+    offset: np.ndarray | None = None
 
     @property
     def n_obs(self) -> int:
@@ -133,9 +137,11 @@ class Design:
 
     def least_squares(self) -> tuple[np.ndarray, np.ndarray]:
         """The fixed effects' least-squares coefficients and residuals, random effects
-        ignored: starting values and moment estimates for the samplers."""
-        beta = np.linalg.lstsq(self.X, self.y, rcond=None)[0]
-        return beta, self.y - self.X @ beta
+        ignored (of y less the offset): starting values and moment estimates for the
+        samplers."""
+        y = self.y if self.offset is None else self.y - self.offset
+        beta = np.linalg.lstsq(self.X, y, rcond=None)[0]
+        return beta, y - self.X @ beta
 
     def group(self, name: str) -> GroupingFactor:
         """The grouping factor called ``name``; :class:`DesignError` naming the known ones."""
@@ -353,6 +359,21 @@ def _check_grouping(group: GroupingFactor, n: int) -> None:
 # ----------------------------------------------------------------------------- build
 
 
+def _offset(formula: Formula, ev: VariableEvaluator) -> np.ndarray | None:
+    """The sum of the formula's offsets evaluated by ``ev``, or None without any; a
+    non-finite value (log(0)) is the evaluator's DesignError naming the term and row."""
+    if not formula.offsets:
+        return None
+    total = np.zeros(len(ev.data))
+    for label in formula.offsets:
+        var = ev.variable(label)
+        if var.is_categorical:
+            raise DesignError(f"the offset {label!r} is not numeric (levels {list(var.levels)[:5]}); "
+                              "an offset is added to the linear predictor")
+        total += var.values
+    return total
+
+
 def _grouping_factors(rterm: RandomTerm, ev: VariableEvaluator, n: int):
     """The factor of a random term; one per level of ``by`` for ``gr(g, by = arm)``."""
     if rterm.by is None:
@@ -422,8 +443,8 @@ def build_design(
         Reference level of categorical columns (default: the first in sorted order, or the
         first category of a pandas Categorical).
     na_action : {"raise", "drop"}
-        Missing values in used columns raise :class:`DesignError` (default) or drop the rows,
-        logging how many.
+        Missing values in used columns (offsets' included) raise :class:`DesignError`
+        (default) or drop the rows, logging how many.
     also_used : collection of str
         Variables used elsewhere in the model (the residual options), checked for presence
         and missing values like the formula's.
@@ -435,7 +456,7 @@ def build_design(
     ------
     DesignError
         For a missing column, NaN (with ``na_action="raise"``), a non-numeric response or
-        one outside the family's support,
+        one outside the family's support, a non-finite value of a term or offset (log(0)),
         collinear fixed effects, a grouping factor with one level, or a random slope that the
         data cannot inform.
     """
@@ -448,7 +469,7 @@ def build_design(
     rows = _missing_rows(formula, data, na_action, also_used)
     _check_rows(len(rows), len(data))
     used = data.iloc[rows].reset_index(drop=True)
-    ev = VariableEvaluator(used, factors=factors, reference=reference)
+    ev = VariableEvaluator(used, factors=factors, reference=reference, positions=rows)
     y, trials = response_values(formula.response, ev, family, rows)
     _check_scale(y, f"the response {formula.response!r}")
     fixed_names, X = model_matrix(formula.fixed, ev, len(used))
@@ -456,8 +477,9 @@ def build_design(
         _check_scale(column, f"the fixed-effect column {name!r}")
     check_full_rank(X, fixed_names)
     groups = tuple(g for r in formula.random for g in _grouping_factors(r, ev, len(used)))
+    offset = _offset(formula, ev)
     return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data),
-                  trials)
+                  trials, offset)
 
 
 def evaluate_covariates(design: Design,
@@ -488,3 +510,13 @@ def evaluate_covariates(design: Design,
         for k, label in enumerate(by.levels):
             Z[f"{rterm.group}:{rterm.by}{label}"] = np.where((by.values == k)[:, None], z, 0.0)
     return X, Z
+
+
+def evaluate_offset(design: Design, data: pd.DataFrame) -> np.ndarray | None:
+    """The offset of new rows (m,), evaluated as on the fitting data (``center``/``scale``
+    constants from ``design.schema``); None for a model without offsets."""
+    if design.offset is None:
+        return None
+    data = data.reset_index(drop=True)
+    return _offset(design.formula, VariableEvaluator(data, factors=design.schema.levels,
+                                                     schema=design.schema))

@@ -137,7 +137,7 @@ def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | 
     of the families :mod:`lmm_bayes.kernel` writes out, and at most :data:`MAX_REST`
     effects outside the factor with the most; a sigma formula is allowed when its design
     has at most :data:`MAX_CLASSES` distinct rows."""
-    found = gaussian_obstacle(family, None) or _residual_obstacle(residuals)
+    found = gaussian_obstacle(design, family, None) or _residual_obstacle(residuals)
     if found is not None:
         return found
     if not design.groups:

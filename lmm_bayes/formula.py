@@ -17,7 +17,10 @@ touched here). It follows R's formula semantics (Wilkinson & Rogers 1973; Chambe
 * a variable is a column name, a backquoted name, or a call such as ``np.log(x)``,
   ``I(x^2)``, ``center(x)``, ``scale(x)`` or ``C(x)`` (treat ``x`` as categorical), kept here
   as text and checked and evaluated later, under an allow-list, by
-  :mod:`lmm_bayes.expressions`.
+  :mod:`lmm_bayes.expressions`;
+* ``offset(expr)`` added to the fixed part: a known term of the linear predictor with
+  coefficient 1, e.g. ``offset(log(exposure))`` (R's and lme4's ``offset()``); ``expr`` is any
+  variable expression; several offsets are summed.
 
 Formulas are user input (a TOML spec, a saved fit), so the parser bounds its work: at most
 :data:`MAX_TOKENS` tokens and :data:`MAX_NESTING` nested parentheses, exponents of at most
@@ -34,6 +37,7 @@ from itertools import combinations
 from math import comb
 
 from .errors import SpecError
+from .expressions import parse_expression
 
 __all__ = ["NAME", "Formula", "RandomTerm", "Term", "parse_formula"]
 
@@ -95,12 +99,14 @@ class RandomTerm:
 
 @dataclass(frozen=True)
 class Formula:
-    """A parsed formula: response, fixed terms and random terms, in lme4's order."""
+    """A parsed formula: response, fixed terms and random terms, in lme4's order, and the
+    expressions of its ``offset()`` terms (``"log(exposure)"``), each once, in order."""
 
     text: str
     response: str
     fixed: tuple[Term, ...]
     random: tuple[RandomTerm, ...]
+    offsets: tuple[str, ...] = ()
 
     @property
     def has_intercept(self) -> bool:
@@ -108,10 +114,12 @@ class Formula:
 
     @property
     def variables(self) -> tuple[str, ...]:
-        """Every variable the formula uses (response, predictors, grouping columns), once."""
+        """Every variable the formula uses (response, predictors, offsets, grouping
+        columns), once."""
         found = [self.response]
         for term in self.fixed:
             found.extend(term.factors)
+        found.extend(self.offsets)
         for rterm in self.random:
             for term in rterm.terms:
                 found.extend(term.factors)
@@ -203,9 +211,10 @@ def _scan(text: str) -> list[_Token]:
 
 # ----------------------------------------------------------------------------- parser
 # AST nodes are tuples: ("var", label, pos), ("num", text, pos), ("bin", op, left, right, pos),
-# ("bar", lhs, group, correlated, pos, id).
+# ("bar", lhs, group, correlated, pos, id), ("offset", expression, pos).
 
 _BINARY_LEVELS = (("+", "-"), ("*", "/"), (":",))
+_OFFSET = "offset("
 
 
 class _Parser:
@@ -280,6 +289,9 @@ class _Parser:
 
     def atom(self):
         tok = self.tok
+        if tok.kind == "call" and tok.text.startswith(_OFFSET):
+            self.i += 1
+            return ("offset", tok.text[len(_OFFSET):-1], tok.pos)
         if tok.kind in ("name", "call"):
             self.i += 1
             return ("var", tok.text, tok.pos)
@@ -332,9 +344,10 @@ class _TermAlgebra:
     """Evaluate an AST into ``(terms, intercept)``: terms without the intercept, and the
     intercept flag (``None`` unspecified, ``True`` added by ``1``, ``False`` removed)."""
 
-    def __init__(self, text: str, order: dict[str, int]):
+    def __init__(self, text: str, order: dict[str, int], random: bool = False):
         self.text = text
         self.order = order
+        self.random = random  # the left side of a random term, for the offset's message
 
     def merge(self, *parts: tuple[str, ...]) -> tuple[str, ...]:
         """The product of terms, its variables in the formula's variable order."""
@@ -353,6 +366,11 @@ class _TermAlgebra:
         if kind == "bar":
             raise _fail(self.text, node[4], "a random-effect term (... | g) must stand alone, "
                         "added to the rest of the formula")
+        if kind == "offset":
+            where = ("cannot be part of a random-effect term (... | g)" if self.random
+                     else "must stand alone, added to the rest of the formula")
+            raise _fail(self.text, node[2], f"an offset {where}, e.g. y ~ x + "
+                        "offset(log(exposure)) + (1 | g)")
         return self.binary(node)
 
     def check_count(self, count: int, pos: int) -> None:
@@ -445,7 +463,7 @@ def _grouping_factors(node, text: str) -> list[tuple[str, ...]]:
 
 def _random_terms(node, text: str) -> list[RandomTerm]:
     _, lhs, group, correlated, pos, term_id = node
-    algebra = _TermAlgebra(text, _variable_order(lhs, {}))
+    algebra = _TermAlgebra(text, _variable_order(lhs, {}), random=True)
     terms, flag = algebra.eval(lhs)
     effects = _ordered_terms(terms, flag is not False)
     if not effects:
@@ -461,6 +479,21 @@ def _random_terms(node, text: str) -> list[RandomTerm]:
     ]
 
 
+def _offset(node, sign: int, text: str) -> str:
+    """The expression of a top-level ``offset(expr)``, checked against the allow-list of
+    :mod:`lmm_bayes.expressions` here, so that the error can point at it."""
+    _, expression, pos = node
+    if sign < 0:
+        raise _fail(text, pos, "an offset cannot be subtracted")
+    if not expression:
+        raise _fail(text, pos, "offset() needs an expression, e.g. offset(log(exposure))")
+    try:
+        parse_expression(expression)
+    except SpecError as err:
+        raise _fail(text, pos, f"offset({expression}) is not a valid expression ({err})") from None
+    return expression
+
+
 def parse_formula(text: str) -> Formula:
     """Parse an lme4-style formula.
 
@@ -472,7 +505,8 @@ def parse_formula(text: str) -> Formula:
     Returns
     -------
     Formula
-        Response, fixed terms (intercept first, then by order) and random terms.
+        Response, fixed terms (intercept first, then by order), random terms and offsets
+        (each once, as R keeps each variable once).
 
     Raises
     ------
@@ -495,6 +529,7 @@ def parse_formula(text: str) -> Formula:
     if lhs[0] != "var":
         raise _fail(text, 0, "the response must be a single variable or expression")
     random: list[RandomTerm] = []
+    offsets: list[str] = []
     terms: list[tuple[str, ...]] = []
     flag = None
     algebra = _TermAlgebra(text, _variable_order(rhs, {lhs[1]: 0}))
@@ -503,6 +538,9 @@ def parse_formula(text: str) -> Formula:
             if sign < 0:
                 raise _fail(text, node[4], "a random-effect term cannot be subtracted")
             random.extend(_random_terms(node, text))
+            continue
+        if node[0] == "offset":
+            offsets.append(_offset(node, sign, text))
             continue
         node_terms, node_flag = algebra.eval(node)
         if sign > 0:
@@ -520,4 +558,4 @@ def parse_formula(text: str) -> Formula:
             "put all effects of one grouping factor in one term, e.g. (1 + x | g), or use || "
             "for independent effects"
         )
-    return Formula(text, lhs[1], fixed, tuple(random))
+    return Formula(text, lhs[1], fixed, tuple(random), tuple(dict.fromkeys(offsets)))

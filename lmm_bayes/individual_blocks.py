@@ -71,6 +71,7 @@ from .covariance import CovarianceLayout, factor_covariances
 from .design import Design, GroupingFactor
 from .distributions import Prior
 from .kernel import integrated_prior_obstacle
+from .marginal import gaussian_obstacle
 from .packing import pack
 from .priors import INTERCEPT, PriorSet
 from .residuals import ResidualDesign, SerialDesign
@@ -88,8 +89,9 @@ def obstacle(design: Design, priors: PriorSet, family: str,
     priors on the fixed effects, SD priors of the families :mod:`lmm_bayes.kernel` writes
     out, serial individuals (if any) each within one level, and at most
     :data:`MAX_LEVEL_ROWS` rows in a level."""
-    if family != "gaussian":
-        return f"the {family} family"
+    found = gaussian_obstacle(design, family, None)  # residual structures are covered here
+    if found is not None:
+        return found
     split = [g.name for g in design.groups if g.member is not None]
     if split:
         return f"the gr(..., by = ...) factor {split[0]}"

@@ -79,13 +79,18 @@ class LevelStatistics:
 MAX_MARGINAL_TERMS = 2
 
 
-def gaussian_obstacle(family: str, residuals=None) -> str | None:
+def gaussian_obstacle(design: Design, family: str, residuals=None) -> str | None:
     """What keeps y from being normal given the random effects with independent
     homoscedastic residuals (``residuals`` None: no
-    :class:`~lmm_bayes.residuals.ResidualDesign`), or None: the condition of every closed
-    form that integrates random effects out (here and in :mod:`lmm_bayes.collapsed`)."""
+    :class:`~lmm_bayes.residuals.ResidualDesign`) and mean Xβ + Zb, or None: the condition
+    of every closed form that integrates random effects out (here, in
+    :mod:`lmm_bayes.collapsed`, :mod:`lmm_bayes.effects_system` and
+    :mod:`lmm_bayes.individual_blocks`). Their statistics are of y itself, so an offset
+    would be silently left out: such a model goes to the graph engine."""
     if family != "gaussian":
         return f"the {family} family"
+    if design.offset is not None:
+        return "an offset"
     if residuals is not None:
         return "a residual structure or sigma formula"
     return None
@@ -95,7 +100,7 @@ def level_obstacle(design: Design, family: str, residuals=None) -> str | None:
     """What keeps each level's likelihood, its effects integrated out, from being normal in
     closed form (:func:`level_loglik`), or None: it is for a model with one grouping factor
     that :func:`gaussian_obstacle` lets through."""
-    found = gaussian_obstacle(family, residuals)
+    found = gaussian_obstacle(design, family, residuals)
     if found is not None:
         return found
     if len(design.groups) != 1:

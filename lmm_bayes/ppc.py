@@ -62,9 +62,10 @@ def statistic(values: np.ndarray, name: str, index: np.ndarray | None = None) ->
 
 
 def fitted_linear_predictor(draws: PosteriorDraws, design: Design, rows: slice) -> np.ndarray:
-    """η = Xβ + Σ_g Z_g b_g on fitted ``rows``, per draw (S, len(rows))."""
-    return draws.linear_predictor(design.X[rows], [(g.name, g.Z[rows], g.index[rows])
-                                                   for g in design.groups])
+    """η = Xβ + Σ_g Z_g b_g + offset on fitted ``rows``, per draw (S, len(rows))."""
+    eta = draws.linear_predictor(design.X[rows], [(g.name, g.Z[rows], g.index[rows])
+                                                  for g in design.groups])
+    return eta if design.offset is None else eta + design.offset[rows]
 
 
 def _by_rows(posterior: xr.Dataset, design: Design, compute) -> xr.DataArray:

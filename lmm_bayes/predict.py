@@ -5,10 +5,11 @@ covariates z_g of each grouping factor g, the linear predictor is
 
 .. math::
 
-    \\eta^{(s)} = x^\\top\\beta^{(s)} + \\sum_g z_g^\\top b^{(s)}_{g,\\ell_g},
+    \\eta^{(s)} = x^\\top\\beta^{(s)} + \\sum_g z_g^\\top b^{(s)}_{g,\\ell_g} + o,
 
-and the prediction is the mean :math:`\\mu^{(s)} = g^{-1}(\\eta^{(s)})` (``kind="mean"``) or a
-draw of the response around it (``kind="response"``). The level effects
+with o the row's offset (the formula's ``offset()`` terms evaluated on the new row; 0
+without), and the prediction is the mean :math:`\\mu^{(s)} = g^{-1}(\\eta^{(s)})`
+(``kind="mean"``) or a draw of the response around it (``kind="response"``). The level effects
 :math:`b_{g,\\ell}` come, by ``groups``:
 
 - ``"conditional"``: each known level's posterior draws; an unseen level is an error;
@@ -39,7 +40,7 @@ import pandas as pd
 import xarray as xr
 
 from . import names
-from .design import Design, GroupingFactor, evaluate_covariates
+from .design import Design, GroupingFactor, evaluate_covariates, evaluate_offset
 from .errors import DesignError, Setting
 from .families import Family, get_family
 from .posterior import PosteriorDraws
@@ -68,12 +69,15 @@ class NewRows:
         Position of each row's level among the factor's known levels, −1 if unseen.
     labels : dict of factor name to ndarray (m,) of str
         Each row's level label (``"308"``, ``"A:1"`` for a nested factor).
+    offset : ndarray (m,) or None
+        Each row's offset (:attr:`lmm_bayes.design.Design.offset`); None without offsets.
     """
 
     X: np.ndarray
     Z: dict[str, np.ndarray]
     codes: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
+    offset: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -91,7 +95,8 @@ def sigma_rows(residuals: ResidualDesign | None, data: pd.DataFrame) -> np.ndarr
 
 
 def _check_columns(design: Design, data: pd.DataFrame, groups: Groups) -> None:
-    """Every predictor (and grouping) column present and complete, else DesignError."""
+    """Every predictor, offset (and grouping) column present and complete, else
+    DesignError."""
     formula = design.formula
     labels = [v for t in formula.fixed for v in t.factors]
     labels += [v for r in formula.random for t in r.terms for v in t.factors]
@@ -102,6 +107,12 @@ def _check_columns(design: Design, data: pd.DataFrame, groups: Groups) -> None:
                           absent="the new data have no column {label!r}, which the model uses",
                           missing="column {column!r} of the new data is missing (NaN) in "
                                   "{count} row(s), first at position {first}")
+    for label in formula.offsets:  # its column is easily forgotten: name the offset
+        _require_complete(label, data,
+                          absent="the new data have no column for the offset {label!r}, "
+                                 "which the model adds to every prediction",
+                          missing="column {column!r} of the offset is missing (NaN) in the "
+                                  "new data in {count} row(s), first at position {first}")
 
 
 def _require_complete(label: str, data: pd.DataFrame, *, absent: str, missing: str) -> None:
@@ -151,7 +162,7 @@ def new_rows(design: Design, data: pd.DataFrame, groups: Groups = "new") -> NewR
         labels[group.name] = _level_labels(design, data, group.name)
         position = {level: k for k, level in enumerate(group.levels)}
         codes[group.name] = np.array([position.get(v, -1) for v in labels[group.name]], int)
-    return NewRows(X, Z, codes, labels)
+    return NewRows(X, Z, codes, labels, evaluate_offset(design, data))
 
 
 # ----------------------------------------------------------------------------- effects
@@ -198,7 +209,8 @@ def linear_predictor(draws: PosteriorDraws, design: Design, rows: NewRows, group
                      rng: np.random.Generator, conditioned=None, skip: str | None = None
                      ) -> np.ndarray:
     """η per draw and row (S, m): the known levels' effects
-    (:meth:`~lmm_bayes.posterior.PosteriorDraws.linear_predictor`) and, with ``groups="new"``,
+    (:meth:`~lmm_bayes.posterior.PosteriorDraws.linear_predictor`), the rows' offset and,
+    with ``groups="new"``,
     fresh effects of unseen levels; ``conditioned`` maps a factor to the (labels, effects)
     of new levels drawn given a history; ``skip`` leaves one factor out."""
     factors = [] if groups == "population" else [g for g in design.groups if g.name != skip]
@@ -209,6 +221,8 @@ def linear_predictor(draws: PosteriorDraws, design: Design, rows: NewRows, group
                                           for g in factors])
     for group in factors:
         eta += _unseen_effects(draws, group, rows, rng, (conditioned or {}).get(group.name))
+    if rows.offset is not None:
+        eta += rows.offset
     return eta
 
 
@@ -380,7 +394,7 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
         conditioned = history_effects(draws, design, family, history, rng, residuals)
     if groups == "marginal":
         rows = new_rows(design, data, "population")
-        mean = population_means(posterior, rows.X, rows.Z, family,
+        mean = population_means(posterior, rows.X, rows.Z, family, offset=rows.offset,
                                 random_seed=random_seed).reshape(-1, rows.n_rows)
     else:
         rows = new_rows(design, data, groups)

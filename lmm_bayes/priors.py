@@ -47,7 +47,8 @@ negative binomial's variance is μ + μ²/α, so α → ∞ is the Poisson.
 
 As in brms and rstanarm, the intercept prior applies to the intercept with every other
 fixed-effect column centred at its mean (the model is sampled that way and the reported
-``(Intercept)`` is transformed back).
+``(Intercept)`` is transformed back). With an ``offset()`` its centre is less the mean
+offset, since the offset carries that much of η (log exposure, for a rate).
 
 Overrides are a mapping from a key to a :class:`Prior` (or, for LKJ, a number):
 
@@ -219,6 +220,8 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
         raise PriorError("the response is constant; there is nothing to model")
     names = design.fixed_names
     centre = float(np.mean(y)) if identity else _link_scale_centre(design, response_family)
+    if design.offset is not None:
+        centre -= float(np.mean(design.offset))
     intercept = (Prior("normal", mu=centre, sigma=2.5 * scale) if INTERCEPT in names
                  else None)
     fixed = {name: Prior("normal", mu=0.0, sigma=2.5 * _slope_scale(design.X[:, j], scale))

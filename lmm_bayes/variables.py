@@ -155,10 +155,15 @@ class VariableEvaluator:
         Reference (first) level of a categorical column; default: the first level in order.
     schema : DataSchema, optional
         Levels and transform constants from the fitting data; given for new data.
+    positions : ndarray of int, optional
+        Position of each row of ``data`` in the data the user gave (rows with missing
+        values may have been dropped), so that errors name the user's row.
     """
 
-    def __init__(self, data: pd.DataFrame, *, factors=(), reference=None, schema=None):
+    def __init__(self, data: pd.DataFrame, *, factors=(), reference=None, schema=None,
+                 positions=None):
         self.data = data
+        self.positions = np.arange(len(data)) if positions is None else np.asarray(positions)
         self.factors = set(factors)
         self.reference = dict(reference or {})
         self.schema = schema
@@ -195,7 +200,7 @@ class VariableEvaluator:
         if bad.any():
             raise DesignError(
                 f"the formula term {label!r} is not finite in {int(bad.sum())} row(s) "
-                f"(first at position {int(np.flatnonzero(bad)[0])})"
+                f"(first at position {int(self.positions[np.flatnonzero(bad)[0]])})"
             )
         self.learnt_numeric[label] = kind
         return Variable(label, values)

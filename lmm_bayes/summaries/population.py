@@ -85,7 +85,7 @@ def _monte_carlo_mean(family: Family, eta: np.ndarray, v: np.ndarray,
 
 
 def population_means(posterior: xr.Dataset, X: np.ndarray, Z: Mapping[str, np.ndarray],
-                     family: Family, *, samples: int = 1000,
+                     family: Family, *, offset: np.ndarray | None = None, samples: int = 1000,
                      random_seed: int | None = 0) -> np.ndarray:
     """Population-averaged means at arbitrary rows, per posterior draw.
 
@@ -101,6 +101,8 @@ def population_means(posterior: xr.Dataset, X: np.ndarray, Z: Mapping[str, np.nd
         :func:`lmm_bayes.design.evaluate_covariates`.
     family : Family
         Gives the inverse link g⁻¹.
+    offset : ndarray, shape (m,), optional
+        Each row's offset, added to xᵀβ (:attr:`lmm_bayes.design.Design.offset`).
     samples : int
         Monte Carlo draws of the random part per posterior draw (antithetic pairs).
     random_seed : int or None
@@ -120,6 +122,8 @@ def population_means(posterior: xr.Dataset, X: np.ndarray, Z: Mapping[str, np.nd
     integral is the log-normal mean exp(xᵀβ + v/2), both used exactly.
     """
     eta = np.einsum("mp,cdp->cdm", np.asarray(X, dtype=float), _beta(posterior))
+    if offset is not None:
+        eta = eta + offset
     v = random_variance(posterior, Z) if Z else np.zeros_like(eta)
     v = np.broadcast_to(v, eta.shape)
     if family.link == "identity":
@@ -130,14 +134,14 @@ def population_means(posterior: xr.Dataset, X: np.ndarray, Z: Mapping[str, np.nd
 
 
 def _population_coefficients(means: np.ndarray, X: np.ndarray, weights: np.ndarray,
-                             family: Family) -> np.ndarray:
-    """Weighted least squares of g(μ̄) on X per draw: (XᵀWX)⁻¹XᵀW g(μ̄)."""
+                             family: Family, offset: np.ndarray) -> np.ndarray:
+    """Weighted least squares of g(μ̄) − offset on X per draw: (XᵀWX)⁻¹XᵀW (g(μ̄) − o)."""
     tiny = np.finfo(float).eps
     target = family.link_function(np.clip(means, tiny, 1 - tiny) if family.link in
                                   ("logit", "probit", "cloglog") else means)
     Xw = X * weights[:, None]
     projection = np.linalg.solve(X.T @ Xw, Xw.T)          # (p, m)
-    return np.einsum("pm,cdm->cdp", projection, target)
+    return np.einsum("pm,cdm->cdp", projection, target - offset)
 
 
 def _rows(effect: str, terms, draws: np.ndarray, prob: float, ratio: str | None):
@@ -154,8 +158,8 @@ def _rows(effect: str, terms, draws: np.ndarray, prob: float, ratio: str | None)
 
 
 def marginal_effects(posterior: xr.Dataset, X: np.ndarray, Z: Mapping[str, np.ndarray],
-                     family: Family, *, prob: float = 0.95, samples: int = 1000,
-                     random_seed: int | None = 0) -> pd.DataFrame:
+                     family: Family, *, offset: np.ndarray | None = None, prob: float = 0.95,
+                     samples: int = 1000, random_seed: int | None = 0) -> pd.DataFrame:
     """Subject-specific and population-averaged fixed-effect coefficients.
 
     Parameters
@@ -167,6 +171,9 @@ def marginal_effects(posterior: xr.Dataset, X: np.ndarray, Z: Mapping[str, np.nd
     Z : mapping of grouping factor name to ndarray, shape (n, q_g)
         Each factor's varying-term covariates on the same rows.
     family : Family
+    offset : ndarray, shape (n,), optional
+        The rows' offset: in the means, and taken off g(μ̄) before the regression, so that
+        the marginal model is g(E[y | x]) = xᵀβ_PA + offset.
     prob : float
         Mass of the central intervals.
     samples, random_seed
@@ -197,11 +204,13 @@ def marginal_effects(posterior: xr.Dataset, X: np.ndarray, Z: Mapping[str, np.nd
     the probit with random intercepts only, β_PA = β/√(1 + τ²) exactly.
     """
     X = np.asarray(X, dtype=float)
-    stacked = np.column_stack([X, *Z.values()]) if Z else X
+    known = np.zeros(len(X)) if offset is None else np.asarray(offset, dtype=float)
+    stacked = np.column_stack([X, known, *Z.values()])
     _, first, counts = np.unique(stacked, axis=0, return_index=True, return_counts=True)
     means = population_means(posterior, X[first], {g: z[first] for g, z in Z.items()},
-                             family, samples=samples, random_seed=random_seed)
-    pa = _population_coefficients(means, X[first], counts.astype(float), family)
+                             family, offset=known[first], samples=samples,
+                             random_seed=random_seed)
+    pa = _population_coefficients(means, X[first], counts.astype(float), family, known[first])
     terms = [str(n) for n in posterior[names.BETA][names.FIXED].values]
     ratio = RATIO_COLUMNS.get(family.link)
     rows = [*_rows("subject_specific", terms, _beta(posterior), prob, ratio),

@@ -37,12 +37,14 @@ def _other_random(posterior: xr.Dataset, design: Design, group: str) -> np.ndarr
 
 
 def partial_residual(posterior: xr.Dataset, design: Design, group: str) -> np.ndarray:
-    """r = y − X β̂ − Σ_{h≠g} Z_h b̂_h + Z_g β̂_g: the response less every estimated part of
-    the model except the coefficients of g's varying terms (β̂_g: the fixed effects of those
-    terms, 0 where a term has none)."""
+    """r = y − X β̂ − o − Σ_{h≠g} Z_h b̂_h + Z_g β̂_g (o the offset): the response less every
+    known or estimated part of the model except the coefficients of g's varying terms (β̂_g:
+    the fixed effects of those terms, 0 where a term has none)."""
     grp = design.group(group)
     own = grp.Z @ _fixed_means(posterior, grp.terms)
     fixed = design.X @ _fixed_means(posterior, design.fixed_names)
+    if design.offset is not None:
+        fixed = fixed + design.offset
     return design.y - fixed - _other_random(posterior, design, group) + own
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..design import Design, evaluate_covariates
+from ..design import Design, evaluate_covariates, evaluate_offset
 from ..errors import DesignError
 from ..posterior import PosteriorDraws
 from ..variables import columns_used, level_label
@@ -51,20 +51,23 @@ def _grid_rows(data: pd.DataFrame, design: Design, group: str, time: str, grid, 
     return rows, np.repeat(firsts, len(grid))
 
 
-def _blocks(posterior: xr.Dataset, X: np.ndarray, random):
-    """Draws (chain·draw, rows) of the fixed part x β and of x β + Σ_h z_hᵀ b_h[level] over
-    the ``random`` list of (factor, Z, level index per row), a block of rows at a time."""
+def _blocks(posterior: xr.Dataset, X: np.ndarray, random, offset: np.ndarray):
+    """Draws (chain·draw, rows) of the fixed part x β + o and of x β + o + Σ_h z_hᵀ b_h[level]
+    over the ``random`` list of (factor, Z, level index per row), a block of rows at a
+    time (o the rows' offset)."""
     draws = PosteriorDraws(posterior)
     for start in range(0, len(X), CHUNK):
         rows = slice(start, start + CHUNK)
         block = [(name, Z[rows], index[rows]) for name, Z, index in random]
-        yield draws.linear_predictor(X[rows]), draws.linear_predictor(X[rows], block)
+        yield (draws.linear_predictor(X[rows]) + offset[rows],
+               draws.linear_predictor(X[rows], block) + offset[rows])
 
 
-def _curves(posterior: xr.Dataset, X: np.ndarray, random, prob: float) -> dict[str, dict]:
+def _curves(posterior: xr.Dataset, X: np.ndarray, random, prob: float,
+            offset: np.ndarray) -> dict[str, dict]:
     """Posterior summaries of the individual and population curves, row by row."""
     parts: dict[str, list] = {"individual": [], "population": []}
-    for fixed, total in _blocks(posterior, X, random):
+    for fixed, total in _blocks(posterior, X, random, offset):
         parts["individual"].append(interval_columns(total, prob, axis=0))
         parts["population"].append(interval_columns(fixed, prob, axis=0))
     return {curve: {k: np.concatenate([p[k] for p in blocks]) for k in blocks[0]}
@@ -103,7 +106,8 @@ def trajectories(posterior: xr.Dataset, design: Design, data: pd.DataFrame, grou
     Notes
     -----
     Every other covariate is held at the level's own value on its first row. The individual
-    curve is the expected outcome x(t)ᵀβ + z_g(t)ᵀ b_g,ℓ + Σ_h z_h(t)ᵀ b_h,ℓ_h with h the
+    curve is the expected outcome x(t)ᵀβ + o + z_g(t)ᵀ b_g,ℓ + Σ_h z_h(t)ᵀ b_h,ℓ_h (o the
+    offset on the level's first row, the time replaced) with h the
     factors that ``group`` is nested in (a patient's centre, see
     :func:`~lmm_bayes.summaries.icc.nesting`); the effects of crossed factors
     are left at their mean of zero. The population curve is x(t)ᵀβ, the mean over
@@ -120,12 +124,14 @@ def trajectories(posterior: xr.Dataset, design: Design, data: pd.DataFrame, grou
     grid = default_grid(data[time].to_numpy(float)) if grid is None else np.asarray(grid, float)
     rows, firsts = _grid_rows(data, design, group, time, grid, levels)
     X, Z = evaluate_covariates(design, rows)
+    offset = evaluate_offset(design, rows)
+    offset = np.zeros(len(X)) if offset is None else offset
     outer = nesting({h.name: h.index for h in design.groups})[group]
     random = [(h.name, Z[h.name], h.index[firsts])
               for h in (grp, *(design.group(name) for name in outer))]
     frames = [pd.DataFrame({"level": np.repeat(levels, len(grid)), time: rows[time],
                             "curve": curve, **stats})
-              for curve, stats in _curves(posterior, X, random, prob).items()]
+              for curve, stats in _curves(posterior, X, random, prob, offset).items()]
     both = pd.concat(frames, ignore_index=True)
     position = {level: k for k, level in enumerate(levels)}
     order = np.lexsort((both["curve"] != "individual", both["level"].map(position)))
