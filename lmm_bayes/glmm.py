@@ -146,10 +146,10 @@ def fixed_effects(design: Design, priors: PriorSet, family: str) -> FixedEffects
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def digamma(x):
-    """ψ(x) for x > 0: the recurrence ψ(x) = ψ(x + 1) − 1/x up to x ≥ 6, then the
+    """ψ(x) for x > 0: the recurrence ψ(x) = ψ(x + 1) − 1/x up to x ≥ 10, then the
     asymptotic series (Abramowitz & Stegun 1964, 6.3.5 and 6.3.18)."""
     result = 0.0
-    while x < 6.0:
+    while x < 10.0:
         result -= 1.0 / x
         x += 1.0
     f = 1.0 / (x * x)

@@ -27,7 +27,9 @@ from .priors import PriorSet
 
 __all__ = ["JointDensity", "joint_density", "level_information"]
 
-CENTRED_ABOVE = 10.0   # as the Gaussian builder's rule (lmm_bayes.builder.CENTRED_ABOVE)
+# Centred when the data's information on a level exceeds its prior's (W τ² > 1), the point
+# at which the centred form mixes faster (Papaspiliopoulos, Roberts & Sköld 2007, section 3)
+CENTRED_ABOVE = 1.0
 START_JITTER = 0.5
 
 
@@ -143,7 +145,7 @@ def joint_density(design: Design, priors: PriorSet, family: str, link: str | Non
                      for k, (g, c) in enumerate(zip(design.groups, covariances))],
                     dtype=np.int64)
     trials = design.trials if design.trials is not None else np.ones(design.n_obs)
-    offset = getattr(design, "offset", None)
+    offset = design.offset
     index = np.stack([g.index for g in design.groups], axis=1).astype(np.int64)
     Z = np.concatenate([g.Z for g in design.groups], axis=1)
     buffer = pack([np.array([code, fixed.p, fixed.has_shape, len(covariances)], dtype=float),

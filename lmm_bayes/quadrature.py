@@ -97,7 +97,7 @@ class AdaptiveQuadrature:
         self.modes = np.zeros((group.n_levels, covariance.q)) if modes is None else modes
         code = FAMILY_CODES[(family, get_family(family, link).link)]
         trials = design.trials if design.trials is not None else np.ones(design.n_obs)
-        offset = getattr(design, "offset", None)
+        offset = design.offset
         offset = np.zeros(design.n_obs) if offset is None else offset
         starts = np.searchsorted(group.index[order], np.arange(group.n_levels + 1))
         self._head = [code, group.n_levels, self.fixed.p, covariance.q]

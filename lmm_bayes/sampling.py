@@ -96,14 +96,15 @@ def default_target_accept(n_levels: list[int]) -> float:
     return 0.95 if n_levels and min(n_levels) < FEW_LEVELS else 0.8
 
 
-def run_nutpie(compiled, config: SamplerConfig) -> az.InferenceData:
-    """nutpie's NUTS on a compiled model (a PyMC model's, or a hand-written density's)."""
+def run_nutpie(compiled, config: SamplerConfig, **options) -> az.InferenceData:
+    """nutpie's NUTS on a compiled model (a PyMC model's, or a hand-written density's);
+    ``options`` go to ``nutpie.sample`` (e.g. its low-rank mass matrix)."""
     import nutpie
 
     return nutpie.sample(
         compiled, draws=config.draws, tune=config.tune, chains=config.chains,
         seed=config.random_seed, target_accept=config.target_accept, cores=config.cores,
-        save_warmup=False, progress_bar=config.progressbar,
+        save_warmup=False, progress_bar=config.progressbar, **options,
     )
 
 

@@ -11,8 +11,9 @@ models, offsets included, through densities compiled once (nothing per model).
   leapfrog steps stay reversible and volume-preserving whatever the force, and the
   acceptance uses the density itself, so the chain still targets it exactly. Each draw
   is completed by the effects, drawn by importance resampling.
-* Several grouping factors: NUTS (nutpie) on the full model, effects included, each
-  factor centred or not by the information on its levels (:mod:`lmm_bayes.joint`).
+* Several grouping factors: NUTS (nutpie, with its low-rank mass matrix) on the full
+  model, effects included, each factor centred or not by the information on its levels
+  (:mod:`lmm_bayes.joint`).
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ class GlmmEngine:
             from ..errors import SamplingError
 
             raise SamplingError(f"the full GLMM samples with nutpie, not {config.sampler!r}")
-        idata = run_nutpie(target.compiled(), config)
+        # the fixed effects of level-wide covariates (an item's type) move with the levels'
+        # effects; nutpie's low-rank mass matrix adapts to such directions
+        idata = run_nutpie(target.compiled(), config, low_rank_modified_mass_matrix=True)
         idata.sample_stats.attrs["centred"] = [int(c) for c in target.centred]
         return idata
 

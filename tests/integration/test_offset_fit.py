@@ -36,7 +36,7 @@ def offset_fit(counts):
 
 
 def test_offset_recovers_the_rate_coefficients(offset_fit):
-    assert offset_fit.engine[0] == "graph"
+    assert offset_fit.engine[0] == "glmm"
     beta = offset_fit.idata.posterior["beta"].mean(("chain", "draw"))
     assert float(beta.sel(fixed="(Intercept)")) == pytest.approx(TRUTH["(Intercept)"], abs=0.25)
     assert float(beta.sel(fixed="x")) == pytest.approx(TRUTH["x"], abs=0.1)
