@@ -57,6 +57,8 @@ class Workload:
         Categorical fixed-effect columns passed to ``LMM(factors=...)``.
     chains, draws, tune : int
         Default sampler settings (overridable on the command line).
+    family : str
+        bambi's family (``"gaussian"``, ``"bernoulli"``...).
     """
 
     data: str | Callable[[], pd.DataFrame]
@@ -67,6 +69,7 @@ class Workload:
     chains: int = 4
     draws: int = 1000
     tune: int = 1000
+    family: str = "gaussian"
 
 
 WORKLOADS = {
@@ -132,10 +135,10 @@ def fit_bambi(wl, df, chains, draws, tune, seed):
     -------
     idata : arviz.InferenceData
     var_names : list of str
-        Fixed effects, group standard deviations and residual sigma.
+        Fixed effects, group standard deviations and, for a Gaussian model, residual sigma.
     sampler : str
     """
-    model = bmb.Model(wl.bambi_formula, df, categorical=list(wl.categorical))
+    model = bmb.Model(wl.bambi_formula, df, family=wl.family, categorical=list(wl.categorical))
     idata = model.fit(
         draws=draws,
         tune=tune,
@@ -147,7 +150,9 @@ def fit_bambi(wl, df, chains, draws, tune, seed):
     mu = model.components[model.family.likelihood.parent]
     var_names = [mu.intercept_term.name, *mu.common_terms]
     var_names += [f"{name}_sigma" for name in mu.group_specific_terms]
-    return idata, [*var_names, "sigma"], "nutpie"
+    if wl.family == "gaussian":  # the other families here have no residual scale
+        var_names.append("sigma")
+    return idata, var_names, "nutpie"
 
 
 def fit_lmm_bayes(wl, df, chains, draws, tune, seed):

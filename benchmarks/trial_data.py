@@ -36,3 +36,29 @@ def simulate_crossed_slopes(n_subjects=40, n_items=60, seed=2026):
     y = 600 + 25 * cond + s[:, 0] + i[:, 0] + (s[:, 1] + i[:, 1]) * cond + rng.normal(0, 60, len(subj))
     return pd.DataFrame({"y": y.round(1), "cond": cond, "subj": [f"s{k:02d}" for k in subj],
                          "item": [f"i{k:02d}" for k in item]})
+
+
+#: the truth of :func:`simulate_binary_trial`: fixed effects on the logit scale (arm "control"
+#: the reference) and the SDs of the uncorrelated random intercept and time slope
+BINARY_TRUTH = {"(Intercept)": -0.5, "time": 1.0, "armactive": 0.3, "time:armactive": -0.8,
+                "sd (Intercept)": 1.0, "sd time": 0.5}
+
+
+def simulate_binary_trial(n_ids=1_000, n_visits=16, seed=2026):
+    """A longitudinal trial with a binary outcome: ``n_ids`` individuals randomised 1:1, each
+    seen at ``n_visits`` visits, ``time`` running from 0 to 1 (visit / (n_visits − 1)), so the
+    coefficients do not depend on the number of visits. logit P(y = 1) = −0.5 + 1.0 time
+    + 0.3 active − 0.8 time × active + b₀ + b₁ time, with independent b₀ ~ N(0, 1) and
+    b₁ ~ N(0, 0.5²) per individual (:data:`BINARY_TRUTH`); the model is
+    ``y ~ time * arm + (1 + time || id)``."""
+    rng = np.random.default_rng(seed)
+    ids = np.repeat(np.arange(n_ids), n_visits)
+    time = np.tile(np.arange(n_visits) / (n_visits - 1), n_ids)
+    active = np.repeat(rng.integers(0, 2, n_ids), n_visits)
+    t = BINARY_TRUTH
+    b = rng.normal(0, [t["sd (Intercept)"], t["sd time"]], (n_ids, 2))[ids]
+    eta = (t["(Intercept)"] + t["time"] * time + t["armactive"] * active
+           + t["time:armactive"] * time * active + b[:, 0] + b[:, 1] * time)
+    y = (rng.random(len(ids)) < 1 / (1 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"y": y, "time": time, "arm": np.where(active, "active", "control"),
+                         "id": [f"p{k:05d}" for k in ids]})

@@ -31,6 +31,18 @@ DATASETS = {
                   "1990; nlme's BodyWeight).",
     "ovary": "Number of large ovarian follicles of 11 mares over their oestrus cycles, Time in "
              "cycles (Pierpaoli 1991; nlme's Ovary).",
+    "contraception": "Contraceptive use (use, 0/1) of 1,934 women in 60 districts of "
+                     "Bangladesh, with age (centred), number of living children (livch) and "
+                     "urban residence (Huq & Cleland 1990, 1988 Bangladesh Fertility Survey; "
+                     "mlmRev's Contraception).",
+    "verbagg": "Verbal aggression: whether each of 316 persons would react aggressively (r2, "
+               "0/1) in 24 situations (items), crossed, with trait anger, gender and the "
+               "item's behaviour type, situation and mode (De Boeck & Wilson 2004; lme4's "
+               "VerbAgg).",
+    "arabidopsis": "Total fruits of 625 Arabidopsis plants of 24 genotypes (gen) from 9 "
+                   "populations (popu) in 3 regions, under 2 nutrient levels and simulated "
+                   "herbivory (amd), on 2 racks; count data (Banta et al. 2010; lme4's "
+                   "Arabidopsis, total.fruits renamed total_fruits).",
 }
 
 #: columns whose values are labels written as numbers, read as strings ("1", "2"...)
@@ -39,6 +51,9 @@ _LABELS = {
     "pixel": ("Dog",),
     "bodyweight": ("Rat", "Diet"),
     "ovary": ("Mare",),
+    "contraception": ("woman", "district", "livch"),
+    "verbagg": ("id",),
+    "arabidopsis": ("gen", "rack", "nutrient"),
 }
 
 
