@@ -211,7 +211,7 @@ class LMM:
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
             random_seed: int | None = None,
             sampler: Literal["auto", "nutpie", "pymc", "numpyro", "imh"] = "auto",
-            engine: Literal["auto", "graph", "marginal", "collapsed"] = "auto",
+            engine: Literal["auto", "graph", "marginal", "collapsed", "blocked", "glmm"] = "auto",
             target_accept: float | None = None, cores: int | None = None,
             progressbar: bool = False) -> Fit:
         """Sample the posterior and check the diagnostics.
@@ -222,7 +222,10 @@ class LMM:
         factors, see ``likelihood``; independence Metropolis–Hastings, ``"imh"``,
         :mod:`lmm_bayes.imh`: ``tune`` and ``target_accept`` are not used), the marginal
         engine (one grouping factor; NUTS by nutpie, or numpyro, on a compiled density),
-        or the graph engine (the PyMC model; NUTS by nutpie, PyMC or numpyro). A named
+        the blocked engine (every other Gaussian model whose effects integrate out), the
+        GLMM engine (Bernoulli, binomial, Poisson and negative binomial; the effects of one
+        grouping factor integrated out by adaptive quadrature, the full model of several
+        compiled) or the graph engine (the PyMC model; NUTS by nutpie, PyMC or numpyro). A named
         ``sampler`` takes the first engine that has it; a named ``engine`` is used if it
         can fit the model.
 

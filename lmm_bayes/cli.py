@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, dest="random_seed")
     fit.add_argument("--sampler", choices=["auto", "nutpie", "pymc", "numpyro", "imh"])
     fit.add_argument("--engine", help="auto (default), or an engine by name: graph, "
-                     "marginal, collapsed, blocked (see the README)")
+                     "marginal, collapsed, blocked, glmm (see the README)")
     fit.add_argument("--progress", action="store_true",
                      help="show a progress bar while sampling (default: when stdout is a terminal)")
     summarize = commands.add_parser("summarize", help="print the tables of a saved fit")

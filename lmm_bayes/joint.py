@@ -19,8 +19,8 @@ import numpy as np
 
 from . import names
 from .covariance import factor_covariances
-from .design import Design, GroupingFactor
-from .glmm import BINOMIAL, FAMILY_CODES, FixedEffects, fixed_effects
+from .design import Design
+from .glmm import BINOMIAL, FAMILY_CODES, NEGATIVE_BINOMIAL, FixedEffects, fixed_effects
 from .joint_kernels import expand_cfunc, log_density, logp_cfunc
 from .packing import pack
 from .priors import PriorSet
@@ -30,38 +30,73 @@ __all__ = ["JointDensity", "joint_density", "level_information"]
 # Centred when the data's information on a level exceeds its prior's (W τ² > 1), the point
 # at which the centred form mixes faster (Papaspiliopoulos, Roberts & Sköld 2007, section 3)
 CENTRED_ABOVE = 1.0
+MAX_IRLS = 25
+SWEEPS = 3
 START_JITTER = 0.5
 
 
-def level_information(design: Design, group: GroupingFactor, binary: bool) -> float:
-    """How strongly the data inform a level's intercept on the link scale: the mean over
-    levels of W_ℓ τ̂², with W_ℓ = Σ_j w_j the level's Fisher information at the overall mean
-    (w = nμ(1 − μ) for a binary response, μ for counts) and τ̂² a moment estimate of the
-    levels' variance, the variance of the levels' empirical link values (g of their
-    smoothed means) less their mean sampling variance 1/W_ℓ, floored at 0 (the
-    Gaussian rule of :func:`lmm_bayes.builder.level_information` on the link scale).
-    ``binary``: a binomial or Bernoulli response (logit), else counts (log)."""
+def _mean_and_slope(eta: np.ndarray, trials: np.ndarray, family: int):
+    """μ and dμ/dη under the canonical link (logit with n trials, or log)."""
+    if family == BINOMIAL:
+        p = 1 / (1 + np.exp(-eta))
+        return trials * p, np.maximum(trials * p * (1 - p), 1e-12)
+    mean = np.exp(eta)
+    return mean, np.maximum(mean, 1e-12)
+
+
+def _working_residuals(design: Design, family: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed effects alone fitted by iteratively reweighted least squares (McCullagh &
+    Nelder 1989, section 2.5): each row's working residual r = (y − μ)/(dμ/dη) on the link
+    scale and its information w = (dμ/dη)²/Var y. For the negative binomial Var y =
+    μ + φμ² with φ the moment estimate Σ((y − μ)² − μ)/Σμ², which the random effects
+    inflate, so that w errs low."""
     trials = design.trials if design.trials is not None else np.ones(design.n_obs)
-    counts = np.bincount(group.index, weights=trials, minlength=group.n_levels)
-    totals = np.bincount(group.index, weights=design.y, minlength=group.n_levels)
-    overall = design.y.sum() / trials.sum()
-    if binary:
-        smoothed = (totals + 0.5) / (counts + 1.0)
-        link = np.log(smoothed / (1 - smoothed))
-        information = counts * overall * (1 - overall)
+    offset = design.offset if design.offset is not None else 0.0
+    if family == BINOMIAL:
+        p = (design.y + 0.5) / (trials + 1.0)
+        eta = np.log(p / (1 - p))
     else:
-        link = np.log((totals + 0.5) / counts)
-        information = counts * overall
-    information = np.maximum(information, 1e-12)
-    tau2 = max(float(np.var(link, ddof=1)) - float(np.mean(1 / information)), 0.0)
-    return float(np.mean(information) * tau2)
+        eta = np.log(design.y + 0.5)
+    for _ in range(MAX_IRLS):
+        mean, slope = _mean_and_slope(eta, trials, family)
+        working = eta - offset + (design.y - mean) / slope
+        gram = design.X.T @ (slope[:, None] * design.X) + 1e-8 * np.eye(design.X.shape[1])
+        beta = np.linalg.solve(gram, design.X.T @ (slope * working))
+        previous, eta = eta, np.clip(design.X @ beta + offset, -30, 30)
+        if np.max(np.abs(eta - previous)) < 1e-8:
+            break
+    mean, slope = _mean_and_slope(eta, trials, family)
+    information = slope
+    if family == NEGATIVE_BINOMIAL:
+        phi = max(np.sum((design.y - mean) ** 2 - mean) / np.sum(mean**2), 0.0)
+        information = mean / (1 + phi * mean)
+    return (design.y - mean) / slope, np.maximum(information, 1e-12)
 
 
-def _centred(design: Design, group: GroupingFactor, binary: bool, parametrization: str
-             ) -> bool:
-    if parametrization != "auto":
-        return parametrization == "centered"
-    return level_information(design, group, binary) > CENTRED_ABOVE
+def level_information(design: Design, family: int) -> tuple[float, ...]:
+    """How strongly the data inform each factor's levels on the link scale: the mean over
+    levels of W_ℓ τ̂², the level's information W_ℓ = Σ_j w_j against the prior's 1/τ̂².
+
+    τ̂² is a moment estimate from the fixed effects' working residuals
+    (:func:`_working_residuals`): the variance of the levels' information-weighted mean
+    residuals less their mean sampling variance 1/W_ℓ, floored at 0 (the one-way analysis
+    of variance of :func:`lmm_bayes.builder.level_information`), each factor's shrunken
+    level means taken out of the residuals before the next factor's (backfitting, a few
+    sweeps), so that a factor nested in another is not credited with its parent's spread."""
+    residual, weight = _working_residuals(design, family)
+    fitted = [np.zeros(g.n_levels) for g in design.groups]
+    found = [0.0] * len(design.groups)
+    for _ in range(SWEEPS):
+        for k, g in enumerate(design.groups):
+            others = sum((f[h.index] for h, f in zip(design.groups, fitted) if h is not g),
+                         np.zeros(design.n_obs))
+            W = np.maximum(np.bincount(g.index, weights=weight, minlength=g.n_levels), 1e-12)
+            means = np.bincount(g.index, weights=weight * (residual - others),
+                                minlength=g.n_levels) / W
+            tau2 = max(float(np.var(means, ddof=1)) - float(np.mean(1 / W)), 0.0)
+            fitted[k] = means * W * tau2 / (1 + W * tau2)
+            found[k] = float(np.mean(W) * tau2)
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -134,8 +169,10 @@ def joint_density(design: Design, priors: PriorSet, family: str, link: str | Non
     fixed = fixed_effects(design, priors, family)
     covariances = factor_covariances(design.groups, priors)
     code = FAMILY_CODES[(family, get_family(family, link).link)]
-    centred = tuple(_centred(design, g, code == BINOMIAL, parametrization)
-                    for g in design.groups)
+    if parametrization == "auto":
+        centred = tuple(i > CENTRED_ABOVE for i in level_information(design, code))
+    else:
+        centred = (parametrization == "centered",) * len(design.groups)
     q = np.array([c.q for c in covariances])
     first_term = np.concatenate([[0], np.cumsum(q)[:-1]])
     coordinates = fixed.n_dim + np.concatenate([[0], np.cumsum([c.n_dim for c in covariances])])

@@ -263,9 +263,8 @@ def test_centring_follows_the_information_on_the_levels():
     data = pd.DataFrame({"y": (rng.random(len(eta)) < special.expit(eta)).astype(float),
                          "a": wide.astype(str), "b": narrow.astype(str)})
     model = lb.LMM("y ~ 1 + (1 | a) + (1 | b)", data, family="bernoulli")
-    a, b = model.design.groups
-    assert level_information(model.design, a, True) > 10
-    assert level_information(model.design, b, True) < 1
+    wide_information, narrow_information = level_information(model.design, glmm.BINOMIAL)
+    assert wide_information > 10 and narrow_information < 1
     assert joint_density(model.design, model.priors, "bernoulli", None).centred == (True, False)
 
 
@@ -280,3 +279,17 @@ def test_the_glmm_engine_is_chosen_for_glmms_and_says_how():
     probit = lb.LMM("y ~ x + (1 | g)", _data("bernoulli"), family="bernoulli", link="probit")
     choice = choose(Problem(probit.design, probit.priors, "bernoulli", link="probit"))
     assert choice.engine == "graph" and "probit" in choice.reason
+
+
+def test_a_factor_nested_in_another_is_not_credited_with_its_spread():
+    """Counts whose spread is all between 8 parents: their 40 nested children carry none of
+    it once the parents' means are taken out (backfitting), so only the parents are centred."""
+    rng = np.random.default_rng(1)
+    child = np.repeat(np.arange(40), 20)
+    parent = child // 5
+    eta = 2.0 + rng.normal(0, 1.0, 8)[parent]
+    data = pd.DataFrame({"y": rng.poisson(np.exp(eta)), "p": parent.astype(str),
+                         "c": child.astype(str)})
+    model = lb.LMM("y ~ 1 + (1 | p) + (1 | c)", data, family="poisson")
+    parents, children = level_information(model.design, glmm.POISSON)
+    assert parents > 100 and children < 1
