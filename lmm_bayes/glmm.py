@@ -162,8 +162,9 @@ def row_terms(family, y, n, eta, alpha):
     """One row's log p(y | η) up to a constant in y, ∂/∂η, −∂²/∂η² and ∂/∂log α (module
     docstring)."""
     if family == BINOMIAL:
-        softplus = eta + math.log1p(math.exp(-eta)) if eta > 0.0 else math.log1p(math.exp(eta))
-        mu = 1.0 / (1.0 + math.exp(-eta))
+        tail = math.exp(-abs(eta))     # one exponential for log(1 + e^η) and μ, in any range
+        mu = 1.0 / (1.0 + tail) if eta >= 0.0 else tail / (1.0 + tail)
+        softplus = max(eta, 0.0) + math.log1p(tail)
         return y * eta - n * softplus, y - n * mu, n * mu * (1.0 - mu), 0.0
     mu = math.exp(eta)
     if family == POISSON:

@@ -108,6 +108,10 @@ class IntegratedPosterior:
         sd = float(np.exp(rho[0])) / 2.0 if len(rho) else 1.0
         return np.concatenate([*(c.start(sd) for c in self.covariances), rho])
 
+    def bounds(self) -> list[tuple[float | None, float | None]] | None:
+        """Bounds of the search for the mode (None: unbounded BFGS)."""
+        return None
+
     def _laplace(self) -> tuple[np.ndarray, np.ndarray]:
         """The posterior mode (BFGS with the exact gradient) and the inverse Hessian of
         −log p(θ | y) there (central differences of the gradient); directions the
@@ -118,7 +122,10 @@ class IntegratedPosterior:
                 return 1e300, np.zeros_like(x)
             return -value, -gradient
 
-        mode = optimize.minimize(objective, self.start(), jac=True, method="BFGS").x
+        bounds = self.bounds()
+        mode = optimize.minimize(objective, self.start(), jac=True,
+                                 method="BFGS" if bounds is None else "L-BFGS-B",
+                                 bounds=bounds).x
         columns = [(self.value_and_gradient(mode + HESSIAN_STEP * unit)[1]
                     - self.value_and_gradient(mode - HESSIAN_STEP * unit)[1])
                    / (2 * HESSIAN_STEP) for unit in np.eye(self.n_dim)]

@@ -11,10 +11,14 @@ The likelihood is a product over levels of q-dimensional integrals (q ≤ :data:
 
 each computed on a tensor grid of m points per dimension placed at the integrand's mode and
 scaled by its curvature (:func:`lmm_bayes.quadrature_kernels.level_integral`). The number of
-points m is chosen per model (:func:`points_per_dimension`): the smallest odd m whose total
-log-likelihood moves by less than :data:`TOLERANCE` when m grows by two, at the posterior mode
-of the Laplace approximation (m = 1) and at a wider θ there. The density the samplers see is
-then the exact marginal posterior to that tolerance.
+points m is chosen per model (:func:`points_per_dimension`): the smallest odd m whose log
+posterior differences, between the mode and points two Laplace SDs away along each
+coordinate, move by less than :data:`TOLERANCE` when m grows by two. Only such differences
+reach the samplers (the acceptance ratios of NUTS and of the independence sampler), and an
+error of 0.05 two SDs out tilts the posterior by about 1% of an SD per SD, well below the
+Monte Carlo error of a few thousand draws. A single point (m = 1) is the Laplace
+approximation, which the score of Fisher's identity on the nodes does not differentiate
+(it leaves out the derivative of the curvature's determinant), so m starts at 3.
 
 After θ is sampled, each draw is completed by one draw of every level's effects from
 p(b | y, θ), by importance resampling from a t at the conditional mode (Rubin 1988):
@@ -40,11 +44,12 @@ __all__ = ["AdaptiveQuadrature", "QuadraturePosterior", "obstacle", "points_per_
            "quadrature_posterior"]
 
 MAX_TERMS = 3
-TOLERANCE = 1e-3    # largest change of the total log-likelihood between m and m + 2 points
+TOLERANCE = 0.05    # largest change of a log-posterior difference from m to m + 2 points
 MAX_POINTS = {1: 25, 2: 11, 3: 7}   # points per dimension at most, by q
-PROPOSALS = 32      # importance-resampling candidates per level and draw
+PROPOSALS = 16      # importance-resampling candidates per level and draw
 PROPOSAL_DF = 8
-WIDER = 1.0         # the log-SDs' shift (log scale) of the second point the points are checked at
+SEARCH_RANGE = 12.0  # how far (log scale) the search for the mode may take an SD or α
+REACH = 2.0         # Laplace SDs from the mode at which the points are checked
 
 
 def obstacle(design: Design) -> str | None:
@@ -75,14 +80,14 @@ class AdaptiveQuadrature:
     algebra of :class:`~lmm_bayes.integrated.IntegratedPosterior`, θ = (Σ's coordinates,
     ρ) with ρ = (coefficients, log α).
 
-    ``points`` per dimension (1: the Laplace approximation) and ``modes``, each level's
+    ``points`` per dimension and ``modes``, each level's
     Newton start (default 0), are fixed at construction: :meth:`refined` gives a copy with
     others."""
 
     logp_cfunc = logp_cfunc
 
     def __init__(self, design: Design, priors: PriorSet, family: str, link: str | None,
-                 covariance: FactorCovariance, points: int = 1,
+                 covariance: FactorCovariance, points: int = 3,
                  modes: np.ndarray | None = None):
         from .families import get_family
 
@@ -166,6 +171,18 @@ class QuadraturePosterior(IntegratedPosterior):
             return self._start
         return np.concatenate([self.covariances[0].start(1.0), self.algebra.residual_start()])
 
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        """The log-SDs within ±:data:`SEARCH_RANGE` of their start and log α within
+        ±:data:`SEARCH_RANGE`, so that no step of the search overflows exp (on the link
+        scale the gradient at the start can be in the hundreds); the rest free."""
+        start = self.start()
+        found = [(None, None)] * self.n_dim
+        for j in range(self.covariances[0].q):
+            found[j] = (start[j] - SEARCH_RANGE, start[j] + SEARCH_RANGE)
+        if self.algebra.fixed.has_shape:
+            found[-1] = (-SEARCH_RANGE, SEARCH_RANGE)
+        return found
+
     def effects(self, draws: np.ndarray, rng: np.random.Generator, cores: int | None
                 ) -> tuple[np.ndarray, list[np.ndarray]]:
         """β and one draw of b at each θ in ``draws``, in threads."""
@@ -176,22 +193,24 @@ class QuadraturePosterior(IntegratedPosterior):
                 [np.concatenate([b for _, b in chunks])])
 
 
-def points_per_dimension(algebra: AdaptiveQuadrature, mode: np.ndarray) -> int:
-    """The smallest odd m ≥ 3 (module docstring) at which log p(θ | y) at ``mode`` and at
-    ``mode`` with every log-SD :data:`WIDER` higher changes by less than :data:`TOLERANCE`
-    from m to m + 2; the largest of :data:`MAX_POINTS` otherwise."""
-    q = algebra.covariance.q
-    wider = mode.copy()
-    wider[:q] += WIDER
-    largest = MAX_POINTS[q]
+def points_per_dimension(algebra: AdaptiveQuadrature, posterior: IntegratedPosterior) -> int:
+    """The smallest odd m ≥ 3 (module docstring) at which no difference of log p(θ | y)
+    between ``posterior``'s mode and the points :data:`REACH` Laplace SDs from it along each
+    coordinate changes by :data:`TOLERANCE` or more from m to m + 2; the largest of
+    :data:`MAX_POINTS` otherwise."""
+    mode = posterior.mode
+    reach = REACH * np.sqrt(np.diag(posterior.covariance))
+    points = [mode] + [mode + sign * step for step in np.diag(reach) for sign in (-1, 1)]
 
-    def values(m):
+    def differences(m):
         found = algebra.refined(m, algebra.modes)
-        return np.array([found.log_posterior(x, gradient=False)[0] for x in (mode, wider)])
+        values = np.array([found.log_posterior(x, gradient=False)[0] for x in points])
+        return values[1:] - values[0]
 
-    m, current = 3, values(3)
+    m, largest = 3, MAX_POINTS[algebra.covariance.q]
+    current = differences(m)
     while m + 2 <= largest:
-        following = values(m + 2)
+        following = differences(m + 2)
         if np.max(np.abs(following - current)) < TOLERANCE:
             return m
         m, current = m + 2, following
@@ -200,12 +219,13 @@ def points_per_dimension(algebra: AdaptiveQuadrature, mode: np.ndarray) -> int:
 
 def quadrature_posterior(design: Design, priors: PriorSet, family: str, link: str | None
                          ) -> QuadraturePosterior:
-    """The one-factor GLMM's posterior of θ: the Laplace approximation's mode (m = 1) gives
-    each level's Newton start and the points per dimension (:func:`points_per_dimension`),
-    then the mode and Laplace covariance of the quadrature's posterior."""
+    """The one-factor GLMM's posterior of θ: a first fit with 3 points per dimension gives
+    each level's Newton start and the mode and Laplace SDs at which the points per
+    dimension are chosen (:func:`points_per_dimension`); then the mode and Laplace
+    covariance with those points."""
     covariance = factor_covariances(design.groups, priors)[0]
-    laplace = QuadraturePosterior(AdaptiveQuadrature(design, priors, family, link, covariance))
-    modes = laplace.algebra.level_modes(laplace.mode)
-    algebra = laplace.algebra.refined(1, modes)
-    algebra = algebra.refined(points_per_dimension(algebra, laplace.mode), modes)
-    return QuadraturePosterior(algebra, laplace.mode)
+    first = QuadraturePosterior(AdaptiveQuadrature(design, priors, family, link, covariance,
+                                                   points=3))
+    algebra = first.algebra.refined(3, first.algebra.level_modes(first.mode))
+    algebra = algebra.refined(points_per_dimension(algebra, first), algebra.modes)
+    return QuadraturePosterior(algebra, first.mode)
