@@ -21,6 +21,9 @@ __all__ = ["conditional_modes", "effect_draws", "log_posterior", "logp_cfunc"]
 MAX_NEWTON = 50
 NEWTON_TOLERANCE = 1e-9   # largest step of b, on the link scale, at convergence
 MIN_STEP = 1e-8           # step halving stops here (the mode is then as good as float allows)
+# Newton steps from the mode at the posterior mode of θ before the effects are proposed: the
+# importance weights correct for a centre short of the conditional mode
+DRAW_NEWTON_STEPS = 1
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -83,16 +86,17 @@ def _solve(C, v, out):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def conditional_mode(family, y, n, base, Z, lo, hi, alpha, P, start, C):
-    """The mode b̂ of h (:func:`_conditional`) by Newton's method with step halving from
-    ``start``, and the lower Cholesky factor C of −∇²h(b̂), written into ``C``; h is
-    concave (:mod:`lmm_bayes.glmm`), so the mode is unique. Returns b̂ and h(b̂)."""
+def conditional_mode(family, y, n, base, Z, lo, hi, alpha, P, start, C, steps):
+    """The mode b̂ of h (:func:`_conditional`) by at most ``steps`` steps of Newton's method
+    with step halving from ``start``, and the lower Cholesky factor C of −∇²h(b̂), written
+    into ``C``; h is concave (:mod:`lmm_bayes.glmm`), so the mode is unique. Returns b̂ and
+    h(b̂)."""
     q = start.shape[0]
     b, trial = start.copy(), np.empty(q)
     g, H, step = np.empty(q), np.empty((q, q)), np.empty(q)
     gt, Ht = np.empty(q), np.empty((q, q))
     value = _conditional(family, y, n, base, Z, lo, hi, alpha, P, b, g, H)
-    for _ in range(MAX_NEWTON):
+    for _ in range(steps):
         if not small_cholesky(H, C):
             break
         _solve(C, g, step)
@@ -146,7 +150,7 @@ def level_integral(family, y, n, base, Z, lo, hi, alpha, P, log_det_P, start, no
     ``moments``. Returns the log integral and E[∂ log p(y | b)/∂log α]."""
     q, K = start.shape[0], log_weights.shape[0]
     C = np.zeros((q, q))
-    b_hat, _ = conditional_mode(family, y, n, base, Z, lo, hi, alpha, P, start, C)
+    b_hat, _ = conditional_mode(family, y, n, base, Z, lo, hi, alpha, P, start, C, MAX_NEWTON)
     rows = hi - lo
     terms = np.empty(K)
     scores = np.empty((K, rows)) if gradient else np.empty((0, 0))
@@ -263,8 +267,8 @@ def logp_cfunc(dim, z_, gradient_, logp_, buffer_):
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def effect_draws(thetas, buffer, seeds, proposals, df):
     """One draw of every level's b from p(b | y, θ) at each row of ``thetas``, by
-    importance resampling (Rubin 1988): ``proposals`` draws from a t_ν (ν = ``df``) at the
-    conditional mode with scale (−∇² log f)⁻¹, weighted by f/q, one kept with probability
+    importance resampling (Rubin 1988): ``proposals`` draws from a t_ν (ν = ``df``) at (one
+    Newton step towards) the conditional mode with scale (−∇² log f)⁻¹ there, weighted by f/q, one kept with probability
     proportional to its weight. Row i uses the random stream seeded by ``seeds[i]``."""
     unpacked = _unpack(buffer)
     family, L, q, starts, y, n, Z = (unpacked[0], unpacked[1], unpacked[3], unpacked[8],
@@ -281,7 +285,8 @@ def effect_draws(thetas, buffer, seeds, proposals, df):
         _, P, _, alpha, base = _state(thetas[i], unpacked)
         for level in range(L):
             lo, hi = starts[level], starts[level + 1]
-            b_hat, _ = conditional_mode(family, y, n, base, Z, lo, hi, alpha, P, modes[level], C)
+            b_hat, _ = conditional_mode(family, y, n, base, Z, lo, hi, alpha, P, modes[level], C,
+                                        DRAW_NEWTON_STEPS)
             for k in range(proposals):
                 radius = math.sqrt(np.random.chisquare(df) / df)
                 squared = 0.0
@@ -325,5 +330,5 @@ def conditional_modes(x, buffer):
     C = np.zeros((q, q))
     for level in range(L):
         out[level] = conditional_mode(family, y, n, base, Z, starts[level], starts[level + 1],
-                                      alpha, P, modes[level], C)[0]
+                                      alpha, P, modes[level], C, MAX_NEWTON)[0]
     return out
