@@ -12,8 +12,12 @@ import lmm_bayes as lb
 from lmm_bayes import glmm
 from lmm_bayes.engines import Problem, choose
 from lmm_bayes.joint import joint_density, level_information
-from lmm_bayes.quadrature import (TOLERANCE, AdaptiveQuadrature, QuadraturePosterior,
-                                  quadrature_posterior)
+from lmm_bayes.quadrature import (
+    TOLERANCE,
+    AdaptiveQuadrature,
+    QuadraturePosterior,
+    quadrature_posterior,
+)
 
 FAMILIES = ("bernoulli", "binomial", "poisson", "negbinomial")
 
