@@ -17,7 +17,7 @@ import numpy as np
 
 from .covariance import cholesky_chain, correlation_factor, factor_chain, factor_log_prior
 from .glmm import fixed_log_prior, row_terms
-from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at, field, int_field
+from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at, field, int_field, store
 
 __all__ = ["expand_cfunc", "log_density", "logp_cfunc"]
 
@@ -136,14 +136,9 @@ def _effects_prior(x, grad, meta_k, eta_k, effects_k, scores_k, cov_kinds, cov_p
 
 @numba.cfunc(LOGP_SIGNATURE, cache=True, error_model="numpy")
 def logp_cfunc(dim, x_, gradient_, logp_, buffer_):
-    """nutpie's C entry point for :func:`log_density`: status 0 on success, 3 for a
-    non-finite gradient, 4 for a non-finite density."""
+    """nutpie's C entry point for :func:`log_density` (:func:`lmm_bayes.packing.store`)."""
     lp, grad = log_density(numba.carray(x_, (dim,)), buffer_at(buffer_))
-    numba.carray(gradient_, (dim,))[:] = grad
-    numba.carray(logp_, (1,))[0] = lp
-    if not np.isfinite(lp):
-        return 4
-    return 0 if np.all(np.isfinite(grad)) else 3
+    return store(lp, grad, gradient_, logp_)
 
 
 @numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 __all__ = ["EXPAND_SIGNATURE", "LOGP_SIGNATURE", "buffer_at", "field", "int_field", "pack",
-           "store_whitened", "whitened", "whitened_expand_cfunc"]
+           "store", "store_whitened", "whitened", "whitened_expand_cfunc"]
 
 #: log density: (dimension, x, gradient out, log density out, data) → status
 LOGP_SIGNATURE = numba.types.int64(
@@ -77,21 +77,26 @@ def whitened(z, buffer):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def store_whitened(lp, grad, gradient_, logp_, buffer):
-    """Write log p and its gradient in z (Cᵀ∂/∂θ) to nutpie's outputs; nutpie's status: 0
-    on success, 3 for a non-finite gradient, 4 for a non-finite density."""
-    _, factor = _whitening(buffer)
-    dim = grad.shape[0]
-    out = numba.carray(gradient_, (dim,))
-    for j in range(dim):
-        total = 0.0
-        for i in range(dim):
-            total += factor[i, j] * grad[i]
-        out[j] = total
+def store(lp, grad, gradient_, logp_):
+    """Write log p and its gradient to nutpie's outputs; nutpie's status: 0 on success, 3
+    for a non-finite gradient, 4 for a non-finite density."""
+    numba.carray(gradient_, (grad.shape[0],))[:] = grad
     numba.carray(logp_, (1,))[0] = lp
     if not np.isfinite(lp):
         return 4
-    return 0 if np.all(np.isfinite(out)) else 3
+    return 0 if np.all(np.isfinite(grad)) else 3
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def store_whitened(lp, grad, gradient_, logp_, buffer):
+    """:func:`store` with the gradient in z, Cᵀ∂/∂θ."""
+    _, factor = _whitening(buffer)
+    dim = grad.shape[0]
+    in_z = np.zeros(dim)
+    for j in range(dim):
+        for i in range(dim):
+            in_z[j] += factor[i, j] * grad[i]
+    return store(lp, in_z, gradient_, logp_)
 
 
 @numba.cfunc(EXPAND_SIGNATURE, cache=True, error_model="numpy")

@@ -132,6 +132,28 @@ def _node(b_hat, C, z, out):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _log_integrand(family, y, n, base, Z, lo, hi, alpha, P, b, scores):
+    """log f(b) = Σ_j log p(y_j | base_j + z_jᵀb) − ½bᵀPb over rows lo..hi (the integrand
+    of :func:`level_integral` up to its constants) and Σ_j ∂ log p(y_j | b)/∂log α; each
+    row's ∂ log p/∂η is written into ``scores`` when it has a place per row."""
+    q = b.shape[0]
+    value, shape_score = 0.0, 0.0
+    for r in range(q):
+        for c in range(q):
+            value -= 0.5 * b[r] * P[r, c] * b[c]
+    for j in range(lo, hi):
+        eta = base[j]
+        for r in range(q):
+            eta += Z[j, r] * b[r]
+        v, s, _, shape = row_terms(family, y[j], n[j], eta, alpha)
+        value += v
+        shape_score += shape
+        if scores.shape[0] > 0:
+            scores[j - lo] = s
+    return value, shape_score
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def level_integral(family, y, n, base, Z, lo, hi, alpha, P, log_det_P, start, nodes,
                    log_weights, gradient, score, moments):
     """log ∫ Π_j p(y_j | b) N(b; 0, Σ) db over one level (rows lo..hi) by adaptive
@@ -153,24 +175,13 @@ def level_integral(family, y, n, base, Z, lo, hi, alpha, P, log_det_P, start, no
     b_hat, _ = conditional_mode(family, y, n, base, Z, lo, hi, alpha, P, start, C, MAX_NEWTON)
     rows = hi - lo
     terms = np.empty(K)
-    scores = np.empty((K, rows)) if gradient else np.empty((0, 0))
-    shapes = np.zeros(K)
+    scores = np.empty((K, rows if gradient else 0))
+    shapes = np.empty(K)
     at = np.empty((K, q))
     for k in range(K):
         _node(b_hat, C, nodes[k], at[k])
-        value = 0.0
-        for r in range(q):
-            for c in range(q):
-                value -= 0.5 * at[k, r] * P[r, c] * at[k, c]
-        for j in range(lo, hi):
-            eta = base[j]
-            for r in range(q):
-                eta += Z[j, r] * at[k, r]
-            v, s, _, shape = row_terms(family, y[j], n[j], eta, alpha)
-            value += v
-            shapes[k] += shape
-            if gradient:
-                scores[k, j - lo] = s
+        value, shapes[k] = _log_integrand(family, y, n, base, Z, lo, hi, alpha, P, at[k],
+                                          scores[k])
         terms[k] = log_weights[k] + value
     top = terms.max()
     weights = np.exp(terms - top)
@@ -268,8 +279,9 @@ def logp_cfunc(dim, z_, gradient_, logp_, buffer_):
 def effect_draws(thetas, buffer, seeds, proposals, df):
     """One draw of every level's b from p(b | y, θ) at each row of ``thetas``, by
     importance resampling (Rubin 1988): ``proposals`` draws from a t_ν (ν = ``df``) at (one
-    Newton step towards) the conditional mode with scale (−∇² log f)⁻¹ there, weighted by f/q, one kept with probability
-    proportional to its weight. Row i uses the random stream seeded by ``seeds[i]``."""
+    Newton step towards) the conditional mode with scale (−∇² log f)⁻¹ there, weighted by
+    f/q, one kept with probability proportional to its weight. Row i uses the random stream
+    seeded by ``seeds[i]``."""
     unpacked = _unpack(buffer)
     family, L, q, starts, y, n, Z = (unpacked[0], unpacked[1], unpacked[3], unpacked[8],
                                      unpacked[9], unpacked[10], unpacked[13])
@@ -279,6 +291,7 @@ def effect_draws(thetas, buffer, seeds, proposals, df):
     C = np.zeros((q, q))
     candidates = np.empty((proposals, q))
     log_w = np.empty(proposals)
+    no_scores = np.empty(0)
     z = np.empty(q)
     for i in range(m):
         np.random.seed(seeds[i])
@@ -296,15 +309,8 @@ def effect_draws(thetas, buffer, seeds, proposals, df):
                     z[r] /= radius
                 _node(b_hat, C, z, candidates[k])
                 log_q = -0.5 * (df + q) * math.log1p(squared / (radius * radius) / df)
-                value = 0.0
-                for r in range(q):
-                    for c in range(q):
-                        value -= 0.5 * candidates[k, r] * P[r, c] * candidates[k, c]
-                for j in range(lo, hi):
-                    eta_j = base[j]
-                    for r in range(q):
-                        eta_j += Z[j, r] * candidates[k, r]
-                    value += row_terms(family, y[j], n[j], eta_j, alpha)[0]
+                value, _ = _log_integrand(family, y, n, base, Z, lo, hi, alpha, P,
+                                          candidates[k], no_scores)
                 log_w[k] = value - log_q
             weights = np.exp(log_w - log_w.max())
             u = np.random.random() * weights.sum()
