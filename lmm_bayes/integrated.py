@@ -61,7 +61,9 @@ class Algebra(Protocol):
     def log_posterior(self, x: np.ndarray, gradient: bool = True
                       ) -> tuple[float, np.ndarray]: ...
 
-    def effect_draws(self, thetas: np.ndarray, normals: np.ndarray
+    # inputs: one row per θ, from IntegratedPosterior.random_inputs (standard normals here;
+    # a seed per row for the GLMM quadrature's importance resampling)
+    def effect_draws(self, thetas: np.ndarray, inputs: np.ndarray
                      ) -> tuple[np.ndarray, list[np.ndarray]]: ...
 
     def buffer(self, mode: np.ndarray | None = None, factor: np.ndarray | None = None
@@ -134,11 +136,17 @@ class IntegratedPosterior:
         values = np.maximum(values, LARGEST_LOG_SD ** -2)
         return mode, (vectors / values) @ vectors.T
 
+    def random_inputs(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """What the algebra's effect draws consume, one row per draw of θ: standard
+        normals, from which each draw is made exactly."""
+        return rng.standard_normal((m, self.algebra.n_normals))
+
     def effects(self, draws: np.ndarray, rng: np.random.Generator, cores: int | None
                 ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """One draw of (β, [b_k]) given each θ in ``draws`` (m, n_dim), in threads."""
-        normals = rng.standard_normal((len(draws), self.algebra.n_normals))
-        chunks = in_threads(lambda rows: self.algebra.effect_draws(draws[rows], normals[rows]),
+        """One draw of (β, [b_k]) given each θ in ``draws`` (m, n_dim), in threads; the
+        draws do not depend on the number of threads (each row has its own inputs)."""
+        inputs = self.random_inputs(len(draws), rng)
+        chunks = in_threads(lambda rows: self.algebra.effect_draws(draws[rows], inputs[rows]),
                             len(draws), cores)
         return (np.concatenate([beta for beta, _ in chunks]),
                 [np.concatenate(parts) for parts in zip(*(b for _, b in chunks))])

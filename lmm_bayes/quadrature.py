@@ -38,7 +38,6 @@ from .integrated import IntegratedPosterior
 from .packing import pack
 from .priors import PriorSet
 from .quadrature_kernels import conditional_modes, effect_draws, log_posterior, logp_cfunc
-from .sampling import in_threads
 
 __all__ = ["AdaptiveQuadrature", "QuadraturePosterior", "obstacle", "points_per_dimension",
            "quadrature_posterior"]
@@ -139,14 +138,14 @@ class AdaptiveQuadrature:
         """Each level's conditional mode b̂ at θ = ``x`` (L, q)."""
         return conditional_modes(np.ascontiguousarray(x, dtype=float), self._buffer)
 
-    def effect_draws(self, thetas: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def effect_draws(self, thetas: np.ndarray, seeds: np.ndarray
+                     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """β and one draw of b (m, L, q) from p(b | y, θ) at each row of ``thetas``, by
-        importance resampling (module docstring), the random streams seeded from
-        ``seed``."""
-        seeds = np.random.default_rng(seed).integers(2**31, size=len(thetas))
-        b = effect_draws(np.ascontiguousarray(thetas, dtype=float), self._buffer, seeds,
-                         PROPOSALS, float(PROPOSAL_DF))
-        return self.fixed.coefficients(thetas[:, self.covariance.n_dim:]), b
+        importance resampling (module docstring), row i's random stream seeded by
+        ``seeds[i]``."""
+        b = effect_draws(np.ascontiguousarray(thetas, dtype=float), self._buffer,
+                         np.asarray(seeds, dtype=np.int64), PROPOSALS, float(PROPOSAL_DF))
+        return self.fixed.coefficients(thetas[:, self.covariance.n_dim:]), [b]
 
     def residual_start(self) -> np.ndarray:
         """The coefficients at their priors' centres, α at 1."""
@@ -160,7 +159,7 @@ class QuadraturePosterior(IntegratedPosterior):
     """:class:`~lmm_bayes.integrated.IntegratedPosterior` of the one-factor GLMM: the
     search for the mode starts at ``start`` (default: every SD at 1 on the link scale, the
     coefficients at their priors' centres), and the effects are drawn by importance
-    resampling."""
+    resampling, from a seed per draw of θ."""
 
     def __init__(self, algebra: AdaptiveQuadrature, start: np.ndarray | None = None):
         self._start = start
@@ -183,14 +182,9 @@ class QuadraturePosterior(IntegratedPosterior):
             found[-1] = (-SEARCH_RANGE, SEARCH_RANGE)
         return found
 
-    def effects(self, draws: np.ndarray, rng: np.random.Generator, cores: int | None
-                ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """β and one draw of b at each θ in ``draws``, in threads."""
-        seeds = rng.integers(2**31, size=len(draws))
-        chunks = in_threads(lambda rows: self.algebra.effect_draws(
-            draws[rows], int(seeds[rows[0]]) if len(rows) else 0), len(draws), cores)
-        return (np.concatenate([beta for beta, _ in chunks]),
-                [np.concatenate([b for _, b in chunks])])
+    def random_inputs(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """A seed per draw of θ for the importance resampling of its effects."""
+        return rng.integers(2**31, size=m)
 
 
 def points_per_dimension(algebra: AdaptiveQuadrature, posterior: IntegratedPosterior) -> int:

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import collapsed, effects_system
+from .. import effects_system
 from ..covariance import factor_covariances
 from ..integrated import IntegratedPosterior
 from ..sampling import SamplerConfig
 from .base import Assessment, Problem
-from .theta import sample_theta
+from .theta import default_sampler, sample_theta
 
 if TYPE_CHECKING:
     import arviz as az
 
 __all__ = ["ENGINE", "BlockedEngine"]
-
-MAX_IMH_DIM = 12  # variance parameters the independence sampler takes on by default
-
 
 def _structured(problem: Problem) -> bool:
     return problem.residuals is not None or problem.priors.has_sigma_model
@@ -82,10 +79,8 @@ class BlockedEngine:
     def default_sampler(self, problem: Problem) -> str:
         """``"imh"`` when θ's posterior should be close to normal (module docstring)."""
         design = problem.design
-        n_dim = sum(c.n_dim for c in factor_covariances(design.groups, problem.priors))
-        if collapsed.near_normal(design) and n_dim < MAX_IMH_DIM:
-            return "imh"
-        return "nutpie"
+        covariances = factor_covariances(design.groups, problem.priors)
+        return default_sampler(design, sum(c.n_dim for c in covariances))
 
     def likelihood(self, problem: Problem) -> str:
         return "marginal"

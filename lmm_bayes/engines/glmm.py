@@ -20,17 +20,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import collapsed, glmm, quadrature
+from .. import glmm, quadrature
 from ..sampling import SamplerConfig, run_nutpie
 from .base import Assessment, Problem
-from .theta import sample_theta
+from .theta import default_sampler, sample_theta
 
 if TYPE_CHECKING:
     import arviz as az
 
 __all__ = ["ENGINE", "GlmmEngine"]
-
-MAX_IMH_DIM = 12  # θ's dimension up to which the independence sampler is the default
 
 
 def _n_theta(problem: Problem) -> int:
@@ -68,10 +66,9 @@ class GlmmEngine:
 
     def default_sampler(self, problem: Problem) -> str:
         """``"imh"`` when θ's posterior should be close to normal (module docstring)."""
-        if (self._integrated(problem) and collapsed.near_normal(problem.design)
-                and _n_theta(problem) < MAX_IMH_DIM):
-            return "imh"
-        return "nutpie"
+        if not self._integrated(problem):
+            return "nutpie"
+        return default_sampler(problem.design, _n_theta(problem))
 
     def likelihood(self, problem: Problem) -> str:
         return "marginal" if self._integrated(problem) else "conditional"

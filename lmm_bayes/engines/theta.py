@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import imh
+from .. import collapsed, imh
+from ..design import Design
 from ..integrated import IntegratedPosterior
 from ..packing import whitened_expand_cfunc
 from ..sampling import SamplerConfig, compiled_model, run_nutpie
@@ -31,13 +32,14 @@ from ..sampling import SamplerConfig, compiled_model, run_nutpie
 if TYPE_CHECKING:
     import arviz as az
 
-__all__ = ["MAX_PARETO_K", "sample_theta"]
+__all__ = ["MAX_IMH_DIM", "MAX_PARETO_K", "default_sampler", "sample_theta"]
 
 logger = logging.getLogger("lmm_bayes")
 # The independence sampler's largest k̂: between 0.5 and 0.7 the weights are usable but the
 # chains mix slowly (the EEG study's sigma model: k̂ 0.56, bulk ESS 296 of 2,000 draws against
 # NUTS's 919), and NUTS on θ costs seconds (Vehtari et al. 2024, section 3)
 MAX_PARETO_K = 0.5
+MAX_IMH_DIM = 12    # coordinates up to which the independence sampler is the default
 PILOT_FRACTION = 4  # the independence sampler's pilot: a quarter as many proposals as draws
 MAX_REFITS = 2      # refits of the independence sampler's proposal before NUTS takes over
 _THETA = "theta"
@@ -111,6 +113,13 @@ def _theta_draws(target: IntegratedPosterior, config: SamplerConfig, rng: np.ran
                 "%.2f); sampling with NUTS instead", attrs["pareto_k"])
     draws, stats, more = _nuts(target, config)
     return draws, stats, {**more, "imh_pareto_k": attrs["pareto_k"]}
+
+
+def default_sampler(design: Design, n_dim: int) -> str:
+    """``"imh"`` when θ's posterior should be close to normal: every grouping factor has at
+    least :data:`lmm_bayes.collapsed.MIN_LEVELS` levels and θ (``n_dim`` coordinates that
+    count) fewer than :data:`MAX_IMH_DIM`; else ``"nutpie"``."""
+    return "imh" if collapsed.near_normal(design) and n_dim < MAX_IMH_DIM else "nutpie"
 
 
 def sample_theta(target: IntegratedPosterior, config: SamplerConfig) -> az.InferenceData:

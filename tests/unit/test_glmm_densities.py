@@ -180,7 +180,8 @@ def test_importance_resampled_effects_follow_the_conditional():
     posterior = QuadraturePosterior(AdaptiveQuadrature(model.design, model.priors, "bernoulli",
                                                        None, posterior_covariance(model), 5))
     x = np.array([np.log(1.2), -0.2, 0.5])
-    _, b = posterior.algebra.effect_draws(np.tile(x, (4000, 1)), seed=5)
+    seeds = np.random.default_rng(5).integers(2**31, size=4000)
+    _, (b,) = posterior.algebra.effect_draws(np.tile(x, (4000, 1)), seeds)
     design = model.design
     rows = design.groups[0].index == 0
     eta0 = design.X[rows] @ posterior.algebra.fixed.coefficients(x[1:])
@@ -311,3 +312,14 @@ def test_a_factor_nested_in_another_is_not_credited_with_its_spread():
     model = lb.LMM("y ~ 1 + (1 | p) + (1 | c)", data, family="poisson")
     parents, children = level_information(model.design, glmm.POISSON)
     assert parents > 100 and children < 1
+
+
+def test_effect_draws_do_not_depend_on_the_threads():
+    """Each draw of θ has its own seed, so one thread or two give the same effects."""
+    model = _model("poisson", "(1 | g)")
+    posterior = quadrature_posterior(model.design, model.priors, "poisson", None)
+    draws = np.tile(posterior.mode, (6, 1)) + 0.01 * np.arange(6)[:, None]
+    one = posterior.effects(draws, np.random.default_rng(3), cores=1)
+    two = posterior.effects(draws, np.random.default_rng(3), cores=2)
+    np.testing.assert_array_equal(one[1][0], two[1][0])
+    assert np.ptp(one[1][0][:, 0, 0]) > 0      # the rows are distinct draws
