@@ -55,6 +55,12 @@ def crossed_data(seed=0, rows=(12, 8), reps=2, nested=False):
     return frame
 
 
+def central_differences(function, x: np.ndarray, step: float) -> np.ndarray:
+    """The gradient of a scalar ``function`` at ``x`` by central differences."""
+    return np.array([(function(x + step * e) - function(x - step * e)) / (2 * step)
+                     for e in np.eye(len(x))])
+
+
 def quiet_fit(model: lb.LMM, **kwargs) -> lb.Fit:
     """Fit with SamplingWarning silenced: short test runs have low ESS by design."""
     with warnings.catch_warnings():

@@ -9,6 +9,7 @@ multivariate normal, finite differences, and the dense joint conditional of all 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import central_differences
 from scipy import stats
 from scipy.linalg import block_diag
 
@@ -118,11 +119,15 @@ def test_compiled_log_posterior_is_prior_plus_likelihood(model):
     sigmas = [c.covariance(p) for c, p in zip(covariances, parts)]
     expected = (system.log_likelihood(sigmas, rho)[0] + system.residual_prior(rho)[0]
                 + sum(c.log_prior(p)[0] for c, p in zip(covariances, parts)))
+    _assert_compiled_posterior(system, target, x, expected)
+
+
+def _assert_compiled_posterior(system, target, x, expected):
+    """The compiled log posterior at ``x`` is ``expected``, its gradient the central
+    differences', and it vanishes at the target's mode."""
     value, gradient = system.log_posterior(x)
     np.testing.assert_allclose(value, expected, rtol=1e-10)
-    h = 1e-6
-    numeric = [(system.log_posterior(x + h * e)[0] - system.log_posterior(x - h * e)[0]) / (2 * h)
-               for e in np.eye(len(x))]
+    numeric = central_differences(lambda v: system.log_posterior(v)[0], x, 1e-6)
     np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(target.value_and_gradient(target.mode)[1], 0, atol=1e-3)
 
@@ -269,13 +274,7 @@ def test_sigma_formula_log_posterior_is_prior_plus_likelihood(varident):
     np.testing.assert_allclose(system.residual_prior(rho)[0], log_prior, rtol=1e-10)
     expected = (system.log_likelihood(sigmas, rho)[0] + log_prior
                 + sum(c.log_prior(p)[0] for c, p in zip(target.covariances, parts)))
-    value, gradient = system.log_posterior(x)
-    np.testing.assert_allclose(value, expected, rtol=1e-10)
-    h = 1e-6
-    numeric = [(system.log_posterior(x + h * e)[0] - system.log_posterior(x - h * e)[0]) / (2 * h)
-               for e in np.eye(len(x))]
-    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(target.value_and_gradient(target.mode)[1], 0, atol=1e-3)
+    _assert_compiled_posterior(system, target, x, expected)
 
 
 def test_sigma_formula_draws_have_the_dense_conditional_moments(varident):

@@ -6,6 +6,7 @@ gradient against finite differences."""
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import central_differences
 from scipy import integrate, special, stats
 
 import lmm_bayes as lb
@@ -144,9 +145,7 @@ def test_quadrature_gradient_matches_finite_differences(family):
     algebra = posterior.algebra.refined(9, posterior.algebra.modes)
     x = _theta(posterior)
     _, gradient = algebra.log_posterior(x)
-    steps = np.eye(len(x)) * 1e-5
-    numeric = [(algebra.log_posterior(x + h, False)[0] - algebra.log_posterior(x - h, False)[0])
-               / 2e-5 for h in steps]
+    numeric = central_differences(lambda v: algebra.log_posterior(v, False)[0], x, 1e-5)
     np.testing.assert_allclose(gradient, numeric, rtol=2e-3, atol=2e-3)
 
 
@@ -267,9 +266,7 @@ def test_joint_density_is_the_model_written_with_scipy(family, parametrization):
                  - _reference_joint(model, density, first))
     assert difference == pytest.approx(reference, rel=1e-9, abs=1e-8)
     _, gradient = density.log_density(first)
-    steps = np.eye(density.n_dim) * 1e-6
-    numeric = [(density.log_density(first + h)[0] - density.log_density(first - h)[0]) / 2e-6
-               for h in steps]
+    numeric = central_differences(lambda v: density.log_density(v)[0], first, 1e-6)
     np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-5)
 
 
