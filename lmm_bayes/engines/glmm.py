@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import glmm, quadrature
+from ..covariance import factor_covariances
 from ..sampling import SamplerConfig, run_nutpie
 from .base import Assessment, Problem
 from .theta import default_sampler, sample_theta
@@ -32,8 +33,6 @@ __all__ = ["ENGINE", "GlmmEngine"]
 
 
 def _n_theta(problem: Problem) -> int:
-    from ..covariance import factor_covariances
-
     covariances = factor_covariances(problem.design.groups, problem.priors)
     return (sum(c.n_dim for c in covariances) + len(problem.design.fixed_names)
             + len(problem.priors.auxiliary))
