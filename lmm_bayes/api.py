@@ -526,6 +526,23 @@ class Fit:
                                           offset=design.offset, prob=prob, samples=samples,
                                           random_seed=random_seed)
 
+    def adjusted_means(self, over: str, by: str | None = None,
+                       prob: float = 0.95) -> pd.DataFrame:
+        """The adjusted (estimated marginal) mean of each level of ``over`` within each
+        level of ``by``, e.g. ``fit.adjusted_means("arm", by="visit")``: other factors
+        averaged over their levels with equal weights, numeric covariates at their mean
+        (emmeans's reference grid; :func:`lmm_bayes.summaries.adjusted_means`)."""
+        return summaries.adjusted_means(self.idata.posterior, self.model.design,
+                                        self._fitted_rows(), over, by, prob)
+
+    def mean_contrasts(self, over: str, by: str | None = None, reference: str | None = None,
+                       prob: float = 0.95) -> pd.DataFrame:
+        """Each level of ``over`` less ``reference`` (default: the first level) within each
+        level of ``by``, with ``prob_above`` = P(difference > 0): e.g. the treatment
+        difference at each visit of a trial (:func:`lmm_bayes.summaries.mean_contrasts`)."""
+        return summaries.mean_contrasts(self.idata.posterior, self.model.design,
+                                        self._fitted_rows(), over, by, reference, prob)
+
     def shrinkage(self, group: str, term: str = "(Intercept)",
                   prob: float = 0.95) -> pd.DataFrame:
         """No-pooling, complete-pooling and partial-pooling estimates of ``term``'s

@@ -274,6 +274,8 @@ def _coords(design: Design, residuals: ResidualDesign | None = None) -> dict[str
     coords = {names.OBS: np.arange(design.n_obs), **_coefficient_coords("", design.fixed_names)}
     if residuals is not None and residuals.sigma is not None:
         coords.update(_coefficient_coords("sigma_", residuals.sigma.names))
+    if residuals is not None and residuals.serial is not None:
+        coords.update(residuals.serial.spec.structure.coords(residuals.serial))
     for group in design.groups:
         coords.update(names.coords(group.name, group.levels, group.terms))
     return coords
@@ -379,7 +381,7 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
                          "factor of at most two varying terms and independent residuals")
     if residuals is not None and family != "gaussian":
         raise ValueError("residual structures and sigma models need the Gaussian family")
-    with pm.Model(coords=_coords(design, residuals)) as model:
+    with pm.Model(coords=_coords(design, residuals), check_bounds=False) as model:
         beta = _fixed_effects(design, priors)
         if likelihood == "marginal":
             group = design.groups[0]

@@ -23,10 +23,11 @@ _PARAMS = {
     "halfstudentt": ("nu", "sigma"),
     "halfcauchy": ("beta",),
     "exponential": ("lam",),
+    "lkj": ("eta",),
     "beta": ("alpha", "beta"),
 }
 _POSITIVE = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
-_SCALE_PARAMS = {"sigma", "nu", "beta", "lam", "alpha"}
+_SCALE_PARAMS = {"sigma", "nu", "beta", "lam", "alpha", "eta"}
 _REAL = {"normal", "student_t"}
 
 
@@ -37,9 +38,10 @@ class Prior:
     Parameters
     ----------
     dist : {"normal", "student_t", "halfnormal", "halfstudentt", "halfcauchy", "exponential", \
-            "beta"}
+            "beta", "lkj"}
     **params : float
-        The family's parameters, named as in PyMC (``mu``, ``sigma``, ``nu``, ``beta``, ``lam``).
+        The family's parameters, named as in PyMC (``mu``, ``sigma``, ``nu``, ``beta``, ``lam``,
+        ``eta``); ``"lkj"`` is the LKJ prior of a correlation matrix (its shape ``eta``).
 
     Examples
     --------

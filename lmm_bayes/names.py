@@ -5,6 +5,9 @@ A fit's ``idata.posterior`` holds, whatever engine produced it:
 * ``beta`` (dim ``fixed``): the fixed effects;
 * ``sigma`` (Gaussian), ``alpha`` (negative binomial), ``phi`` (residual AR(1)/CAR(1)), or
   ``sigma_beta`` (dim ``sigma_fixed``) for a sigma formula;
+* of a residual structure across visits: ``residual_corr`` (``us``, dim ``residual__pair``),
+  ``rho`` (``cs``) or ``rho_lag`` (``toep``, dim ``residual__lag``), each with a leading dim
+  ``residual__by`` when the structure has one correlation per arm;
 * per grouping factor ``g``: ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim
   ``<g>__pair``) and ``b_<g>`` (dims ``<g>__level``, ``<g>__term``);
 * in a multivariate model, ``sigma`` (dim ``outcome``) and ``rescor`` (dim
@@ -36,6 +39,12 @@ __all__ = [
     "OUTCOME_PAIR",
     "PHI",
     "RESCOR",
+    "RESIDUAL_BY",
+    "RESIDUAL_CORR",
+    "RESIDUAL_LAG",
+    "RESIDUAL_PAIR",
+    "RHO",
+    "RHO_LAG",
     "SCALARS",
     "SIGMA",
     "SIGMA_BETA",
@@ -63,8 +72,15 @@ SIGMA_BETA = "sigma_beta"
 SIGMA_FIXED = "sigma_fixed"
 ALPHA = "alpha"
 PHI = "phi"
+#: the correlation parameters of the residual structures across visits and their dims
+RESIDUAL_CORR = "residual_corr"
+RHO = "rho"
+RHO_LAG = "rho_lag"
+RESIDUAL_PAIR = "residual__pair"
+RESIDUAL_LAG = "residual__lag"
+RESIDUAL_BY = "residual__by"
 #: the variables of the residual and of a family's extra parameters, in the order reported
-SCALARS = (SIGMA, SIGMA_BETA, PHI, ALPHA)
+SCALARS = (SIGMA, SIGMA_BETA, PHI, RHO, RHO_LAG, RESIDUAL_CORR, ALPHA)
 #: a multivariate model's residual correlation, its outcomes' dimension and its pairs'
 RESCOR = "rescor"
 OUTCOME = "outcome"

@@ -99,8 +99,14 @@ def _structure_draws(posterior: xr.Dataset, serial: SerialDesign,
     set per posterior draw (each individual's rows drawn together)."""
     draws = PosteriorDraws(posterior)
     structure = serial.spec.structure
-    values = {p.name: draws.get(p.name) for p in structure.parameters}
+    values = {p.name: draws.get(p.name, *_own_dims(posterior[p.name]))
+              for p in structure.parameters}
     return structure.draw(serial, values, rng, size=(draws.shape[0] * draws.shape[1],))
+
+
+def _own_dims(values: xr.DataArray) -> tuple[str, ...]:
+    """A parameter's dims besides the chain and the draw."""
+    return tuple(d for d in values.dims if d not in ("chain", "draw"))
 
 
 def replicate(posterior: xr.Dataset, design: Design, family: Family,

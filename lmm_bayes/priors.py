@@ -175,6 +175,15 @@ def _group_sd_priors(group: GroupingFactor, sd_y: float) -> dict[str, Prior]:
             for k, term in enumerate(group.terms)}
 
 
+def _log_sd_prior(column: np.ndarray, intercept: bool, sd_y: float) -> Prior:
+    """A log-σ coefficient's default: a contrast or slope N(0, 1/sd(x)); without an intercept
+    an indicator (``~ 0 + C(visit)``, one log σ per visit) is a log σ itself, N(log sd(y), 2)
+    as the intercept's."""
+    if not intercept and np.isin(column, (0.0, 1.0)).all():
+        return Prior("normal", mu=float(np.log(sd_y)), sigma=2.0)
+    return Prior("normal", mu=0.0, sigma=_slope_scale(column, 1.0))
+
+
 def _residual_defaults(residuals: ResidualDesign | None, sd_y: float) -> dict:
     """Defaults of the residual structure's parameters (the structure's own) and of the
     log-σ coefficients (see the module docstring)."""
@@ -186,7 +195,7 @@ def _residual_defaults(residuals: ResidualDesign | None, sd_y: float) -> dict:
         names, X = residuals.sigma.names, residuals.sigma.X
         out["sigma_intercept"] = (Prior("normal", mu=float(np.log(sd_y)), sigma=2.0)
                                   if INTERCEPT in names else None)
-        out["sigma_fixed"] = {n: Prior("normal", mu=0.0, sigma=_slope_scale(X[:, j], 1.0))
+        out["sigma_fixed"] = {n: _log_sd_prior(X[:, j], INTERCEPT in names, sd_y)
                               for j, n in enumerate(names) if n != INTERCEPT}
     return out
 

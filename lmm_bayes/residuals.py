@@ -30,7 +30,7 @@ from . import names
 from .design import check_full_rank, model_matrix
 from .errors import DesignError, Setting
 from .formula import Term
-from .residual_spec import ResidualSpec, SigmaSpec
+from .residual_spec import ResidualSpec, SigmaSpec, parse_sigma
 from .variables import DataSchema, VariableEvaluator, level_label
 
 __all__ = [
@@ -59,6 +59,14 @@ class SerialDesign:
         Whether the row is its individual's first measurement.
     position : ndarray of int, shape (n,)
         0 for the first measurement of an individual, 1 for the second...
+    visit : ndarray of int, shape (n,)
+        The row's time among the distinct times (levels, for a categorical time) in order.
+    visit_labels : tuple of str
+        Those times' labels.
+    arm : ndarray of int, shape (n,)
+        The row's level of the spec's ``by`` column (0 without one).
+    arm_labels : tuple of str
+        Those levels' labels (``("all",)`` without ``by``).
     """
 
     spec: ResidualSpec
@@ -67,6 +75,10 @@ class SerialDesign:
     gap: np.ndarray
     first: np.ndarray
     position: np.ndarray
+    visit: np.ndarray
+    visit_labels: tuple[str, ...]
+    arm: np.ndarray
+    arm_labels: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -111,7 +123,11 @@ def _individuals(spec: ResidualSpec, ev: VariableEvaluator) -> tuple[np.ndarray,
 
 
 def _times(spec: ResidualSpec, ev: VariableEvaluator) -> np.ndarray:
+    """Each row's time: its value, or for a categorical time of a structure across visits
+    its level's position (the levels in order)."""
     var = ev.variable(spec.time)
+    if var.is_categorical and spec.structure.categorical_times:
+        return var.values.astype(float)
     if var.is_categorical:
         raise DesignError(Setting("residual", spec.text),
                           f": the time variable {spec.time!r} must be numeric")
@@ -123,6 +139,24 @@ def _times(spec: ResidualSpec, ev: VariableEvaluator) -> np.ndarray:
                           f"found {var.values[row]:g} at row position {row}; use car1 for "
                           "continuous times")
     return var.values
+
+
+def _visits(spec: ResidualSpec, ev: VariableEvaluator,
+            time: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Each row's visit (its time's position among the distinct times) and their labels."""
+    var = ev.variable(spec.time)
+    if var.is_categorical:
+        return var.values.astype(int), tuple(var.levels)
+    values, visit = np.unique(time, return_inverse=True)
+    return visit, tuple(level_label(v) for v in values)
+
+
+def _arms(spec: ResidualSpec, ev: VariableEvaluator, n: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Each row's level of ``by`` and their labels (one arm, "all", without ``by``)."""
+    if spec.by is None:
+        return np.zeros(n, int), ("all",)
+    var = ev.variable(spec.by, categorical=True)
+    return var.values.astype(int), tuple(var.levels)
 
 
 def serial_design(spec: ResidualSpec, ev: VariableEvaluator) -> SerialDesign:
@@ -154,7 +188,26 @@ def serial_design(spec: ResidualSpec, ev: VariableEvaluator) -> SerialDesign:
                                       np.empty(n, int))
     previous[order], gap[order], first[order] = previous_sorted, gap_sorted, first_sorted
     position[order] = np.arange(n) - starts
-    return SerialDesign(spec, individual, previous, gap, first, position)
+    arm, arm_labels = _arms(spec, ev, n)
+    _check_arm_within_individual(spec, individual, arm, labels)
+    serial = SerialDesign(spec, individual, previous, gap, first, position,
+                          *_visits(spec, ev, time), arm, arm_labels)
+    spec.structure.check_design(serial)
+    return serial
+
+
+def _check_arm_within_individual(spec: ResidualSpec, individual: np.ndarray, arm: np.ndarray,
+                                 labels: list[str]) -> None:
+    """Raise when an individual's rows lie in two arms of ``by``: each individual's
+    residuals have one correlation."""
+    first_arm = np.full(individual.max() + 1, -1)
+    first_arm[individual[::-1]] = arm[::-1]
+    moved = first_arm[individual] != arm
+    if moved.any():
+        row = int(np.flatnonzero(moved)[0])
+        raise DesignError(Setting("residual", spec.text),
+                          f": individual {labels[row]!r} has rows in two levels of "
+                          f"{spec.by!r} (row position {row}); each individual needs one")
 
 
 def _row_labels(terms: tuple[Term, ...], ev: VariableEvaluator, n: int) -> np.ndarray:
@@ -184,14 +237,25 @@ def sigma_design(sigma: SigmaSpec, ev: VariableEvaluator, n: int) -> SigmaDesign
                        ev.learnt_schema())
 
 
+def implied_sigma(residual: ResidualSpec) -> SigmaSpec | None:
+    """The sigma formula of a structure with one SD per visit (``us``, ``csh``, ``toeph``):
+    ``~ 0 + C(visit)``, or ``~ 0 + C(visit):C(arm)`` with ``by = arm``; else None."""
+    if not getattr(residual.structure, "heterogeneous", False):
+        return None
+    cell = f"C({residual.time})" + (f":C({residual.by})" if residual.by else "")
+    return parse_sigma(f"~ 0 + {cell}")
+
+
 def build_residual_design(data: pd.DataFrame, rows: np.ndarray, *,
                           residual: ResidualSpec | None, sigma: SigmaSpec | None, factors=(),
                           reference=None) -> ResidualDesign | None:
     """The residual design on ``data.iloc[rows]`` (the rows the model design kept, after
     :func:`lmm_bayes.design.build_design` checked the options' ``columns`` for presence
-    and missing values); None when neither option is given."""
+    and missing values); None when neither option is given. A structure with one SD per
+    visit brings its sigma formula (:func:`implied_sigma`)."""
     if residual is None and sigma is None:
         return None
+    sigma = sigma or implied_sigma(residual)
     used = data.iloc[rows].reset_index(drop=True)
     serial = (serial_design(residual,
                             VariableEvaluator(used, factors=factors, reference=reference))

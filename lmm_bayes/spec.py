@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from numbers import Real
 from typing import Any, Literal
 
-from .errors import PriorError, SpecError
+from .errors import PriorError, Setting, SpecError
 from .families import get_family
 from .formula import Formula, parse_formula
 from .residual_spec import ResidualSpec, SigmaSpec, parse_residual, parse_sigma
@@ -68,6 +68,7 @@ class ModelSpec:
         options.update(_coding(options, _CHOICES))
         options["residual"] = _parsed(options.get("residual"), parse_residual, ResidualSpec)
         options["sigma"] = _parsed(options.get("sigma"), parse_sigma, SigmaSpec)
+        _check_heterogeneous(options["residual"], options["sigma"])
         return cls(parsed, **options)
 
     @property
@@ -151,6 +152,18 @@ def parse_formulas(formulas: Sequence[str | Formula]) -> tuple[Formula, ...]:
 
 
 # ----------------------------------------------------------------------------- checks
+
+
+def _check_heterogeneous(residual: ResidualSpec | None, sigma: SigmaSpec | None) -> None:
+    """A structure with one SD per visit takes no sigma formula: it is its own."""
+    if residual is not None and sigma is not None and getattr(residual.structure,
+                                                              "heterogeneous", False):
+        name = residual.structure.name
+        raise SpecError(Setting("residual", residual.text),
+                        f": {name} has one residual SD per visit already (its sigma formula "
+                        f"is '~ 0 + C({residual.time})'), so it takes no ",
+                        Setting("sigma", sigma.text),
+                        "; for another variance model use cs or toep with a sigma formula")
 
 
 def _check_names(options: Mapping[str, Any], known: tuple[str, ...]) -> None:

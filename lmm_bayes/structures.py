@@ -8,8 +8,8 @@ defines (Pinheiro & Bates 2000, §5.3). Each structure is one :class:`ResidualSt
 subclass here, and its object carries
 
 * its name, as written in ``residual="<name>(time | individual)"``
-  (:func:`lmm_bayes.residual_spec.parse_residual` looks it up in :data:`STRUCTURES`), and
-  whether the time must hold whole numbers;
+  (:func:`lmm_bayes.residual_spec.parse_residual` looks it up in
+  :data:`lmm_bayes.residual_spec.STRUCTURES`), and whether the time must hold whole numbers;
 * its parameters (:class:`~lmm_bayes.families.Parameter`: posterior name and prior key,
   default prior, term in the tidy summary's "Residual" group), which priors, the builder
   and the summary read; each lies in an interval and has a beta prior on its position in
@@ -31,8 +31,10 @@ The structures read each individual's rows in time order from
 The numpy methods take the parameters' draws in a mapping ``values`` keyed by name, arrays
 that broadcast against the leading axes of u.
 
-A new structure is a subclass here and one entry in :data:`STRUCTURES`, plus the posterior
-name of a new parameter in :mod:`lmm_bayes.names`.
+The structures across a fixed set of visits (unstructured, compound symmetry, Toeplitz) are
+in :mod:`lmm_bayes.visit_structures`. A new structure is a subclass of
+:class:`ResidualStructure` and one entry in :data:`lmm_bayes.residual_spec.STRUCTURES`,
+plus the posterior name of a new parameter in :mod:`lmm_bayes.names`.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ from .errors import PriorError
 from .families import Parameter
 from .names import OBS, PHI
 
-__all__ = ["STRUCTURES", "Autoregressive", "ResidualStructure", "serial_conditional",
-           "serial_draws", "structure_parameters"]
+__all__ = ["Autoregressive", "ResidualStructure", "bounded", "by_individual",
+           "serial_conditional", "serial_draws", "uniform"]
 
 
 class SerialDesign(Protocol):
@@ -63,22 +65,27 @@ class SerialDesign(Protocol):
     gap: np.ndarray
     first: np.ndarray
     position: np.ndarray
+    visit: np.ndarray
+    visit_labels: tuple[str, ...]
+    arm: np.ndarray
+    arm_labels: tuple[str, ...]
 
 
-def _uniform(_: float) -> Prior:
+def uniform(_: float) -> Prior:
     """Beta(1, 1): uniform over the parameter's interval (brms's default for the
     autocorrelation, Bürkner 2017)."""
     return Prior("beta", alpha=1.0, beta=1.0)
 
 
-def _bounded(name: str, prior: Prior, low: float, high: float = 1.0):
+def bounded(name: str, prior: Prior, low: float, high: float = 1.0, **kwargs):
     """The PyMC parameter ``name`` in (low, high) with ``prior``, a beta, on
     (θ − low)/(high − low); sampled as ``<name>_unit`` unless the interval is (0, 1)."""
     import pymc as pm
 
     if (low, high) == (0.0, 1.0):
-        return pm.Beta(name, **prior.kwargs)
-    return pm.Deterministic(name, low + (high - low) * pm.Beta(f"{name}_unit", **prior.kwargs))
+        return pm.Beta(name, **prior.kwargs, **kwargs)
+    unit = pm.Beta(f"{name}_unit", **prior.kwargs, **kwargs)
+    return pm.Deterministic(name, low + (high - low) * unit, dims=kwargs.get("dims"))
 
 
 @dataclass(frozen=True)
@@ -93,11 +100,18 @@ class ResidualStructure(ABC):
         Whether the time variable must hold whole numbers (visit numbers).
     parameters : tuple of Parameter
         The structure's parameters (class attribute).
+    per_arm : bool
+        Whether it takes ``by = arm``, one correlation per arm (class attribute).
+    categorical_times : bool
+        Whether the time variable may be categorical, its levels the visits in order
+        (class attribute).
     """
 
     name: str
     whole_times: bool = False
     parameters: ClassVar[tuple[Parameter, ...]] = ()
+    per_arm: ClassVar[bool] = False
+    categorical_times: ClassVar[bool] = False
 
     def check_prior(self, key: str, prior: object) -> Prior:
         """``prior`` for parameter ``key`` if it is a beta (of the parameter's position in
@@ -107,6 +121,14 @@ class ResidualStructure(ABC):
                              "a beta prior (lb.Prior('beta', alpha=..., beta=...)), "
                              f"not {prior!r}")
         return prior
+
+    def coords(self, design: SerialDesign) -> dict[str, list[str]]:
+        """The coordinates of the dims of its parameters (none for scalars)."""
+        return {}
+
+    def check_design(self, design: SerialDesign) -> None:
+        """Raise :class:`~lmm_bayes.errors.DesignError` when the data cannot inform the
+        structure's parameters (none to check here)."""
 
     @abstractmethod
     def likelihood(self, mu, sd, design: SerialDesign, priors: Mapping[str, Prior],
@@ -236,7 +258,7 @@ class Autoregressive(ResidualStructure):
     """
 
     signed: bool = True
-    parameters: ClassVar[tuple[Parameter, ...]] = (Parameter(PHI, "phi", _uniform),)
+    parameters: ClassVar[tuple[Parameter, ...]] = (Parameter(PHI, "phi", uniform),)
 
     def _gap(self, design: SerialDesign) -> np.ndarray:
         """Each row's time gap, as integers for whole-number visits: integer powers keep
@@ -252,7 +274,7 @@ class Autoregressive(ResidualStructure):
         import pymc as pm
         import pytensor.tensor as pt
 
-        phi = _bounded(PHI, priors[PHI], -1.0 if self.signed else 0.0)
+        phi = bounded(PHI, priors[PHI], -1.0 if self.signed else 0.0)
         rho = pt.switch(design.first, 0.0, pt.pow(phi, self._gap(design)))
         previous = design.previous
 
@@ -269,7 +291,7 @@ class Autoregressive(ResidualStructure):
     def logpdf(self, u, design, values):
         rho = self._rho(values, design)
         rows = stats.norm.logpdf(u, rho * u[..., design.previous], np.sqrt(1.0 - rho**2))
-        return _by_individual(rows, design)
+        return by_individual(rows, design)
 
     def draw(self, design, values, rng, size=()):
         rho = self._rho(values, design)
@@ -279,21 +301,8 @@ class Autoregressive(ResidualStructure):
         return serial_conditional(values[PHI], u[..., -1], time - times[-1], 1.0, 1.0)
 
 
-def _by_individual(rows: np.ndarray, design: SerialDesign) -> np.ndarray:
+def by_individual(rows: np.ndarray, design: SerialDesign) -> np.ndarray:
     """Sums over each individual's rows of the last axis: (..., n) → (..., individuals)."""
     out = np.zeros(rows.shape[:-1] + (int(design.individual.max()) + 1,))
     np.add.at(out, (..., design.individual), rows)
     return out
-
-
-STRUCTURES: dict[str, ResidualStructure] = {
-    structure.name: structure
-    for structure in (Autoregressive("ar1", whole_times=True, signed=True),
-                      Autoregressive("car1", whole_times=False, signed=False))
-}
-
-
-def structure_parameters() -> dict[str, Parameter]:
-    """Every structure's parameters by name, in the order of :data:`STRUCTURES`: what a
-    posterior may hold of a residual structure, whichever one it came from."""
-    return {p.name: p for structure in STRUCTURES.values() for p in structure.parameters}

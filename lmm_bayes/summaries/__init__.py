@@ -1,5 +1,6 @@
 """Summaries of posterior draws: numpy and xarray only, no PyMC."""
 
+from .adjusted import adjusted_means, mean_contrasts, reference_grid
 from .icc import icc, latent_residual_variance, nesting
 from .population import marginal_effects, population_means
 from .recenter import recenter
@@ -14,7 +15,24 @@ from .tidy import (
 from .trajectories import trajectories
 from .variance import variance_components, variance_contrast
 
-__all__ = ["coefficients_table", "fixed_effects_table", "icc", "latent_residual_variance",
-           "marginal_effects", "nesting", "population_means", "random_effects_table", "recenter", "shrinkage",
-           "singular_components", "tidy_summary", "trajectories", "variance_components",
-           "variance_contrast", "zero_bulk_ratio"]
+__all__ = [
+    "adjusted_means",
+    "coefficients_table",
+    "fixed_effects_table",
+    "icc",
+    "latent_residual_variance",
+    "marginal_effects",
+    "mean_contrasts",
+    "nesting",
+    "population_means",
+    "random_effects_table",
+    "recenter",
+    "reference_grid",
+    "shrinkage",
+    "singular_components",
+    "tidy_summary",
+    "trajectories",
+    "variance_components",
+    "variance_contrast",
+    "zero_bulk_ratio",
+]

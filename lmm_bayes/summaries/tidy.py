@@ -8,7 +8,7 @@ import xarray as xr
 
 from .. import names
 from ..families import extra_parameters
-from ..structures import structure_parameters
+from ..residual_spec import structure_parameters
 from .draws import interval_columns, summarise
 
 __all__ = ["coefficients_table", "fixed_effects_table", "random_effects_table",
@@ -39,7 +39,24 @@ def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
             yield "ran_pars", group, f"cor__{pair}", _draws(corr.sel({names.pair_dim(group): pair}))
     for name, parameter in {**extra_parameters(), **structure_parameters()}.items():
         if name in posterior:
-            yield "ran_pars", "Residual", parameter.term, _draws(posterior[name])
+            yield from _residual_rows(posterior[name], parameter.term)
+
+
+def _residual_rows(values: xr.DataArray, term: str):
+    """The rows of a residual parameter: one, or one per coordinate of its dims (a
+    structure's pairs or lags: ``cor__V1.V2``, ``rho__lag1``; per arm, group
+    ``Residual:<arm>``)."""
+    dims = [d for d in values.dims if d not in ("chain", "draw")]
+    if not dims:
+        yield "ran_pars", "Residual", term, _draws(values)
+        return
+    stacked = values.stack(row=dims).transpose("chain", "draw", "row")
+    for k, coords in enumerate(stacked["row"].values):
+        labels = coords if isinstance(coords, tuple) else (coords,)
+        group = f"Residual:{labels[0]}" if names.RESIDUAL_BY in dims else "Residual"
+        own = dims != [names.RESIDUAL_BY]
+        yield ("ran_pars", group, f"{term}__{labels[-1]}" if own else term,
+               stacked.values[..., k])
 
 
 def _sigma_rows(posterior: xr.Dataset):
