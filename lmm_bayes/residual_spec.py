@@ -87,7 +87,8 @@ def parse_residual(text: str) -> ResidualSpec:
     match = _SERIAL_SYNTAX.match(text) if isinstance(text, str) else None
     if match is None:
         raise SpecError(Setting("residual", text),
-                        ": expected 'structure(time | individual)', e.g. 'ar1(visit | subject)'; "
+                        ": expected 'structure(time | individual)', e.g. 'ar1(visit | subject)', or "
+                        "'structure(time | individual, by = arm)' for us, cs, toep; "
                         f"structures: {sorted(STRUCTURES)}")
     name, time, group, by = match.groups()
     if name not in STRUCTURES:
