@@ -449,6 +449,7 @@ def build_design(
     na_action: Literal["raise", "drop"] = "raise",
     also_used=(),
     family: str = "gaussian",
+    contrasts=None,
 ) -> Design:
     """Evaluate ``formula`` on ``data``: response, fixed-effect matrix, grouping factors.
 
@@ -470,6 +471,8 @@ def build_design(
     family : str
         The response family, whose support the response is checked against
         (:func:`lmm_bayes.response.response_values`).
+    contrasts : mapping of column to ``"poly"`` or ``"treatment"``, optional
+        ``"poly"``: code the column as an ordered factor, by R's polynomial contrasts.
 
     Raises
     ------
@@ -485,10 +488,16 @@ def build_design(
     unknown = [f for f in factors if f not in data.columns]
     if unknown:
         raise DesignError(f"factors {unknown} are not columns of the data")
+    contrasts = dict(contrasts or {})
+    unknown = [c for c in contrasts if c not in data.columns and c not in formula.variables]
+    if unknown:
+        raise DesignError(f"contrasts are given for {unknown}, which are neither columns of "
+                          "the data nor variables of the formula")
     rows = _missing_rows(formula, data, na_action, also_used)
     _check_rows(len(rows), len(data))
     used = data.iloc[rows].reset_index(drop=True)
-    ev = VariableEvaluator(used, factors=factors, reference=reference, positions=rows)
+    ev = VariableEvaluator(used, factors=factors, reference=reference, positions=rows,
+                           polynomial=[c for c, kind in contrasts.items() if kind == "poly"])
     y, trials = response_values(formula.response, ev, family, rows)
     _check_scale(y, f"the response {formula.response!r}")
     fixed_names, X = model_matrix(formula.fixed, ev, len(used))

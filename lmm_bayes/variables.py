@@ -86,6 +86,8 @@ class DataSchema:
         ``"timedelta"``, for every variable evaluated as numeric
     origins : mapping of datetime variable label to the date its days are counted from
     polys : mapping of ``poly(...)`` label to its :class:`~lmm_bayes.polynomials.PolyCoefs`
+    polynomial : labels of the variables coded as ordered factors because the ``contrasts``
+        option asked for it (``ordered(x)`` says so itself)
     """
 
     levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -93,6 +95,7 @@ class DataSchema:
     numeric: Mapping[str, str] = field(default_factory=dict)
     origins: Mapping[str, pd.Timestamp] = field(default_factory=dict)
     polys: Mapping[str, PolyCoefs] = field(default_factory=dict)
+    polynomial: tuple[str, ...] = ()
 
 
 def _is_categorical_dtype(series: pd.Series) -> bool:
@@ -179,15 +182,19 @@ class VariableEvaluator:
     positions : ndarray of int, optional
         Position of each row of ``data`` in the data the user gave (rows with missing
         values may have been dropped), so that errors name the user's row.
+    polynomial : collection of str
+        Variables to code as ordered factors (polynomial contrasts), categorical whatever
+        their type; with a schema, its own are added.
     """
 
     def __init__(self, data: pd.DataFrame, *, factors=(), reference=None, schema=None,
-                 positions=None):
+                 positions=None, polynomial=()):
         self.data = data
         self.positions = np.arange(len(data)) if positions is None else np.asarray(positions)
         self.factors = set(factors)
         self.reference = dict(reference or {})
         self.schema = schema
+        self.polynomial = set(polynomial) | set(schema.polynomial if schema else ())
         self.learnt_levels: dict[str, tuple[str, ...]] = {}
         self.learnt_transforms: dict[str, tuple[float, float]] = {}
         self.learnt_numeric: dict[str, str] = {}
@@ -198,7 +205,8 @@ class VariableEvaluator:
     def learnt_schema(self) -> DataSchema:
         return DataSchema(dict(self.learnt_levels), dict(self.learnt_transforms),
                           dict(self.learnt_numeric), dict(self.learnt_origins),
-                          dict(self.learnt_polys))
+                          dict(self.learnt_polys),
+                          tuple(p for p in self.learnt_levels if p in self.polynomial))
 
     def variable(self, label: str, *, categorical: bool = False) -> Variable:
         """Evaluate ``label``; ``categorical=True`` forces categorical treatment (grouping)."""
@@ -208,7 +216,7 @@ class VariableEvaluator:
         return self._cache[key]
 
     def _evaluate(self, label: str, categorical: bool) -> Variable:
-        ordered = False
+        ordered = label in self.polynomial
         if label in self.data.columns:
             series = self.data[label]
         else:
@@ -216,13 +224,13 @@ class VariableEvaluator:
             if isinstance(tree, Poly) and not categorical:
                 return self._poly(label, tree)
             wrapped = isinstance(tree, Call) and tree.name in CATEGORICAL | ORDERED
-            ordered = wrapped and tree.name in ORDERED
+            ordered = ordered or (wrapped and tree.name in ORDERED)
             inner = tree.args[0] if wrapped else tree
             series = (self.data[inner.name]  # as it is: a pandas Categorical keeps its order
                       if isinstance(inner, Name) and inner.name in self.data.columns
                       else self._expression(label, inner))
             categorical = categorical or wrapped
-        if categorical or label in self.factors:
+        if categorical or ordered or label in self.factors:
             return self._categorical(label, series, ordered)
         kind = self._fitted_kind(label, series)
         if kind == "categorical":

@@ -68,6 +68,30 @@ def test_checks_compare_the_transformed_response(r_fit, data):
     assert np.isfinite(r_fit.loo().elpd_loo)
 
 
+@pytest.fixture(scope="module")
+def contrasts_fit(data, tmp_path_factory):
+    """``contrasts = { dose = "contr.poly" }`` in a spec file: dose as an ordered factor."""
+    folder = tmp_path_factory.mktemp("contrasts")
+    data.to_csv(folder / "visits.csv", index=False)
+    (folder / "model.toml").write_text('[model]\nformula = "log(y) ~ x + dose + (1 | g)"\n'
+                                       'contrasts = { dose = "contr.poly" }\n'
+                                       '[data]\npath = "visits.csv"\n')
+    spec = read_spec(folder / "model.toml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lb.SamplingWarning)
+        return model_from_spec(spec.spec, spec.data).fit(draws=200, tune=200, chains=1,
+                                                          random_seed=3)
+
+
+def test_polynomial_contrasts_from_a_spec_file_survive_save_and_load(contrasts_fit, data,
+                                                                     tmp_path):
+    assert contrasts_fit.summary()["term"].tolist()[:4] == ["(Intercept)", "x", "dose.L",
+                                                           "dose.Q"]
+    loaded = lb.load(contrasts_fit.save(tmp_path / "fit.nc"))
+    new = data.iloc[[0, 1, 2]]
+    pd.testing.assert_frame_equal(loaded.predict(new), contrasts_fit.predict(new))
+
+
 def test_saved_fit_reloads_the_polynomials(r_fit, data, tmp_path):
     loaded = lb.load(r_fit.save(tmp_path / "fit.nc"))
     new = data.iloc[[3, 40]].assign(x=[0.5, 11.0])  # outside the fitted range

@@ -222,3 +222,43 @@ def test_exp_and_the_new_log_bases_are_allowed():
     got = design("exp(t) + log2(x)")
     np.testing.assert_allclose(got.X[:, 1:], np.column_stack([np.exp(D.t), np.log2(D.x)]))
     np.testing.assert_allclose(design("expm1(t)").X[:, 1], np.expm1(D.t))
+
+
+# ----------------------------------------------------------------------------- contrasts option
+
+
+def test_contrasts_option_codes_a_column_by_r_polynomial_contrasts():
+    """lme4's ``contrasts = list(x = "contr.poly")``: R's columns x.L ... x^4 of the numeric
+    x as an ordered factor, the values of GOLDEN's ordered(x)."""
+    values = GOLDEN["ordered(x)"][1]
+    got = design("x", contrasts={"x": "poly"})
+    assert got.fixed_names == ("(Intercept)", "x.L", "x.Q", "x.C", "x^4")
+    np.testing.assert_allclose(got.X, np.reshape(values, (8, 5), order="F"), atol=1e-12)
+    assert got.schema.polynomial == ("x",)
+
+
+def test_contrasts_option_on_a_pandas_ordered_categorical_and_new_data():
+    data = D.assign(f=pd.Categorical(D.f, categories=["c", "a", "b"], ordered=True))
+    got = design("f", data, contrasts={"f": "poly"})
+    assert got.fixed_names == ("(Intercept)", "f.L", "f.Q")
+    X, _ = evaluate_covariates(got, pd.DataFrame({"f": ["b", "c"]}))
+    np.testing.assert_allclose(X[:, 1:], contr_poly(3)[[2, 0]], atol=1e-12)
+
+
+def test_contrasts_option_through_lmm_and_its_spec():
+    model = lb.LMM("y ~ f + (1 | x)", D, contrasts={"f": "contr.poly"})
+    assert model.spec.contrasts == {"f": "poly"}
+    assert model.design.fixed_names == ("(Intercept)", "f.L", "f.Q")
+    treatment = lb.LMM("y ~ f + (1 | x)", D, contrasts={"f": "contr.treatment"})
+    assert treatment.design.fixed_names == ("(Intercept)", "fb", "fc")
+
+
+@pytest.mark.parametrize("contrasts, error, message", [
+    ({"f": "sum"}, lb.SpecError, "contrasts must map column names to one of ['poly',"),
+    (["f"], lb.SpecError, "contrasts must map column names to a coding"),
+    ({"dose": "poly"}, lb.DesignError, "contrasts are given for ['dose'], which are neither"),
+])
+def test_bad_contrasts_are_refused(contrasts, error, message):
+    with pytest.raises(error) as info:
+        lb.LMM("y ~ f + (1 | x)", D, contrasts=contrasts)
+    assert message in str(info.value)
