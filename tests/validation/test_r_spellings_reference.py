@@ -6,6 +6,8 @@ Reference (R 4.2, lme4), on lmm_bayes's shipped ``bodyweight`` data (nlme's Body
     m <- lmer(weight ~ poly(Time, 2) + factor(Diet) + (1 + Time | Rat), data = d, REML = TRUE)
     fixef(m); sqrt(diag(vcov(m)))
 
+(``scripts/r_spellings_golden.R`` prints them.)
+
 Criterion as in ``test_reference.py``: each posterior mean within one posterior SD of the REML
 estimate (the columns are R's, so the same coefficients are compared by name).
 """
