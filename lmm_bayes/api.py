@@ -72,6 +72,12 @@ class LMM:
         one column.
     reference : mapping, optional
         Reference level per categorical column.
+    contrasts : mapping, optional
+        Coding per categorical column, as lme4's ``contrasts`` argument: ``"poly"`` (or
+        ``"contr.poly"``) codes it as an ordered factor by R's polynomial contrasts
+        (columns ``dose.L``, ``dose.Q``...; levels in the order of a pandas Categorical's
+        categories, else sorted); ``"treatment"`` is the default. R's default for an
+        ordered factor, ``ordered(dose)`` in the formula, does the same.
     na_action : {"raise", "drop"}
         What to do with rows that have missing values in a used column.
     parametrization : {"auto", "centered", "non-centered"}
@@ -112,11 +118,13 @@ class LMM:
                  na_action: Literal["raise", "drop"] = "raise",
                  parametrization: Literal["auto", "centered", "non-centered"] = "auto",
                  likelihood: Literal["auto", "conditional", "marginal"] = "auto",
-                 residual: str | None = None, sigma: str | None = None):
+                 residual: str | None = None, sigma: str | None = None,
+                 contrasts: Mapping[str, str] | None = None):
         spec = ModelSpec.from_formula(formula, family=family, link=link, priors=priors,
                                       factors=factors, reference=reference,
                                       na_action=na_action, parametrization=parametrization,
-                                      likelihood=likelihood, residual=residual, sigma=sigma)
+                                      likelihood=likelihood, residual=residual, sigma=sigma,
+                                      contrasts=contrasts)
         self._init(spec, data)
 
     @classmethod
@@ -143,7 +151,7 @@ class LMM:
         self.design: Design = build_design(
             spec.formula, data, factors=spec.factors, reference=spec.reference,
             na_action=spec.na_action, also_used=spec.residual_columns,
-            family=spec.family)
+            family=spec.family, contrasts=spec.contrasts)
         check_identifiability(self.design)
         self.residuals: ResidualDesign | None = build_residual_design(
             data, self.design.rows, residual=spec.residual, sigma=spec.sigma,

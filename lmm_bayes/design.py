@@ -9,7 +9,9 @@ matrix is ever formed.
 Categorical variables are coded as in R's ``model.matrix`` (Chambers & Hastie 1992, ch. 2):
 treatment contrasts (first level as reference) when the term without that variable is also
 in the model, indicator columns otherwise; columns are named as lme4 names them
-(``SexFemale``, ``period2``, ``zBase:Trt1``).
+(``SexFemale``, ``period2``, ``zBase:Trt1``). An ordered factor (``ordered(dose)``) gets R's
+polynomial contrasts instead (``contr.poly``: columns ``.L``, ``.Q``, ``.C``, ``^4``...), and
+``poly(x, 2)`` its columns ``poly(x, 2)1``, ``poly(x, 2)2``, as R's ``model.matrix``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import pandas as pd
 
 from .errors import DesignError, Setting
 from .formula import Formula, RandomTerm, Term
+from .polynomials import contr_poly, contrast_names
+from .r_idioms import name_hint
 from .response import response_values
 from .variables import DataSchema, VariableEvaluator, columns_used
 
@@ -160,18 +164,30 @@ def _term_columns(term: Term, indicator: set[str], ev: VariableEvaluator):
     parts = []
     for factor in term.factors:
         var = ev.variable(factor)
-        if not var.is_categorical:
+        if var.columns is not None:  # poly(x, 2): several numeric columns
+            parts.append(list(zip(var.columns, var.values.T)))
+        elif not var.is_categorical:
             parts.append([(factor, var.values)])
-            continue
-        first = 0 if factor in indicator else 1
-        parts.append([(f"{factor}{level}", (var.values == k).astype(float))
-                      for k, level in enumerate(var.levels) if k >= first])
+        elif var.ordered and factor not in indicator:
+            parts.append(_polynomial_contrasts(factor, var))
+        else:
+            first = 0 if factor in indicator else 1
+            parts.append([(f"{factor}{level}", (var.values == k).astype(float))
+                          for k, level in enumerate(var.levels) if k >= first])
     # R varies the first variable fastest: iterate the product over the reversed list
     columns = []
     for combo in product(*reversed(parts)):
         combo = combo[::-1]
         columns.append((":".join(name for name, _ in combo), np.prod([v for _, v in combo], axis=0)))
     return columns
+
+
+def _polynomial_contrasts(factor: str, var) -> list[tuple[str, np.ndarray]]:
+    """The columns of an ordered factor in R's ``contr.poly`` coding, named as R names them
+    (``dose.L``, ``dose.Q``, ``dose.C``, ``dose^4``)."""
+    n = len(var.levels)
+    coding = contr_poly(n)[var.values]
+    return [(f"{factor}{suffix}", coding[:, k]) for k, suffix in enumerate(contrast_names(n))]
 
 
 def _indicator_coded(term: Term, preceding: list[frozenset], ev: VariableEvaluator) -> set[str]:
@@ -287,7 +303,7 @@ def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str,
         cols = columns_used(label, data)
         if not cols and label not in data.columns:
             raise DesignError(f"column {label!r} not found in the data "
-                              f"(columns: {list(data.columns)})")
+                              f"(columns: {list(data.columns)}){name_hint(label)}")
         used.extend(cols)
     used = list(dict.fromkeys(used))
     missing = data[used].isna()
@@ -367,6 +383,9 @@ def _offset(formula: Formula, ev: VariableEvaluator) -> np.ndarray | None:
     total = np.zeros(len(ev.data))
     for label in formula.offsets:
         var = ev.variable(label)
+        if var.columns is not None:
+            raise DesignError(f"the offset {label!r} has {len(var.columns)} columns; an offset "
+                              "is one number per row, added to the linear predictor")
         if var.is_categorical:
             raise DesignError(f"the offset {label!r} is not numeric (levels {list(var.levels)[:5]}); "
                               "an offset is added to the linear predictor")
@@ -430,6 +449,7 @@ def build_design(
     na_action: Literal["raise", "drop"] = "raise",
     also_used=(),
     family: str = "gaussian",
+    contrasts=None,
 ) -> Design:
     """Evaluate ``formula`` on ``data``: response, fixed-effect matrix, grouping factors.
 
@@ -451,6 +471,8 @@ def build_design(
     family : str
         The response family, whose support the response is checked against
         (:func:`lmm_bayes.response.response_values`).
+    contrasts : mapping of column to ``"poly"`` or ``"treatment"``, optional
+        ``"poly"``: code the column as an ordered factor, by R's polynomial contrasts.
 
     Raises
     ------
@@ -466,10 +488,16 @@ def build_design(
     unknown = [f for f in factors if f not in data.columns]
     if unknown:
         raise DesignError(f"factors {unknown} are not columns of the data")
+    contrasts = dict(contrasts or {})
+    unknown = [c for c in contrasts if c not in data.columns and c not in formula.variables]
+    if unknown:
+        raise DesignError(f"contrasts are given for {unknown}, which are neither columns of "
+                          "the data nor variables of the formula")
     rows = _missing_rows(formula, data, na_action, also_used)
     _check_rows(len(rows), len(data))
     used = data.iloc[rows].reset_index(drop=True)
-    ev = VariableEvaluator(used, factors=factors, reference=reference, positions=rows)
+    ev = VariableEvaluator(used, factors=factors, reference=reference, positions=rows,
+                           polynomial=[c for c, kind in contrasts.items() if kind == "poly"])
     y, trials = response_values(formula.response, ev, family, rows)
     _check_scale(y, f"the response {formula.response!r}")
     fixed_names, X = model_matrix(formula.fixed, ev, len(used))

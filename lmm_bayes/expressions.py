@@ -14,9 +14,16 @@ Allowed:
 * column names, backquoted names with any characters (```my col```), and numbers;
 * ``+ - * /``, powers ``^`` and ``**``, unary ``-`` and ``+``;
 * comparisons ``< <= > >= == !=``, giving 0/1 values;
-* the functions of :data:`FUNCTIONS` (``log``, ``exp``, ``sqrt``, ``abs``, ``sin``, ``cos``,
-  also written ``np.log`` and so on; ``center``, ``scale``, ``I``, and ``C`` around a whole
-  term) and the constant ``pi`` (``np.pi``).
+* the functions of :data:`FUNCTIONS` (``log``, ``log2``, ``log10``, ``log1p``, ``exp``,
+  ``expm1``, ``sqrt``, ``abs``, ``sin``, ``cos``, also written ``np.log`` and so on;
+  ``center``, ``scale``, ``I``) and the constant ``pi`` (``np.pi``);
+* around a whole term only: ``C(x)``, ``factor(x)`` or ``as.factor(x)`` (categorical),
+  ``ordered(x)`` or ``as.ordered(x)`` (ordered: polynomial contrasts) and ``poly(x, d)``,
+  ``poly(x, degree = d, raw = TRUE)`` (:class:`Poly`; ``TRUE``/``FALSE``, ``T``/``F`` or
+  ``True``/``False`` for ``raw``). R's dotted names (``as.factor``) are read as one name.
+
+A refused call to an R function that has an lmm_bayes spelling (``relevel``, ``ns``,
+``as.numeric``...) says what to write instead (:mod:`lmm_bayes.r_idioms`).
 
 Refused: attribute access other than ``np.<allowed name>``, subscripts, names starting with
 ``__``, strings, f-strings, lambdas, comprehensions, keyword or starred arguments, calls to
@@ -36,13 +43,15 @@ import numpy as np
 import pandas as pd
 
 from .errors import DesignError, SpecError
+from .r_idioms import CALL_HINTS, call_hint
 
-__all__ = ["CONSTANTS", "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "Binary", "Call", "Compare",
-           "Environment", "Function", "Name", "Node", "Number", "Unary", "column_names",
-           "parse_expression"]
+__all__ = ["CATEGORICAL", "CONSTANTS", "FUNCTIONS", "MAX_DEPTH", "MAX_LENGTH", "ORDERED",
+           "Binary", "Call", "Compare", "Environment", "Function", "Name", "Node", "Number",
+           "Poly", "Unary", "column_names", "parse_expression"]
 
 MAX_LENGTH = 2_000
 MAX_DEPTH = 200
+MAX_POLY_DEGREE = 20
 
 
 # ----------------------------------------------------------------------------- registry
@@ -72,9 +81,13 @@ def _ufunc(ufunc) -> Function:
     return Function(1, lambda env, x: ufunc(x), numpy=True)
 
 
-def _refuse_nested_c(env, x):
-    raise SpecError(f"in the formula term {env.label!r}, C() must enclose the whole term, "
-                    "e.g. C(period); it cannot be used inside an expression")
+def _whole_term(name: str, example: str) -> Callable[..., np.ndarray]:
+    """The compute of a function that only a whole term may call (handled by the caller,
+    at the top of the tree): refuse it inside an expression."""
+    def refuse(env, *args):
+        raise SpecError(f"in the formula term {env.label!r}, {name}() must enclose the whole "
+                        f"term, e.g. {example}; it cannot be used inside an expression")
+    return refuse
 
 
 def _refuse_cbind(env, successes, failures):
@@ -84,7 +97,11 @@ def _refuse_cbind(env, successes, failures):
 
 FUNCTIONS: dict[str, Function] = {
     "log": _ufunc(np.log),
+    "log2": _ufunc(np.log2),
+    "log10": _ufunc(np.log10),
+    "log1p": _ufunc(np.log1p),
     "exp": _ufunc(np.exp),
+    "expm1": _ufunc(np.expm1),
     "sqrt": _ufunc(np.sqrt),
     "abs": _ufunc(np.abs),
     "sin": _ufunc(np.sin),
@@ -92,12 +109,27 @@ FUNCTIONS: dict[str, Function] = {
     "I": Function(1, lambda env, x: x),
     "center": Function(1, lambda env, x: env.standardise(x, scale=False)),
     "scale": Function(1, lambda env, x: env.standardise(x, scale=True)),
-    "C": Function(1, _refuse_nested_c),  # categorical: handled by the caller, at the top
+    # around a whole term, handled by the caller (lmm_bayes.variables): categorical,
+    # ordered categorical (polynomial contrasts), orthogonal or raw polynomials
+    "C": Function(1, _whole_term("C", "C(period)")),
+    "factor": Function(1, _whole_term("factor", "factor(period)")),
+    "as.factor": Function(1, _whole_term("as.factor", "as.factor(period)")),
+    "ordered": Function(1, _whole_term("ordered", "ordered(dose)")),
+    "as.ordered": Function(1, _whole_term("as.ordered", "as.ordered(dose)")),
     "cbind": Function(2, _refuse_cbind),  # the binomial response: split by response.py
 }
 """The only functions a formula term may call, by name."""
 
 _NUMPY_FUNCTIONS = {name for name, function in FUNCTIONS.items() if function.numpy}
+
+CATEGORICAL = frozenset({"C", "factor", "as.factor"})
+"""Calls that make a whole term categorical (treatment contrasts), R's ``factor(x)``."""
+
+ORDERED = frozenset({"ordered", "as.ordered"})
+"""Calls that make a whole term an ordered factor (R's ``contr.poly`` contrasts)."""
+
+_POLY_KEYWORDS = ("degree", "raw")
+_LOGICAL = {"TRUE": True, "T": True, "True": True, "FALSE": False, "F": False, "False": False}
 
 CONSTANTS: dict[str, float] = {"pi": float(np.pi)}
 """Named constants (also ``np.<name>``); a column of the same name takes precedence."""
@@ -231,7 +263,37 @@ class Call:
         return FUNCTIONS[self.name].compute(env, *values)
 
 
-Node = Name | Number | Unary | Binary | Compare | Call
+@dataclass(frozen=True)
+class Poly:
+    """``poly(x, degree)`` or ``poly(x, degree, raw = TRUE)``, around a whole term: columns
+    of orthogonal (:mod:`lmm_bayes.polynomials`) or raw powers of ``x``, evaluated by
+    :mod:`lmm_bayes.variables`.
+
+    Attributes
+    ----------
+    x : Node
+    degree : int
+    raw : bool
+    text : str
+        The call as R deparses it, ``poly(x, 2)`` or ``poly(x, 2, raw = TRUE)``: the stem of
+        its columns' names (``poly(x, 2)1``, ``poly(x, 2)2``).
+    """
+
+    x: Node
+    degree: int
+    raw: bool
+    text: str
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.x,)
+
+    def evaluate(self, env: Environment):
+        raise SpecError(f"in the formula term {env.label!r}, poly() must enclose the whole "
+                        "term, e.g. poly(x, 2); it cannot be used inside an expression")
+
+
+Node = Name | Number | Unary | Binary | Compare | Call | Poly
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -240,7 +302,7 @@ Node = Name | Number | Unary | Binary | Compare | Call
 def _refuse(label: str, what: str) -> SpecError:
     return SpecError(f"the formula term {label!r} uses {what}, which is not allowed; a term "
                      f"may use columns, numbers, + - * / ^, comparisons, pi and the "
-                     f"functions {sorted(FUNCTIONS)}")
+                     f"functions {sorted([*FUNCTIONS, 'poly'])}")
 
 
 def _check_size(label: str) -> None:
@@ -257,23 +319,34 @@ def _check_size(label: str) -> None:
 
 
 def _python_source(label: str) -> tuple[str, dict[str, str]]:
-    """Python text for ``label``: ``^`` as ``**``, each backquoted name replaced by a
-    placeholder identifier; returns the text and the placeholder → name mapping."""
+    """Python text for ``label``: ``^`` as ``**``, each backquoted name, and each called R
+    function with a dot in its name (``as.factor(``), replaced by a placeholder identifier;
+    returns the text and the placeholder → name mapping."""
     prefix = "_bq"
     while prefix in label:  # placeholders must not clash with the user's names
         prefix += "_"
     quoted: dict[str, str] = {}
 
     def placeholder(match: re.Match) -> str:
-        if match.group(1) is None:
+        if match.group() == "^":
             return "**"
-        key = f"{prefix}{len(quoted)}"
-        quoted[key] = match.group(1)
+        dotted = match.group(1) is None  # shown without backquotes (_Translator.text)
+        key = f"{prefix}{'r' * dotted}{len(quoted)}"
+        quoted[key] = match.group(2) if dotted else match.group(1)
         return key
 
     if label.count("`") % 2:
         raise SpecError(f"the formula term {label!r} has an unclosed backquote")
-    return re.sub(r"`([^`]*)`|\^", placeholder, label), quoted
+    return re.sub(_PLACEHOLDERS, placeholder, label), quoted
+
+
+# placeholder of an R dotted name: the prefix, "r", a number
+NAME_DOTTED = re.compile(r"_bq_*r\d+")
+# R's dotted function names, allowed or with a hint (others are Python attribute access)
+_R_DOTTED = sorted(name for name in [*FUNCTIONS, *CALL_HINTS] if "." in name)
+# a backquoted name; an R dotted function name called; a power
+_PLACEHOLDERS = re.compile(r"`([^`]*)`|(?<![\w.])("
+                           + "|".join(map(re.escape, _R_DOTTED)) + r")(?=\s*\()|\^")
 
 
 @lru_cache(maxsize=4096)
@@ -321,8 +394,8 @@ class _Translator:
     def text(self, node: ast.AST) -> str:
         """The text of ``node`` as written (for messages; unlike ast.unparse, no recursion)."""
         text = ast.get_source_segment(self.source, node) or ""
-        for key, name in self.quoted.items():
-            text = text.replace(key, f"`{name}`")
+        for key, name in sorted(self.quoted.items(), key=lambda item: -len(item[0])):
+            text = text.replace(key, name if NAME_DOTTED.fullmatch(key) else f"`{name}`")
         return text
 
     def node(self, node: ast.AST, depth: int) -> Node:
@@ -345,6 +418,8 @@ class _Translator:
             operands = [node.left, *node.comparators]
             return Compare(tuple(_COMPARE[type(op)] for op in node.ops),
                            tuple(self.node(operand, depth) for operand in operands))
+        if isinstance(node, ast.Call) and self.call_name(node) == "poly":
+            return self.poly(node, depth)
         if isinstance(node, ast.Call):
             return self.call(node, depth)
         if isinstance(node, (ast.UnaryOp, ast.BinOp, ast.Compare)):
@@ -377,22 +452,67 @@ class _Translator:
                                   f"np.<function> and np.pi; backquote a column name with "
                                   f"dots, e.g. `a.b`)")
 
+    def call_name(self, node: ast.Call) -> str | None:
+        """The name a call is written with (an R dotted name as written), if a plain name."""
+        if isinstance(node.func, ast.Name):
+            return self.quoted.get(node.func.id, node.func.id)
+        return None
+
     def call(self, node: ast.Call, depth: int) -> Call:
+        written = self.call_name(node)
         if isinstance(node.func, ast.Attribute):
             name = self.numpy_name(node.func, _NUMPY_FUNCTIONS)
-        elif isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:
-            name = node.func.id
+        elif written in FUNCTIONS:
+            name = written
         else:
-            raise _refuse(self.label, f"a call to {self.text(node.func)!r}")
+            raise SpecError(str(_refuse(self.label, f"a call to {self.text(node.func)!r}"))
+                            + call_hint(written or ""))
+        if node.keywords and name == "scale":
+            raise SpecError(f"in the formula term {self.label!r}: scale() takes no options; "
+                            "R's scale(x, scale = FALSE) is center(x), scale(x) divides by "
+                            "the SD as well")
         if node.keywords:
             raise _refuse(self.label, f"keyword arguments in {name}()")
         if any(isinstance(arg, ast.Starred) for arg in node.args):
             raise _refuse(self.label, f"a starred argument in {name}()")
         arity = FUNCTIONS[name].arity
         if len(node.args) != arity:
+            base = (" (R's log(x, base): write log2(x), log10(x) or log(x)/log(b))"
+                    if name == "log" else "")
             raise SpecError(f"in the formula term {self.label!r}, {name}() takes {arity} "
-                            f"argument{'s' * (arity != 1)}, not {len(node.args)}")
+                            f"argument{'s' * (arity != 1)}, not {len(node.args)}{base}")
         return Call(name, tuple(self.node(arg, depth) for arg in node.args))
+
+    def poly(self, node: ast.Call, depth: int) -> Poly:
+        """``poly(x)``, ``poly(x, d)``, ``poly(x, degree = d)``, with ``raw = TRUE/FALSE``."""
+        usage = ("poly() takes a variable and a degree, poly(x, 2), and optionally "
+                 "raw = TRUE")
+        options = {k.arg: k.value for k in node.keywords}
+        if (not 1 <= len(node.args) <= 2 or None in options
+                or set(options) - set(_POLY_KEYWORDS)
+                or (len(node.args) == 2 and "degree" in options)):
+            raise SpecError(f"in the formula term {self.label!r}: {usage}")
+        given = node.args[1] if len(node.args) == 2 else options.get("degree")
+        degree = 1 if given is None else self.poly_degree(given)
+        raw = self.logical(options["raw"]) if "raw" in options else False
+        written = [self.text(arg) for arg in node.args]
+        written += [f"{k.arg} = {self.text(k.value)}" for k in node.keywords]
+        return Poly(self.node(node.args[0], depth), degree, raw, f"poly({', '.join(written)})")
+
+    def poly_degree(self, node: ast.AST) -> int:
+        if (isinstance(node, ast.Constant) and type(node.value) is int
+                and 1 <= node.value <= MAX_POLY_DEGREE):
+            return node.value
+        raise SpecError(f"in the formula term {self.label!r}, the degree of poly() must be a "
+                        f"whole number from 1 to {MAX_POLY_DEGREE}, not {self.text(node)!r}")
+
+    def logical(self, node: ast.AST) -> bool:
+        if isinstance(node, ast.Name) and node.id in _LOGICAL:
+            return _LOGICAL[node.id]
+        if isinstance(node, ast.Constant) and type(node.value) is bool:
+            return node.value
+        raise SpecError(f"in the formula term {self.label!r}, raw = must be TRUE or FALSE, "
+                        f"not {self.text(node)!r}")
 
 
 # ----------------------------------------------------------------------------- walks

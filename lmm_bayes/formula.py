@@ -38,6 +38,7 @@ from math import comb
 
 from .errors import SpecError
 from .expressions import parse_expression
+from .r_idioms import operator_hint
 
 __all__ = ["NAME", "Formula", "RandomTerm", "Term", "parse_formula"]
 
@@ -191,7 +192,8 @@ def _scan(text: str) -> list[_Token]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if match is None:
-            raise _fail(text, pos, f"unexpected character {text[pos]!r}")
+            raise _fail(text, pos, f"unexpected character {text[pos]!r}"
+                        f"{operator_hint(text, pos)}")
         kind, value = match.lastgroup, match.group()
         if kind == "name" and match.end() < len(text) and text[match.end()] == "(":
             end = _call_end(text, match.end())

@@ -52,6 +52,9 @@ def _numeric(label: str, ev: VariableEvaluator, family: str) -> np.ndarray:
     var = ev.variable(label)
     if var.is_categorical:
         raise DesignError(f"the response {label!r} is not numeric")
+    if var.columns is not None:
+        raise DesignError(f"the response {label!r} has {len(var.columns)} columns; poly() "
+                          "is for predictors")
     return var.values
 
 

@@ -44,6 +44,7 @@ class ModelSpec:
     likelihood: Literal["auto", "conditional", "marginal"] = "auto"
     residual: ResidualSpec | None = None
     sigma: SigmaSpec | None = None
+    contrasts: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_formula(cls, formula: str | Formula, **options) -> ModelSpec:
@@ -51,7 +52,9 @@ class ModelSpec:
 
         ``factors`` may be one column name or a list of them; ``priors`` and ``reference``
         may be None (none); ``residual`` and ``sigma`` are text (e.g.
-        ``"ar1(visit | subject)"``, ``"~ arm"``) or already parsed.
+        ``"ar1(visit | subject)"``, ``"~ arm"``) or already parsed; ``contrasts`` maps
+        columns to ``"poly"`` or ``"treatment"`` (R's names ``"contr.poly"``,
+        ``"contr.treatment"`` too), stored as the short names.
 
         Raises
         ------
@@ -69,6 +72,7 @@ class ModelSpec:
         options["residual"] = _parsed(options.get("residual"), parse_residual, ResidualSpec)
         options["sigma"] = _parsed(options.get("sigma"), parse_sigma, SigmaSpec)
         _check_heterogeneous(options["residual"], options["sigma"])
+        options["contrasts"] = _contrasts(options.get("contrasts"))
         return cls(parsed, **options)
 
     @property
@@ -225,6 +229,25 @@ def _reference(value) -> dict[str, Any]:
         raise SpecError(f"reference must map column names (text) to levels (text or "
                         f"numbers); {wrong!r} do not")
     return dict(value)
+
+
+CONTRASTS = {"poly": "poly", "contr.poly": "poly", "treatment": "treatment",
+             "contr.treatment": "treatment"}
+"""The codings ``contrasts`` may ask for, by the names accepted (R's among them)."""
+
+
+def _contrasts(value) -> dict[str, str]:
+    """``contrasts`` as a dict of column name to ``"poly"`` or ``"treatment"``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(f"contrasts must map column names to a coding, e.g. {{'dose': "
+                        f"'poly'}}, not {value!r}")
+    wrong = {k: v for k, v in value.items() if not isinstance(k, str) or v not in CONTRASTS}
+    if wrong:
+        raise SpecError(f"contrasts must map column names to one of {list(CONTRASTS)}; "
+                        f"{wrong!r} do not")
+    return {k: CONTRASTS[v] for k, v in value.items()}
 
 
 def _prior_overrides(value) -> dict[str, Any]:

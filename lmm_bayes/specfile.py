@@ -8,6 +8,7 @@ A spec file (``models/*.toml``) names the model, its data and sampler settings::
     link = "logit"               # optional; the family's default when left out
     factors = []                 # numeric columns to treat as categorical (optional)
     reference = {}               # reference level per categorical column (optional)
+    contrasts = {}               # e.g. { dose = "poly" }: R's contr.poly (optional)
     na_action = "raise"          # or "drop" (optional)
     parametrization = "auto"     # or "centered" / "non-centered" random effects (optional)
     likelihood = "auto"          # or "marginal" / "conditional" (optional)

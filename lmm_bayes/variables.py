@@ -2,11 +2,14 @@
 
 A variable is a column name (``Days``), or an expression over columns: ``np.log(x)``,
 ``log(x)``, ``I(x^2)`` (``^`` is a power, as in R), ``sin(2*pi*x)``, ``I(x > 3)`` (0/1),
-``center(x)``, ``scale(x)`` or ``C(x)`` (treat ``x`` as categorical). Expressions are parsed
+``center(x)``, ``scale(x)``, ``C(x)`` or R's ``factor(x)`` (treat ``x`` as categorical),
+``ordered(x)`` (an ordered factor, coded by R's polynomial contrasts) or ``poly(x, 2)``
+(R's orthogonal polynomials, several columns; ``raw = TRUE`` for powers). Expressions are parsed
 and evaluated by :mod:`lmm_bayes.expressions` under an allow-list, never by Python's
 ``eval``. ``center`` and ``scale`` remember the mean and standard deviation of the data they
 were first evaluated on, in a :class:`DataSchema`, so that new data (prediction) are
-transformed the same way; categorical variables remember their levels.
+transformed the same way; categorical variables remember their levels, and ``poly`` its
+recurrence coefficients (R's ``predict.poly``).
 
 Dates and durations are numeric: a datetime variable counts the days (with fractions for
 times of day) since the earliest date in the fitting data, and new data are counted from
@@ -26,8 +29,18 @@ import numpy as np
 import pandas as pd
 
 from .errors import DesignError, LMMError
-from .expressions import Call, Environment, column_names, parse_expression
+from .expressions import (
+    CATEGORICAL,
+    ORDERED,
+    Call,
+    Environment,
+    Name,
+    Poly,
+    column_names,
+    parse_expression,
+)
 from .formula import NAME
+from .polynomials import PolyCoefs, orthogonal_poly, predict_poly
 
 __all__ = ["DataSchema", "Variable", "VariableEvaluator", "columns_used", "level_label"]
 
@@ -44,11 +57,17 @@ def level_label(value) -> str:
 
 @dataclass(frozen=True)
 class Variable:
-    """A variable evaluated on the data: numeric values, or categorical codes and levels."""
+    """A variable evaluated on the data: numeric values, or categorical codes and levels.
+
+    ``columns`` names the columns of a variable of several (``poly(x, 2)1``,
+    ``poly(x, 2)2``), whose ``values`` are then n × k; ``ordered`` marks an ordered factor,
+    coded by polynomial contrasts (:func:`lmm_bayes.polynomials.contr_poly`)."""
 
     label: str
     values: np.ndarray  # float values (numeric) or integer codes into ``levels`` (categorical)
     levels: tuple[str, ...] | None = None
+    columns: tuple[str, ...] | None = None
+    ordered: bool = False
 
     @property
     def is_categorical(self) -> bool:
@@ -66,12 +85,17 @@ class DataSchema:
     numeric : mapping of variable label to its kind, ``"number"``, ``"datetime"`` or
         ``"timedelta"``, for every variable evaluated as numeric
     origins : mapping of datetime variable label to the date its days are counted from
+    polys : mapping of ``poly(...)`` label to its :class:`~lmm_bayes.polynomials.PolyCoefs`
+    polynomial : labels of the variables coded as ordered factors because the ``contrasts``
+        option asked for it (``ordered(x)`` says so itself)
     """
 
     levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     transforms: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     numeric: Mapping[str, str] = field(default_factory=dict)
     origins: Mapping[str, pd.Timestamp] = field(default_factory=dict)
+    polys: Mapping[str, PolyCoefs] = field(default_factory=dict)
+    polynomial: tuple[str, ...] = ()
 
 
 def _is_categorical_dtype(series: pd.Series) -> bool:
@@ -158,24 +182,31 @@ class VariableEvaluator:
     positions : ndarray of int, optional
         Position of each row of ``data`` in the data the user gave (rows with missing
         values may have been dropped), so that errors name the user's row.
+    polynomial : collection of str
+        Variables to code as ordered factors (polynomial contrasts), categorical whatever
+        their type; with a schema, its own are added.
     """
 
     def __init__(self, data: pd.DataFrame, *, factors=(), reference=None, schema=None,
-                 positions=None):
+                 positions=None, polynomial=()):
         self.data = data
         self.positions = np.arange(len(data)) if positions is None else np.asarray(positions)
         self.factors = set(factors)
         self.reference = dict(reference or {})
         self.schema = schema
+        self.polynomial = set(polynomial) | set(schema.polynomial if schema else ())
         self.learnt_levels: dict[str, tuple[str, ...]] = {}
         self.learnt_transforms: dict[str, tuple[float, float]] = {}
         self.learnt_numeric: dict[str, str] = {}
         self.learnt_origins: dict[str, pd.Timestamp] = {}
+        self.learnt_polys: dict[str, PolyCoefs] = {}
         self._cache: dict[tuple[str, bool], Variable] = {}
 
     def learnt_schema(self) -> DataSchema:
         return DataSchema(dict(self.learnt_levels), dict(self.learnt_transforms),
-                          dict(self.learnt_numeric), dict(self.learnt_origins))
+                          dict(self.learnt_numeric), dict(self.learnt_origins),
+                          dict(self.learnt_polys),
+                          tuple(p for p in self.learnt_levels if p in self.polynomial))
 
     def variable(self, label: str, *, categorical: bool = False) -> Variable:
         """Evaluate ``label``; ``categorical=True`` forces categorical treatment (grouping)."""
@@ -185,23 +216,26 @@ class VariableEvaluator:
         return self._cache[key]
 
     def _evaluate(self, label: str, categorical: bool) -> Variable:
+        ordered = label in self.polynomial
         if label in self.data.columns:
             series = self.data[label]
         else:
-            series, categorical_call = self._expression(label)
-            categorical = categorical or categorical_call
-        if categorical or label in self.factors:
-            return self._categorical(label, series)
+            tree = parse_expression(label)
+            if isinstance(tree, Poly) and not categorical:
+                return self._poly(label, tree)
+            wrapped = isinstance(tree, Call) and tree.name in CATEGORICAL | ORDERED
+            ordered = ordered or (wrapped and tree.name in ORDERED)
+            inner = tree.args[0] if wrapped else tree
+            series = (self.data[inner.name]  # as it is: a pandas Categorical keeps its order
+                      if isinstance(inner, Name) and inner.name in self.data.columns
+                      else self._expression(label, inner))
+            categorical = categorical or wrapped
+        if categorical or ordered or label in self.factors:
+            return self._categorical(label, series, ordered)
         kind = self._fitted_kind(label, series)
         if kind == "categorical":
             return self._categorical(label, series)
-        values = self._numbers(label, series, kind)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            raise DesignError(
-                f"the formula term {label!r} is not finite in {int(bad.sum())} row(s) "
-                f"(first at position {int(self.positions[np.flatnonzero(bad)[0]])})"
-            )
+        values = self._finite(label, self._numbers(label, series, kind))
         self.learnt_numeric[label] = kind
         return Variable(label, values)
 
@@ -235,7 +269,38 @@ class VariableEvaluator:
             return (pd.Series(series) / pd.Timedelta(days=1)).to_numpy(float)
         return np.asarray(series, dtype=float)
 
-    def _categorical(self, label: str, series) -> Variable:
+    def _finite(self, label: str, values: np.ndarray) -> np.ndarray:
+        """``values``, or DesignError naming ``label`` and the first row not finite."""
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise DesignError(
+                f"the formula term {label!r} is not finite in {int(bad.sum())} row(s) "
+                f"(first at position {int(self.positions[np.flatnonzero(bad)[0]])})"
+            )
+        return values
+
+    def _poly(self, label: str, tree: Poly) -> Variable:
+        """``poly(x, d)``: R's orthogonal polynomials, learnt on the fitting data (their
+        coefficients kept in the schema) and evaluated from those on new data; with
+        ``raw = TRUE`` the powers x, x², ..., x^d."""
+        x = self._finite(label, np.asarray(self._expression(label, tree.x), dtype=float))
+        columns = tuple(f"{tree.text}{k}" for k in range(1, tree.degree + 1))
+        if tree.raw:
+            return Variable(label, x[:, None] ** np.arange(1, tree.degree + 1), columns=columns)
+        if self.schema is not None and label in self.schema.polys:
+            coefs = self.schema.polys[label]
+            values = predict_poly(x, coefs)
+        else:
+            distinct = np.unique(x).size
+            if tree.degree >= distinct:
+                raise DesignError(f"the formula term {label!r}: the degree of poly() must be "
+                                  f"less than the number of distinct values of its variable "
+                                  f"({distinct})")
+            values, coefs = orthogonal_poly(x, tree.degree)
+        self.learnt_polys[label] = coefs
+        return Variable(label, values, columns=columns)
+
+    def _categorical(self, label: str, series, is_ordered: bool = False) -> Variable:
         series = pd.Series(series).reset_index(drop=True)
         if isinstance(series.dtype, pd.CategoricalDtype):
             present = set(series.dropna().unique())
@@ -261,23 +326,31 @@ class VariableEvaluator:
                               f"data, in {rows.size} row(s) (first at row position {rows[0]}); "
                               f"known levels: {list(levels)}")
         self.learnt_levels[label] = tuple(levels)
-        return Variable(label, codes, tuple(levels))
+        return Variable(label, codes, tuple(levels), ordered=is_ordered)
+
+    def _reference_of(self, label: str):
+        """The reference level given for ``label``, or for the column ``x`` of a
+        ``factor(x)`` / ``C(x)`` term; None when none is."""
+        if label in self.reference:
+            return self.reference[label]
+        tree = parse_expression(label) if not NAME.fullmatch(label) else None
+        if (isinstance(tree, Call) and tree.name in CATEGORICAL
+                and isinstance(tree.args[0], Name)):
+            return self.reference.get(tree.args[0].name)
+        return None
 
     def _with_reference(self, label: str, labels: list[str]) -> list[str]:
-        if label not in self.reference:
+        given = self._reference_of(label)
+        if given is None:
             return labels
-        ref = level_label(self.reference[label])
+        ref = level_label(given)
         if ref not in labels:
             raise DesignError(f"reference level {ref!r} of {label!r} is not in the data; "
                               f"levels are {labels}")
         return [ref] + [lab for lab in labels if lab != ref]
 
-    def _expression(self, label: str) -> tuple[np.ndarray, bool]:
-        """The values of an expression term, and whether it is categorical (``C(...)``)."""
-        tree = parse_expression(label)
-        categorical = isinstance(tree, Call) and tree.name == "C"
-        if categorical:
-            tree = tree.args[0]
+    def _expression(self, label: str, tree) -> np.ndarray:
+        """The values of the expression ``tree`` of the term ``label``."""
         env = Environment(label, self.data, partial(self._standardise, label, count()))
         try:
             # log(0) and the like give inf or nan, which the caller reports by row
@@ -289,7 +362,7 @@ class VariableEvaluator:
             raise DesignError(f"cannot evaluate the formula term {label!r}: {err}") from None
         if np.ndim(values) == 0:  # a constant term (I(1), pi): one value per row
             values = np.full(len(self.data), values)
-        return values, categorical
+        return values
 
     def _standardise(self, label: str, calls: Iterator[int], x, *, scale: bool) -> np.ndarray:
         """``center`` (``scale=False``) or ``scale`` of ``x``, the ``next(calls)``-th such
