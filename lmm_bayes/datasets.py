@@ -43,6 +43,9 @@ DATASETS = {
                    "populations (popu) in 3 regions, under 2 nutrient levels and simulated "
                    "herbivory (amd), on 2 racks; count data (Banta et al. 2010; lme4's "
                    "Arabidopsis, total.fruits renamed total_fruits).",
+    "fev_trial": "An artificial two-arm trial: FEV1 of 200 patients at 4 visits (AVISIT), 263 "
+                 "of 800 visits missing, with arm (ARMCD), race, sex and baseline FEV1_BL; the "
+                 "example of R's mmrm package (fev_data, mmrm 0.3.18, Apache License 2.0).",
 }
 
 #: columns whose values are labels written as numbers, read as strings ("1", "2"...)

@@ -70,6 +70,10 @@ def test_fit_prints_tables_and_writes_outputs(fitted):
         assert "sd__Observation" not in printed
         assert summary.term.iloc[-1] == "sd__(Intercept)"
         assert summary.group.iloc[-1] != "Residual"
+    elif spec == "fev_mmrm.toml":  # us(): one log σ per visit and the visits' correlations
+        assert summary.loc[summary.effect == "sigma", "term"].tolist() == [
+            f"C(AVISIT)VIS{k}" for k in range(1, 5)]
+        assert summary.term.iloc[-1] == "cor__VIS3.VIS4"
     elif spec == "eeg.toml":  # sigma = "~ condition": log-σ coefficients, no single residual SD
         assert summary.loc[summary.effect == "sigma", "term"].tolist() == [
             "(Intercept)", "conditionincongruent"]
