@@ -136,7 +136,8 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
     response = LMM(formula, template, priors=priors, **model_kw)
     name = response.spec.formula.response
     prior = response.prior_predictive(n_replicates, random_seed=random_seed)
-    level = str(response.design.groups[0].levels[0])
+    groups = response.design.groups
+    level = str(groups[0].levels[0]) if groups else ""  # a model may have no random effects
     truth = _scalars(prior.prior, level)
     simulated = prior.prior_predictive[names.observed()].values.reshape(n_replicates, -1)
     rows, divergences = [], []
