@@ -381,7 +381,7 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
                          "factor of at most two varying terms and independent residuals")
     if residuals is not None and family != "gaussian":
         raise ValueError("residual structures and sigma models need the Gaussian family")
-    with pm.Model(coords=_coords(design, residuals), check_bounds=False) as model:
+    with pm.Model(coords=_coords(design, residuals)) as model:
         beta = _fixed_effects(design, priors)
         if likelihood == "marginal":
             group = design.groups[0]

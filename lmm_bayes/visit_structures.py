@@ -237,10 +237,40 @@ def _pairs_to_matrix(pairs: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _vine_order(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns (i > j) of the canonical partial correlations z_ij, row by row."""
+    return np.tril_indices(k, -1)
+
+
+def _vine_correlation(cpc, k: int):
+    """R = L Lᵀ per arm from the canonical partial correlations ``cpc`` (arms, K(K−1)/2) in
+    (−1, 1), in the order of :func:`_vine_order`: L_i0 = z_i0,
+    L_ij = z_ij (1 − Σ_{l<j} L_il²)^½, L_ii = (1 − Σ_{l<i} L_il²)^½ (Lewandowski,
+    Kurowicka & Joe 2009, *J. Multivariate Anal.* 100, §2; Stan's ``cholesky_corr``
+    transform). Any z gives a positive definite R, and z_ij ~ Beta(b_j, b_j) on (−1, 1)
+    independently, b_j = η + (K − 2 − j)/2, gives R ~ LKJ(η) (their §3.2)."""
+    import pytensor.tensor as pt
+
+    rows = [[pt.ones(cpc.shape[0])] + [pt.zeros(cpc.shape[0])] * (k - 1)]
+    position = 0
+    for i in range(1, k):
+        row, remaining = [], 1.0
+        for _ in range(i):
+            value = cpc[:, position] * pt.sqrt(remaining)
+            remaining = remaining - value**2
+            row.append(value)
+            position += 1
+        rows.append(row + [pt.sqrt(remaining)] + [pt.zeros(cpc.shape[0])] * (k - 1 - i))
+    chol = pt.stack([pt.stack(row, axis=1) for row in rows], axis=1)
+    return chol @ chol.transpose(0, 2, 1)
+
+
 @dataclass(frozen=True)
 class Unstructured(VisitStructure):
     """``us``: a free correlation per pair of visits, LKJ(η) prior (η = 1 by default:
-    uniform over correlation matrices), with one SD per visit."""
+    uniform over correlation matrices), with one SD per visit; sampled through the
+    canonical partial correlations (:func:`_vine_correlation`), so every draw is positive
+    definite."""
 
     heterogeneous: bool = True
     parameters: ClassVar[tuple[Parameter, ...]] = (Parameter(RESIDUAL_CORR, "cor", _lkj),)
@@ -283,14 +313,13 @@ class Unstructured(VisitStructure):
 
     def correlation_tensor(self, design, prior):
         import pymc as pm
-        import pytensor.tensor as pt
 
         k = len(design.visit_labels)
+        below, shape = _vine_order(k), (len(design.arm_labels), k * (k - 1) // 2)
+        b = prior.kwargs["eta"] + (k - 2 - below[1]) / 2.0
+        unit = pm.Beta(f"{RESIDUAL_CORR}_cpc_unit", alpha=b, beta=b, shape=shape)
+        corr = _vine_correlation(2.0 * unit - 1.0, k)
         rows, columns = np.triu_indices(k, 1)
-        matrices = [pm.LKJCorr(f"{RESIDUAL_CORR}_{arm}_lkj", n=k, eta=prior.kwargs["eta"],
-                               return_matrix=True)
-                    for arm in range(len(design.arm_labels))]
-        corr = pt.stack(matrices)
         pairs = corr[:, rows, columns]
         pm.Deterministic(RESIDUAL_CORR, pairs if design.spec.by else pairs[0],
                          dims=self.dims(design))

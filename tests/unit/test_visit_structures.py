@@ -59,8 +59,7 @@ def test_logpdf_is_the_dense_multivariate_normal(residual, name, value):
     serial = _serial(residual)
     structure = serial.spec.structure
     u = np.random.default_rng(1).normal(size=len(serial.visit))
-    corr = structure.correlation_draws(value[None] if value.ndim and serial.spec.by is None
-                                       else value[None], 4)
+    corr = structure.correlation_draws(value[None], 4)
     corr = corr if serial.spec.by else corr[:, None]
     got = structure.logpdf(u, serial, {name: value})
     np.testing.assert_allclose(got, _dense_logpdf(u, serial, corr[0]), rtol=1e-10)
@@ -195,3 +194,20 @@ def test_adjusted_means_errors():
         adjusted_means(posterior, model.design, data, "x")
     with pytest.raises(lb.DesignError, match="reference 'C' is not a level of 'arm'"):
         mean_contrasts(posterior, model.design, data, "arm", reference="C")
+
+
+def test_vine_correlations_follow_the_lkj_prior():
+    """Canonical partial correlations with Beta(b_j, b_j) margins give LKJ(η): for K = 4,
+    each correlation's margin is Beta(η − 1 + K/2, η − 1 + K/2) on (−1, 1) (Lewandowski et
+    al. 2009, §3.2), and every matrix is positive definite."""
+    from lmm_bayes.visit_structures import _vine_correlation, _vine_order
+
+    k, eta = 4, 2.0
+    b = eta + (k - 2 - _vine_order(k)[1]) / 2.0
+    cpc = 2 * np.random.default_rng(6).beta(b, b, size=(20000, len(b))) - 1
+    corr = _vine_correlation(cpc, k).eval()
+    assert (np.linalg.eigvalsh(corr) > 0).all()
+    margin = eta - 1 + k / 2
+    for i, j in [(0, 1), (0, 3), (2, 3)]:
+        sample = (corr[:, i, j] + 1) / 2
+        assert stats.kstest(sample, stats.beta(margin, margin).cdf).pvalue > 0.001, (i, j)
