@@ -24,8 +24,9 @@ _PARAMS = {
     "halfcauchy": ("beta",),
     "exponential": ("lam",),
     "beta": ("alpha", "beta"),
+    "gamma": ("alpha", "beta"),
 }
-_POSITIVE = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
+_POSITIVE = {"halfnormal", "halfstudentt", "halfcauchy", "exponential", "gamma"}
 _SCALE_PARAMS = {"sigma", "nu", "beta", "lam", "alpha"}
 _REAL = {"normal", "student_t"}
 
@@ -37,9 +38,10 @@ class Prior:
     Parameters
     ----------
     dist : {"normal", "student_t", "halfnormal", "halfstudentt", "halfcauchy", "exponential", \
-            "beta"}
+            "beta", "gamma"}
     **params : float
-        The family's parameters, named as in PyMC (``mu``, ``sigma``, ``nu``, ``beta``, ``lam``).
+        The family's parameters, named as in PyMC (``mu``, ``sigma``, ``nu``, ``beta``, ``lam``;
+        ``gamma`` takes the shape ``alpha`` and the rate ``beta``).
 
     Examples
     --------

@@ -3,8 +3,9 @@
 A fit's ``idata.posterior`` holds, whatever engine produced it:
 
 * ``beta`` (dim ``fixed``): the fixed effects;
-* ``sigma`` (Gaussian), ``alpha`` (negative binomial), ``phi`` (residual AR(1)/CAR(1)), or
-  ``sigma_beta`` (dim ``sigma_fixed``) for a sigma formula;
+* ``sigma`` (Gaussian, Student-t), ``nu`` (Student-t degrees of freedom), ``alpha``
+  (negative binomial), ``phi`` (residual AR(1)/CAR(1)), or ``sigma_beta`` (dim
+  ``sigma_fixed``) for a sigma formula;
 * per grouping factor ``g``: ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim
   ``<g>__pair``) and ``b_<g>`` (dims ``<g>__level``, ``<g>__term``);
 * in a multivariate model, ``sigma`` (dim ``outcome``) and ``rescor`` (dim
@@ -31,6 +32,7 @@ __all__ = [
     "ALPHA",
     "BETA",
     "FIXED",
+    "NU",
     "OBS",
     "OUTCOME",
     "OUTCOME_PAIR",
@@ -62,9 +64,10 @@ SIGMA = "sigma"
 SIGMA_BETA = "sigma_beta"
 SIGMA_FIXED = "sigma_fixed"
 ALPHA = "alpha"
+NU = "nu"
 PHI = "phi"
 #: the variables of the residual and of a family's extra parameters, in the order reported
-SCALARS = (SIGMA, SIGMA_BETA, PHI, ALPHA)
+SCALARS = (SIGMA, SIGMA_BETA, PHI, ALPHA, NU)
 #: a multivariate model's residual correlation, its outcomes' dimension and its pairs'
 RESCOR = "rescor"
 OUTCOME = "outcome"

@@ -251,7 +251,7 @@ def _check_prior(key: str, value, *, positive: bool) -> Prior:
         raise PriorError(f"prior {key!r} must be a lmm_bayes.Prior, not {type(value).__name__}")
     if positive and not value.is_positive:
         raise PriorError(f"prior {key!r} is for a standard deviation and needs a positive "
-                         f"family (halfnormal, halfstudentt, halfcauchy, exponential), "
+                         f"family (halfnormal, halfstudentt, halfcauchy, exponential, gamma), "
                          f"not {value.dist}")
     if not positive and not value.is_real:
         raise PriorError(f"prior {key!r} is for a coefficient on the whole real line and needs "
