@@ -421,7 +421,11 @@ class Fit:
         :func:`lmm_bayes.load` reads it back without sampling (see :mod:`lmm_bayes.io`)."""
         model = self.model
         saved = io.SavedFit(model.spec, model.data, self.config, self.idata, model.fingerprints())
-        return io.save(saved, path, model.design.schema.levels)
+        levels = dict(model.design.schema.levels)
+        if model.residuals is not None and model.residuals.sigma is not None:
+            # a sigma formula's own factors (arm), reference first, as its design coded them
+            levels = {**model.residuals.sigma.schema.levels, **levels}
+        return io.save(saved, path, levels)
 
     # ------------------------------------------------------------------ summaries
 
