@@ -73,6 +73,20 @@ def test_predicted_means_are_the_linear_predictor(student_fit):
     assert (table.conf_high - table.conf_low).min() > 1.0
 
 
+def test_a_new_individuals_history_moves_their_prediction(student_fit):
+    """Effects of a new level given its rows, by importance resampling under the t
+    likelihood: a history 4 above the population line pulls the new level's mean up by
+    nearly that much (the SD of the levels, about 0.8, leaves the data most of the say)."""
+    history = pd.DataFrame({"x": [0.0, 0.5, -0.5, 1.0], "g": "new"})
+    beta = student_fit.idata.posterior["beta"].mean(("chain", "draw"))
+    history["y"] = 4.0 + beta.sel(fixed="(Intercept)").item() + beta.sel(fixed="x").item() \
+        * history.x
+    rows = pd.DataFrame({"x": [0.0], "g": ["new"]})
+    population = student_fit.predict(rows, groups="population").estimate.iloc[0]
+    given = student_fit.predict(rows, history=history, random_seed=2).estimate.iloc[0]
+    assert 2.0 < given - population < 4.0
+
+
 def test_replicates_and_pointwise_loglik_are_t(student_fit):
     fit = student_fit
     design = fit.model.design
