@@ -186,3 +186,13 @@ def test_icc_uses_the_t_residual_variance():
     assert np.isinf(residual[0, 2:]).all()
     table = icc(post, {"g": ("(Intercept)",)}, residual=latent_residual_variance(STUDENT, post))
     assert table.estimate.iloc[0] == pytest.approx((1 / 3 + 1 / 2.2 + 0 + 0) / 4)
+
+
+def test_prior_predictive_draws_nu_from_its_gamma_prior():
+    """2,000 prior draws of ν: mean 20 (Gamma(2, rate 0.1)) within 4 standard errors
+    (SD √2/0.1 = 14.1); the replicated y has the data's rows."""
+    prior = lb.LMM("y ~ x + (1 | g)", _data(), family="student").prior_predictive(
+        2000, random_seed=3)
+    assert list(prior.prior.data_vars) == ["beta", "sigma", "nu", "sd_g", "b_g"]
+    assert abs(float(prior.prior["nu"].mean()) - 20.0) < 4 * 14.14 / np.sqrt(2000)
+    assert prior.prior_predictive["y"].shape == (1, 2000, 72)
