@@ -31,8 +31,8 @@ coefficient 1, for every family: a Poisson rate per unit of exposure is
 log μ_i = log t_i + x_iᵀβ + ….
 
 Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian, Student-t), ``nu``
-(Student-t), ``alpha`` (negative binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim ``<g>__pair``, each
-correlation once), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
+(Student-t), ``alpha`` (negative binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>``
+(dim ``<g>__pair``, each correlation once), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
 its parameters (``phi``); with a sigma formula ``sigma_beta`` (dim ``sigma_fixed``) instead
 of ``sigma``. Internal: ``intercept_c`` (intercept with centred predictors),
 ``beta_slopes``, ``z_<g>``, ``chol_<g>``, ``sigma_intercept_c``, ``sigma_beta_slopes``,
@@ -300,9 +300,10 @@ def _family_likelihood(eta, design: Design, priors: PriorSet, family: Family,
     """The observed ``y`` under ``family``, its extra parameters given their priors; with a
     sigma formula (``residuals``) σ per row, exp(X_σ β_σ)."""
     observed = _observed(design)
-    parameters = {name: (_residual_sd(residuals, priors, design.n_obs) if name not in
-                         priors.auxiliary else _scalar(name, priors.auxiliary[name]))
-                  for name in family.parameters}
+    parameters = {name: _scalar(name, priors.auxiliary[name])
+                  for name in family.parameters if name in priors.auxiliary}
+    if residuals is not None and residuals.sigma is not None:
+        parameters[SIGMA] = _residual_sd(residuals, priors, design.n_obs)
     family.likelihood(eta, observed, parameters, design.trials)
 
 
@@ -384,10 +385,11 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
         raise ValueError("the marginal likelihood needs a Gaussian model with one grouping "
                          "factor of at most two varying terms and independent residuals")
     response_family = get_family(family, link)
-    found = residuals and residual_obstacle(response_family, sigma=residuals.sigma is not None,
-                                            structure=residuals.serial is not None)
-    if found:
-        raise ValueError(found)
+    if residuals is not None:
+        found = residual_obstacle(response_family, structure=residuals.serial is not None,
+                                  sigma=residuals.sigma is not None)
+        if found:
+            raise ValueError(found)
     with pm.Model(coords=_coords(design, residuals)) as model:
         beta = _fixed_effects(design, priors)
         if likelihood == "marginal":
