@@ -58,11 +58,14 @@ class LMM:
     data : pandas.DataFrame
         Numeric columns are covariates; a datetime column counts the days since its
         earliest date, a timedelta column days (:mod:`lmm_bayes.variables`).
-    family : {"gaussian", "bernoulli", "binomial", "poisson", "negbinomial"}
+    family : {"gaussian", "student", "bernoulli", "binomial", "poisson", "negbinomial"}
         The response distribution. A binomial response is written
-        ``cbind(successes, failures) ~ ...`` (or is 0/1); see :mod:`lmm_bayes.families`.
+        ``cbind(successes, failures) ~ ...`` (or is 0/1); ``"student"`` has Student-t
+        residuals (``sigma`` and degrees of freedom ``nu``), robust to outliers; see
+        :mod:`lmm_bayes.families`.
     link : str, optional
-        The link; default identity (gaussian), logit (bernoulli, binomial), log (counts).
+        The link; default identity (gaussian, student), logit (bernoulli, binomial), log
+        (counts).
         ``"probit"`` or ``"cloglog"`` for the binary families.
     priors : mapping, optional
         Prior overrides by key (``"Days"``, ``"sd_Subject__Days"``, ``"eta_Subject"``,
@@ -426,7 +429,11 @@ class Fit:
         :func:`lmm_bayes.load` reads it back without sampling (see :mod:`lmm_bayes.io`)."""
         model = self.model
         saved = io.SavedFit(model.spec, model.data, self.config, self.idata, model.fingerprints())
-        return io.save(saved, path, model.design.schema.levels)
+        levels = dict(model.design.schema.levels)
+        if model.residuals is not None and model.residuals.sigma is not None:
+            # a sigma formula's own factors (arm), reference first, as its design coded them
+            levels = {**model.residuals.sigma.schema.levels, **levels}
+        return io.save(saved, path, levels)
 
     # ------------------------------------------------------------------ summaries
 
@@ -486,7 +493,8 @@ class Fit:
         :func:`lmm_bayes.summaries.icc` for the nested and random-slope cases. For the
         other families σ² is the latent-scale variance: π²/3 (logit), 1 (probit), π²/6
         (cloglog), the log-normal approximation for counts
-        (:func:`lmm_bayes.summaries.latent_residual_variance`).
+        (:func:`lmm_bayes.summaries.latent_residual_variance`); for Student-t residuals
+        their variance σ² ν/(ν − 2), infinite (ICC 0) for draws with ν ≤ 2.
         """
         design = self.model.design
         self._check_whole_factors("icc")

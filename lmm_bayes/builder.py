@@ -30,9 +30,9 @@ An ``offset()`` in the formula (:attr:`lmm_bayes.design.Design.offset`) is added
 coefficient 1, for every family: a Poisson rate per unit of exposure is
 log μ_i = log t_i + x_iᵀβ + ….
 
-Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian), ``alpha`` (negative
-binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim ``<g>__pair``, each
-correlation once), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
+Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian, Student-t), ``nu``
+(Student-t), ``alpha`` (negative binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>``
+(dim ``<g>__pair``, each correlation once), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
 its parameters (``phi``); with a sigma formula ``sigma_beta`` (dim ``sigma_fixed``) instead
 of ``sigma``. Internal: ``intercept_c`` (intercept with centred predictors),
 ``beta_slopes``, ``z_<g>``, ``chol_<g>``, ``sigma_intercept_c``, ``sigma_beta_slopes``,
@@ -52,7 +52,7 @@ import pytensor.tensor as pt
 
 from . import names
 from .design import Design, GroupingFactor
-from .families import Family, get_family
+from .families import Family, get_family, residual_obstacle
 from .marginal import LevelStatistics, can_marginalize, level_statistics
 from .multivariate import MissingPattern, MultivariateDesign, MultivariatePriors
 from .names import SIGMA
@@ -72,6 +72,7 @@ _DISTRIBUTIONS = {
     "halfcauchy": pm.HalfCauchy,
     "exponential": pm.Exponential,
     "beta": pm.Beta,
+    "gamma": pm.Gamma,
 }
 
 
@@ -296,10 +297,15 @@ def _observed(design: Design):
     return pm.Data("y_obs", design.y, dims="obs")
 
 
-def _family_likelihood(eta, design: Design, priors: PriorSet, family: Family) -> None:
-    """The observed ``y`` under ``family``, its extra parameters given their priors."""
+def _family_likelihood(eta, design: Design, priors: PriorSet, family: Family,
+                       residuals: ResidualDesign | None = None) -> None:
+    """The observed ``y`` under ``family``, its extra parameters given their priors; with a
+    sigma formula (``residuals``) σ per row, exp(X_σ β_σ)."""
     observed = _observed(design)
-    parameters = {name: _scalar(name, priors.auxiliary[name]) for name in family.parameters}
+    parameters = {name: _scalar(name, priors.auxiliary[name])
+                  for name in family.parameters if name in priors.auxiliary}
+    if residuals is not None and residuals.sigma is not None:
+        parameters[SIGMA] = _residual_sd(residuals, priors, design.n_obs)
     family.likelihood(eta, observed, parameters, design.trials)
 
 
@@ -350,7 +356,7 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
     ----------
     design : Design
     priors : PriorSet
-    family : {"gaussian", "bernoulli", "binomial", "poisson", "negbinomial"}
+    family : {"gaussian", "student", "bernoulli", "binomial", "poisson", "negbinomial"}
         The response distribution (:mod:`lmm_bayes.families`); the binomial reads its
         trials from ``design.trials``.
     link : str, optional
@@ -368,8 +374,9 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
         :func:`can_marginalize`): the model then has no ``b_<g>``, which
         :func:`lmm_bayes.marginal.conditional_effects` draws after sampling.
     residuals : ResidualDesign, optional
-        A sigma model and/or an AR(1)/CAR(1) structure (Gaussian family, conditional
-        likelihood only).
+        A sigma model and/or an AR(1)/CAR(1) structure (conditional likelihood only): a
+        structure with the Gaussian family, a sigma model with a family that has ``sigma``
+        (Gaussian, Student-t; :func:`lmm_bayes.families.residual_obstacle`).
 
     Returns
     -------
@@ -379,8 +386,12 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
     if likelihood == "marginal" and not can_marginalize(design, family, residuals):
         raise ValueError("the marginal likelihood needs a Gaussian model with one grouping "
                          "factor of at most two varying terms and independent residuals")
-    if residuals is not None and family != "gaussian":
-        raise ValueError("residual structures and sigma models need the Gaussian family")
+    response_family = get_family(family, link)
+    if residuals is not None:
+        found = residual_obstacle(response_family, structure=residuals.serial is not None,
+                                  sigma=residuals.sigma is not None)
+        if found:
+            raise ValueError(found)
     with pm.Model(coords=_coords(design, residuals)) as model:
         beta = _fixed_effects(design, priors)
         if likelihood == "marginal":
@@ -399,10 +410,10 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
             eta = eta + design.offset
         for group in design.groups:
             eta = eta + _random_part(group, priors, _centred(design, group, parametrization))
-        if residuals is not None:
+        if residuals is not None and family == "gaussian":
             _gaussian_residuals(eta, design, priors, residuals)
         else:
-            _family_likelihood(eta, design, priors, get_family(family, link))
+            _family_likelihood(eta, design, priors, response_family, residuals)
     return model
 
 

@@ -25,8 +25,9 @@ _PARAMS = {
     "exponential": ("lam",),
     "lkj": ("eta",),
     "beta": ("alpha", "beta"),
+    "gamma": ("alpha", "beta"),
 }
-_POSITIVE = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
+_POSITIVE = {"halfnormal", "halfstudentt", "halfcauchy", "exponential", "gamma"}
 _SCALE_PARAMS = {"sigma", "nu", "beta", "lam", "alpha", "eta"}
 _REAL = {"normal", "student_t"}
 
@@ -38,10 +39,11 @@ class Prior:
     Parameters
     ----------
     dist : {"normal", "student_t", "halfnormal", "halfstudentt", "halfcauchy", "exponential", \
-            "beta", "lkj"}
+            "beta", "gamma", "lkj"}
     **params : float
         The family's parameters, named as in PyMC (``mu``, ``sigma``, ``nu``, ``beta``, ``lam``,
-        ``eta``); ``"lkj"`` is the LKJ prior of a correlation matrix (its shape ``eta``).
+        ``eta``); ``gamma`` takes the shape ``alpha`` and the rate ``beta``; ``"lkj"`` is the
+        LKJ prior of a correlation matrix (its shape ``eta``).
 
     Examples
     --------

@@ -19,6 +19,7 @@ here, and its object carries
 family         default link    other links         mean μ                         extra
 =============  ==============  ==================  =============================  =========
 gaussian       identity                            E[y]                           sigma
+student        identity                            E[y] (ν > 1), the median       sigma, nu
 bernoulli      logit           probit, cloglog     P(y = 1)                       (none)
 binomial       logit           probit, cloglog     P(success) in each trial       (none)
 poisson        log                                 E[y]                           (none)
@@ -47,9 +48,10 @@ from scipy import special  # scipy.stats (seconds to import) is imported by each
 
 from .distributions import Prior
 from .errors import SpecError
-from .names import ALPHA, SIGMA
+from .names import ALPHA, NU, SIGMA
 
-__all__ = ["FAMILIES", "Family", "Parameter", "ResidualVariance", "extra_parameters", "get_family"]
+__all__ = ["FAMILIES", "Family", "Parameter", "ResidualVariance", "extra_parameters", "get_family",
+           "residual_obstacle"]
 
 #: σ²_ε as a function of the random-effect variance Σ_k v_k, both per draw (chain, draw)
 ResidualVariance = Callable[[np.ndarray], np.ndarray]
@@ -180,6 +182,10 @@ class Family(ABC):
         """
 
 
+#: the residual scale σ of the identity-link families, its default prior HalfStudentT(3, sd(y))
+_SIGMA = Parameter(SIGMA, "sd__Observation", lambda s: Prior("halfstudentt", nu=3.0, sigma=s))
+
+
 @dataclass(frozen=True)
 class Gaussian(Family):
     """y ~ N(μ, σ²), μ = η.
@@ -192,9 +198,7 @@ class Gaussian(Family):
     name: str = "gaussian"
     link: str = "identity"
     links: ClassVar[tuple[str, ...]] = ("identity",)
-    extra: ClassVar[tuple[Parameter, ...]] = (
-        Parameter(SIGMA, "sd__Observation", lambda s: Prior("halfstudentt", nu=3.0, sigma=s)),
-    )
+    extra: ClassVar[tuple[Parameter, ...]] = (_SIGMA,)
 
     def logpdf(self, y, mean, aux):
         from scipy import stats
@@ -211,6 +215,58 @@ class Gaussian(Family):
 
     def latent_residual_variance(self, parameters, fixed_mean=None):
         return lambda _: parameters[SIGMA] ** 2
+
+
+@dataclass(frozen=True)
+class StudentT(Family):
+    """y ~ Student-t(ν, μ, σ), μ = η: residuals with heavier tails than the normal's, so that
+    a few outlying rows pull the fit less (Lange, Little & Taylor 1989, *JASA* 84, 881–896).
+
+    Notes
+    -----
+    The density is Γ((ν+1)/2) / (Γ(ν/2) √(νπ) σ) · (1 + ((y − μ)/σ)²/ν)^(−(ν+1)/2), a
+    normal scale mixture: y | w ~ N(μ, σ²/w) with w ~ Gamma(ν/2, rate ν/2). μ is the
+    median, and the mean when ν > 1; σ is a scale, not the SD: Var y = σ² ν/(ν − 2) for
+    ν > 2, infinite for 1 < ν ≤ 2. ν → ∞ is the Gaussian.
+
+    Default priors: σ as the Gaussian's, HalfStudentT(3, sd(y)); ν ~ Gamma(2, rate 0.1),
+    brms's default (Juárez & Steel 2010, *JASA* 105, 180–193): mean 20, with 5% of its
+    mass below 3.6 and 5% above 47. brms bounds ν below by 1; here it is not bounded
+    (its prior mass below 1 is 0.5%), so a fit whose ν draws reach below 1 has no mean
+    there, and ``predict(kind="mean")`` reports the location μ, the median.
+
+    The ICC's σ²_ε is the residual variance σ² ν/(ν − 2) per draw (Var y given the
+    random effects), infinite for draws with ν ≤ 2, whose ICC is then 0, the limit of
+    v/(v + σ²_ε): the ICC is a share of variance, and such residuals have no finite one.
+    """
+
+    name: str = "student"
+    link: str = "identity"
+    links: ClassVar[tuple[str, ...]] = ("identity",)
+    extra: ClassVar[tuple[Parameter, ...]] = (
+        _SIGMA, Parameter(NU, "nu", lambda _: Prior("gamma", alpha=2.0, beta=0.1)),
+    )
+
+    def logpdf(self, y, mean, aux):
+        from scipy import stats
+
+        return stats.t.logpdf(y, aux[NU], loc=mean, scale=aux[SIGMA])
+
+    def draw(self, mean, aux, rng):
+        """μ + σ t with t a standard Student-t draw of ν degrees of freedom."""
+        shape = np.broadcast_shapes(np.shape(mean), np.shape(aux[SIGMA]), np.shape(aux[NU]))
+        return mean + aux[SIGMA] * rng.standard_t(np.broadcast_to(aux[NU], shape))
+
+    def likelihood(self, eta, observed, parameters, trials):
+        import pymc as pm
+
+        pm.StudentT("y", nu=parameters[NU], mu=eta, sigma=parameters[SIGMA],
+                    observed=observed, dims="obs")
+
+    def latent_residual_variance(self, parameters, fixed_mean=None):
+        nu = np.asarray(parameters[NU], dtype=float)
+        ratio = np.divide(nu, nu - 2, out=np.full(nu.shape, np.inf), where=nu > 2)
+        return lambda _: parameters[SIGMA] ** 2 * ratio
 
 
 #: σ²_ε of a binary response on its link's latent scale, y = 1 when η + ε > 0: ε logistic
@@ -378,7 +434,8 @@ class NegativeBinomial(_Count):
 
 FAMILIES: dict[str, Family] = {
     family.name: family
-    for family in (Gaussian(), Bernoulli(), Binomial(), Poisson(), NegativeBinomial())
+    for family in (Gaussian(), Bernoulli(), Binomial(), Poisson(), NegativeBinomial(),
+                   StudentT())
 }
 
 
@@ -405,3 +462,21 @@ def get_family(name: str, link: str | None = None) -> Family:
         raise SpecError(f"the {name} family takes the link(s) {list(family.links)}, "
                         f"not {link!r}")
     return replace(family, link=link)
+
+
+def residual_obstacle(family: Family, *, structure: bool, sigma: bool) -> str | None:
+    """What keeps ``family`` from a residual correlation structure (``structure``, e.g.
+    ``residual="ar1(visit | subject)"``) or a sigma formula (``sigma``), or None.
+
+    A structure writes a multivariate normal likelihood for each individual's residuals
+    (:mod:`lmm_bayes.structures`), so it needs the Gaussian family; a sigma formula models
+    the residual scale σ, so it needs a family that has one (Gaussian, Student-t).
+    """
+    if structure and family.name != "gaussian":
+        return (f"a residual correlation structure needs the gaussian family (its likelihood "
+                f"is multivariate normal), not the {family.name} family")
+    if sigma and SIGMA not in family.parameters:
+        with_sigma = [name for name, f in FAMILIES.items() if SIGMA in f.parameters]
+        return (f"a sigma formula models the residual scale sigma, which the {family.name} "
+                f"family does not have; families with one: {with_sigma}")
+    return None

@@ -88,7 +88,8 @@ def gaussian_obstacle(design: Design, family: str, residuals=None) -> str | None
     :mod:`lmm_bayes.individual_blocks`). Their statistics are of y itself, so an offset
     would be silently left out: such a model goes to the graph engine."""
     if family != "gaussian":
-        return f"the {family} family"
+        return (f"the {family} family (effects integrate out in closed form under normal "
+                "residuals)")
     if design.offset is not None:
         return "an offset"
     if residuals is not None:

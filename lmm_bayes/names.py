@@ -3,8 +3,9 @@
 A fit's ``idata.posterior`` holds, whatever engine produced it:
 
 * ``beta`` (dim ``fixed``): the fixed effects;
-* ``sigma`` (Gaussian), ``alpha`` (negative binomial), ``phi`` (residual AR(1)/CAR(1)), or
-  ``sigma_beta`` (dim ``sigma_fixed``) for a sigma formula;
+* ``sigma`` (Gaussian, Student-t), ``nu`` (Student-t degrees of freedom), ``alpha``
+  (negative binomial), ``phi`` (residual AR(1)/CAR(1)), or ``sigma_beta`` (dim
+  ``sigma_fixed``) for a sigma formula;
 * of a residual structure across visits: ``residual_corr`` (``us``, dim ``residual__pair``),
   ``rho`` (``cs``) or ``rho_lag`` (``toep``, dim ``residual__lag``), each with a leading dim
   ``residual__by`` when the structure has one correlation per arm;
@@ -34,6 +35,7 @@ __all__ = [
     "ALPHA",
     "BETA",
     "FIXED",
+    "NU",
     "OBS",
     "OUTCOME",
     "OUTCOME_PAIR",
@@ -71,6 +73,7 @@ SIGMA = "sigma"
 SIGMA_BETA = "sigma_beta"
 SIGMA_FIXED = "sigma_fixed"
 ALPHA = "alpha"
+NU = "nu"
 PHI = "phi"
 #: the correlation parameters of the residual structures across visits and their dims
 RESIDUAL_CORR = "residual_corr"
@@ -80,7 +83,7 @@ RESIDUAL_PAIR = "residual__pair"
 RESIDUAL_LAG = "residual__lag"
 RESIDUAL_BY = "residual__by"
 #: the variables of the residual and of a family's extra parameters, in the order reported
-SCALARS = (SIGMA, SIGMA_BETA, PHI, RHO, RHO_LAG, RESIDUAL_CORR, ALPHA)
+SCALARS = (SIGMA, SIGMA_BETA, PHI, RHO, RHO_LAG, RESIDUAL_CORR, ALPHA, NU)
 #: a multivariate model's residual correlation, its outcomes' dimension and its pairs'
 RESCOR = "rescor"
 OUTCOME = "outcome"

@@ -18,7 +18,9 @@ log-σ intercept (sigma model)   Normal(log sd(y), 2) (other sigma columns centr
 log-σ coefficient of x          Normal(0, 1/sd(x)); indicator (0/1) columns Normal(0, 1)
 =============================  ===================================================
 
-The defaults of a family's extra parameters (σ here, α below) are the family's own
+The Student-t family (``family="student"``, identity link) takes these defaults and its
+degrees of freedom ν ~ Gamma(2, rate 0.1), brms's default. The defaults of a family's
+extra parameters (σ here, α below, ν) are the family's own
 (:mod:`lmm_bayes.families`), those of a residual structure's parameters (φ) the
 structure's own (:mod:`lmm_bayes.structures`). The AR(1) and CAR(1) defaults are brms's
 uniform prior on the autocorrelation (Bürkner 2017); on the log-σ scale a coefficient of 1
@@ -58,8 +60,9 @@ Overrides are a mapping from a key to a :class:`Prior` (or, for LKJ, a number):
   ``"sd_<group>__<term>"`` (one SD, e.g. ``"sd_Subject__Days"``);
 * ``"eta"`` or ``"eta_<group>"`` for the LKJ shape;
 * the name of a family's extra parameter (:attr:`lmm_bayes.families.Family.extra`):
-  ``"sigma"`` for the residual SD (Gaussian family, without a sigma formula), ``"alpha"``
-  for the negative binomial's dispersion;
+  ``"sigma"`` for the residual SD (Gaussian and Student-t families, without a sigma
+  formula), ``"nu"`` for the Student-t's degrees of freedom, ``"alpha"`` for the negative
+  binomial's dispersion;
 * the name of a residual structure's parameter (:mod:`lmm_bayes.structures`): ``"phi"``
   for the AR(1)/CAR(1) coefficient (a ``beta`` prior, on (φ + 1)/2 for ``ar1``);
 * ``"sigma_(Intercept)"`` and ``"sigma_<column>"`` (e.g. ``"sigma_armB"``) for the
@@ -260,7 +263,7 @@ def _check_prior(key: str, value, *, positive: bool) -> Prior:
         raise PriorError(f"prior {key!r} must be a lmm_bayes.Prior, not {type(value).__name__}")
     if positive and not value.is_positive:
         raise PriorError(f"prior {key!r} is for a standard deviation and needs a positive "
-                         f"family (halfnormal, halfstudentt, halfcauchy, exponential), "
+                         f"family (halfnormal, halfstudentt, halfcauchy, exponential, gamma), "
                          f"not {value.dist}")
     if not positive and not value.is_real:
         raise PriorError(f"prior {key!r} is for a coefficient on the whole real line and needs "

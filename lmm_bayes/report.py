@@ -352,7 +352,7 @@ def conditional_effects_section(fit: Fit) -> str:
     table = grid.join(fit.predict(grid, groups="population"))
     response = fit.model.spec.formula.response
     observed = fit._data.assign(**{response: fit.model.design.y})
-    others = ("random effects at zero" + ("" if fit.model.spec.family == "gaussian" else
+    others = ("random effects at zero" + ("" if fit.family.link == "identity" else
               " (the typical level, not the population average, on this link)")
               + "; other covariates at their mean or most common value")
     return _section(

@@ -15,7 +15,7 @@ from numbers import Real
 from typing import Any, Literal
 
 from .errors import PriorError, Setting, SpecError
-from .families import get_family
+from .families import get_family, residual_obstacle
 from .formula import Formula, parse_formula
 from .residual_spec import ResidualSpec, SigmaSpec, parse_residual, parse_sigma
 
@@ -59,7 +59,9 @@ class ModelSpec:
         Raises
         ------
         SpecError
-            An unknown option, or one of the wrong type or value.
+            An unknown option, or one of the wrong type or value; a residual structure
+            or sigma formula the family cannot take
+            (:func:`lmm_bayes.families.residual_obstacle`).
         PriorError
             ``priors`` that are not a mapping.
         """
@@ -67,12 +69,16 @@ class ModelSpec:
         parsed = _formula(formula)
         if not isinstance(options.get("family", "gaussian"), str):
             raise SpecError(f"family must be text, not {options['family']!r}")
-        get_family(options.get("family", "gaussian"), options.get("link"))
+        family = get_family(options.get("family", "gaussian"), options.get("link"))
         options.update(_coding(options, _CHOICES))
         options["residual"] = _parsed(options.get("residual"), parse_residual, ResidualSpec)
         options["sigma"] = _parsed(options.get("sigma"), parse_sigma, SigmaSpec)
         _check_heterogeneous(options["residual"], options["sigma"])
         options["contrasts"] = _contrasts(options.get("contrasts"))
+        found = residual_obstacle(family, structure=options["residual"] is not None,
+                                  sigma=options["sigma"] is not None)
+        if found:
+            raise SpecError(found)
         return cls(parsed, **options)
 
     @property

@@ -4,7 +4,7 @@ A spec file (``models/*.toml``) names the model, its data and sampler settings::
 
     [model]
     formula = "Reaction ~ Days + (Days | Subject)"
-    family = "gaussian"          # or bernoulli, binomial, poisson, negbinomial (optional)
+    family = "gaussian"          # or student, bernoulli, binomial, poisson, negbinomial (optional)
     link = "logit"               # optional; the family's default when left out
     factors = []                 # numeric columns to treat as categorical (optional)
     reference = {}               # reference level per categorical column (optional)

@@ -87,12 +87,12 @@ def test_draws_have_the_family_mean_and_variance():
 # each family is checked; every row a different point
 MEANS = {"gaussian": np.array([-1.5, 0.2, 3.0]), "bernoulli": np.array([0.1, 0.5, 0.85]),
          "binomial": np.array([0.1, 0.5, 0.85]), "poisson": np.array([0.4, 2.0, 7.5]),
-         "negbinomial": np.array([0.4, 2.0, 7.5])}
+         "negbinomial": np.array([0.4, 2.0, 7.5]), "student": np.array([-1.5, 0.2, 3.0])}
 AUX = {"gaussian": {"sigma": 1.7}, "bernoulli": {}, "binomial": {"trials": np.array([1, 4, 9])},
-       "poisson": {}, "negbinomial": {"alpha": 2.5}}
+       "poisson": {}, "negbinomial": {"alpha": 2.5}, "student": {"sigma": 1.7, "nu": 9.0}}
 Y = {"gaussian": np.array([-0.3, 0.2, 5.1]), "bernoulli": np.array([0.0, 1.0, 1.0]),
      "binomial": np.array([0.0, 3.0, 6.0]), "poisson": np.array([0.0, 3.0, 11.0]),
-     "negbinomial": np.array([0.0, 3.0, 11.0])}
+     "negbinomial": np.array([0.0, 3.0, 11.0]), "student": np.array([-0.3, 0.2, 9.1])}
 LINKS = [(name, link) for name, family in FAMILIES.items() for link in family.links]
 
 
@@ -112,6 +112,7 @@ SCIPY_LOGPDF = {
     "binomial": lambda y, mu, aux: stats.binom.logpmf(y, aux["trials"], mu),
     "poisson": lambda y, mu, aux: stats.poisson.logpmf(y, mu),
     "negbinomial": _gamma_poisson_logpmf,
+    "student": lambda y, mu, aux: stats.t.logpdf(y, aux["nu"], mu, aux["sigma"]),
 }
 
 
@@ -129,6 +130,7 @@ MOMENTS = {
     "binomial": lambda mu, aux: (aux["trials"] * mu, aux["trials"] * mu * (1 - mu)),
     "poisson": lambda mu, aux: (mu, mu),
     "negbinomial": lambda mu, aux: (mu, mu + mu**2 / aux["alpha"]),
+    "student": lambda mu, aux: (mu, aux["sigma"] ** 2 * aux["nu"] / (aux["nu"] - 2)),
 }
 
 
@@ -167,14 +169,16 @@ def test_pymc_likelihood_equals_the_numpy_logpdf(name, link):
 
 def test_extra_parameters_default_priors_and_summary_terms():
     """σ ~ HalfStudentT(3, s) with s the response scale, reported as sd__Observation;
-    α ~ Exponential(1) whatever the scale, reported as alpha; no other family has one."""
+    α ~ Exponential(1) whatever the scale, reported as alpha; the Student-t's σ is the
+    Gaussian's (tests/unit/test_student.py checks its ν); no other family has one."""
     (sigma,) = get_family("gaussian").extra
     assert (sigma.name, sigma.term) == ("sigma", "sd__Observation")
     assert sigma.default_prior(4.2) == lb.Prior("halfstudentt", nu=3.0, sigma=4.2)
     (alpha,) = get_family("negbinomial").extra
     assert (alpha.name, alpha.term) == ("alpha", "alpha")
     assert alpha.default_prior(4.2) == lb.Prior("exponential", lam=1.0)
-    assert [n for n, f in FAMILIES.items() if f.extra] == ["gaussian", "negbinomial"]
+    assert [n for n, f in FAMILIES.items() if f.extra] == ["gaussian", "negbinomial",
+                                                           "student"]
 
 
 def test_a_parameter_name_means_one_summary_term():

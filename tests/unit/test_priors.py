@@ -67,7 +67,7 @@ def test_bad_overrides_raise(overrides, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("gamma",), "unknown prior family 'gamma'"),
+    (("lognormal",), "unknown prior family 'lognormal'"),
     (("normal",), r"takes parameters \['mu', 'sigma'\]"),
 ])
 def test_bad_prior_family_or_parameters(args, message):
