@@ -23,6 +23,8 @@ e.g. an AR(1)/CAR(1) process; each structure writes its own likelihood
 For the other families (Breslow & Clayton 1993) the same linear predictor η is the link g of
 the response's mean, g(E[y_i | b]) = η_i, with a Bernoulli, binomial (trials from the data),
 Poisson or negative binomial (Var = μ + μ²/α) response; there is then no ε and no ``sigma``.
+An ordinal response (the cumulative family) has ordered cutpoints c in place of the
+intercept, P(y ≤ k) = F(c_k − η), sampled under PyMC's ``ordered`` transform.
 Each family writes its own likelihood (:meth:`lmm_bayes.families.Family.likelihood`); the
 builder gives it η, the response and its extra parameters with their priors.
 
@@ -31,7 +33,7 @@ coefficient 1, for every family: a Poisson rate per unit of exposure is
 log μ_i = log t_i + x_iᵀβ + ….
 
 Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian), ``alpha`` (negative
-binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim ``<g>__pair``, each
+binomial), ``cutpoints`` (dim ``cutpoint``, cumulative), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim ``<g>__pair``, each
 correlation once), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
 its parameters (``phi``); with a sigma formula ``sigma_beta`` (dim ``sigma_fixed``) instead
 of ``sigma``. Internal: ``intercept_c`` (intercept with centred predictors),
@@ -52,7 +54,7 @@ import pytensor.tensor as pt
 
 from . import names
 from .design import Design, GroupingFactor
-from .families import Family, get_family
+from .families import Family, Parameter, get_family
 from .marginal import LevelStatistics, can_marginalize, level_statistics
 from .multivariate import MissingPattern, MultivariateDesign, MultivariatePriors
 from .names import SIGMA
@@ -276,6 +278,8 @@ def _coords(design: Design, residuals: ResidualDesign | None = None) -> dict[str
         coords.update(_coefficient_coords("sigma_", residuals.sigma.names))
     for group in design.groups:
         coords.update(names.coords(group.name, group.levels, group.terms))
+    if design.categories is not None:
+        coords[names.CUTPOINT] = names.cutpoint_labels(design.categories)
     return coords
 
 
@@ -297,8 +301,21 @@ def _observed(design: Design):
 def _family_likelihood(eta, design: Design, priors: PriorSet, family: Family) -> None:
     """The observed ``y`` under ``family``, its extra parameters given their priors."""
     observed = _observed(design)
-    parameters = {name: _scalar(name, priors.auxiliary[name]) for name in family.parameters}
+    start = family.initial_values(design.y)
+    parameters = {p.name: _family_parameter(p, priors.auxiliary[p.name], start.get(p.name))
+                  for p in family.extra}
     family.likelihood(eta, observed, parameters, design.trials)
+
+
+def _family_parameter(parameter: Parameter, prior: Prior, start: np.ndarray | None):
+    """One extra parameter of a family with its prior: a scalar, or a vector along its
+    dimension, increasing under PyMC's ``ordered`` transform where the family says so
+    (the cumulative family's cutpoints), which needs an increasing ``start``."""
+    if parameter.dim is None:
+        return _scalar(parameter.name, prior)
+    options = {"transform": pm.distributions.transforms.ordered} if parameter.ordered else {}
+    return _DISTRIBUTIONS[prior.dist](parameter.name, **prior.kwargs, dims=parameter.dim,
+                                      initval=start, **options)
 
 
 def response_data(design: Design, likelihood: Literal["conditional", "marginal"]

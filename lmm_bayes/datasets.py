@@ -43,6 +43,9 @@ DATASETS = {
                    "populations (popu) in 3 regions, under 2 nutrient levels and simulated "
                    "herbivory (amd), on 2 racks; count data (Banta et al. 2010; lme4's "
                    "Arabidopsis, total.fruits renamed total_fruits).",
+    "wine": "Bitterness rating (rating, 1 < 2 < ... < 5, ordinal) of wines by 9 judges, 2 "
+            "bottles each in 4 treatment combinations of temperature (temp) and contact "
+            "with skins (contact) (Randall 1989; Christensen's ordinal package, wine).",
 }
 
 #: columns whose values are labels written as numbers, read as strings ("1", "2"...)
@@ -54,6 +57,7 @@ _LABELS = {
     "contraception": ("woman", "district", "livch"),
     "verbagg": ("id",),
     "arabidopsis": ("gen", "rack", "nutrient"),
+    "wine": ("bottle", "judge"),
 }
 
 

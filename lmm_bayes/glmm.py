@@ -59,6 +59,9 @@ def obstacle(design: Design, priors: PriorSet, family: str, link: str | None,
 
     if family == "gaussian":
         return "a Gaussian response (the Gaussian engines integrate every effect out exactly)"
+    if family not in {name for name, _ in FAMILY_CODES}:
+        return (f"the {family} family (the compiled GLMM densities write out the Bernoulli, "
+                "binomial, Poisson and negative binomial)")
     if (family, get_family(family, link).link) not in FAMILY_CODES:
         return f"the {link} link (the compiled GLMM densities write out logit and log)"
     if not design.groups:
