@@ -288,6 +288,9 @@ class LMM:
             prior = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
         groups = [g.name for g in self.design.groups]
         prior.prior = prior.prior[names.public(groups, prior.prior.data_vars)]
+        if self.design.categories is not None:  # PyMC counts categories from 0, y from 1
+            for group in (prior.prior_predictive, prior.observed_data):
+                group[names.observed()] = group[names.observed()] + 1
         return prior
 
 

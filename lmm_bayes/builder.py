@@ -365,12 +365,13 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
     ----------
     design : Design
     priors : PriorSet
-    family : {"gaussian", "bernoulli", "binomial", "poisson", "negbinomial"}
+    family : {"gaussian", "bernoulli", "binomial", "poisson", "negbinomial", "cumulative"}
         The response distribution (:mod:`lmm_bayes.families`); the binomial reads its
-        trials from ``design.trials``.
+        trials from ``design.trials``, the cumulative its categories' positions from
+        ``design.y``.
     link : str, optional
-        The family's link (default: identity, logit, logit, log, log); ``"probit"`` and
-        ``"cloglog"`` for the binary families.
+        The family's link (default: identity, logit, logit, log, log, logit); ``"probit"``
+        and ``"cloglog"`` for the binary families, ``"probit"`` for the cumulative.
     parametrization : {"auto", "centered", "non-centered"}
         Of the random effects. ``"auto"`` centres a grouping factor with independent effects
         (an intercept among them) when its levels have at least 10 rows on average and

@@ -23,7 +23,7 @@ bernoulli      logit           probit, cloglog     P(y = 1)                     
 binomial       logit           probit, cloglog     P(success) in each trial       (none)
 poisson        log                                 E[y]                           (none)
 negbinomial    log                                 E[y]; Var y = μ + μ²/α         alpha
-cumulative     logit           probit              η itself (the latent location)  cutpoints
+cumulative     logit           probit              the location η (see below)     cutpoints
 =============  ==============  ==================  =============================  =========
 
 The cumulative family (ordinal outcomes, McCullagh 1980) models K ordered categories

@@ -117,6 +117,14 @@ def test_the_pymc_model_equals_the_numpy_log_likelihood():
     assert pymc_model.coords["cutpoint"] == ("low|mid", "mid|high", "high|top")
 
 
+def test_prior_predictive_draws_categories_on_the_response_scale():
+    """Category positions 1, …, K, as the observed y and the posterior predictive."""
+    prior = _model().prior_predictive(40, random_seed=1)
+    assert set(np.unique(prior.prior_predictive["y"].values)) <= {1, 2, 3, 4}
+    assert prior.observed_data["y"].values == pytest.approx(_model().design.y)
+    assert list(prior.prior.data_vars) == ["beta", "cutpoints", "sd_g", "b_g"]
+
+
 # ----------------------------------------------------------------------------- response, design
 
 
@@ -250,3 +258,29 @@ def test_prediction_options_an_ordinal_model_has_not():
 def test_cutpoint_labels_are_ordinals():
     assert names.cutpoint_labels(["1", "2", "3"]) == ["1|2", "2|3"]
     assert names.public([], ["cutpoints", "beta"]) == ["beta", "cutpoints"]
+
+
+# ----------------------------------------------------------------------------- data, spec files
+
+
+def test_the_wine_data_are_shipped_with_ordinal_ratings():
+    wine = lb.load_dataset("wine")
+    assert len(wine) == 72 and sorted(wine.rating.unique()) == [1, 2, 3, 4, 5]
+    assert wine.judge.nunique() == 9 and wine.judge.map(type).eq(str).all()
+    model = lb.LMM("rating ~ temp + contact + (1 | judge)", wine, family="cumulative")
+    assert model.design.fixed_names == ("tempwarm", "contactyes")
+    assert model.design.categories == ("1", "2", "3", "4", "5")
+
+
+def test_a_spec_file_with_the_cumulative_family_link_and_cutpoint_prior(tmp_path):
+    from lmm_bayes.models import model_from_spec
+    from lmm_bayes.specfile import read_spec
+
+    path = tmp_path / "wine.toml"
+    path.write_text('[model]\nformula = "rating ~ temp + (1 | judge)"\nfamily = "cumulative"\n'
+                    'link = "probit"\n[data]\ndataset = "wine"\n[priors]\n'
+                    'cutpoints = { dist = "normal", mu = 0, sigma = 4 }\n')
+    spec_file = read_spec(path)
+    model = model_from_spec(spec_file.spec, spec_file.data)
+    assert (model.family.name, model.family.link) == ("cumulative", "probit")
+    assert model.priors.auxiliary["cutpoints"] == lb.Prior("normal", mu=0.0, sigma=4.0)
