@@ -58,15 +58,18 @@ class LMM:
     data : pandas.DataFrame
         Numeric columns are covariates; a datetime column counts the days since its
         earliest date, a timedelta column days (:mod:`lmm_bayes.variables`).
-    family : {"gaussian", "student", "bernoulli", "binomial", "poisson", "negbinomial"}
+    family : {"gaussian", "student", "bernoulli", "binomial", "poisson", "negbinomial", \
+              "cumulative"}
         The response distribution. A binomial response is written
         ``cbind(successes, failures) ~ ...`` (or is 0/1); ``"student"`` has Student-t
-        residuals (``sigma`` and degrees of freedom ``nu``), robust to outliers; see
-        :mod:`lmm_bayes.families`.
+        residuals (``sigma`` and degrees of freedom ``nu``), robust to outliers; an ordinal
+        response (``"cumulative"``) is a pandas ordered Categorical or whole numbers, and its
+        cutpoints replace the intercept; see :mod:`lmm_bayes.families` and
+        :mod:`lmm_bayes.response`.
     link : str, optional
-        The link; default identity (gaussian, student), logit (bernoulli, binomial), log
-        (counts).
-        ``"probit"`` or ``"cloglog"`` for the binary families.
+        The link; default identity (gaussian, student), logit (bernoulli, binomial,
+        cumulative), log (counts). ``"probit"`` or ``"cloglog"`` for the binary families,
+        ``"probit"`` for the cumulative.
     priors : mapping, optional
         Prior overrides by key (``"Days"``, ``"sd_Subject__Days"``, ``"eta_Subject"``,
         ``"sigma"``...), see :mod:`lmm_bayes.priors`.
@@ -295,6 +298,9 @@ class LMM:
             prior = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
         groups = [g.name for g in self.design.groups]
         prior.prior = prior.prior[names.public(groups, prior.prior.data_vars)]
+        if self.design.categories is not None:  # PyMC counts categories from 0, y from 1
+            for group in (prior.prior_predictive, prior.observed_data):
+                group[names.observed()] = group[names.observed()] + 1
         return prior
 
 
@@ -537,6 +543,10 @@ class Fit:
         the log link). See :func:`lmm_bayes.summaries.marginal_effects`.
         """
         design = self.model.design
+        if design.categories is not None:
+            raise DesignError("marginal_effects regresses the link of the population means "
+                              "on X, which an ordinal model's categories do not have; see "
+                              "category_probabilities(groups='population')")
         Z = {g.name: g.Z for g in design.groups}
         return summaries.marginal_effects(self.idata.posterior, design.X, Z, self.family,
                                           offset=design.offset, prob=prob, samples=samples,
@@ -623,7 +633,10 @@ class Fit:
             ``fit.model.data``.
         kind : {"mean", "response"}
             The expected outcome, or a new measurement (adds the residual noise: a
-            predictive interval).
+            predictive interval). For an ordinal model: the expected category score
+            E[y] = Σ_k k P(y = k), categories scored 1, …, K in their order, or draws of
+            a category's score (``fit.model.design.categories[score - 1]`` is its label);
+            :meth:`category_probabilities` gives each category's probability.
         groups : {"new", "conditional", "population"}
             Random effects of each row's level: ``"conditional"`` uses known levels' posterior
             effects and refuses unseen levels; ``"new"`` (default) does the same for known
@@ -642,6 +655,27 @@ class Fit:
         draws = self.predict_draws(data, kind=kind, groups=groups, history=history,
                                    random_seed=random_seed)
         return pd.DataFrame(interval_columns(draws.values, prob), index=data.index)
+
+    def category_probabilities(self, data: pd.DataFrame | None = None, *,
+                               groups: Groups = "new", random_seed: int | None = None,
+                               prob: float = 0.95) -> pd.DataFrame:
+        """An ordinal model's probability of each category for each row of ``data``
+        (``None``: the fitted rows): one row per data row and category, in the categories'
+        order, with ``row`` (the index of ``data``), ``category`` (its label),
+        ``estimate`` (posterior mean of P(y = k)), ``std_error``, ``conf_low`` and
+        ``conf_high``. ``groups`` as in :meth:`predict` (not ``"marginal"``); see
+        :func:`lmm_bayes.predict.category_probability_draws`."""
+        from .predict import category_probability_draws
+
+        data = self._fitted_rows() if data is None else data
+        draws = category_probability_draws(self.idata.posterior, self.model.design,
+                                           self.family, data, groups=groups,
+                                           random_seed=random_seed)
+        stats = interval_columns(draws.values, prob)
+        categories = list(draws["category"].values)
+        return pd.DataFrame({"row": np.repeat(data.index.to_numpy(), len(categories)),
+                             "category": np.tile(categories, len(data)),
+                             **{k: v.ravel() for k, v in stats.items()}})
 
     def exceedance(self, data: pd.DataFrame, threshold: float, *,
                    direction: risk.Direction = ">", kind: Kind = "response",

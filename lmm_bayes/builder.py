@@ -23,6 +23,8 @@ e.g. an AR(1)/CAR(1) process; each structure writes its own likelihood
 For the other families (Breslow & Clayton 1993) the same linear predictor η is the link g of
 the response's mean, g(E[y_i | b]) = η_i, with a Bernoulli, binomial (trials from the data),
 Poisson or negative binomial (Var = μ + μ²/α) response; there is then no ε and no ``sigma``.
+An ordinal response (the cumulative family) has ordered cutpoints c in place of the
+intercept, P(y ≤ k) = F(c_k − η), sampled under PyMC's ``ordered`` transform.
 Each family writes its own likelihood (:meth:`lmm_bayes.families.Family.likelihood`); the
 builder gives it η, the response and its extra parameters with their priors.
 
@@ -31,9 +33,10 @@ coefficient 1, for every family: a Poisson rate per unit of exposure is
 log μ_i = log t_i + x_iᵀβ + ….
 
 Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian, Student-t), ``nu``
-(Student-t), ``alpha`` (negative binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>``
-(dim ``<g>__pair``, each correlation once), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
-its parameters (``phi``); with a sigma formula ``sigma_beta`` (dim ``sigma_fixed``) instead
+(Student-t), ``alpha`` (negative binomial), ``cutpoints`` (dim ``cutpoint``, cumulative),
+``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim ``<g>__pair``, each correlation once),
+``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure its parameters
+(``phi``, ``rho``, ``rho_lag``, ``residual_corr``); with a sigma formula ``sigma_beta`` (dim ``sigma_fixed``) instead
 of ``sigma``. Internal: ``intercept_c`` (intercept with centred predictors),
 ``beta_slopes``, ``z_<g>``, ``chol_<g>``, ``sigma_intercept_c``, ``sigma_beta_slopes``,
 ``<parameter>_unit`` of a structure's parameter on a rescaled interval (``phi_unit``).
@@ -52,7 +55,7 @@ import pytensor.tensor as pt
 
 from . import names
 from .design import Design, GroupingFactor
-from .families import Family, get_family, residual_obstacle
+from .families import Family, Parameter, get_family, residual_obstacle
 from .marginal import LevelStatistics, can_marginalize, level_statistics
 from .multivariate import MissingPattern, MultivariateDesign, MultivariatePriors
 from .names import SIGMA
@@ -279,6 +282,8 @@ def _coords(design: Design, residuals: ResidualDesign | None = None) -> dict[str
         coords.update(residuals.serial.spec.structure.coords(residuals.serial))
     for group in design.groups:
         coords.update(names.coords(group.name, group.levels, group.terms))
+    if design.categories is not None:
+        coords[names.CUTPOINT] = names.cutpoint_labels(design.categories)
     return coords
 
 
@@ -302,11 +307,23 @@ def _family_likelihood(eta, design: Design, priors: PriorSet, family: Family,
     """The observed ``y`` under ``family``, its extra parameters given their priors; with a
     sigma formula (``residuals``) σ per row, exp(X_σ β_σ)."""
     observed = _observed(design)
-    parameters = {name: _scalar(name, priors.auxiliary[name])
-                  for name in family.parameters if name in priors.auxiliary}
+    start = family.initial_values(design.y)
+    parameters = {p.name: _family_parameter(p, priors.auxiliary[p.name], start.get(p.name))
+                  for p in family.extra if p.name in priors.auxiliary}
     if residuals is not None and residuals.sigma is not None:
         parameters[SIGMA] = _residual_sd(residuals, priors, design.n_obs)
     family.likelihood(eta, observed, parameters, design.trials)
+
+
+def _family_parameter(parameter: Parameter, prior: Prior, start: np.ndarray | None):
+    """One extra parameter of a family with its prior: a scalar, or a vector along its
+    dimension, increasing under PyMC's ``ordered`` transform where the family says so
+    (the cumulative family's cutpoints), which needs an increasing ``start``."""
+    if parameter.dim is None:
+        return _scalar(parameter.name, prior)
+    options = {"transform": pm.distributions.transforms.ordered} if parameter.ordered else {}
+    return _DISTRIBUTIONS[prior.dist](parameter.name, **prior.kwargs, dims=parameter.dim,
+                                      initval=start, **options)
 
 
 def response_data(design: Design, likelihood: Literal["conditional", "marginal"]
@@ -356,12 +373,14 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
     ----------
     design : Design
     priors : PriorSet
-    family : {"gaussian", "student", "bernoulli", "binomial", "poisson", "negbinomial"}
+    family : {"gaussian", "student", "bernoulli", "binomial", "poisson", "negbinomial", \
+              "cumulative"}
         The response distribution (:mod:`lmm_bayes.families`); the binomial reads its
-        trials from ``design.trials``.
+        trials from ``design.trials``, the cumulative its categories' positions from
+        ``design.y``.
     link : str, optional
-        The family's link (default: identity, logit, logit, log, log); ``"probit"`` and
-        ``"cloglog"`` for the binary families.
+        The family's link (default: identity, logit, logit, log, log, logit); ``"probit"``
+        and ``"cloglog"`` for the binary families, ``"probit"`` for the cumulative.
     parametrization : {"auto", "centered", "non-centered"}
         Of the random effects. ``"auto"`` centres a grouping factor with independent effects
         (an intercept among them) when its levels have at least 10 rows on average and

@@ -46,6 +46,9 @@ DATASETS = {
     "fev_trial": "An artificial two-arm trial: FEV1 of 200 patients at 4 visits (AVISIT), 263 "
                  "of 800 visits missing, with arm (ARMCD), race, sex and baseline FEV1_BL; the "
                  "example of R's mmrm package (fev_data, mmrm 0.3.18, Apache License 2.0).",
+    "wine": "Bitterness rating (rating, 1 < 2 < ... < 5, ordinal) of wines by 9 judges, 2 "
+            "bottles each in 4 treatment combinations of temperature (temp) and contact "
+            "with skins (contact) (Randall 1989; Christensen's ordinal package, wine).",
 }
 
 #: columns whose values are labels written as numbers, read as strings ("1", "2"...)
@@ -57,6 +60,7 @@ _LABELS = {
     "contraception": ("woman", "district", "livch"),
     "verbagg": ("id",),
     "arabidopsis": ("gen", "rack", "nutrient"),
+    "wine": ("bottle", "judge"),
 }
 
 

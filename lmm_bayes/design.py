@@ -28,7 +28,7 @@ from .errors import DesignError, Setting
 from .formula import Formula, RandomTerm, Term
 from .polynomials import contr_poly, contrast_names
 from .r_idioms import name_hint
-from .response import response_values
+from .response import ORDINAL, ordinal_response, response_values
 from .variables import DataSchema, VariableEvaluator, columns_used
 
 __all__ = ["Design", "GroupingFactor", "build_design", "evaluate_covariates", "evaluate_offset"]
@@ -117,6 +117,9 @@ class Design:
     offset : ndarray, shape (n,), or None
         The sum of the formula's ``offset()`` terms on each row: a part of the linear
         predictor with coefficient 1, η = Xβ + Zb + offset; None when it has none.
+    categories : tuple of str, or None
+        An ordinal response's categories in order (:func:`lmm_bayes.response.ordinal_response`),
+        ``y`` holding each row's position 1, …, K among them; None for other families.
     """
 
     formula: Formula
@@ -129,6 +132,7 @@ class Design:
     n_rows_given: int
     trials: np.ndarray | None = None
     offset: np.ndarray | None = None
+    categories: tuple[str, ...] | None = None
 
     @property
     def n_obs(self) -> int:
@@ -375,6 +379,20 @@ def _check_grouping(group: GroupingFactor, n: int) -> None:
 # ----------------------------------------------------------------------------- build
 
 
+def _without_intercept(formula: Formula, names: tuple[str, ...], X: np.ndarray
+                       ) -> tuple[tuple[str, ...], np.ndarray]:
+    """The fixed effects of an ordinal model, whose cutpoints take the intercept's place:
+    the columns coded with the intercept (treatment contrasts, as ordinal::clm codes them),
+    less the intercept's."""
+    if "(Intercept)" not in names:
+        raise DesignError(f"the formula {formula.text!r} has no intercept, but the cumulative "
+                          "family's cutpoints take the intercept's place and the fixed part "
+                          "is coded as with one; leave out the '0 +' or '- 1'")
+    keep = [j for j, name in enumerate(names) if name != "(Intercept)"]
+    return tuple(names[j] for j in keep), X[:, keep]
+
+
+
 def _offset(formula: Formula, ev: VariableEvaluator) -> np.ndarray | None:
     """The sum of the formula's offsets evaluated by ``ev``, or None without any; a
     non-finite value (log(0)) is the evaluator's DesignError naming the term and row."""
@@ -473,6 +491,9 @@ def build_design(
         (:func:`lmm_bayes.response.response_values`).
     contrasts : mapping of column to ``"poly"`` or ``"treatment"``, optional
         ``"poly"``: code the column as an ordered factor, by R's polynomial contrasts.
+        (:func:`lmm_bayes.response.response_values`); for the cumulative family
+        (:func:`lmm_bayes.response.ordinal_response`) the fixed part is coded with its
+        intercept, whose column is then dropped (the cutpoints take its place).
 
     Raises
     ------
@@ -498,16 +519,22 @@ def build_design(
     used = data.iloc[rows].reset_index(drop=True)
     ev = VariableEvaluator(used, factors=factors, reference=reference, positions=rows,
                            polynomial=[c for c, kind in contrasts.items() if kind == "poly"])
-    y, trials = response_values(formula.response, ev, family, rows)
+    categories = None
+    if family in ORDINAL:
+        (y, categories), trials = ordinal_response(formula.response, ev, rows), None
+    else:
+        y, trials = response_values(formula.response, ev, family, rows)
     _check_scale(y, f"the response {formula.response!r}")
     fixed_names, X = model_matrix(formula.fixed, ev, len(used))
     for name, column in zip(fixed_names, X.T):
         _check_scale(column, f"the fixed-effect column {name!r}")
     check_full_rank(X, fixed_names)
+    if family in ORDINAL:
+        fixed_names, X = _without_intercept(formula, fixed_names, X)
     groups = tuple(g for r in formula.random for g in _grouping_factors(r, ev, len(used)))
     offset = _offset(formula, ev)
     return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data),
-                  trials, offset)
+                  trials, offset, categories)
 
 
 def evaluate_covariates(design: Design,
@@ -527,7 +554,9 @@ def evaluate_covariates(design: Design,
     _check_columns(data)
     data = data.reset_index(drop=True)
     ev = VariableEvaluator(data, factors=design.schema.levels, schema=design.schema)
-    _, X = model_matrix(design.formula.fixed, ev, len(data))
+    coded, X = model_matrix(design.formula.fixed, ev, len(data))
+    if coded != design.fixed_names:  # an ordinal model's, without the intercept
+        X = X[:, [coded.index(name) for name in design.fixed_names]]
     Z = {}
     for rterm in design.formula.random:
         z = model_matrix(rterm.terms, ev, len(data))[1]

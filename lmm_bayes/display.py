@@ -92,13 +92,15 @@ def icc_or_reason(fit) -> pd.DataFrame | str:
 
 
 def fit_tables(fit) -> list[tuple[str, pd.DataFrame | str]]:
-    """The titled tables of a fit's printed summary: fixed effects, variance components and,
+    """The titled tables of a fit's printed summary: fixed effects, an ordinal model's
+    cutpoints, variance components and,
     for a fit that has one (a model with one outcome), the ICC or why it is undefined."""
     summary = fit.summary()
     fixed = summary[summary["effect"] == "fixed"].drop(columns=["effect", "group"])
-    tables = [("Fixed effects", fixed),
-              ("Variance components",
-               fit.variance_components().drop(columns=["effect"], errors="ignore"))]
+    cutpoints = summary[summary["effect"] == "cutpoint"].drop(columns=["effect", "group"])
+    tables = [("Fixed effects", fixed)] + ([("Cutpoints", cutpoints)] if len(cutpoints) else [])
+    tables += [("Variance components",
+                fit.variance_components().drop(columns=["effect"], errors="ignore"))]
     if hasattr(fit, "icc"):
         tables.append(("Intraclass correlation", icc_or_reason(fit)))
     return tables

@@ -24,7 +24,14 @@ bernoulli      logit           probit, cloglog     P(y = 1)                     
 binomial       logit           probit, cloglog     P(success) in each trial       (none)
 poisson        log                                 E[y]                           (none)
 negbinomial    log                                 E[y]; Var y = μ + μ²/α         alpha
+cumulative     logit           probit              the location η (see below)     cutpoints
 =============  ==============  ==================  =============================  =========
+
+The cumulative family (ordinal outcomes, McCullagh 1980) models K ordered categories
+through K − 1 ordered cutpoints c, P(y ≤ k | η) = F(c_k − η), F the link's distribution
+function; its "mean" passed around is the location η, and
+:meth:`Family.expected_value` turns it into the expected category score E[y]
+(categories scored 1, …, K).
 
 The numpy methods take the extra parameters in a mapping ``aux`` keyed by name, arrays that
 broadcast against the mean; for the binomial ``aux["trials"]`` is each row's number of
@@ -48,7 +55,7 @@ from scipy import special  # scipy.stats (seconds to import) is imported by each
 
 from .distributions import Prior
 from .errors import SpecError
-from .names import ALPHA, NU, SIGMA
+from .names import ALPHA, CUTPOINT, CUTPOINTS, NU, SIGMA
 
 __all__ = ["FAMILIES", "Family", "Parameter", "ResidualVariance", "extra_parameters", "get_family",
            "residual_obstacle"]
@@ -98,11 +105,23 @@ class Parameter:
     default_prior : callable (scale) -> Prior
         Its default prior given the response scale s: sd(y) under the identity link, 1 on
         a link scale (:mod:`lmm_bayes.priors`).
+    dim : str or None
+        For a vector parameter (the cumulative family's ``cutpoints``), its dimension; its
+        rows in the tidy summary then have ``term`` as their effect and each coordinate as
+        their term. None for a scalar.
+    positive : bool
+        Whether the parameter is positive (an SD, a shape) or on the whole real line, which
+        decides the prior families an override may take.
+    ordered : bool
+        Whether a vector parameter is increasing (PyMC's ``ordered`` transform).
     """
 
     name: str
     term: str
     default_prior: Callable[[float], Prior]
+    dim: str | None = None
+    positive: bool = True
+    ordered: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +156,15 @@ class Family(ABC):
     def link_function(self, mu: np.ndarray) -> np.ndarray:
         """η = g(μ)."""
         return LINKS[self.link](mu)
+
+    def expected_value(self, mean: np.ndarray, aux: Mapping) -> np.ndarray:
+        """E[y] given the mean μ = g⁻¹(η) and the extra parameters: μ itself, except for a
+        family whose μ is a location rather than the response's mean (the cumulative)."""
+        return mean
+
+    def initial_values(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        """Starting values of vector parameters that need one (ordered cutpoints), by name."""
+        return {}
 
     @abstractmethod
     def logpdf(self, y: np.ndarray, mean: np.ndarray, aux: Mapping) -> np.ndarray:
@@ -432,10 +460,118 @@ class NegativeBinomial(_Count):
         return 1 / parameters[ALPHA]
 
 
+#: the distribution function F of the latent residual of a cumulative link, and log F
+_CDF = {"logit": special.expit, "probit": special.ndtr}
+_LOG_CDF = {"logit": special.log_expit, "probit": special.log_ndtr}
+
+
+def _log_difference(log_a: np.ndarray, log_b: np.ndarray) -> np.ndarray:
+    """log(a − b) from log a ≥ log b, as log a + log(1 − e^(log b − log a))."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return log_a + np.log1p(-np.exp(log_b - log_a))
+
+
+@dataclass(frozen=True)
+class Cumulative(Family):
+    """Ordered categories y ∈ {1, …, K}: P(y ≤ k | η) = F(c_k − η), k = 1, …, K − 1.
+
+    A latent y* = η + ε, ε with distribution function F (logistic for the logit link,
+    standard normal for the probit), falls in category k when c_(k−1) < y* ≤ c_k, with
+    c_0 = −∞ < c_1 < … < c_(K−1) < c_K = ∞ (McCullagh 1980, *JRSS B* 42; Agresti 2010,
+    *Analysis of Ordinal Categorical Data*, ch. 3–5; ordinal::clmm's parametrisation,
+    Christensen 2019). The cutpoints take the place of the intercept, which the design
+    drops; a larger η moves the rows to higher categories.
+
+    The numpy methods' "mean" is the location η (:meth:`inverse_link` is the identity) and
+    ``aux["cutpoints"]`` the cutpoints, (S, 1, K − 1) against a location (S, m); y holds
+    each row's category position 1, …, K.
+
+    Notes
+    -----
+    Default prior c_k ~ Student-t(3, 0, 2.5) under the ordering constraint, brms's default
+    for the cumulative family's intercepts (Bürkner & Vuorre 2019, *AMPPS* 2(1)). The
+    ICC's σ²_ε is the latent residual's variance, π²/3 (logit) or 1 (probit), as for a
+    binary response.
+    """
+
+    name: str = "cumulative"
+    link: str = "logit"
+    links: ClassVar[tuple[str, ...]] = ("logit", "probit")
+    extra: ClassVar[tuple[Parameter, ...]] = (
+        Parameter(CUTPOINTS, "cutpoint",
+                  lambda _: Prior("student_t", nu=3.0, mu=0.0, sigma=2.5),
+                  dim=CUTPOINT, positive=False, ordered=True),
+    )
+
+    def inverse_link(self, eta):
+        """The location η itself: the categories' probabilities need the cutpoints too
+        (:meth:`category_probabilities`)."""
+        return eta
+
+    def link_function(self, mu):
+        return mu
+
+    def cumulative_probabilities(self, location, cutpoints) -> np.ndarray:
+        """P(y ≤ k) = F(c_k − η), k = 1, …, K − 1, along a new last axis."""
+        return _CDF[self.link](cutpoints - np.asarray(location)[..., None])
+
+    def category_probabilities(self, location, cutpoints) -> np.ndarray:
+        """P(y = k) = F(c_k − η) − F(c_(k−1) − η), k = 1, …, K, along a new last axis."""
+        below = self.cumulative_probabilities(location, cutpoints)
+        shape = below.shape[:-1] + (1,)
+        return np.diff(np.concatenate([np.zeros(shape), below, np.ones(shape)], axis=-1))
+
+    def expected_value(self, mean, aux):
+        """E[y] = Σ_k k P(y = k) = 1 + Σ_(k<K) P(y > k) = 1 + Σ_k F(η − c_k)."""
+        return 1.0 + (1.0 - self.cumulative_probabilities(mean, aux[CUTPOINTS])).sum(axis=-1)
+
+    def logpdf(self, y, mean, aux):
+        """log P(y = k) = log(F(c_k − η) − F(c_(k−1) − η)), taken on the survival side,
+        log(F(η − c_(k−1)) − F(η − c_k)) (F symmetric), where the lower cutpoint exceeds η,
+        so neither tail loses precision."""
+        cutpoints = np.asarray(aux[CUTPOINTS])
+        edge = np.full(cutpoints.shape[:-1] + (1,), np.inf)
+        padded = np.concatenate([-edge, cutpoints, edge], axis=-1)   # c_0, …, c_K
+        k = np.asarray(y, dtype=np.int64)
+        padded = padded.reshape((1,) * max(0, k.ndim + 1 - padded.ndim) + padded.shape)
+        index = k.reshape((1,) * (padded.ndim - 1 - k.ndim) + k.shape + (1,))
+        upper = np.take_along_axis(padded, index, axis=-1)[..., 0] - mean
+        lower = np.take_along_axis(padded, index - 1, axis=-1)[..., 0] - mean
+        log_cdf = _LOG_CDF[self.link]
+        return np.where(lower > 0, _log_difference(log_cdf(-lower), log_cdf(-upper)),
+                        _log_difference(log_cdf(upper), log_cdf(lower)))
+
+    def draw(self, mean, aux, rng):
+        """y = 1 + #{k : P(y ≤ k) < u}, u ~ U(0, 1) (inverse distribution function)."""
+        below = self.cumulative_probabilities(mean, aux[CUTPOINTS])
+        u = rng.random(below.shape[:-1])
+        return 1.0 + (below < u[..., None]).sum(axis=-1)
+
+    def likelihood(self, eta, observed, parameters, trials):
+        """PyMC's ordered logistic or probit on the categories' positions less one."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        ordered = pm.OrderedLogistic if self.link == "logit" else pm.OrderedProbit
+        ordered("y", eta=eta, cutpoints=parameters[CUTPOINTS],
+                observed=pt.cast(observed, "int64") - 1, compute_p=False, dims="obs")
+
+    def latent_residual_variance(self, parameters, fixed_mean=None):
+        variance = _LATENT_VARIANCE[self.link]
+        return lambda v: np.full(np.shape(v), variance)
+
+    def initial_values(self, y):
+        """The cutpoints at the link of the observed cumulative proportions,
+        c_k = F⁻¹((n_(≤k) + ½)/(n + 1)): where the data put them with η = 0."""
+        counts = np.bincount(np.asarray(y, dtype=np.int64))[1:]
+        below = (np.cumsum(counts)[:-1] + 0.5) / (counts.sum() + 1.0)
+        return {CUTPOINTS: LINKS[self.link](below)}
+
+
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (Gaussian(), Bernoulli(), Binomial(), Poisson(), NegativeBinomial(),
-                   StudentT())
+                   StudentT(), Cumulative())
 }
 
 

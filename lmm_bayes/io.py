@@ -8,7 +8,8 @@ A saved fit is one netCDF-4 file written by ArviZ (``fit.save("sleep.nc")``): th
 * the data the model was fitted to, one variable per column (numbers and logicals as they
   were; dates and durations as 64-bit integers of their unit, zoned dates in UTC; text and
   categorical columns as integer codes into their levels, stored in order, with ``-1`` for
-  a missing value), so that the design is rebuilt exactly: same level order, reference
+  a missing value, and ``ordered`` = 1 for an ordered Categorical, such as an ordinal
+  response), so that the design is rebuilt exactly: same level order, reference
   levels, codings, ``center``/``scale`` constants and date origins;
 * in its attributes, as JSON: the model spec (formula and every option, prior overrides
   included), the sampler settings, the prior of every parameter and fingerprints of the
@@ -133,10 +134,16 @@ def _plain_values(series: pd.Series) -> np.ndarray | None:
     return None
 
 
+def _ordered(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.CategoricalDtype) and bool(series.cat.ordered)
+
+
 def _levels(series: pd.Series, known: tuple[str, ...]) -> list[str]:
     """The column's labels: the design's levels (reference first) and then any others (rows
-    dropped for missing values) in order of appearance."""
-    labels = [level_label(v) for v in series.dropna().unique()]
+    dropped for missing values) in order of appearance; an ordered Categorical's in its
+    order (an ordinal response's categories)."""
+    values = series.cat.categories if _ordered(series) else series.dropna().unique()
+    labels = [level_label(v) for v in values]
     return list(known) + [lab for lab in dict.fromkeys(labels) if lab not in known]
 
 
@@ -162,7 +169,10 @@ def _data_variable(series: pd.Series, levels: Mapping[str, tuple[str, ...]]) -> 
     position = {lab: k for k, lab in enumerate(categories)}
     codes = np.array([position[level_label(v)] if pd.notna(v) else -1 for v in series],
                      dtype=np.int32)
-    return xr.Variable("row", codes, {"column": name, "levels": json.dumps(categories)})
+    attrs = {"column": name, "levels": json.dumps(categories)}
+    if _ordered(series):
+        attrs["ordered"] = 1
+    return xr.Variable("row", codes, attrs)
 
 
 def _codes(var: xr.DataArray, stored: _Stored) -> pd.Categorical:
@@ -174,7 +184,10 @@ def _codes(var: xr.DataArray, stored: _Stored) -> pd.Categorical:
             or (codes.size and not -1 <= codes.min() <= codes.max() < len(levels))):
         raise stored.error(f"data variable {var.name!r} must hold whole-number codes into "
                            "its list of text levels")
-    return pd.Categorical.from_codes(codes, levels)
+    ordered = var.attrs.get("ordered", 0)
+    if not _is_flag(ordered):
+        raise stored.error(f"attribute 'ordered' of {var.name!r} must be 0 or 1")
+    return pd.Categorical.from_codes(codes, levels, ordered=bool(ordered))
 
 
 _TEMPORAL = re.compile(r"(datetime64|timedelta64)\[(ns|us|ms|s)\]")
@@ -379,6 +392,12 @@ def rebuilding(saved: SavedFit):
     """Context in which the model is rebuilt from ``saved``: its errors become a LoadError
     ("cannot rebuild the saved model") naming the file."""
     return _failing_as(saved.path, "cannot rebuild the saved model")
+
+
+def _is_flag(value) -> bool:
+    """Whether an attribute read back is the flag 0 or 1 (netCDF keeps it as an integer)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
+        and int(value) in (0, 1)
 
 
 def _is_text(value, text: str) -> bool:

@@ -3,6 +3,10 @@
 A fit's ``idata.posterior`` holds, whatever engine produced it:
 
 * ``beta`` (dim ``fixed``): the fixed effects;
+* ``cutpoints`` (dim ``cutpoint``, labels ``"1|2"``, ``"2|3"``... as ordinal::clmm names
+  them, :func:`cutpoint_labels`): an ordinal (cumulative) model's ordered thresholds;
+* ``sigma`` (Gaussian), ``alpha`` (negative binomial), ``phi`` (residual AR(1)/CAR(1)), or
+  ``sigma_beta`` (dim ``sigma_fixed``) for a sigma formula;
 * ``sigma`` (Gaussian, Student-t), ``nu`` (Student-t degrees of freedom), ``alpha``
   (negative binomial), ``phi`` (residual AR(1)/CAR(1)), or ``sigma_beta`` (dim
   ``sigma_fixed``) for a sigma formula;
@@ -29,11 +33,14 @@ functions here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from typing import Literal
 
 __all__ = [
     "ALPHA",
     "BETA",
+    "CUTPOINT",
+    "CUTPOINTS",
     "FIXED",
     "NU",
     "OBS",
@@ -53,6 +60,7 @@ __all__ = [
     "SIGMA_FIXED",
     "coords",
     "correlation",
+    "cutpoint_labels",
     "effects",
     "group_variable",
     "level_dim",
@@ -74,6 +82,9 @@ SIGMA_BETA = "sigma_beta"
 SIGMA_FIXED = "sigma_fixed"
 ALPHA = "alpha"
 NU = "nu"
+#: an ordinal model's thresholds and their dimension
+CUTPOINTS = "cutpoints"
+CUTPOINT = "cutpoint"
 PHI = "phi"
 #: the correlation parameters of the residual structures across visits and their dims
 RESIDUAL_CORR = "residual_corr"
@@ -164,6 +175,12 @@ def sd_key(group: str, term: str) -> str:
     return f"{sd(group)}__{term}"
 
 
+def cutpoint_labels(categories: Sequence[str]) -> list[str]:
+    """The coordinates of ``cutpoint``: ``"a|b"`` between each pair of adjacent ordered
+    categories (``"1|2"``, ``"2|3"``...), ordinal::clm's names of the thresholds."""
+    return [f"{low}|{high}" for low, high in pairwise(categories)]
+
+
 def observed(*outcomes: str) -> str:
     """The observed variable: ``y``, or ``y__<outcome>__...`` for the outcomes observed
     together in a multivariate model."""
@@ -179,10 +196,10 @@ def group_variable(name: str) -> Literal["sd", "corr", "b"] | None:
 
 def public(groups: Iterable[str], present: Iterable[str]) -> list[str]:
     """The documented posterior variables among ``present``, in the documented order:
-    ``beta``, the :data:`SCALARS`, ``rescor``, then per grouping factor (or block), in
+    ``beta``, ``cutpoints``, the :data:`SCALARS`, ``rescor``, then per grouping factor (or block), in
     the order of ``groups``, ``sd_<g>``, ``corr_<g>``, ``b_<g>``. An engine's internal
     variables (non-centred offsets, Cholesky factors) are left out."""
-    names = [BETA, *SCALARS, RESCOR]
+    names = [BETA, CUTPOINTS, *SCALARS, RESCOR]
     for group in groups:
         names += [sd(group), correlation(group), effects(group)]
     present = set(present)

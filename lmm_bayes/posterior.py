@@ -109,10 +109,11 @@ class PosteriorDraws:
     def family_parameters(self, family: Family, sigma_X: np.ndarray | None = None
                           ) -> dict[str, np.ndarray]:
         """The family's extra parameters (``sigma``...) per draw, shaped (S, 1) to broadcast
-        over rows; with a sigma model (``sigma_X``, the rows' log-σ design) σ per draw and
-        row, (S, m) (:func:`lmm_bayes.residuals.residual_sd_draws`)."""
-        aux = {name: self.get(name)[:, None] for name in family.parameters
-               if name in self.posterior}
+        over rows, a vector parameter (S, 1, length) (the cumulative family's cutpoints);
+        with a sigma model (``sigma_X``, the rows' log-σ design) σ per draw and row, (S, m)
+        (:func:`lmm_bayes.residuals.residual_sd_draws`)."""
+        aux = {p.name: self.get(p.name, *([p.dim] if p.dim else []))[:, None]
+               for p in family.extra if p.name in self.posterior}
         if sigma_X is not None:
             aux["sigma"] = residual_sd_draws(self.posterior, sigma_X).reshape(-1, len(sigma_X))
         return aux

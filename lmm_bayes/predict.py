@@ -9,7 +9,11 @@ covariates z_g of each grouping factor g, the linear predictor is
 
 with o the row's offset (the formula's ``offset()`` terms evaluated on the new row; 0
 without), and the prediction is the mean :math:`\\mu^{(s)} = g^{-1}(\\eta^{(s)})`
-(``kind="mean"``) or a draw of the response around it (``kind="response"``). The level effects
+(``kind="mean"``) or a draw of the response around it (``kind="response"``). For an
+ordinal model (the cumulative family) ``kind="mean"`` is the expected category score
+E[y] = Σ_k k P(y = k | η, c), categories scored 1, …, K in their order, and
+``kind="response"`` draws a category's score (``fit.category_probabilities`` gives each
+category's probability; :func:`lmm_bayes.families.Cumulative.category_probabilities`). The level effects
 :math:`b_{g,\\ell}` come, by ``groups``:
 
 - ``"conditional"``: each known level's posterior draws; an unseen level is an error;
@@ -49,7 +53,8 @@ from .response import response_values
 from .summaries.population import population_means
 from .variables import VariableEvaluator, columns_used, level_label
 
-__all__ = ["NewRows", "linear_predictor", "new_rows", "predict_draws"]
+__all__ = ["NewRows", "category_probability_draws", "linear_predictor", "new_rows",
+           "predict_draws"]
 
 Groups = Literal["conditional", "new", "population", "marginal"]
 Kind = Literal["mean", "response"]
@@ -254,7 +259,24 @@ def observed_response(design: Design, family: Family, data: pd.DataFrame
     label = design.formula.response
     _require_complete(label, data, absent="history needs the response column {label!r}",
                       missing="history's response {column!r} is missing at position {first}")
+    if design.categories is not None:
+        return _category_positions(design.categories, label, data), None
     return response_values(label, VariableEvaluator(data), family.name, np.arange(len(data)))
+
+
+def _category_positions(categories: tuple[str, ...], label: str,
+                        data: pd.DataFrame) -> np.ndarray:
+    """An ordinal response's positions 1, …, K among the fitted ``categories``, from its
+    labels (an ordered Categorical's or whole numbers)."""
+    values = (data[label] if label in data.columns
+              else VariableEvaluator(data).variable(label).values)
+    labels = [level_label(v) for v in values]
+    unknown = sorted(set(labels) - set(categories))
+    if unknown:
+        raise DesignError(f"history's response {label!r} has value(s) {unknown} that are not "
+                          f"among the fitted categories {list(categories)}")
+    position = {category: k + 1.0 for k, category in enumerate(categories)}
+    return np.array([position[lab] for lab in labels])
 
 
 def new_trials(design: Design, data: pd.DataFrame) -> np.ndarray | None:
@@ -280,7 +302,8 @@ def _importance_resample(draws: PosteriorDraws, group: GroupingFactor, family: F
         mine = which == level
         proposals = new_level_effects(chol, IMPORTANCE_PROPOSALS, rng)          # (S, K, q)
         eta = offset[:, None, mine] + np.einsum("skq,mq->skm", proposals, Z[mine])
-        own = {k: (v[:, None, mine] if v.shape[-1] == len(y) else v[:, None]) for k, v in aux.items()}
+        own = {k: (v[:, None, mine] if v.ndim == 2 and v.shape[-1] == len(y) else v[:, None])
+               for k, v in aux.items()}
         logw = family.logpdf(y[mine], family.inverse_link(eta), own).sum(axis=-1)
         weights = np.exp(logw - logw.max(axis=1, keepdims=True))
         cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
@@ -393,6 +416,10 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
                               Setting("groups", "new"))
         conditioned = history_effects(draws, design, family, history, rng, residuals)
     if groups == "marginal":
+        if design.categories is not None:
+            raise DesignError("groups='marginal' averages the mean over the random effects, "
+                              "not an ordinal model's category scores; set ",
+                              Setting("groups", "population"), " or ", Setting("groups", "new"))
         rows = new_rows(design, data, "population")
         mean = population_means(posterior, rows.X, rows.Z, family, offset=rows.offset,
                                 random_seed=random_seed).reshape(-1, rows.n_rows)
@@ -401,13 +428,54 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
         _check_history_levels(conditioned or {}, rows)
         eta = linear_predictor(draws, design, rows, groups, rng, conditioned)
         mean = family.inverse_link(eta)
+    aux = draws.family_parameters(family, sigma_rows(residuals, data))
     if kind == "response":
-        aux = draws.family_parameters(family, sigma_rows(residuals, data))
         trials = new_trials(design, data.reset_index(drop=True))
         if trials is not None:
             aux["trials"] = trials[None, :]
         mean = family.draw(mean, aux, rng)
+    else:
+        mean = family.expected_value(mean, aux)
     chains, n_draws = draws.shape
     return xr.DataArray(mean.reshape(chains, n_draws, -1), dims=("chain", "draw", names.OBS),
                         coords={"chain": posterior["chain"], "draw": posterior["draw"],
                                 names.OBS: data.index.to_numpy()})
+
+
+def category_probability_draws(posterior: xr.Dataset, design: Design, family: Family,
+                               data: pd.DataFrame, *, groups: Groups = "new",
+                               random_seed: int | None = None) -> xr.DataArray:
+    """An ordinal model's P(y = k | η, c) for each row of ``data`` and category k, per draw.
+
+    P(y = k) = F(c_k − η) − F(c_(k−1) − η) (:meth:`lmm_bayes.families.Cumulative.category_probabilities`),
+    η the row's linear predictor with its levels' effects by ``groups`` as in
+    :func:`predict_draws` (``"conditional"``, ``"new"`` or ``"population"``).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, obs, category); ``obs`` carries the index of ``data``,
+        ``category`` the category labels.
+
+    Raises
+    ------
+    DesignError
+        For a model that is not ordinal, or ``groups="marginal"``.
+    """
+    if design.categories is None:
+        raise DesignError(f"category probabilities are an ordinal model's; this model's "
+                          f"family is {family.name!r} (predict gives its mean)")
+    if groups not in ("conditional", "new", "population"):
+        raise DesignError("groups must be 'conditional', 'new' or 'population' for category "
+                          f"probabilities, not {groups!r}")
+    draws = PosteriorDraws(posterior)
+    rows = new_rows(design, data, groups)
+    eta = linear_predictor(draws, design, rows, groups, np.random.default_rng(random_seed))
+    aux = draws.family_parameters(family)
+    probabilities = family.category_probabilities(eta, aux[names.CUTPOINTS])
+    chains, n_draws = draws.shape
+    return xr.DataArray(probabilities.reshape(chains, n_draws, *probabilities.shape[1:]),
+                        dims=("chain", "draw", names.OBS, "category"),
+                        coords={"chain": posterior["chain"], "draw": posterior["draw"],
+                                names.OBS: data.index.to_numpy(),
+                                "category": list(design.categories)})

@@ -41,7 +41,10 @@ fixed coefficient of x          Normal(0, 2.5/sd(x)); indicator columns Normal(0
 SD of a random intercept        HalfStudentT(ν=3, 1)
 SD of a random slope of x       HalfStudentT(ν=3, 1/sd(x)); indicator columns as intercepts
 negative binomial α             Exponential(1) (rstanarm's ``reciprocal_dispersion``)
+cumulative cutpoints c_k        Student-t(3, 0, 2.5) each, c_1 < … < c_(K−1) (brms)
 =============================  ===================================================
+
+The cumulative family (ordinal outcomes) has no intercept: its cutpoints take its place.
 
 On the logit scale an SD of 1 spreads the levels' odds over a factor of e ≈ 2.7 either side
 (one SD), and the half-t's tail leaves room for far more; there is no ``sigma``. The
@@ -62,7 +65,8 @@ Overrides are a mapping from a key to a :class:`Prior` (or, for LKJ, a number):
 * the name of a family's extra parameter (:attr:`lmm_bayes.families.Family.extra`):
   ``"sigma"`` for the residual SD (Gaussian and Student-t families, without a sigma
   formula), ``"nu"`` for the Student-t's degrees of freedom, ``"alpha"`` for the negative
-  binomial's dispersion;
+  binomial's dispersion, ``"cutpoints"`` for every cutpoint of the cumulative family (normal
+  or Student-t; the ordering is kept);
 * the name of a residual structure's parameter (:mod:`lmm_bayes.structures`): ``"phi"``
   for the AR(1)/CAR(1) coefficient (a ``beta`` prior, on (φ + 1)/2 for ``ar1``);
 * ``"sigma_(Intercept)"`` and ``"sigma_<column>"`` (e.g. ``"sigma_armB"``) for the
@@ -211,6 +215,16 @@ def _link_scale_centre(design: Design, family: Family) -> float:
     return float(family.link_function(mean))
 
 
+def _intercept_centre(design: Design, family: Family) -> float:
+    """The intercept prior's centre: mean(y) under the identity link, else g(ȳ); less the
+    mean offset."""
+    identity = family.link == "identity"
+    centre = float(np.mean(design.y)) if identity else _link_scale_centre(design, family)
+    if design.offset is not None:
+        centre -= float(np.mean(design.offset))
+    return centre
+
+
 def _auxiliary_defaults(family: Family, scale: float,
                         residuals: ResidualDesign | None) -> dict[str, Prior]:
     """The family's extra parameters' default priors; a sigma formula models σ instead."""
@@ -231,11 +245,8 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
     if identity and not scale > 0:
         raise PriorError("the response is constant; there is nothing to model")
     names = design.fixed_names
-    centre = float(np.mean(y)) if identity else _link_scale_centre(design, response_family)
-    if design.offset is not None:
-        centre -= float(np.mean(design.offset))
-    intercept = (Prior("normal", mu=centre, sigma=2.5 * scale) if INTERCEPT in names
-                 else None)
+    intercept = (Prior("normal", mu=_intercept_centre(design, response_family), sigma=2.5 * scale)
+                 if INTERCEPT in names else None)
     fixed = {name: Prior("normal", mu=0.0, sigma=2.5 * _slope_scale(design.X[:, j], scale))
              for j, name in enumerate(names) if name != INTERCEPT}
     sd = {g.name: _group_sd_priors(g, scale) for g in design.groups}
@@ -325,7 +336,8 @@ def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
               for t, p in terms.items()}
           for g, terms in base.sd.items()}
     eta = {g: _eta(g, v, overrides) for g, v in base.eta.items()}
-    auxiliary = {name: pick([name], p, True) for name, p in base.auxiliary.items()}
+    positive = {p.name: p.positive for p in get_family(family, link).extra}
+    auxiliary = {name: pick([name], p, positive[name]) for name, p in base.auxiliary.items()}
     residual = {
         "residual_correlation": _structure_priors(base, residuals, overrides),
         "sigma_intercept": (pick([f"sigma_{INTERCEPT}"], base.sigma_intercept, False)

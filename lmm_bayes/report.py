@@ -218,9 +218,10 @@ def sampling_section(fit: Fit) -> str:
 
 
 def fixed_effects_section(fit: Fit) -> str:
-    """Posterior of the fixed effects."""
+    """Posterior of the fixed effects (and of an ordinal model's cutpoints)."""
     table = fit.summary()
-    return _section("Fixed effects", html_table(table[table["effect"] == "fixed"]))
+    return _section("Fixed effects",
+                    html_table(table[table["effect"].isin(["fixed", "cutpoint"])]))
 
 
 def variance_components_section(fit: Fit) -> str:

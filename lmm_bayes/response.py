@@ -7,6 +7,13 @@ expression (``cbind(incidence, size - incidence)``): the design then holds the s
 ``y`` and successes + failures as the number of trials; a plain 0/1 response with the
 binomial family is one trial per row. Every failed check raises :class:`DesignError`
 naming the column and the first offending row (its position in the data given).
+
+An ordinal response (the cumulative family, :func:`ordinal_response`) is a pandas ordered
+Categorical, whose categories in their order are the outcome's (every one observed), or
+whole numbers, whose distinct values in increasing order are (a value no row has is no
+category: 1, 2, 4 are three categories); text, logicals and unordered Categoricals are
+refused, since their order is not known. The design holds each row's category position
+1, …, K as ``y`` and the labels as its categories.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ import pandas as pd
 
 from .errors import DesignError, Setting
 from .expressions import parse_expression
-from .variables import VariableEvaluator
+from .variables import VariableEvaluator, level_label
 
-__all__ = ["cbind_parts", "response_values"]
+__all__ = ["cbind_parts", "ordinal_response", "response_values"]
 
 BINARY = ("bernoulli", "binomial")
 COUNTS = ("poisson", "negbinomial")
+ORDINAL = ("cumulative",)
 
 
 def cbind_parts(label: str) -> tuple[str, str] | None:
@@ -110,3 +118,63 @@ def response_values(label: str, ev: VariableEvaluator, family: str,
     if family in COUNTS:
         _require(_whole(y), label, rows, f"non-negative whole numbers for the {family} family")
     return y, None
+
+
+def _ordered_categories(label: str, column: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Positions 1, …, K and labels of an ordered Categorical column, every category seen."""
+    if not column.cat.ordered:
+        raise DesignError(f"the response {label!r} is an unordered Categorical, whose order "
+                          "the ordinal model cannot know; make it ordered, e.g. "
+                          f"data[{label!r}] = pd.Categorical(data[{label!r}], categories=[...], "
+                          "ordered=True)")
+    categories = tuple(level_label(c) for c in column.cat.categories)
+    codes = column.cat.codes.to_numpy()
+    unseen = [c for k, c in enumerate(categories) if not (codes == k).any()]
+    if unseen:
+        raise DesignError(f"the response {label!r} has no rows in its categor(y/ies) "
+                          f"{unseen}, so the cutpoints beside them are not identified; drop "
+                          f"them (data[{label!r}].cat.remove_unused_categories()) or add data")
+    return codes + 1.0, categories
+
+
+def _whole_number_categories(label: str, ev: VariableEvaluator, rows: np.ndarray
+                             ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Positions 1, …, K and labels of whole numbers, the distinct values in order."""
+    dtype = ev.data[label].dtype if label in ev.data.columns else None
+    if dtype is not None and (not pd.api.types.is_numeric_dtype(dtype)
+                              or pd.api.types.is_bool_dtype(dtype)):
+        raise DesignError(f"the response {label!r} ({dtype}) has no known order of its "
+                          "values; an ordinal model needs a pandas ordered Categorical "
+                          "(pd.Categorical(values, categories=[...], ordered=True)) or "
+                          "whole numbers")
+    var = ev.variable(label)
+    if var.is_categorical:
+        raise DesignError(f"the response {label!r} must be an ordered Categorical or whole "
+                          "numbers for an ordinal model")
+    values = var.values
+    _require(values != np.round(values), label, rows,
+             "whole numbers (or an ordered Categorical) for the cumulative family")
+    distinct, position = np.unique(values, return_inverse=True)
+    return position + 1.0, tuple(level_label(v) for v in distinct)
+
+
+def ordinal_response(label: str, ev: VariableEvaluator, rows: np.ndarray
+                     ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Each row's category position 1, …, K and the K category labels in order (see the
+    module docstring).
+
+    Raises
+    ------
+    DesignError
+        An unordered Categorical, text or logicals; numbers that are not whole; an ordered
+        Categorical with a category that no row has; fewer than two categories.
+    """
+    column = ev.data[label] if label in ev.data.columns else None
+    if column is not None and isinstance(column.dtype, pd.CategoricalDtype):
+        y, categories = _ordered_categories(label, column)
+    else:
+        y, categories = _whole_number_categories(label, ev, rows)
+    if len(categories) < 2:
+        raise DesignError(f"the response {label!r} has one category ({categories[0]!r}) "
+                          "in the rows used; an ordinal model needs at least two")
+    return y, categories

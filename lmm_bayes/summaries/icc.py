@@ -104,9 +104,10 @@ def latent_residual_variance(family: Family, posterior: xr.Dataset,
     Counts with the log link, the log-normal approximation (Nakagawa et al. 2017, Table 1;
     Nakagawa & Schielzeth 2010, *Biol. Rev.* 85, 935–956): σ²_ε = ln(1 + 1/λ) (Poisson) and
     ln(1 + 1/λ + 1/α) (negative binomial, Var = μ + μ²/α), with λ = exp(β̄₀ + Σ_k v_k / 2)
-    the mean count, β̄₀ = ``fixed_mean``.
+    the mean count, β̄₀ = ``fixed_mean``. Ordinal (cumulative) responses on the latent scale
+    of their link, as binary ones: π²/3 (logit), 1 (probit).
     """
-    parameters = {name: posterior[name].transpose("chain", "draw").values
+    parameters = {name: posterior[name].transpose("chain", "draw", ...).values
                   for name in family.parameters}
     return family.latent_residual_variance(parameters, fixed_mean)
 

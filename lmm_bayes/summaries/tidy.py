@@ -27,6 +27,7 @@ def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
     beta = posterior[names.BETA]
     for name in beta[names.FIXED].values:
         yield "fixed", "", str(name), _draws(beta.sel({names.FIXED: name}))
+    yield from _vector_rows(posterior)
     yield from _sigma_rows(posterior)
     for group, terms in groups.items():
         sd = posterior[names.sd(group)]
@@ -38,7 +39,7 @@ def _rows(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]]):
         for pair in names.pair_labels(terms):
             yield "ran_pars", group, f"cor__{pair}", _draws(corr.sel({names.pair_dim(group): pair}))
     for name, parameter in {**extra_parameters(), **structure_parameters()}.items():
-        if name in posterior:
+        if name in posterior and parameter.dim is None:
             yield from _residual_rows(posterior[name], parameter.term)
 
 
@@ -57,6 +58,16 @@ def _residual_rows(values: xr.DataArray, term: str):
         own = dims != [names.RESIDUAL_BY]
         yield ("ran_pars", group, f"{term}__{labels[-1]}" if own else term,
                stacked.values[..., k])
+
+
+def _vector_rows(posterior: xr.Dataset):
+    """A family's vector parameters, one row per coordinate with the parameter's term as
+    the effect: the cumulative family's cutpoints, effect "cutpoint", term ``"1|2"``..."""
+    for name, parameter in extra_parameters().items():
+        if parameter.dim is not None and name in posterior:
+            for label in posterior[name][parameter.dim].values:
+                yield (parameter.term, "", str(label),
+                       _draws(posterior[name].sel({parameter.dim: label})))
 
 
 def _sigma_rows(posterior: xr.Dataset):
@@ -85,10 +96,11 @@ def tidy_summary(posterior: xr.Dataset, groups: dict[str, tuple[str, ...]],
     Returns
     -------
     pandas.DataFrame
-        Columns ``effect`` ("fixed", "sigma" for the coefficients of log σ of a sigma
-        formula, or "ran_pars"), ``group`` (grouping factor, "Residual" for sigma, φ and
+        Columns ``effect`` ("fixed", "cutpoint" for an ordinal model's cutpoints, "sigma"
+        for the coefficients of log σ of a sigma formula, or "ran_pars"), ``group`` (grouping factor, "Residual" for sigma, φ and
         α, empty for fixed effects), ``term`` (``(Intercept)``, ``sd__Days``,
-        ``cor__(Intercept).Days``, ``sd__Observation``, ``phi``, ``alpha``), ``estimate``
+        ``cor__(Intercept).Days``, ``sd__Observation``, ``phi``, ``alpha``, ``"1|2"`` for
+        the cutpoint between categories 1 and 2), ``estimate``
         (posterior mean), ``std_error`` (posterior SD), ``conf_low``, ``conf_high``,
         ``ess_bulk``, ``ess_tail``, ``r_hat``.
     """

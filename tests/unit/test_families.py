@@ -87,12 +87,15 @@ def test_draws_have_the_family_mean_and_variance():
 # each family is checked; every row a different point
 MEANS = {"gaussian": np.array([-1.5, 0.2, 3.0]), "bernoulli": np.array([0.1, 0.5, 0.85]),
          "binomial": np.array([0.1, 0.5, 0.85]), "poisson": np.array([0.4, 2.0, 7.5]),
-         "negbinomial": np.array([0.4, 2.0, 7.5]), "student": np.array([-1.5, 0.2, 3.0])}
+         "negbinomial": np.array([0.4, 2.0, 7.5]), "student": np.array([-1.5, 0.2, 3.0]),
+         "cumulative": np.array([-0.8, 0.4, 2.1])}
 AUX = {"gaussian": {"sigma": 1.7}, "bernoulli": {}, "binomial": {"trials": np.array([1, 4, 9])},
-       "poisson": {}, "negbinomial": {"alpha": 2.5}, "student": {"sigma": 1.7, "nu": 9.0}}
+       "poisson": {}, "negbinomial": {"alpha": 2.5}, "student": {"sigma": 1.7, "nu": 9.0},
+       "cumulative": {"cutpoints": np.array([-1.0, 0.3, 0.9, 2.5])}}
 Y = {"gaussian": np.array([-0.3, 0.2, 5.1]), "bernoulli": np.array([0.0, 1.0, 1.0]),
      "binomial": np.array([0.0, 3.0, 6.0]), "poisson": np.array([0.0, 3.0, 11.0]),
-     "negbinomial": np.array([0.0, 3.0, 11.0]), "student": np.array([-0.3, 0.2, 9.1])}
+     "negbinomial": np.array([0.0, 3.0, 11.0]), "student": np.array([-0.3, 0.2, 9.1]),
+     "cumulative": np.array([1.0, 3.0, 5.0])}
 LINKS = [(name, link) for name, family in FAMILIES.items() for link in family.links]
 
 
@@ -106,6 +109,20 @@ def _gamma_poisson_logpmf(y, mu, aux):
     return np.log([integrate.quad(density, 0, np.inf, args=(k, m))[0] for k, m in zip(y, mu)])
 
 
+def _category_probabilities(mu, aux, cdf=stats.logistic.cdf):
+    """P(y = k | η) = F(c_k − η) − F(c_(k−1) − η), c_0 = −∞, c_K = ∞, rows by η, columns
+    by k = 1, …, K (McCullagh 1980)."""
+    c = np.concatenate([[-np.inf], aux["cutpoints"], [np.inf]])
+    return np.diff(cdf(c[None, :] - np.asarray(mu)[:, None]), axis=1)
+
+
+def _category_moments(mu, aux):
+    p = _category_probabilities(mu, aux)
+    k = np.arange(1, p.shape[1] + 1)
+    mean = p @ k
+    return mean, p @ k**2 - mean**2
+
+
 SCIPY_LOGPDF = {
     "gaussian": lambda y, mu, aux: stats.norm.logpdf(y, mu, aux["sigma"]),
     "bernoulli": lambda y, mu, aux: stats.binom.logpmf(y, 1, mu),
@@ -113,6 +130,8 @@ SCIPY_LOGPDF = {
     "poisson": lambda y, mu, aux: stats.poisson.logpmf(y, mu),
     "negbinomial": _gamma_poisson_logpmf,
     "student": lambda y, mu, aux: stats.t.logpdf(y, aux["nu"], mu, aux["sigma"]),
+    "cumulative": lambda y, mu, aux: np.log(
+        _category_probabilities(mu, aux)[np.arange(len(y)), y.astype(int) - 1]),
 }
 
 
@@ -131,6 +150,7 @@ MOMENTS = {
     "poisson": lambda mu, aux: (mu, mu),
     "negbinomial": lambda mu, aux: (mu, mu + mu**2 / aux["alpha"]),
     "student": lambda mu, aux: (mu, aux["sigma"] ** 2 * aux["nu"] / (aux["nu"] - 2)),
+    "cumulative": _category_moments,
 }
 
 
@@ -141,7 +161,8 @@ def test_draws_match_the_family_mean_and_variance(name):
     with m₄ the fourth central moment (from the draws)."""
     family, size = get_family(name), 100_000
     mu = np.repeat(MEANS[name][None, :], size, axis=0)
-    aux = {k: np.broadcast_to(v, mu.shape) if np.ndim(v) else v for k, v in AUX[name].items()}
+    aux = {k: np.broadcast_to(v, mu.shape) if k == "trials" else v
+           for k, v in AUX[name].items()}
     y = family.draw(mu, aux, np.random.default_rng(7))
     mean, variance = MOMENTS[name](MEANS[name], AUX[name])
     m4 = ((y - y.mean(axis=0)) ** 4).mean(axis=0)
@@ -159,26 +180,31 @@ def test_pymc_likelihood_equals_the_numpy_logpdf(name, link):
     y, aux = Y[name], AUX[name]
     eta = family.link_function(MEANS[name])
     with pm.Model(coords={"obs": np.arange(len(y))}) as model:
-        parameters = {p: pm.HalfNormal(p, 5.0) for p in family.parameters}
+        parameters = {p: pm.Data(p, aux[p]) for p in family.parameters}
         observed = pm.Data("y_obs", y, dims="obs")
         family.likelihood(eta, observed, parameters, aux.get("trials"))
-    point = {f"{p}_log__": np.log(aux[p]) for p in family.parameters}
-    logp = model.compile_logp(vars=[model["y"]], sum=False)(point)[0]
+    logp = model.compile_logp(vars=[model["y"]], sum=False)({})[0]
     assert logp == pytest.approx(family.logpdf(y, MEANS[name], aux), rel=1e-6)
 
 
 def test_extra_parameters_default_priors_and_summary_terms():
     """σ ~ HalfStudentT(3, s) with s the response scale, reported as sd__Observation;
     α ~ Exponential(1) whatever the scale, reported as alpha; the Student-t's σ is the
-    Gaussian's (tests/unit/test_student.py checks its ν); no other family has one."""
+    Gaussian's (tests/unit/test_student.py checks its ν); the cumulative family's
+    ordered cutpoints Student-t(3, 0, 2.5) (brms), rows of effect "cutpoint"; no other
+    family has one."""
     (sigma,) = get_family("gaussian").extra
     assert (sigma.name, sigma.term) == ("sigma", "sd__Observation")
     assert sigma.default_prior(4.2) == lb.Prior("halfstudentt", nu=3.0, sigma=4.2)
     (alpha,) = get_family("negbinomial").extra
     assert (alpha.name, alpha.term) == ("alpha", "alpha")
     assert alpha.default_prior(4.2) == lb.Prior("exponential", lam=1.0)
+    (cutpoints,) = get_family("cumulative").extra
+    assert (cutpoints.name, cutpoints.term, cutpoints.dim) == ("cutpoints", "cutpoint", "cutpoint")
+    assert cutpoints.default_prior(4.2) == lb.Prior("student_t", nu=3.0, mu=0.0, sigma=2.5)
+    assert not cutpoints.positive and cutpoints.ordered
     assert [n for n, f in FAMILIES.items() if f.extra] == ["gaussian", "negbinomial",
-                                                           "student"]
+                                                          "student", "cumulative"]
 
 
 def test_a_parameter_name_means_one_summary_term():
