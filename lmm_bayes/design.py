@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .censoring import CensoredResponse, censored_response
 from .errors import DesignError, Setting
 from .formula import Formula, RandomTerm, Term
 from .response import response_values
@@ -113,6 +114,9 @@ class Design:
     offset : ndarray, shape (n,), or None
         The sum of the formula's ``offset()`` terms on each row: a part of the linear
         predictor with coefficient 1, η = Xβ + Zb + offset; None when it has none.
+    censoring : CensoredResponse or None
+        Each row's censoring from the formula's ``y | cens(...)`` (:mod:`lmm_bayes.censoring`);
+        None for a response without ``cens()``.
     """
 
     formula: Formula
@@ -125,6 +129,7 @@ class Design:
     n_rows_given: int
     trials: np.ndarray | None = None
     offset: np.ndarray | None = None
+    censoring: CensoredResponse | None = None
 
     @property
     def n_obs(self) -> int:
@@ -457,7 +462,8 @@ def build_design(
     DesignError
         For a missing column, NaN (with ``na_action="raise"``), a non-numeric response or
         one outside the family's support, a non-finite value of a term or offset (log(0)),
-        collinear fixed effects, a grouping factor with one level, or a random slope that the
+        censoring codes or bounds that :func:`lmm_bayes.censoring.censored_response`
+        refuses, collinear fixed effects, a grouping factor with one level, or a random slope that the
         data cannot inform.
     """
     if na_action not in ("raise", "drop"):
@@ -472,6 +478,8 @@ def build_design(
     ev = VariableEvaluator(used, factors=factors, reference=reference, positions=rows)
     y, trials = response_values(formula.response, ev, family, rows)
     _check_scale(y, f"the response {formula.response!r}")
+    censoring = (None if formula.censoring is None
+                 else censored_response(formula.censoring, used, y, rows))
     fixed_names, X = model_matrix(formula.fixed, ev, len(used))
     for name, column in zip(fixed_names, X.T):
         _check_scale(column, f"the fixed-effect column {name!r}")
@@ -479,7 +487,7 @@ def build_design(
     groups = tuple(g for r in formula.random for g in _grouping_factors(r, ev, len(used)))
     offset = _offset(formula, ev)
     return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data),
-                  trials, offset)
+                  trials, offset, censoring)
 
 
 def evaluate_covariates(design: Design,

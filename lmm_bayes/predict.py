@@ -9,7 +9,8 @@ covariates z_g of each grouping factor g, the linear predictor is
 
 with o the row's offset (the formula's ``offset()`` terms evaluated on the new row; 0
 without), and the prediction is the mean :math:`\\mu^{(s)} = g^{-1}(\\eta^{(s)})`
-(``kind="mean"``) or a draw of the response around it (``kind="response"``). The level effects
+(``kind="mean"``) or a draw of the response around it (``kind="response"``); for a censored
+response (:mod:`lmm_bayes.censoring`) both are of the latent, uncensored value. The level effects
 :math:`b_{g,\\ell}` come, by ``groups``:
 
 - ``"conditional"``: each known level's posterior draws; an unseen level is an error;
@@ -308,6 +309,9 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
     if residuals is not None and residuals.serial is not None:
         raise DesignError("history= is not available with the residual structure "
                           f"{residuals.serial.spec.text!r}")
+    if design.censoring is not None:
+        raise DesignError("history= is not available for a censored response (cens()): the "
+                          "history's censored rows would be taken as exact values")
     _require_rows(history, "history")
     history = history.reset_index(drop=True)
     rows = new_rows(design, history, "new")
