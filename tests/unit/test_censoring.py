@@ -333,3 +333,13 @@ def test_spec_file_formula_takes_cens(tmp_path):
     assert spec.spec.formula.censoring == Censoring("c")
     model = lb.LMM.from_spec(spec.spec, spec.data)
     assert model.design.censoring.counts()["left"] == int((lod_data().c == "left").sum())
+
+
+def test_fit_many_does_not_standardise_a_censored_response():
+    from lmm_bayes.many import _standardisation
+
+    y = lod_data().y.to_numpy()
+    plain = _standardisation(ModelSpec.from_formula("y ~ x + (1 | g)"), y)
+    assert plain == pytest.approx((y.mean(), y.std(ddof=1)))
+    # the upper bounds of cens() would need the same rescaling
+    assert _standardisation(ModelSpec.from_formula("y | cens(c) ~ x + (1 | g)"), y) == (0.0, 1.0)
