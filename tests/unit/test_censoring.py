@@ -343,3 +343,18 @@ def test_fit_many_does_not_standardise_a_censored_response():
     assert plain == pytest.approx((y.mean(), y.std(ddof=1)))
     # the upper bounds of cens() would need the same rescaling
     assert _standardisation(ModelSpec.from_formula("y | cens(c) ~ x + (1 | g)"), y) == (0.0, 1.0)
+
+
+def test_graph_likelihood_takes_a_sigma_formula():
+    data = lod_data(n_levels=6, rows=4).assign(arm=lambda d: np.where(d.g < 3, "a", "b"))
+    model = lb.LMM("y | cens(c) ~ x + (1 | g)", data, sigma="~ arm").pymc_model
+    point = {k: v + 0.1 for k, v in model.initial_point().items()}
+    outs = model.replace_rvs_by_values([model["beta"], model["b_g"], model["sigma_beta"]])
+    beta, b, log_sd = model.compile_fn(outs, inputs=model.value_vars,
+                                       on_unused_input="ignore")(point)
+    mu = beta[0] + beta[1] * data.x + b[data.g, 0]
+    sd = np.exp(log_sd[0] + log_sd[1] * (data.arm == "b"))
+    code = np.where(data.c == "left", -1, 0)
+    expected = sum(scipy_loglik(*case) for case in zip(data.y, mu, sd, code, [np.nan] * 24))
+    logp = model.compile_logp(vars=[model["y"]], sum=True)(point)
+    assert logp == pytest.approx(expected, rel=1e-7)
