@@ -341,9 +341,11 @@ class Fit:
         design, sizes = self.model.design, self.idata.posterior.sizes
         groups = "".join(f"; {g.name}: {g.n_levels} levels" for g in design.groups)
         draws = f"{sizes['chain']} chains × {sizes['draw']} draws, sampler {self.config.sampler}"
+        censored = ([f" Censoring: {design.censoring.describe()}"]
+                    if design.censoring is not None else [])
         return [f"Formula: {self.model.spec.formula.text}",
                 f" Family: {self.family.name} ({self.family.link} link)",
-                f"   Data: {design.n_obs} observations{groups}",
+                f"   Data: {design.n_obs} observations{groups}", *censored,
                 f"  Draws: {draws}",
                 f" Engine: {self.engine[1]}"]  # the reason names the engine
 
@@ -576,6 +578,10 @@ class Fit:
         (see :func:`lmm_bayes.summaries.shrinkage`). Gaussian models only."""
         self._require_gaussian("shrinkage")
         self._check_whole_factors("shrinkage")
+        if self.model.design.censoring is not None:
+            raise DesignError("shrinkage is not available for a censored response: its "
+                              "no-pooling estimates are least squares on y, which would take "
+                              "the censored rows' bounds for values")
         return summaries.shrinkage(self.idata.posterior, self.model.design, group, term, prob)
 
     def trajectories(self, group: str, time: str, grid=None, levels=None,
@@ -637,6 +643,8 @@ class Fit:
             E[y] = Σ_k k P(y = k), categories scored 1, …, K in their order, or draws of
             a category's score (``fit.model.design.categories[score - 1]`` is its label);
             :meth:`category_probabilities` gives each category's probability.
+            predictive interval). With a censored response (``y | cens(...)``) both are of
+            the latent, uncensored value.
         groups : {"new", "conditional", "population"}
             Random effects of each row's level: ``"conditional"`` uses known levels' posterior
             effects and refuses unseen levels; ``"new"`` (default) does the same for known

@@ -28,6 +28,10 @@ intercept, P(y ≤ k) = F(c_k − η), sampled under PyMC's ``ordered`` transfor
 Each family writes its own likelihood (:meth:`lmm_bayes.families.Family.likelihood`); the
 builder gives it η, the response and its extra parameters with their priors.
 
+A censored response (``y | cens(...)``, :mod:`lmm_bayes.censoring`) replaces each censored
+row's normal density by the probability of its interval (Tobit), one PyMC ``CustomDist``
+``y`` (:func:`censored_normal_logp`) whose draws are the latent value censored as the row was.
+
 An ``offset()`` in the formula (:attr:`lmm_bayes.design.Design.offset`) is added to η with
 coefficient 1, for every family: a Poisson rate per unit of exposure is
 log μ_i = log t_i + x_iᵀβ + ….
@@ -54,6 +58,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from . import names
+from .censoring import INTERVAL, LEFT, NONE, RIGHT, interval_bounds
 from .design import Design, GroupingFactor
 from .families import Family, Parameter, get_family, residual_obstacle
 from .marginal import LevelStatistics, can_marginalize, level_statistics
@@ -62,8 +67,8 @@ from .names import SIGMA
 from .priors import INTERCEPT, Prior, PriorSet
 from .residuals import ResidualDesign
 
-__all__ = ["build_model", "build_multivariate_model", "centring", "level_information",
-           "response_data"]
+__all__ = ["build_model", "build_multivariate_model", "censored_normal_logp", "centring",
+           "level_information", "response_data"]
 
 Parametrization = Literal["auto", "centered", "non-centered"]
 
@@ -324,13 +329,23 @@ def _family_parameter(parameter: Parameter, prior: Prior, start: np.ndarray | No
     options = {"transform": pm.distributions.transforms.ordered} if parameter.ordered else {}
     return _DISTRIBUTIONS[prior.dist](parameter.name, **prior.kwargs, dims=parameter.dim,
                                       initval=start, **options)
+def _censoring_inputs(design: Design) -> dict[str, np.ndarray]:
+    """A censored response's codes and upper bounds by their ``pm.Data`` names; the bound
+    of a row that is not interval-censored is y + 1 (never used, but finite, so that no
+    gradient through the unused branch is NaN)."""
+    censoring = design.censoring
+    upper = np.where(censoring.kind == INTERVAL, censoring.upper, design.y + 1.0)
+    return {"censoring_kind": censoring.kind.astype(np.int64), "censoring_upper": upper}
 
 
 def response_data(design: Design, likelihood: Literal["conditional", "marginal"]
                   ) -> dict[str, np.ndarray]:
-    """The model's inputs that depend on the response, by their ``pm.Data`` names: ``y_obs``,
-    or for the marginal likelihood the statistics Zᵀy, Xᵀy and yᵀy. A compiled model takes
-    another response of the same design through these (``nutpie``'s ``with_data``)."""
+    """The model's inputs that depend on the response, by their ``pm.Data`` names: ``y_obs``
+    (and a censored response's codes and upper bounds), or for the marginal likelihood the
+    statistics Zᵀy, Xᵀy and yᵀy. A compiled model takes another response of the same
+    design through these (``nutpie``'s ``with_data``)."""
+    if likelihood == "conditional" and design.censoring is not None:
+        return {"y_obs": design.y, **_censoring_inputs(design)}
     if likelihood == "conditional":
         return {"y_obs": design.y}
     return _response_statistics(level_statistics(design, design.groups[0]))
@@ -361,6 +376,56 @@ def _gaussian_residuals(mu, design: Design, priors: PriorSet, residuals: Residua
     else:
         residuals.serial.spec.structure.likelihood(mu, sd, residuals.serial,
                                                    priors.residual_correlation, observed)
+
+
+def censored_normal_logp(value, mu, sigma, kind, upper):
+    """Each row's log-likelihood of a censored normal, as PyTensor (PyMC's ``CustomDist``
+    ``logp``); the formulas of :func:`lmm_bayes.censoring.censored_logpdf`.
+
+    Each case is evaluated at z = 0 on the rows of the other cases, so that no unused
+    branch puts a NaN into the gradient.
+    """
+    from pymc.distributions.dist_math import normal_lcdf
+
+    z = (value - mu) / sigma
+    z_upper = (upper - mu) / sigma
+
+    def only(case, values):
+        return pt.switch(pt.eq(kind, case), values, 0.0)
+
+    a, b = interval_bounds(only(INTERVAL, z), only(INTERVAL, z_upper) + pt.neq(kind, INTERVAL))
+    log_b = normal_lcdf(0.0, 1.0, b)
+    interval = log_b + pt.log1mexp(normal_lcdf(0.0, 1.0, a) - log_b)
+    plain = -0.5 * only(NONE, z) ** 2 - 0.5 * np.log(2 * np.pi) - pt.log(sigma)
+    return pt.switch(pt.eq(kind, NONE), plain,
+                     pt.switch(pt.eq(kind, LEFT), normal_lcdf(0.0, 1.0, only(LEFT, z)),
+                               pt.switch(pt.eq(kind, RIGHT),
+                                         normal_lcdf(0.0, 1.0, -only(RIGHT, z)), interval)))
+
+
+def _censored_draws(mu, sigma, kind, upper, bound, size):
+    """Draws of a censored row: the latent normal value, censored as the row was
+    (:func:`lmm_bayes.censoring.censor`) with ``bound`` the recorded response."""
+    latent = pm.Normal.dist(mu, sigma, size=size)
+    interval = pt.eq(kind, INTERVAL) & (latent > bound) & (latent <= upper)
+    censored = pt.switch(pt.eq(kind, LEFT), pt.maximum(latent, bound),
+                         pt.switch(pt.eq(kind, RIGHT), pt.minimum(latent, bound), latent))
+    return pt.switch(interval, bound, censored)
+
+
+def _censored_gaussian(mu, design: Design, priors: PriorSet,
+                       residuals: ResidualDesign | None) -> None:
+    """The censored response ``y`` (:mod:`lmm_bayes.censoring`) given μ and σ (one, or per row
+    from a sigma formula); codes and upper bounds are ``pm.Data`` inputs (see
+    :func:`response_data`)."""
+    sd = _sigma(priors) if residuals is None else _residual_sd(residuals, priors, design.n_obs)
+    observed = _observed(design)
+    inputs = {name: pm.Data(name, value, dims="obs")
+              for name, value in _censoring_inputs(design).items()}
+    kind, upper = inputs["censoring_kind"], inputs["censoring_upper"]
+    pm.CustomDist("y", mu, sd, kind, upper, observed,
+                  logp=lambda value, m, s, k, u, _: censored_normal_logp(value, m, s, k, u),
+                  dist=_censored_draws, observed=observed, dims="obs")
 
 
 def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
@@ -429,7 +494,9 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
             eta = eta + design.offset
         for group in design.groups:
             eta = eta + _random_part(group, priors, _centred(design, group, parametrization))
-        if residuals is not None and family == "gaussian":
+        if design.censoring is not None:
+            _censored_gaussian(eta, design, priors, residuals)
+        elif residuals is not None and family == "gaussian":
             _gaussian_residuals(eta, design, priors, residuals)
         else:
             _family_likelihood(eta, design, priors, response_family, residuals)

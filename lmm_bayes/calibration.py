@@ -12,7 +12,7 @@ to ỹ, which would make the prior differ from replicate to replicate).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,7 +91,9 @@ def _thin(draws: np.ndarray, n_draws: int) -> np.ndarray:
 
 def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], *,
             n_replicates: int, n_draws: int = 99, draws: int = 400, tune: int = 400,
-            chains: int = 2, random_seed: int = 0, **model_kw) -> SBCResult:
+            chains: int = 2, random_seed: int = 0,
+            prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+            **model_kw) -> SBCResult:
     """Simulation-based calibration of ``formula`` on the design of ``template``.
 
     Parameters
@@ -110,6 +112,10 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
         Sampler settings of each fit.
     random_seed : int
         Seeds the prior draws and, with the replicate number, each fit.
+    prepare : callable, optional
+        From each replicate's data (``template``'s rows with the simulated response) to the
+        data fitted, e.g. censoring the response at a detection limit and setting the
+        ``cens()`` codes to match; it must keep the rows and the design.
     **model_kw
         Passed to :class:`~lmm_bayes.LMM` (e.g. ``likelihood="conditional"``).
 
@@ -132,6 +138,12 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
     Gaussian, the other families and the AR(1)/CAR(1) residuals (whose ``phi`` is ranked
     too) all take their response that way, except marginal models sampled by nutpie,
     whose compiled density (:mod:`lmm_bayes.kernel`) each replicate packs anew.
+
+    With ``prepare`` the fitted data are a function of ỹ_k. The ranks stay uniform when the
+    model's likelihood of the prepared data is that of ỹ_k's function: e.g. a censored
+    model's (``y | cens(c)``, its template all uncensored so that ỹ_k is the latent value)
+    for data censored at a fixed limit, whose Tobit likelihood is exactly that of the
+    censored values and their codes.
     """
     response = LMM(formula, template, priors=priors, **model_kw)
     name = response.spec.formula.response
@@ -143,6 +155,7 @@ def run_sbc(formula: str, template: pd.DataFrame, priors: Mapping[str, object], 
     rows, divergences = [], []
     for k in range(n_replicates):
         data = template.iloc[response.design.rows].assign(**{name: simulated[k]})
+        data = data if prepare is None else prepare(data)
         config = SamplerConfig(draws=draws, tune=tune, chains=chains,
                                random_seed=random_seed + 1 + k, target_accept=None)
         fit = _replicate_fit(response, data, config)

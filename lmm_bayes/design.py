@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .censoring import CensoredResponse, censored_response
 from .errors import DesignError, Setting
 from .formula import Formula, RandomTerm, Term
 from .polynomials import contr_poly, contrast_names
@@ -120,6 +121,9 @@ class Design:
     categories : tuple of str, or None
         An ordinal response's categories in order (:func:`lmm_bayes.response.ordinal_response`),
         ``y`` holding each row's position 1, …, K among them; None for other families.
+    censoring : CensoredResponse or None
+        Each row's censoring from the formula's ``y | cens(...)`` (:mod:`lmm_bayes.censoring`);
+        None for a response without ``cens()``.
     """
 
     formula: Formula
@@ -133,6 +137,7 @@ class Design:
     trials: np.ndarray | None = None
     offset: np.ndarray | None = None
     categories: tuple[str, ...] | None = None
+    censoring: CensoredResponse | None = None
 
     @property
     def n_obs(self) -> int:
@@ -500,7 +505,8 @@ def build_design(
     DesignError
         For a missing column, NaN (with ``na_action="raise"``), a non-numeric response or
         one outside the family's support, a non-finite value of a term or offset (log(0)),
-        collinear fixed effects, a grouping factor with one level, or a random slope that the
+        censoring codes or bounds that :func:`lmm_bayes.censoring.censored_response`
+        refuses, collinear fixed effects, a grouping factor with one level, or a random slope that the
         data cannot inform.
     """
     if na_action not in ("raise", "drop"):
@@ -525,6 +531,8 @@ def build_design(
     else:
         y, trials = response_values(formula.response, ev, family, rows)
     _check_scale(y, f"the response {formula.response!r}")
+    censoring = (None if formula.censoring is None
+                 else censored_response(formula.censoring, used, y, rows))
     fixed_names, X = model_matrix(formula.fixed, ev, len(used))
     for name, column in zip(fixed_names, X.T):
         _check_scale(column, f"the fixed-effect column {name!r}")
@@ -534,7 +542,7 @@ def build_design(
     groups = tuple(g for r in formula.random for g in _grouping_factors(r, ev, len(used)))
     offset = _offset(formula, ev)
     return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data),
-                  trials, offset, categories)
+                  trials, offset, categories, censoring)
 
 
 def evaluate_covariates(design: Design,

@@ -20,7 +20,12 @@ touched here). It follows R's formula semantics (Wilkinson & Rogers 1973; Chambe
   :mod:`lmm_bayes.expressions`;
 * ``offset(expr)`` added to the fixed part: a known term of the linear predictor with
   coefficient 1, e.g. ``offset(log(exposure))`` (R's and lme4's ``offset()``); ``expr`` is any
-  variable expression; several offsets are summed.
+  variable expression; several offsets are summed;
+* ``y | cens(censored)`` or ``y | cens(censored, upper)`` on the left-hand side: a censored
+  response (brms's ``cens()``, Bürkner 2017), the codes of each row's censoring in the column
+  ``censored`` and, for interval-censored rows, the upper bound in ``upper``; checked against
+  the data in :mod:`lmm_bayes.censoring`. No other addition is taken (weights are the
+  ``weights=`` option).
 
 Formulas are user input (a TOML spec, a saved fit), so the parser bounds its work: at most
 :data:`MAX_TOKENS` tokens and :data:`MAX_NESTING` nested parentheses, exponents of at most
@@ -40,7 +45,7 @@ from .errors import SpecError
 from .expressions import parse_expression
 from .r_idioms import operator_hint
 
-__all__ = ["NAME", "Formula", "RandomTerm", "Term", "parse_formula"]
+__all__ = ["NAME", "Censoring", "Formula", "RandomTerm", "Term", "parse_formula"]
 
 INTERCEPT = "(Intercept)"
 MAX_NESTING = 100
@@ -99,15 +104,36 @@ class RandomTerm:
 
 
 @dataclass(frozen=True)
+class Censoring:
+    """brms's ``cens()`` on the response: ``y | cens(column)`` or ``y | cens(column, upper)``.
+
+    Attributes
+    ----------
+    column : str
+        The column of each row's censoring: ``"none"``, ``"left"``, ``"right"``,
+        ``"interval"`` (or brms's codes 0, −1, 1, 2; a logical column is right-censoring,
+        as in brms), read by :mod:`lmm_bayes.censoring`.
+    upper : str or None
+        The column of the upper bounds of the interval-censored rows (other rows may be
+        missing there).
+    """
+
+    column: str
+    upper: str | None = None
+
+
+@dataclass(frozen=True)
 class Formula:
-    """A parsed formula: response, fixed terms and random terms, in lme4's order, and the
-    expressions of its ``offset()`` terms (``"log(exposure)"``), each once, in order."""
+    """A parsed formula: response, fixed terms and random terms, in lme4's order, the
+    expressions of its ``offset()`` terms (``"log(exposure)"``), each once, in order, and the
+    response's censoring (``y | cens(censored) ~ ...``), if any."""
 
     text: str
     response: str
     fixed: tuple[Term, ...]
     random: tuple[RandomTerm, ...]
     offsets: tuple[str, ...] = ()
+    censoring: Censoring | None = None
 
     @property
     def has_intercept(self) -> bool:
@@ -115,9 +141,10 @@ class Formula:
 
     @property
     def variables(self) -> tuple[str, ...]:
-        """Every variable the formula uses (response, predictors, offsets, grouping
-        columns), once."""
-        found = [self.response]
+        """Every variable the formula uses (response, censoring codes, predictors, offsets,
+        grouping columns), once; not the upper bounds of ``cens()``, which only the
+        interval-censored rows need."""
+        found = [self.response, *([self.censoring.column] if self.censoring else [])]
         for term in self.fixed:
             found.extend(term.factors)
         found.extend(self.offsets)
@@ -244,11 +271,29 @@ class _Parser:
         if self.at_op("~"):
             raise _fail(self.text, self.tok.pos, "the formula needs a response before '~'")
         lhs = self.binary(0)
+        censoring = self.additions() if self.at_op("|") else None
         self.take("~")
         rhs = self.binary(0)
         if self.tok.kind != "end":
             raise _fail(self.text, self.tok.pos, f"unexpected {self.tok.text!r}")
-        return lhs, rhs
+        return lhs, censoring, rhs
+
+    def additions(self) -> Censoring:
+        """brms's additions after ``y |``: ``cens(...)``, once (the only one taken)."""
+        self.take("|")
+        found = None
+        while True:
+            if self.tok.kind != "call":
+                raise _fail(self.text, self.tok.pos, f"expected an addition such as "
+                            f"cens(censored) after '|'; {_SUPPORTED_ADDITIONS}")
+            addition = _addition(self.text, self.tok)
+            if found is not None:
+                raise _fail(self.text, self.tok.pos, "cens() can be given once")
+            found = addition
+            self.i += 1
+            if not self.at_op("+"):
+                return found
+            self.take("+")
 
     def binary(self, level: int):
         if level == len(_BINARY_LEVELS):
@@ -313,6 +358,30 @@ class _Parser:
             return inner
         found = repr(tok.text) if tok.kind != "end" else "end of formula"
         raise _fail(self.text, tok.pos, f"expected a variable, number or '(', found {found}")
+
+
+_SUPPORTED_ADDITIONS = ("the response takes cens(censored) or cens(censored, upper) (a "
+                        "censored response); weights are the weights= option, e.g. "
+                        "weights=\"w\"")
+_ARGUMENT = re.compile(rf"^(?:y2=)?({NAME.pattern}|`[^`]+`)$")
+
+
+def _addition(text: str, tok: _Token) -> Censoring:
+    """The :class:`Censoring` of a ``cens(column)`` or ``cens(column, upper)`` call (brms's
+    ``cens(x, y2)``; ``y2 = upper`` also); SpecError for any other addition."""
+    name, _, inner = tok.text.partition("(")
+    if name == "weights":
+        raise _fail(text, tok.pos, f"weights are not written in the formula: give the "
+                    f"option weights=\"{inner[:-1]}\" instead of {tok.text}")
+    if name != "cens":
+        raise _fail(text, tok.pos, f"{name}() is not a supported addition to the response; "
+                    f"{_SUPPORTED_ADDITIONS}")
+    arguments = [_ARGUMENT.match(part) for part in re.findall(r"`[^`]*`|[^,]+", inner[:-1])]
+    if not 1 <= len(arguments) <= 2 or not all(arguments):
+        raise _fail(text, tok.pos, "cens() takes one or two column names: cens(censored) or "
+                    "cens(censored, upper)")
+    columns = [m.group(1).strip("`") for m in arguments]
+    return Censoring(*columns)
 
 
 # ----------------------------------------------------------------------------- term algebra
@@ -527,7 +596,7 @@ def parse_formula(text: str) -> Formula:
         raise SpecError("the formula is empty; expected something like 'y ~ x + (1 | g)'")
     if "~" not in text:
         raise SpecError(f"the formula {text!r} has no '~' between response and predictors")
-    lhs, rhs = _Parser(text).formula()
+    lhs, censoring, rhs = _Parser(text).formula()
     if lhs[0] != "var":
         raise _fail(text, 0, "the response must be a single variable or expression")
     random: list[RandomTerm] = []
@@ -560,4 +629,5 @@ def parse_formula(text: str) -> Formula:
             "put all effects of one grouping factor in one term, e.g. (1 + x | g), or use || "
             "for independent effects"
         )
-    return Formula(text, lhs[1], fixed, tuple(random), tuple(dict.fromkeys(offsets)))
+    return Formula(text, lhs[1], fixed, tuple(random), tuple(dict.fromkeys(offsets)),
+                   censoring)

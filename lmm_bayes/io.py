@@ -259,6 +259,9 @@ def fingerprints(designs: Mapping[str, Design], priors: pd.DataFrame) -> dict[st
                        f"{prefix}fixed-effect names": json.dumps(design.fixed_names)})
         if design.offset is not None:  # only then: earlier saved fits keep their prints
             prints[f"{prefix}offset"] = _digest(design.offset)
+        if design.censoring is not None:
+            prints[f"{prefix}censoring"] = _digest(design.censoring.kind.astype(np.int64),
+                                                   design.censoring.upper)
         for group in design.groups:
             prints[f"{prefix}grouping factor {group.name}"] = json.dumps(
                 [group.levels, group.terms, _digest(group.index.astype(np.int64), group.Z)])

@@ -67,7 +67,8 @@ def _gene_seed(random_seed: int, name: str) -> int:
 def _standardisation(spec: ModelSpec, y: np.ndarray) -> tuple[float, float]:
     """(m, s) for the response, or (0, 1) where standardising would change the model."""
     if (spec.priors or spec.family != "gaussian" or spec.residual or spec.sigma
-            or spec.formula.offsets):  # y = offset + ...: the offset would need rescaling
+            or spec.formula.offsets  # y = offset + ...: the offset would need rescaling
+            or spec.formula.censoring):  # and cens()'s upper bounds
         return 0.0, 1.0
     y = y[np.isfinite(y)]
     scale = float(np.std(y, ddof=1)) if len(y) > 1 else 0.0

@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from . import names
+from .censoring import censor, censored_logpdf
 from .design import Design
 from .errors import DesignError
 from .families import Family
@@ -118,15 +119,21 @@ def replicate(posterior: xr.Dataset, design: Design, family: Family,
     -----
     With a residual structure (Gaussian family) y_rep = η + σ u, u drawn from the structure
     (:meth:`lmm_bayes.structures.ResidualStructure.draw`) given each draw's parameters.
+    A censored response's replicates are the latent draws censored as each row was
+    (:func:`lmm_bayes.censoring.censor`), so that they look like the observed data.
     """
     serial = residuals.serial if residuals is not None else None
     u = None if serial is None else _structure_draws(posterior, serial, rng)
+    censoring = design.censoring
 
     def compute(draws, eta, rows):
         aux = _parameters(draws, design, family, residuals, rows)
-        if u is None:
-            return family.draw(family.inverse_link(eta), aux, rng)
-        return eta + aux[names.SIGMA] * u[:, rows]
+        if u is not None:
+            return eta + aux[names.SIGMA] * u[:, rows]
+        latent = family.draw(family.inverse_link(eta), aux, rng)
+        if censoring is None:
+            return latent
+        return censor(latent, design.y[rows], censoring.kind[rows], censoring.upper[rows])
     return _by_rows(posterior, design, compute)
 
 
@@ -135,14 +142,20 @@ def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family,
     """log p(y_i | θ⁽ˢ⁾, b⁽ˢ⁾) per draw and fitted row, for PSIS-LOO (Vehtari, Gelman & Gabry
     2017, *Statistics and Computing* 27): conditional on the random effects, so LOO predicts
     a left-out observation of a known level. Not with a residual structure, whose rows
-    are not conditionally independent."""
+    are not conditionally independent. A censored row's is the log-probability of its
+    interval (:func:`lmm_bayes.censoring.censored_logpdf`)."""
     if residuals is not None and residuals.serial is not None:
         raise DesignError("LOO is not available with the residual structure "
                           f"{residuals.serial.spec.text!r} (the rows are not conditionally "
                           "independent)")
 
+    censoring = design.censoring
+
     def compute(draws, eta, rows):
         aux = _parameters(draws, design, family, residuals, rows)
+        if censoring is not None:  # Gaussian (identity link): the mean is η
+            return censored_logpdf(design.y[rows], eta, aux[names.SIGMA],
+                                   censoring.kind[rows], censoring.upper[rows])
         return family.logpdf(design.y[rows], family.inverse_link(eta), aux)
     return _by_rows(posterior, design, compute)
 

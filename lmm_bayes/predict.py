@@ -13,7 +13,9 @@ without), and the prediction is the mean :math:`\\mu^{(s)} = g^{-1}(\\eta^{(s)})
 ordinal model (the cumulative family) ``kind="mean"`` is the expected category score
 E[y] = Σ_k k P(y = k | η, c), categories scored 1, …, K in their order, and
 ``kind="response"`` draws a category's score (``fit.category_probabilities`` gives each
-category's probability; :func:`lmm_bayes.families.Cumulative.category_probabilities`). The level effects
+category's probability; :func:`lmm_bayes.families.Cumulative.category_probabilities`); for
+a censored response (:mod:`lmm_bayes.censoring`) both are of the latent, uncensored value.
+The level effects
 :math:`b_{g,\\ell}` come, by ``groups``:
 
 - ``"conditional"``: each known level's posterior draws; an unseen level is an error;
@@ -331,6 +333,9 @@ def history_effects(draws: PosteriorDraws, design: Design, family: Family,
     if residuals is not None and residuals.serial is not None:
         raise DesignError("history= is not available with the residual structure "
                           f"{residuals.serial.spec.text!r}")
+    if design.censoring is not None:
+        raise DesignError("history= is not available for a censored response (cens()): the "
+                          "history's censored rows would be taken as exact values")
     _require_rows(history, "history")
     history = history.reset_index(drop=True)
     rows = new_rows(design, history, "new")

@@ -187,6 +187,8 @@ def model_section(fit: Fit) -> str:
         f"<p>Family {html.escape(model.spec.family)}; {design.n_obs} observations "
         f"({design.n_dropped} dropped for missing values); {len(design.fixed_names)} fixed "
         f"effects; {model.likelihood} likelihood.</p>",
+        *([(f"<p>Censored response: {design.censoring.describe()}; predictions are of "
+            "the uncensored value.</p>")] if design.censoring is not None else []),
         f"<ul>{groups}</ul>")
 
 

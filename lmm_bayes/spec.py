@@ -79,6 +79,7 @@ class ModelSpec:
                                   sigma=options["sigma"] is not None)
         if found:
             raise SpecError(found)
+        _check_censoring(parsed, options)
         return cls(parsed, **options)
 
     @property
@@ -154,6 +155,9 @@ def parse_formulas(formulas: Sequence[str | Formula]) -> tuple[Formula, ...]:
     if repeated:
         raise SpecError(f"outcome(s) {repeated} have more than one formula")
     for formula in parsed:
+        if formula.censoring is not None:
+            raise SpecError(f"censored responses (cens()) are not supported in multivariate "
+                            f"models (formula {formula.text!r})")
         by = [r.group for r in formula.random if r.by is not None]
         if by:
             raise SpecError(f"gr(g, by = ...) is not supported in multivariate models yet "
@@ -190,6 +194,20 @@ def _formula(formula) -> Formula:
         raise SpecError(f"the formula must be text, not {type(formula).__name__} "
                         f"({formula!r})")
     return parse_formula(formula)
+
+
+def _check_censoring(formula: Formula, options: Mapping[str, Any]) -> None:
+    """A censored response (``y | cens(...)``) is Gaussian, with independent residuals."""
+    if formula.censoring is None:
+        return
+    family = options.get("family", "gaussian")
+    if family != "gaussian":
+        raise SpecError(f"a censored response (cens()) needs the Gaussian family, not "
+                        f"{family!r}")
+    if options.get("residual") is not None:
+        raise SpecError(f"a censored response (cens()) cannot take the residual structure "
+                        f"{options['residual'].text!r}: its rows' likelihood would not "
+                        "factor; leave out one or the other")
 
 
 def _parsed(value, parse, kind):

@@ -1,8 +1,8 @@
 """Simulation-based calibration (Talts et al. 2018): ranks of the prior-drawn truths among
 their posterior draws are uniform, for the Gaussian model with correlated random intercepts
-and slopes, a Bernoulli GLMM with a random intercept, and AR(1) residuals with a random
-intercept (``phi`` included). A modest run for CI; scripts/sbc.py makes the larger ones in
-docs/sbc.md."""
+and slopes, a Bernoulli GLMM with a random intercept, AR(1) residuals with a random
+intercept (``phi`` included), and a response left-censored at a fixed detection limit. A
+modest run for CI; scripts/sbc.py makes the larger ones in docs/sbc.md."""
 
 import sys
 
@@ -25,6 +25,8 @@ RUNS = {
                           "b_id[s00, (Intercept)]"}),
     "ar1": (30, 6, {"beta[(Intercept)]", "beta[time]", "sigma", "phi", "sd_id[(Intercept)]",
                     "b_id[s00, (Intercept)]"}),
+    "censored": (30, 6, {"beta[(Intercept)]", "beta[time]", "sigma", "sd_id[(Intercept)]",
+                         "b_id[s00, (Intercept)]"}),
 }
 
 
@@ -33,7 +35,7 @@ def test_ranks_are_uniform(name):
     case, (replicates, bins, parameters) = CASES[name], RUNS[name]
     result = run_sbc(case.formula, case.template(), case.priors, n_replicates=replicates,
                      n_draws=case.n_draws, draws=case.draws, tune=case.tune, random_seed=11,
-                     **case.options)
+                     prepare=case.prepare, **case.options)
     assert set(result.ranks.columns) == parameters and len(result.ranks) == replicates
     assert result.ranks.to_numpy().min() >= 0 and result.ranks.to_numpy().max() <= case.n_draws
     tests = rank_uniformity(result, n_bins=bins)
