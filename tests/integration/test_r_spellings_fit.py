@@ -30,17 +30,20 @@ def data():
     return pd.DataFrame({"y": np.exp(log_y), "x": x, "dose": dose, "t": t, "g": g})
 
 
-@pytest.fixture(scope="module")
-def r_fit(data, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("rspell")
+def _spec_fit(data, folder, model: str):
+    """A short fit of the spec file with ``[model]`` table ``model`` on ``data``."""
     data.to_csv(folder / "visits.csv", index=False)
-    (folder / "model.toml").write_text(f'[model]\nformula = "{FORMULA}"\n'
-                                       '[data]\npath = "visits.csv"\n')
+    (folder / "model.toml").write_text(f'[model]\n{model}[data]\npath = "visits.csv"\n')
     spec = read_spec(folder / "model.toml")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lb.SamplingWarning)
         return model_from_spec(spec.spec, spec.data).fit(draws=200, tune=200, chains=1,
                                                           random_seed=3)
+
+
+@pytest.fixture(scope="module")
+def r_fit(data, tmp_path_factory):
+    return _spec_fit(data, tmp_path_factory.mktemp("rspell"), f'formula = "{FORMULA}"\n')
 
 
 def test_summary_rows_are_named_as_r_names_the_columns(r_fit):
@@ -71,16 +74,9 @@ def test_checks_compare_the_transformed_response(r_fit, data):
 @pytest.fixture(scope="module")
 def contrasts_fit(data, tmp_path_factory):
     """``contrasts = { dose = "contr.poly" }`` in a spec file: dose as an ordered factor."""
-    folder = tmp_path_factory.mktemp("contrasts")
-    data.to_csv(folder / "visits.csv", index=False)
-    (folder / "model.toml").write_text('[model]\nformula = "log(y) ~ x + dose + (1 | g)"\n'
-                                       'contrasts = { dose = "contr.poly" }\n'
-                                       '[data]\npath = "visits.csv"\n')
-    spec = read_spec(folder / "model.toml")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", lb.SamplingWarning)
-        return model_from_spec(spec.spec, spec.data).fit(draws=200, tune=200, chains=1,
-                                                          random_seed=3)
+    return _spec_fit(data, tmp_path_factory.mktemp("contrasts"),
+                     'formula = "log(y) ~ x + dose + (1 | g)"\n'
+                     'contrasts = { dose = "contr.poly" }\n')
 
 
 def test_polynomial_contrasts_from_a_spec_file_survive_save_and_load(contrasts_fit, data,
