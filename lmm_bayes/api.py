@@ -97,6 +97,11 @@ class LMM:
         A log-linear model of the residual SD, e.g. ``"~ arm"`` (a σ per arm, nlme's
         ``varIdent``) or ``"~ time"`` (``varExp``). Posterior variable ``sigma_beta``
         (dim ``sigma_fixed``) instead of ``sigma``.
+    weights : str, optional
+        The column of observation weights, lme4's ``weights = w``: positive numbers. For
+        the Gaussian family precision weights, Var(ε_i) = σ²/w_i (``lmer``); for the
+        others prior weights, each row's log-likelihood multiplied by w_i (``glmer``).
+        Fitted by the graph engine; see :mod:`lmm_bayes.weights`.
 
     Examples
     --------
@@ -112,11 +117,13 @@ class LMM:
                  na_action: Literal["raise", "drop"] = "raise",
                  parametrization: Literal["auto", "centered", "non-centered"] = "auto",
                  likelihood: Literal["auto", "conditional", "marginal"] = "auto",
-                 residual: str | None = None, sigma: str | None = None):
+                 residual: str | None = None, sigma: str | None = None,
+                 weights: str | None = None):
         spec = ModelSpec.from_formula(formula, family=family, link=link, priors=priors,
                                       factors=factors, reference=reference,
                                       na_action=na_action, parametrization=parametrization,
-                                      likelihood=likelihood, residual=residual, sigma=sigma)
+                                      likelihood=likelihood, residual=residual, sigma=sigma,
+                                      weights=weights)
         self._init(spec, data)
 
     @classmethod
@@ -143,7 +150,7 @@ class LMM:
         self.design: Design = build_design(
             spec.formula, data, factors=spec.factors, reference=spec.reference,
             na_action=spec.na_action, also_used=spec.residual_columns,
-            family=spec.family)
+            family=spec.family, weights=spec.weights)
         check_identifiability(self.design)
         self.residuals: ResidualDesign | None = build_residual_design(
             data, self.design.rows, residual=spec.residual, sigma=spec.sigma,
@@ -280,7 +287,11 @@ class LMM:
         """
         import pymc as pm
 
-        with self._generative_model:
+        with self._generative_model, warnings.catch_warnings():
+            # the one potential, of prior weights (builder), reweighs the likelihood only:
+            # y's prior predictive draws are the family's, as they should be
+            warnings.filterwarnings("ignore", message="The effect of Potentials on other "
+                                                      "parameters is ignored")
             prior = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
         groups = [g.name for g in self.design.groups]
         prior.prior = prior.prior[names.public(groups, prior.prior.data_vars)]
@@ -323,10 +334,12 @@ class Fit:
         """Lines naming the model, its data, the draws and the engine (brms's layout)."""
         design, sizes = self.model.design, self.idata.posterior.sizes
         groups = "".join(f"; {g.name}: {g.n_levels} levels" for g in design.groups)
+        weights = self.model.spec.weights
+        weighted = f", weighted by {weights}" if weights else ""
         draws = f"{sizes['chain']} chains × {sizes['draw']} draws, sampler {self.config.sampler}"
         return [f"Formula: {self.model.spec.formula.text}",
                 f" Family: {self.family.name} ({self.family.link} link)",
-                f"   Data: {design.n_obs} observations{groups}",
+                f"   Data: {design.n_obs} observations{weighted}{groups}",
                 f"  Draws: {draws}",
                 f" Engine: {self.engine[1]}"]  # the reason names the engine
 
@@ -567,7 +580,7 @@ class Fit:
         data = self._fitted_rows() if data is None else data
         return predict_draws(self.idata.posterior, self.model.design, self.model.family, data,
                              kind=kind, groups=groups, history=history, random_seed=random_seed,
-                             residuals=self.model.residuals)
+                             residuals=self.model.residuals, weights=self.model.spec.weights)
 
     def predict(self, data: pd.DataFrame | None = None, *, kind: Kind = "mean",
                 groups: Groups = "new", history: pd.DataFrame | None = None,
@@ -590,7 +603,8 @@ class Fit:
             ``fit.model.data``.
         kind : {"mean", "response"}
             The expected outcome, or a new measurement (adds the residual noise: a
-            predictive interval).
+            predictive interval). With Gaussian precision weights a new measurement's
+            residual SD is σ/√w where ``data`` has the weights column, else σ.
         groups : {"new", "conditional", "population"}
             Random effects of each row's level: ``"conditional"`` uses known levels' posterior
             effects and refuses unseen levels; ``"new"`` (default) does the same for known

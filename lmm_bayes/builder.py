@@ -30,6 +30,12 @@ An ``offset()`` in the formula (:attr:`lmm_bayes.design.Design.offset`) is added
 coefficient 1, for every family: a Poisson rate per unit of exposure is
 log μ_i = log t_i + x_iᵀβ + ….
 
+Observation weights (:attr:`lmm_bayes.design.Design.weights`, :mod:`lmm_bayes.weights`)
+are precision weights for the Gaussian family, each row's residual SD σ_i/√w_i, and prior
+weights for the others: the family's likelihood ``y`` plus a potential ``y_weights`` of
+Σ_i (w_i − 1) log p(y_i | η_i), so that row i counts w_i times and ``y`` stays the
+response's distribution for prior predictive draws.
+
 Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian), ``alpha`` (negative
 binomial), ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim ``<g>__pair``, each
 correlation once), ``b_<g>`` (dims ``<g>__level``, ``<g>__term``); with a residual structure
@@ -58,6 +64,7 @@ from .multivariate import MissingPattern, MultivariateDesign, MultivariatePriors
 from .names import SIGMA
 from .priors import INTERCEPT, Prior, PriorSet
 from .residuals import ResidualDesign
+from .weights import residual_scale
 
 __all__ = ["build_model", "build_multivariate_model", "centring", "level_information",
            "response_data"]
@@ -295,10 +302,15 @@ def _observed(design: Design):
 
 
 def _family_likelihood(eta, design: Design, priors: PriorSet, family: Family) -> None:
-    """The observed ``y`` under ``family``, its extra parameters given their priors."""
+    """The observed ``y`` under ``family``, its extra parameters given their priors, and
+    with prior weights the potential that makes row i count w_i times (module
+    docstring)."""
     observed = _observed(design)
     parameters = {name: _scalar(name, priors.auxiliary[name]) for name in family.parameters}
     family.likelihood(eta, observed, parameters, design.trials)
+    if design.weights is not None:
+        y = pm.modelcontext(None)["y"]
+        pm.Potential("y_weights", pt.sum((design.weights - 1.0) * pm.logp(y, observed)))
 
 
 def response_data(design: Design, likelihood: Literal["conditional", "marginal"]
@@ -316,22 +328,27 @@ def _response_statistics(stats: LevelStatistics) -> dict[str, np.ndarray]:
     return {"Zty": stats.Zty, "Xty": stats.Xty, "yty": np.asarray(stats.yty)}
 
 
-def _residual_sd(residuals: ResidualDesign, priors: PriorSet, n: int):
-    """σ_i per row: exp(X_σ β_σ) with a sigma formula, else the one σ repeated."""
-    if residuals.sigma is None:
-        return _sigma(priors) * pt.ones(n)
-    sig = residuals.sigma
-    beta = _coefficients("sigma_", sig.X, sig.names, priors.sigma_intercept,
-                         priors.sigma_fixed)
-    return pt.exp(pt.dot(sig.X, beta))
+def _residual_sd(residuals: ResidualDesign | None, priors: PriorSet, design: Design):
+    """σ_i per row: exp(X_σ β_σ) with a sigma formula, else the one σ repeated; divided by
+    √w_i with precision weights."""
+    sig = residuals.sigma if residuals is not None else None
+    if sig is None:
+        sd = _sigma(priors) * pt.ones(design.n_obs)
+    else:
+        beta = _coefficients("sigma_", sig.X, sig.names, priors.sigma_intercept,
+                             priors.sigma_fixed)
+        sd = pt.exp(pt.dot(sig.X, beta))
+    return sd if design.weights is None else sd * residual_scale(design.weights)
 
 
-def _gaussian_residuals(mu, design: Design, priors: PriorSet, residuals: ResidualDesign):
-    """The Gaussian likelihood with a sigma model and/or a residual correlation structure
-    (which writes its own, :meth:`lmm_bayes.structures.ResidualStructure.likelihood`)."""
-    sd = _residual_sd(residuals, priors, design.n_obs)
+def _gaussian_residuals(mu, design: Design, priors: PriorSet,
+                        residuals: ResidualDesign | None):
+    """The Gaussian likelihood with a sigma model, precision weights and/or a residual
+    correlation structure (which writes its own,
+    :meth:`lmm_bayes.structures.ResidualStructure.likelihood`)."""
+    sd = _residual_sd(residuals, priors, design)
     observed = _observed(design)
-    if residuals.serial is None:
+    if residuals is None or residuals.serial is None:
         pm.Normal("y", mu=mu, sigma=sd, observed=observed, dims="obs")
     else:
         residuals.serial.spec.structure.likelihood(mu, sd, residuals.serial,
@@ -397,7 +414,7 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
             eta = eta + design.offset
         for group in design.groups:
             eta = eta + _random_part(group, priors, _centred(design, group, parametrization))
-        if residuals is not None:
+        if residuals is not None or (family == "gaussian" and design.weights is not None):
             _gaussian_residuals(eta, design, priors, residuals)
         else:
             _family_likelihood(eta, design, priors, get_family(family, link))

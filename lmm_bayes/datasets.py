@@ -43,6 +43,10 @@ DATASETS = {
                    "populations (popu) in 3 regions, under 2 nutrient levels and simulated "
                    "herbivory (amd), on 2 racks; count data (Banta et al. 2010; lme4's "
                    "Arabidopsis, total.fruits renamed total_fruits).",
+    "grouseticks": "Ticks (TICKS) counted on the heads of 403 red grouse chicks (INDEX) in 118 "
+                   "broods (BROOD) at 63 locations, in 3 years, with altitude (HEIGHT, and "
+                   "cHEIGHT centred); overdispersed counts (Elston et al. 2001; lme4's "
+                   "grouseticks).",
 }
 
 #: columns whose values are labels written as numbers, read as strings ("1", "2"...)
@@ -54,6 +58,7 @@ _LABELS = {
     "contraception": ("woman", "district", "livch"),
     "verbagg": ("id",),
     "arabidopsis": ("gen", "rack", "nutrient"),
+    "grouseticks": ("INDEX", "BROOD", "YEAR", "LOCATION"),
 }
 
 

@@ -246,6 +246,8 @@ def fingerprints(designs: Mapping[str, Design], priors: pd.DataFrame) -> dict[st
                        f"{prefix}fixed-effect names": json.dumps(design.fixed_names)})
         if design.offset is not None:  # only then: earlier saved fits keep their prints
             prints[f"{prefix}offset"] = _digest(design.offset)
+        if design.weights is not None:
+            prints[f"{prefix}weights"] = _digest(design.weights)
         for group in design.groups:
             prints[f"{prefix}grouping factor {group.name}"] = json.dumps(
                 [group.levels, group.terms, _digest(group.index.astype(np.int64), group.Z)])

@@ -86,11 +86,14 @@ def gaussian_obstacle(design: Design, family: str, residuals=None) -> str | None
     of every closed form that integrates random effects out (here, in
     :mod:`lmm_bayes.collapsed`, :mod:`lmm_bayes.effects_system` and
     :mod:`lmm_bayes.individual_blocks`). Their statistics are of y itself, so an offset
-    would be silently left out: such a model goes to the graph engine."""
+    would be silently left out, and so would observation weights: such a model goes to
+    the graph engine."""
     if family != "gaussian":
         return f"the {family} family"
     if design.offset is not None:
         return "an offset"
+    if design.weights is not None:
+        return "observation weights"
     if residuals is not None:
         return "a residual structure or sigma formula"
     return None

@@ -26,6 +26,8 @@ GLMM = {
                           "total_fruits"],
                     {"reg": 3, "popu": 9, "gen": 24, "rack": 2, "nutrient": 2, "amd": 2,
                      "status": 3}),
+    "grouseticks": (403, ["INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION", "cHEIGHT"],
+                    {"INDEX": 403, "BROOD": 118, "YEAR": 3, "LOCATION": 63}),
 }
 
 
