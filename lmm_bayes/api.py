@@ -109,6 +109,11 @@ class LMM:
         A log-linear model of the residual SD, e.g. ``"~ arm"`` (a σ per arm, nlme's
         ``varIdent``) or ``"~ time"`` (``varExp``). Posterior variable ``sigma_beta``
         (dim ``sigma_fixed``) instead of ``sigma``.
+    weights : str, optional
+        The column of observation weights, lme4's ``weights = w``: positive numbers. For
+        the Gaussian family precision weights, Var(ε_i) = σ²/w_i (``lmer``); for the
+        others prior weights, each row's log-likelihood multiplied by w_i (``glmer``).
+        Fitted by the graph engine; see :mod:`lmm_bayes.weights`.
 
     Examples
     --------
@@ -125,12 +130,13 @@ class LMM:
                  parametrization: Literal["auto", "centered", "non-centered"] = "auto",
                  likelihood: Literal["auto", "conditional", "marginal"] = "auto",
                  residual: str | None = None, sigma: str | None = None,
-                 contrasts: Mapping[str, str] | None = None):
+                 contrasts: Mapping[str, str] | None = None,
+                 weights: str | None = None):
         spec = ModelSpec.from_formula(formula, family=family, link=link, priors=priors,
                                       factors=factors, reference=reference,
                                       na_action=na_action, parametrization=parametrization,
                                       likelihood=likelihood, residual=residual, sigma=sigma,
-                                      contrasts=contrasts)
+                                      contrasts=contrasts, weights=weights)
         self._init(spec, data)
 
     @classmethod
@@ -157,7 +163,7 @@ class LMM:
         self.design: Design = build_design(
             spec.formula, data, factors=spec.factors, reference=spec.reference,
             na_action=spec.na_action, also_used=spec.residual_columns,
-            family=spec.family, contrasts=spec.contrasts)
+            family=spec.family, contrasts=spec.contrasts, weights=spec.weights)
         check_identifiability(self.design)
         self.residuals: ResidualDesign | None = build_residual_design(
             data, self.design.rows, residual=spec.residual, sigma=spec.sigma,
@@ -294,7 +300,11 @@ class LMM:
         """
         import pymc as pm
 
-        with self._generative_model:
+        with self._generative_model, warnings.catch_warnings():
+            # the one potential, of prior weights (builder), reweighs the likelihood only:
+            # y's prior predictive draws are the family's, as they should be
+            warnings.filterwarnings("ignore", message="The effect of Potentials on other "
+                                                      "parameters is ignored")
             prior = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
         groups = [g.name for g in self.design.groups]
         prior.prior = prior.prior[names.public(groups, prior.prior.data_vars)]
@@ -340,12 +350,14 @@ class Fit:
         """Lines naming the model, its data, the draws and the engine (brms's layout)."""
         design, sizes = self.model.design, self.idata.posterior.sizes
         groups = "".join(f"; {g.name}: {g.n_levels} levels" for g in design.groups)
+        weights = self.model.spec.weights
+        weighted = f", weighted by {weights}" if weights else ""
         draws = f"{sizes['chain']} chains × {sizes['draw']} draws, sampler {self.config.sampler}"
         censored = ([f" Censoring: {design.censoring.describe()}"]
                     if design.censoring is not None else [])
         return [f"Formula: {self.model.spec.formula.text}",
                 f" Family: {self.family.name} ({self.family.link} link)",
-                f"   Data: {design.n_obs} observations{groups}", *censored,
+                f"   Data: {design.n_obs} observations{weighted}{groups}", *censored,
                 f"  Draws: {draws}",
                 f" Engine: {self.engine[1]}"]  # the reason names the engine
 
@@ -616,7 +628,7 @@ class Fit:
         data = self._fitted_rows() if data is None else data
         return predict_draws(self.idata.posterior, self.model.design, self.model.family, data,
                              kind=kind, groups=groups, history=history, random_seed=random_seed,
-                             residuals=self.model.residuals)
+                             residuals=self.model.residuals, weights=self.model.spec.weights)
 
     def predict(self, data: pd.DataFrame | None = None, *, kind: Kind = "mean",
                 groups: Groups = "new", history: pd.DataFrame | None = None,
@@ -642,9 +654,10 @@ class Fit:
             predictive interval). For an ordinal model: the expected category score
             E[y] = Σ_k k P(y = k), categories scored 1, …, K in their order, or draws of
             a category's score (``fit.model.design.categories[score - 1]`` is its label);
-            :meth:`category_probabilities` gives each category's probability.
-            predictive interval). With a censored response (``y | cens(...)``) both are of
-            the latent, uncensored value.
+            :meth:`category_probabilities` gives each category's probability. With a
+            censored response (``y | cens(...)``) both are of the latent, uncensored value.
+            With Gaussian precision weights a new measurement's residual SD is σ/√w where
+            ``data`` has the weights column, else σ.
         groups : {"new", "conditional", "population"}
             Random effects of each row's level: ``"conditional"`` uses known levels' posterior
             effects and refuses unseen levels; ``"new"`` (default) does the same for known

@@ -36,6 +36,12 @@ An ``offset()`` in the formula (:attr:`lmm_bayes.design.Design.offset`) is added
 coefficient 1, for every family: a Poisson rate per unit of exposure is
 log μ_i = log t_i + x_iᵀβ + ….
 
+Observation weights (:attr:`lmm_bayes.design.Design.weights`, :mod:`lmm_bayes.weights`)
+are precision weights for the Gaussian family, each row's residual SD σ_i/√w_i, and prior
+weights for the others: the family's likelihood ``y`` plus a potential ``y_weights`` of
+Σ_i (w_i − 1) log p(y_i | η_i), so that row i counts w_i times and ``y`` stays the
+response's distribution for prior predictive draws.
+
 Posterior names: ``beta`` (dim ``fixed``), ``sigma`` (Gaussian, Student-t), ``nu``
 (Student-t), ``alpha`` (negative binomial), ``cutpoints`` (dim ``cutpoint``, cumulative),
 ``sd_<g>`` (dim ``<g>__term``), ``corr_<g>`` (dim ``<g>__pair``, each correlation once),
@@ -66,6 +72,7 @@ from .multivariate import MissingPattern, MultivariateDesign, MultivariatePriors
 from .names import SIGMA
 from .priors import INTERCEPT, Prior, PriorSet
 from .residuals import ResidualDesign
+from .weights import residual_scale
 
 __all__ = ["build_model", "build_multivariate_model", "censored_normal_logp", "centring",
            "level_information", "response_data"]
@@ -309,15 +316,19 @@ def _observed(design: Design):
 
 def _family_likelihood(eta, design: Design, priors: PriorSet, family: Family,
                        residuals: ResidualDesign | None = None) -> None:
-    """The observed ``y`` under ``family``, its extra parameters given their priors; with a
-    sigma formula (``residuals``) σ per row, exp(X_σ β_σ)."""
+    """The observed ``y`` under ``family``, its extra parameters given their priors (with a
+    sigma formula, ``residuals``, σ per row exp(X_σ β_σ)), and with prior weights the
+    potential that makes row i count w_i times (module docstring)."""
     observed = _observed(design)
     start = family.initial_values(design.y)
     parameters = {p.name: _family_parameter(p, priors.auxiliary[p.name], start.get(p.name))
                   for p in family.extra if p.name in priors.auxiliary}
     if residuals is not None and residuals.sigma is not None:
-        parameters[SIGMA] = _residual_sd(residuals, priors, design.n_obs)
+        parameters[SIGMA] = _residual_sd(residuals, priors, design, precision_weights=False)
     family.likelihood(eta, observed, parameters, design.trials)
+    if design.weights is not None:
+        y = pm.modelcontext(None)["y"]
+        pm.Potential("y_weights", pt.sum((design.weights - 1.0) * pm.logp(y, observed)))
 
 
 def _family_parameter(parameter: Parameter, prior: Prior, start: np.ndarray | None):
@@ -356,22 +367,31 @@ def _response_statistics(stats: LevelStatistics) -> dict[str, np.ndarray]:
     return {"Zty": stats.Zty, "Xty": stats.Xty, "yty": np.asarray(stats.yty)}
 
 
-def _residual_sd(residuals: ResidualDesign, priors: PriorSet, n: int):
-    """σ_i per row: exp(X_σ β_σ) with a sigma formula, else the one σ repeated."""
-    if residuals.sigma is None:
-        return _sigma(priors) * pt.ones(n)
-    sig = residuals.sigma
-    beta = _coefficients("sigma_", sig.X, sig.names, priors.sigma_intercept,
-                         priors.sigma_fixed)
-    return pt.exp(pt.dot(sig.X, beta))
+def _residual_sd(residuals: ResidualDesign | None, priors: PriorSet, design: Design, *,
+                 precision_weights: bool = True):
+    """σ_i per row: exp(X_σ β_σ) with a sigma formula, else the one σ repeated; divided by
+    √w_i with precision weights (the Gaussian's; other families' weights are prior weights
+    on the log-likelihood)."""
+    sig = residuals.sigma if residuals is not None else None
+    if sig is None:
+        sd = _sigma(priors) * pt.ones(design.n_obs)
+    else:
+        beta = _coefficients("sigma_", sig.X, sig.names, priors.sigma_intercept,
+                             priors.sigma_fixed)
+        sd = pt.exp(pt.dot(sig.X, beta))
+    if design.weights is None or not precision_weights:
+        return sd
+    return sd * residual_scale(design.weights)
 
 
-def _gaussian_residuals(mu, design: Design, priors: PriorSet, residuals: ResidualDesign):
-    """The Gaussian likelihood with a sigma model and/or a residual correlation structure
-    (which writes its own, :meth:`lmm_bayes.structures.ResidualStructure.likelihood`)."""
-    sd = _residual_sd(residuals, priors, design.n_obs)
+def _gaussian_residuals(mu, design: Design, priors: PriorSet,
+                        residuals: ResidualDesign | None):
+    """The Gaussian likelihood with a sigma model, precision weights and/or a residual
+    correlation structure (which writes its own,
+    :meth:`lmm_bayes.structures.ResidualStructure.likelihood`)."""
+    sd = _residual_sd(residuals, priors, design)
     observed = _observed(design)
-    if residuals.serial is None:
+    if residuals is None or residuals.serial is None:
         pm.Normal("y", mu=mu, sigma=sd, observed=observed, dims="obs")
     else:
         residuals.serial.spec.structure.likelihood(mu, sd, residuals.serial,
@@ -418,7 +438,7 @@ def _censored_gaussian(mu, design: Design, priors: PriorSet,
     """The censored response ``y`` (:mod:`lmm_bayes.censoring`) given μ and σ (one, or per row
     from a sigma formula); codes and upper bounds are ``pm.Data`` inputs (see
     :func:`response_data`)."""
-    sd = _sigma(priors) if residuals is None else _residual_sd(residuals, priors, design.n_obs)
+    sd = _residual_sd(residuals, priors, design)
     observed = _observed(design)
     inputs = {name: pm.Data(name, value, dims="obs")
               for name, value in _censoring_inputs(design).items()}
@@ -496,7 +516,7 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
             eta = eta + _random_part(group, priors, _centred(design, group, parametrization))
         if design.censoring is not None:
             _censored_gaussian(eta, design, priors, residuals)
-        elif residuals is not None and family == "gaussian":
+        elif family == "gaussian" and (residuals is not None or design.weights is not None):
             _gaussian_residuals(eta, design, priors, residuals)
         else:
             _family_likelihood(eta, design, priors, response_family, residuals)

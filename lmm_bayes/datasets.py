@@ -49,6 +49,10 @@ DATASETS = {
     "wine": "Bitterness rating (rating, 1 < 2 < ... < 5, ordinal) of wines by 9 judges, 2 "
             "bottles each in 4 treatment combinations of temperature (temp) and contact "
             "with skins (contact) (Randall 1989; Christensen's ordinal package, wine).",
+    "grouseticks": "Ticks (TICKS) counted on the heads of 403 red grouse chicks (INDEX) in 118 "
+                   "broods (BROOD) at 63 locations, in 3 years, with altitude (HEIGHT, and "
+                   "cHEIGHT centred); overdispersed counts (Elston et al. 2001; lme4's "
+                   "grouseticks).",
 }
 
 #: columns whose values are labels written as numbers, read as strings ("1", "2"...)
@@ -61,6 +65,7 @@ _LABELS = {
     "verbagg": ("id",),
     "arabidopsis": ("gen", "rack", "nutrient"),
     "wine": ("bottle", "judge"),
+    "grouseticks": ("INDEX", "BROOD", "YEAR", "LOCATION"),
 }
 
 

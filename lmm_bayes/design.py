@@ -31,8 +31,10 @@ from .polynomials import contr_poly, contrast_names
 from .r_idioms import name_hint
 from .response import ORDINAL, ordinal_response, response_values
 from .variables import DataSchema, VariableEvaluator, columns_used
+from .weights import check_weights_column, observation_weights
 
-__all__ = ["Design", "GroupingFactor", "build_design", "evaluate_covariates", "evaluate_offset"]
+__all__ = ["Design", "GroupingFactor", "build_design", "evaluate_covariates", "evaluate_offset",
+           "observation_level_obstacle"]
 
 logger = logging.getLogger("lmm_bayes")
 
@@ -124,6 +126,10 @@ class Design:
     censoring : CensoredResponse or None
         Each row's censoring from the formula's ``y | cens(...)`` (:mod:`lmm_bayes.censoring`);
         None for a response without ``cens()``.
+    weights : ndarray, shape (n,), or None
+        Each row's observation weight (the ``weights`` column): a precision weight for the
+        Gaussian family, a prior weight on the log-likelihood for the others
+        (:mod:`lmm_bayes.weights`); None without weights.
     """
 
     formula: Formula
@@ -138,6 +144,7 @@ class Design:
     offset: np.ndarray | None = None
     categories: tuple[str, ...] | None = None
     censoring: CensoredResponse | None = None
+    weights: np.ndarray | None = None
 
     @property
     def n_obs(self) -> int:
@@ -353,13 +360,46 @@ def check_full_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
     )
 
 
-def _check_grouping(group: GroupingFactor, n: int) -> None:
+def observation_level_obstacle(family: str, trials: np.ndarray | None) -> str | None:
+    """Why a random intercept with a level per row (an observation-level random effect,
+    ``(1 | obs)``) is not identified for ``family``, or None where it is.
+
+    Notes
+    -----
+    An observation-level effect u_i ~ N(0, τ²) on the linear predictor models
+    overdispersion: a Poisson-lognormal count, or a logit-normal binomial proportion of
+    more than one trial (Elston et al. 2001, *Parasitology* 122; Harrison 2014, *PeerJ*
+    2:e616; Browne et al. 2005, *JRSS A* 168). It is not identified where the family has
+    no room for it: a Gaussian's u_i and ε_i are both N(0, ·) per row, so only τ² + σ² is
+    informed; a 0/1 response (Bernoulli, or binomial with one trial in every row) carries
+    no information on a row's extra variation; the negative binomial's α already is such
+    an extra variation per row (gamma rather than log-normal), which u_i would duplicate.
+    """
+    if family == "poisson" or (family == "binomial" and trials is not None
+                               and trials.max() > 1):
+        return None
+    if family == "gaussian":
+        return ("with the Gaussian family a level per observation is not identifiable: its "
+                "random intercept and the residual are both one normal deviation per row, so "
+                "only their summed variance is informed")
+    if family in ("bernoulli", "binomial"):
+        return ("a 0/1 response (one trial per row) carries no information about each row's "
+                "extra variation, so an observation-level effect is not identified")
+    return (f"the {family} family's own dispersion parameter already models each row's "
+            "extra variation; an observation-level effect would duplicate it (use "
+            "family='poisson' with the observation-level effect, or drop it)")
+
+
+def _check_grouping(group: GroupingFactor, n: int, per_row: str | None = "") -> None:
+    """The checks of a grouping factor on its ``n`` rows; ``per_row`` says why a level per
+    row is not identified (:func:`observation_level_obstacle`), None where it is."""
     if group.n_levels < 2:
         raise DesignError(f"grouping factor {group.name!r} has only one level "
                           f"({group.levels[0]!r}); a variance needs two or more groups")
-    if "(Intercept)" in group.terms and group.n_levels >= n:
+    if "(Intercept)" in group.terms and group.n_levels >= n and per_row is not None:
         raise DesignError(f"grouping factor {group.name!r} has {group.n_levels} levels for {n} "
-                          "observations; a random intercept needs fewer levels than observations")
+                          "observations; a random intercept needs fewer levels than "
+                          f"observations{'; ' + per_row if per_row else ''}")
     if "(Intercept)" not in group.terms:
         return
     for k, term in enumerate(group.terms):
@@ -416,10 +456,12 @@ def _offset(formula: Formula, ev: VariableEvaluator) -> np.ndarray | None:
     return total
 
 
-def _grouping_factors(rterm: RandomTerm, ev: VariableEvaluator, n: int):
-    """The factor of a random term; one per level of ``by`` for ``gr(g, by = arm)``."""
+def _grouping_factors(rterm: RandomTerm, ev: VariableEvaluator, n: int,
+                      per_row: str | None = ""):
+    """The factor of a random term; one per level of ``by`` for ``gr(g, by = arm)``;
+    ``per_row`` as :func:`_check_grouping` takes it."""
     if rterm.by is None:
-        return [_grouping_factor(rterm, ev, n)]
+        return [_grouping_factor(rterm, ev, n, per_row=per_row)]
     whole = _grouping_factor(rterm, ev, n, check=False)
     by = ev.variable(rterm.by, categorical=True)
     arms = pd.Series(by.values).groupby(whole.index).nunique()
@@ -428,11 +470,13 @@ def _grouping_factors(rterm: RandomTerm, ev: VariableEvaluator, n: int):
         raise DesignError(f"gr({rterm.group}, by = {rterm.by}): level {level!r} of "
                           f"{rterm.group!r} has rows in more than one level of {rterm.by!r}; "
                           "each level must belong to one")
-    return [_by_level_factor(whole, by.values == k, f"{rterm.group}:{rterm.by}{label}")
+    return [_by_level_factor(whole, by.values == k, f"{rterm.group}:{rterm.by}{label}",
+                             per_row)
             for k, label in enumerate(by.levels) if (by.values == k).any()]
 
 
-def _by_level_factor(whole: GroupingFactor, member: np.ndarray, name: str) -> GroupingFactor:
+def _by_level_factor(whole: GroupingFactor, member: np.ndarray, name: str,
+                     per_row: str | None = "") -> GroupingFactor:
     """The part of ``whole`` on the rows of one ``by`` level, over every row (Z = 0 and
     index 0 elsewhere), checked on its own rows."""
     present = np.unique(whole.index[member])
@@ -441,12 +485,12 @@ def _by_level_factor(whole: GroupingFactor, member: np.ndarray, name: str) -> Gr
     levels = tuple(whole.levels[k] for k in present)
     Z = np.where(member[:, None], whole.Z, 0.0)
     _check_grouping(GroupingFactor(name, levels, index[member], whole.terms, Z[member],
-                                   whole.correlated), int(member.sum()))
+                                   whole.correlated), int(member.sum()), per_row)
     return GroupingFactor(name, levels, index, whole.terms, Z, whole.correlated, member)
 
 
 def _grouping_factor(rterm: RandomTerm, ev: VariableEvaluator, n: int,
-                     check: bool = True) -> GroupingFactor:
+                     check: bool = True, per_row: str | None = "") -> GroupingFactor:
     parts = [ev.variable(col, categorical=True) for col in rterm.group_columns]
     if len(parts) == 1:
         index, levels = parts[0].values, parts[0].levels
@@ -459,7 +503,7 @@ def _grouping_factor(rterm: RandomTerm, ev: VariableEvaluator, n: int,
     group = GroupingFactor(rterm.group, tuple(levels), np.asarray(index), terms, Z,
                            rterm.correlated)
     if check:
-        _check_grouping(group, n)
+        _check_grouping(group, n, per_row)
     return group
 
 
@@ -473,6 +517,7 @@ def build_design(
     also_used=(),
     family: str = "gaussian",
     contrasts=None,
+    weights: str | None = None,
 ) -> Design:
     """Evaluate ``formula`` on ``data``: response, fixed-effect matrix, grouping factors.
 
@@ -493,12 +538,14 @@ def build_design(
         and missing values like the formula's.
     family : str
         The response family, whose support the response is checked against
-        (:func:`lmm_bayes.response.response_values`).
-    contrasts : mapping of column to ``"poly"`` or ``"treatment"``, optional
-        ``"poly"``: code the column as an ordered factor, by R's polynomial contrasts.
         (:func:`lmm_bayes.response.response_values`); for the cumulative family
         (:func:`lmm_bayes.response.ordinal_response`) the fixed part is coded with its
         intercept, whose column is then dropped (the cutpoints take its place).
+    contrasts : mapping of column to ``"poly"`` or ``"treatment"``, optional
+        ``"poly"``: code the column as an ordered factor, by R's polynomial contrasts.
+    weights : str, optional
+        The column of observation weights (:mod:`lmm_bayes.weights`), whose missing values
+        count as the formula's.
 
     Raises
     ------
@@ -506,8 +553,9 @@ def build_design(
         For a missing column, NaN (with ``na_action="raise"``), a non-numeric response or
         one outside the family's support, a non-finite value of a term or offset (log(0)),
         censoring codes or bounds that :func:`lmm_bayes.censoring.censored_response`
-        refuses, collinear fixed effects, a grouping factor with one level, or a random slope that the
-        data cannot inform.
+        refuses, collinear fixed effects, a grouping factor with one level, or a random slope
+        that the data cannot inform; a weights column that is absent, not numeric or has a
+        weight that is not positive.
     """
     if na_action not in ("raise", "drop"):
         raise DesignError(f"na_action must be 'raise' or 'drop', not {na_action!r}")
@@ -520,6 +568,9 @@ def build_design(
     if unknown:
         raise DesignError(f"contrasts are given for {unknown}, which are neither columns of "
                           "the data nor variables of the formula")
+    if weights is not None:
+        check_weights_column(data, weights)
+        also_used = (*also_used, weights)
     rows = _missing_rows(formula, data, na_action, also_used)
     _check_rows(len(rows), len(data))
     used = data.iloc[rows].reset_index(drop=True)
@@ -539,10 +590,13 @@ def build_design(
     check_full_rank(X, fixed_names)
     if family in ORDINAL:
         fixed_names, X = _without_intercept(formula, fixed_names, X)
-    groups = tuple(g for r in formula.random for g in _grouping_factors(r, ev, len(used)))
+    per_row = observation_level_obstacle(family, trials)
+    groups = tuple(g for r in formula.random
+                   for g in _grouping_factors(r, ev, len(used), per_row))
     offset = _offset(formula, ev)
+    w = None if weights is None else observation_weights(used, weights, rows)
     return Design(formula, y, X, fixed_names, groups, rows, ev.learnt_schema(), len(data),
-                  trials, offset, categories, censoring)
+                  trials, offset, categories, censoring, w)
 
 
 def evaluate_covariates(design: Design,

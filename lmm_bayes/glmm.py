@@ -52,7 +52,8 @@ _COEFFICIENT_PRIORS = {"normal", "student_t"}
 def obstacle(design: Design, priors: PriorSet, family: str, link: str | None,
              residuals) -> str | None:
     """What keeps the compiled GLMM densities from this model, or None: a family and link
-    of :data:`FAMILY_CODES`, at least one grouping factor, no residual structure, normal or
+    of :data:`FAMILY_CODES`, at least one grouping factor, no residual structure or
+    observation weights (the compiled densities weigh every row alike), normal or
     Student-t priors on the fixed effects and priors of :data:`SCALE_PRIORS` on the SDs and
     α."""
     from .families import get_family
@@ -68,6 +69,8 @@ def obstacle(design: Design, priors: PriorSet, family: str, link: str | None,
         return "no grouping factor"
     if residuals is not None:
         return "a residual structure"
+    if design.weights is not None:
+        return "observation weights (the graph engine fits them)"
     coefficients = [priors.intercept, *priors.fixed.values()]
     if any(p is not None and p.dist not in _COEFFICIENT_PRIORS for p in coefficients):
         return "a fixed effect's prior that is neither normal nor Student-t"

@@ -262,6 +262,8 @@ def fingerprints(designs: Mapping[str, Design], priors: pd.DataFrame) -> dict[st
         if design.censoring is not None:
             prints[f"{prefix}censoring"] = _digest(design.censoring.kind.astype(np.int64),
                                                    design.censoring.upper)
+        if design.weights is not None:
+            prints[f"{prefix}weights"] = _digest(design.weights)
         for group in design.groups:
             prints[f"{prefix}grouping factor {group.name}"] = json.dumps(
                 [group.levels, group.terms, _digest(group.index.astype(np.int64), group.Z)])

@@ -118,6 +118,8 @@ def _effects_prior(x, grad, meta_k, eta_k, effects_k, scores_k, cov_kinds, cov_p
     cov_grad += slope
     effects_grad = grad[effects:effects + levels * q].reshape((levels, q))
     if meta_k[4] > 0:                                  # centred
+        if not (np.all(np.isfinite(C)) and np.all(np.diag(C) > 0.0)):
+            return -np.inf      # an SD out of floating point's range: no inverse, no density
         C_inv = np.linalg.inv(C)
         P = C_inv.T @ C_inv
         Pb = b @ P

@@ -86,8 +86,8 @@ def gaussian_obstacle(design: Design, family: str, residuals=None) -> str | None
     of every closed form that integrates random effects out (here, in
     :mod:`lmm_bayes.collapsed`, :mod:`lmm_bayes.effects_system` and
     :mod:`lmm_bayes.individual_blocks`). Their statistics are of y itself, so an offset
-    would be silently left out, and a censored response's rows are not normal: such a model
-    goes to the graph engine."""
+    would be silently left out, and a censored response's rows are not normal, and
+    observation weights would be left out too: such a model goes to the graph engine."""
     if family != "gaussian":
         return (f"the {family} family (effects integrate out in closed form under normal "
                 "residuals)")
@@ -95,6 +95,8 @@ def gaussian_obstacle(design: Design, family: str, residuals=None) -> str | None
         return "an offset"
     if design.censoring is not None:
         return "a censored response (cens())"
+    if design.weights is not None:
+        return "observation weights"
     if residuals is not None:
         return "a residual structure or sigma formula"
     return None

@@ -25,6 +25,7 @@ from .families import Family
 from .posterior import PosteriorDraws
 from .residuals import ResidualDesign, SerialDesign
 from .summaries.draws import check_prob
+from .weights import weighted_loglik, weighted_parameters
 
 __all__ = ["STATISTICS", "fitted_linear_predictor", "pointwise_loglik", "ppc_pvalues",
            "replicate", "statistic", "with_exact_pointwise"]
@@ -94,6 +95,11 @@ def _parameters(draws: PosteriorDraws, design: Design, family: Family,
     return aux
 
 
+def _rows(design: Design, rows: slice) -> np.ndarray | None:
+    """The observation weights of fitted ``rows``, or None without weights."""
+    return None if design.weights is None else design.weights[rows]
+
+
 def _structure_draws(posterior: xr.Dataset, serial: SerialDesign,
                      rng: np.random.Generator) -> np.ndarray:
     """Unit-scale residuals u (S, n) of every fitted row from the residual structure, one
@@ -121,13 +127,16 @@ def replicate(posterior: xr.Dataset, design: Design, family: Family,
     (:meth:`lmm_bayes.structures.ResidualStructure.draw`) given each draw's parameters.
     A censored response's replicates are the latent draws censored as each row was
     (:func:`lmm_bayes.censoring.censor`), so that they look like the observed data.
+    With precision weights (Gaussian) row i's σ is σ/√w_i; prior weights (the other
+    families) leave the draws the family's (:mod:`lmm_bayes.weights`).
     """
     serial = residuals.serial if residuals is not None else None
     u = None if serial is None else _structure_draws(posterior, serial, rng)
     censoring = design.censoring
 
     def compute(draws, eta, rows):
-        aux = _parameters(draws, design, family, residuals, rows)
+        aux = weighted_parameters(_parameters(draws, design, family, residuals, rows),
+                                  _rows(design, rows), family)
         if u is not None:
             return eta + aux[names.SIGMA] * u[:, rows]
         latent = family.draw(family.inverse_link(eta), aux, rng)
@@ -143,7 +152,9 @@ def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family,
     2017, *Statistics and Computing* 27): conditional on the random effects, so LOO predicts
     a left-out observation of a known level. Not with a residual structure, whose rows
     are not conditionally independent. A censored row's is the log-probability of its
-    interval (:func:`lmm_bayes.censoring.censored_logpdf`)."""
+    interval (:func:`lmm_bayes.censoring.censored_logpdf`). With observation weights, a
+    row's term of the weighted likelihood (:func:`lmm_bayes.weights.weighted_loglik`):
+    log N(y_i; μ_i, σ²/w_i), or w_i log p(y_i | μ_i) for prior weights."""
     if residuals is not None and residuals.serial is not None:
         raise DesignError("LOO is not available with the residual structure "
                           f"{residuals.serial.spec.text!r} (the rows are not conditionally "
@@ -154,9 +165,11 @@ def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family,
     def compute(draws, eta, rows):
         aux = _parameters(draws, design, family, residuals, rows)
         if censoring is not None:  # Gaussian (identity link): the mean is η
+            aux = weighted_parameters(aux, _rows(design, rows), family)
             return censored_logpdf(design.y[rows], eta, aux[names.SIGMA],
                                    censoring.kind[rows], censoring.upper[rows])
-        return family.logpdf(design.y[rows], family.inverse_link(eta), aux)
+        return weighted_loglik(family, design.y[rows], family.inverse_link(eta), aux,
+                               _rows(design, rows))
     return _by_rows(posterior, design, compute)
 
 

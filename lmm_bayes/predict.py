@@ -33,6 +33,12 @@ otherwise — without refitting (dynamic prediction; Rizopoulos 2011, *Biometric
 The posterior of θ is not updated by the history, which is right when one individual adds
 little information about the population parameters.
 
+With observation weights (:mod:`lmm_bayes.weights`) a new measurement (``kind="response"``)
+of a Gaussian model has residual SD σ/√w on a row whose data have the weights column, and σ
+(the SD of a row of weight 1) where the data have no such column; the other families'
+prior weights do not change a new measurement's distribution. ``history=`` is not
+available for a weighted model.
+
 numpy and xarray only.
 """
 
@@ -54,6 +60,7 @@ from .residuals import ResidualDesign, sigma_covariates
 from .response import response_values
 from .summaries.population import population_means
 from .variables import VariableEvaluator, columns_used, level_label
+from .weights import observation_weights, weighted_parameters
 
 __all__ = ["NewRows", "category_probability_draws", "linear_predictor", "new_rows",
            "predict_draws"]
@@ -375,10 +382,20 @@ def _check_history_levels(conditioned: dict, rows: NewRows) -> None:
 # ----------------------------------------------------------------------------- predictions
 
 
+def _new_weights(data: pd.DataFrame, column: str | None) -> np.ndarray | None:
+    """The weights of new rows from the model's weights ``column``, checked
+    (:func:`lmm_bayes.weights.observation_weights`); None when the model has none or the
+    data lack the column (a row of weight 1)."""
+    if column is None or column not in data.columns:
+        return None
+    return observation_weights(data.reset_index(drop=True), column)
+
+
 def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: pd.DataFrame,
                   *, kind: Kind = "mean", groups: Groups = "new",
                   history: pd.DataFrame | None = None, random_seed: int | None = None,
-                  residuals: ResidualDesign | None = None) -> xr.DataArray:
+                  residuals: ResidualDesign | None = None,
+                  weights: str | None = None) -> xr.DataArray:
     """Posterior (predictive) draws for the rows of ``data`` (see the module docstring).
 
     Parameters
@@ -401,6 +418,9 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
         The model's residual design: a sigma model gives each new row its own σ. With a
         residual structure a new measurement gets the stationary residual N(0, σ²), not
         conditioned on the individual's earlier residuals.
+    weights : str, optional
+        The model's weights column: with ``kind="response"`` a Gaussian row of ``data``
+        that has it gets σ/√w (module docstring).
 
     Returns
     -------
@@ -419,6 +439,9 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
         if groups != "new":
             raise DesignError("history conditions new individuals' effects: set ",
                               Setting("groups", "new"))
+        if design.weights is not None:
+            raise DesignError("history= is not available for a model with observation "
+                              "weights")
         conditioned = history_effects(draws, design, family, history, rng, residuals)
     if groups == "marginal":
         if design.categories is not None:
@@ -435,6 +458,7 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
         mean = family.inverse_link(eta)
     aux = draws.family_parameters(family, sigma_rows(residuals, data))
     if kind == "response":
+        aux = weighted_parameters(aux, _new_weights(data, weights), family)
         trials = new_trials(design, data.reset_index(drop=True))
         if trials is not None:
             aux["trials"] = trials[None, :]

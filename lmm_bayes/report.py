@@ -184,12 +184,18 @@ def model_section(fit: Fit) -> str:
     return _section(
         "Model",
         f"<p><code>{html.escape(model.spec.formula.text)}</code></p>",
-        f"<p>Family {html.escape(model.spec.family)}; {design.n_obs} observations "
+        f"<p>Family {html.escape(model.spec.family)}; {design.n_obs} observations"
+        f"{_weighted(model.spec.weights)} "
         f"({design.n_dropped} dropped for missing values); {len(design.fixed_names)} fixed "
         f"effects; {model.likelihood} likelihood.</p>",
         *([(f"<p>Censored response: {design.censoring.describe()}; predictions are of "
             "the uncensored value.</p>")] if design.censoring is not None else []),
         f"<ul>{groups}</ul>")
+
+
+def _weighted(weights: str | None) -> str:
+    """Which column weighs the observations, for the model section."""
+    return f", weighted by <code>{html.escape(weights)}</code>" if weights else ""
 
 
 def priors_section(fit: Fit) -> str:

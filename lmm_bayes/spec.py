@@ -31,7 +31,8 @@ _CHOICES = {"na_action": ("raise", "drop"),
 class ModelSpec:
     """A model with no data: formula, family and link, prior overrides, data-coding options
     and residual structure. ``link=None`` means the family's default
-    (:mod:`lmm_bayes.families`); ``residual`` and ``sigma`` are parsed, and keep their text."""
+    (:mod:`lmm_bayes.families`); ``residual`` and ``sigma`` are parsed, and keep their text;
+    ``weights`` names the column of observation weights (:mod:`lmm_bayes.weights`)."""
 
     formula: Formula
     family: str = "gaussian"
@@ -45,6 +46,7 @@ class ModelSpec:
     residual: ResidualSpec | None = None
     sigma: SigmaSpec | None = None
     contrasts: Mapping[str, str] = field(default_factory=dict)
+    weights: str | None = None
 
     @classmethod
     def from_formula(cls, formula: str | Formula, **options) -> ModelSpec:
@@ -80,6 +82,7 @@ class ModelSpec:
         if found:
             raise SpecError(found)
         _check_censoring(parsed, options)
+        _check_weights(options.get("weights"))
         return cls(parsed, **options)
 
     @property
@@ -184,6 +187,13 @@ def _check_names(options: Mapping[str, Any], known: tuple[str, ...]) -> None:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise SpecError(f"unknown model option(s) {unknown}")
+
+
+def _check_weights(value) -> None:
+    """``weights`` is None or one column name."""
+    if value is not None and not isinstance(value, str):
+        raise SpecError(f"weights must be the name of a column of the data (text), not "
+                        f"{value!r}")
 
 
 def _formula(formula) -> Formula:

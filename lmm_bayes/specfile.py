@@ -14,6 +14,7 @@ A spec file (``models/*.toml``) names the model, its data and sampler settings::
     likelihood = "auto"          # or "marginal" / "conditional" (optional)
     residual = "ar1(visit | subject)"   # or "car1(time | subject)" (optional)
     sigma = "~ arm"              # log-linear model of the residual SD (optional)
+    weights = "w"                # column of observation weights, lme4's weights (optional)
 
     [data]
     dataset = "sleepstudy"       # a data set shipped with lmm_bayes, or

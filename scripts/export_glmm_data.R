@@ -33,3 +33,8 @@ export(arabidopsis, "arabidopsis.csv",
        c("reg", "popu", "gen", "rack", "nutrient", "amd", "status", "total_fruits"))
 cat("lme4", as.character(packageVersion("lme4")),
     "mlmRev", as.character(packageVersion("mlmRev")), "\n")
+
+# Elston et al. (2001): ticks on red grouse chicks, 403 chicks in 118 broods; the example of
+# an observation-level random effect (1 | INDEX), one level per chick
+export(lme4::grouseticks, "grouseticks.csv",
+       c("INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION", "cHEIGHT"))

@@ -140,7 +140,7 @@ def test_which_models_are_collapsed(data):
                        priors={"x": lb.Prior("student_t", nu=3, mu=0, sigma=1)})
     binary = data.assign(y=(data.y > data.y.median()).astype(int))
     model = lb.LMM("y ~ x + (1 | a) + (1 | b)", binary, family="bernoulli")
-    assert collapsed.obstacle(model.design, model.priors, "bernoulli", None) == (
+    assert collapsed.obstacle(model.design, model.priors, "bernoulli", None).startswith(
         "the bernoulli family")
 
 

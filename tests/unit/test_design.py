@@ -515,7 +515,9 @@ def test_grouping_factor_with_one_level(df):
 def test_more_levels_than_observations(df):
     assert design_error("y ~ 1 + (1 | id)", df.assign(id=range(6))) == (
         "grouping factor 'id' has 6 levels for 6 observations; "
-        "a random intercept needs fewer levels than observations"
+        "a random intercept needs fewer levels than observations; with the Gaussian family "
+        "a level per observation is not identifiable: its random intercept and the residual "
+        "are both one normal deviation per row, so only their summed variance is informed"
     )
 
 

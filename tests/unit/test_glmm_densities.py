@@ -320,3 +320,11 @@ def test_effect_draws_do_not_depend_on_the_threads():
     two = posterior.effects(draws, np.random.default_rng(3), cores=2)
     np.testing.assert_array_equal(one[1][0], two[1][0])
     assert np.ptp(one[1][0][:, 0, 0]) > 0      # the rows are distinct draws
+
+
+def test_a_centred_factors_sd_beyond_floating_point_has_no_density():
+    """exp of a log-SD past 709 is inf: the density is −inf there (a rejected point), not
+    an error from inverting the covariance's factor."""
+    model = _model("poisson", "(1 | g) + (1 | h)")
+    density = joint_density(model.design, model.priors, "poisson", None, "centered")
+    assert density.log_density(np.full(density.n_dim, 800.0))[0] == -np.inf

@@ -109,7 +109,7 @@ def test_level_loglik_equals_dense_multivariate_normal(sleepstudy, formula):
 def test_level_likelihood_needs_one_gaussian_factor(sleepstudy):
     crossed = lb.LMM("Reaction ~ Days + (1 | Subject) + (1 | Days)", sleepstudy)
     assert level_obstacle(crossed.design, "gaussian") == "2 grouping factors, not one"
-    assert level_obstacle(crossed.design, "poisson") == "the poisson family"
+    assert level_obstacle(crossed.design, "poisson").startswith("the poisson family")
     # any number of varying terms: the sampled marginal density stops at two
     three = lb.LMM("Reaction ~ Days + (Days + I(Days**2) | Subject)", sleepstudy).design
     assert level_obstacle(three, "gaussian") is None
