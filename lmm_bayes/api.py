@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # ArviZ is imported where a fit needs it (seconds at import)
 __all__ = ["LMM", "Fit", "compare", "fit"]
 
 #: what PSIS-LOO leaves out (:meth:`Fit.loo`)
-LooUnit = Literal["level", "observation"]
+LooUnit = Literal["level", "observation", "individual"]
 
 logger = logging.getLogger("lmm_bayes")
 
@@ -771,20 +771,24 @@ class Fit:
 
     def loo(self, by: LooUnit | None = None, *, refit: bool = True, **kwargs):
         """PSIS-LOO (``arviz.loo``; Vehtari, Gelman & Gabry 2017, *Statistics and
-        Computing* 27), leaving out a level or an observation at a time.
+        Computing* 27), leaving out a level, an observation or an individual at a time.
 
         Parameters
         ----------
-        by : {"level", "observation"}, optional
+        by : {"level", "observation", "individual"}, optional
             ``"level"``: leave out each level of the grouping factor with all its rows,
             whose log-likelihood is the level's marginal over its random effects, exact in
             closed form (:func:`lmm_bayes.marginal.level_loglik`): how well the model
             predicts a new subject. ``"observation"``: leave out one row at a time, given
             the random effects (kept in ``idata.log_likelihood``): how well it predicts a
             new row of a known level; the few rows of a level inform its effects, so
-            Pareto k̂ is often above 0.7. Default: ``"level"`` where the model is Gaussian
-            with one grouping factor and no residual structure or sigma formula,
-            ``"observation"`` for any other model.
+            Pareto k̂ is often above 0.7. ``"individual"``: with a residual structure,
+            whose rows of one individual are correlated, leave out each individual's rows
+            together, given the random effects (:func:`lmm_bayes.ppc.individual_loglik`;
+            for the MMRM, which has none, a new patient). Default: ``"level"`` where the
+            model is Gaussian with one grouping factor and no residual structure or sigma
+            formula, ``"individual"`` with a residual structure, ``"observation"`` for any
+            other model.
         refit : bool
             With ``by="level"``: each level whose Pareto k̂ is too high for PSIS (a subject
             unlike the others) gets its exact elpd from a refit without its rows, with the
@@ -801,10 +805,12 @@ class Fit:
         import arviz as az
 
         by = by or self._default_loo_unit
-        if by not in ("level", "observation"):
-            raise DesignError(f"by must be 'level' or 'observation', not {by!r}")
+        if by not in ("level", "observation", "individual"):
+            raise DesignError(f"by must be 'level', 'observation' or 'individual', not {by!r}")
         if by == "observation":
             return az.loo(self._observation_loglik(), **kwargs)
+        if by == "individual":
+            return az.loo(self._individual_loglik(), **kwargs)
         found = self._level_loo_obstacle
         if found is not None:
             raise DesignError(f"by='level' needs each level's likelihood in closed form: a "
@@ -863,7 +869,25 @@ class Fit:
 
     @property
     def _default_loo_unit(self) -> LooUnit:
+        if self.model.residuals is not None and self.model.residuals.serial is not None:
+            return "individual"
         return "observation" if self._level_loo_obstacle else "level"
+
+    def _individual_loglik(self) -> az.InferenceData:
+        """Each individual's log-likelihood over the residual structure's individuals
+        (:func:`lmm_bayes.ppc.individual_loglik`), computed afresh as :meth:`_level_loglik`
+        is."""
+        import arviz as az
+
+        residuals = self.model.residuals
+        if residuals is None or residuals.serial is None:
+            raise DesignError("by='individual' is for a model with a residual structure "
+                              "(residual='ar1(...)', 'us(...)'...); use by='observation' or "
+                              "by='level'")
+        data = ppc.individual_loglik(self.idata.posterior, self.model.design,
+                                     self.model.family, residuals)
+        return az.InferenceData(posterior=self.idata.posterior,
+                                log_likelihood=xr.Dataset({names.observed(): data}))
 
     def _observation_loglik(self) -> az.InferenceData:
         """``idata`` with each row's log-likelihood given the random effects (computed once

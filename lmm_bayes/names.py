@@ -42,6 +42,7 @@ __all__ = [
     "CUTPOINT",
     "CUTPOINTS",
     "FIXED",
+    "INDIVIDUAL",
     "NU",
     "OBS",
     "OUTCOME",
@@ -101,6 +102,8 @@ OUTCOME = "outcome"
 OUTCOME_PAIR = "outcome__pair"
 #: the dimension of the observed rows
 OBS = "obs"
+#: the dimension of a residual structure's individuals (their log-likelihood, for LOO)
+INDIVIDUAL = "individual"
 
 _OBSERVED = "y"
 _SD, _CORRELATION, _EFFECTS = "sd", "corr", "b"

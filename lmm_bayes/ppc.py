@@ -24,6 +24,7 @@ from .errors import DesignError
 from .families import Family
 from .posterior import PosteriorDraws
 from .residuals import ResidualDesign, SerialDesign
+from .structures import by_individual
 from .summaries.draws import check_prob
 from .weights import weighted_loglik, weighted_parameters
 
@@ -156,9 +157,9 @@ def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family,
     row's term of the weighted likelihood (:func:`lmm_bayes.weights.weighted_loglik`):
     log N(y_i; μ_i, σ²/w_i), or w_i log p(y_i | μ_i) for prior weights."""
     if residuals is not None and residuals.serial is not None:
-        raise DesignError("LOO is not available with the residual structure "
+        raise DesignError("LOO by observation is not available with the residual structure "
                           f"{residuals.serial.spec.text!r} (the rows are not conditionally "
-                          "independent)")
+                          "independent); leave out whole individuals, by='individual'")
 
     censoring = design.censoring
 
@@ -171,6 +172,47 @@ def pointwise_loglik(posterior: xr.Dataset, design: Design, family: Family,
         return weighted_loglik(family, design.y[rows], family.inverse_link(eta), aux,
                                _rows(design, rows))
     return _by_rows(posterior, design, compute)
+
+
+def individual_loglik(posterior: xr.Dataset, design: Design, family: Family,
+                      residuals: ResidualDesign) -> xr.DataArray:
+    """log p(y_i | θ⁽ˢ⁾, b⁽ˢ⁾) of each individual i of the residual structure, all its rows
+    together, per draw: the unit of PSIS-LOO when the rows of an individual are correlated.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (chain, draw, ``individual``), individuals in the order of
+        :attr:`lmm_bayes.residuals.SerialDesign.individual`.
+
+    Notes
+    -----
+    With y_ij = η_ij + σ_ij u_ij, log p(y_i) = log p(u_i) − Σ_j log σ_ij, log p(u_i) the
+    structure's density (:meth:`lmm_bayes.structures.ResidualStructure.logpdf`). Without
+    random effects (the MMRM) the individuals are independent given θ and this is
+    leave-one-individual-out; with them, it predicts a new individual's rows given its
+    level's effects.
+    """
+    serial = residuals.serial
+    structure = serial.spec.structure
+
+    def sd(draws, eta, rows):
+        aux = _parameters(draws, design, family, residuals, rows)
+        return np.broadcast_to(weighted_parameters(aux, _rows(design, rows), family)[names.SIGMA],
+                               eta.shape)
+
+    log_sd = _by_rows(posterior, design, lambda d, eta, rows: np.log(sd(d, eta, rows)))
+    u = _by_rows(posterior, design, lambda d, eta, rows: (design.y[rows] - eta) / sd(d, eta, rows))
+    draws = PosteriorDraws(posterior)
+    values = {p.name: draws.get(p.name, *_own_dims(posterior[p.name]))
+              for p in structure.parameters}
+    flat = u.values.reshape(-1, design.n_obs)
+    loglik = (structure.logpdf(flat, serial, values)
+              - by_individual(log_sd.values.reshape(-1, design.n_obs), serial))
+    chains, n_draws = draws.shape
+    return xr.DataArray(loglik.reshape(chains, n_draws, -1),
+                        dims=("chain", "draw", names.INDIVIDUAL),
+                        coords={"chain": posterior["chain"], "draw": posterior["draw"]})
 
 
 def ppc_pvalues(y: np.ndarray, y_rep: np.ndarray, stats: Sequence[str] = ("mean", "sd", "min",

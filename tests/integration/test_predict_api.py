@@ -140,7 +140,8 @@ def test_level_loo_of_a_model_without_a_closed_form_is_refused(sleepstudy):
     with pytest.raises(lb.DesignError, match="not 2 grouping factors, not one; use "
                                              "by='observation'"):
         fit.loo(by="level")
-    with pytest.raises(lb.DesignError, match="by must be 'level' or 'observation', not 'row'"):
+    with pytest.raises(lb.DesignError,
+                       match="by must be 'level', 'observation' or 'individual', not 'row'"):
         fit.loo(by="row")
 
 

@@ -297,5 +297,5 @@ def test_posterior_predictive_replicates_carry_the_structure():
     # 20 000 draws: a correlation's standard error is about 0.007
     assert np.corrcoef(e[:, 3], e[:, 1])[0, 1] == pytest.approx(0.6**2.5, abs=0.03)
     assert np.corrcoef(e[:, 3], e[:, 0])[0, 1] == pytest.approx(0.0, abs=0.03)
-    with pytest.raises(lb.DesignError, match="LOO is not available"):
+    with pytest.raises(lb.DesignError, match="LOO by observation is not available"):
         pointwise_loglik(post, model.design, model.family, model.residuals)

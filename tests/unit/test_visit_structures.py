@@ -211,3 +211,37 @@ def test_vine_correlations_follow_the_lkj_prior():
     for i, j in [(0, 1), (0, 3), (2, 3)]:
         sample = (corr[:, i, j] + 1) / 2
         assert stats.kstest(sample, stats.beta(margin, margin).cdf).pvalue > 0.001, (i, j)
+
+
+def test_individual_loglik_is_each_individuals_multivariate_normal():
+    """LOO's unit with a residual structure: each individual's rows together, log N(y_i;
+    X_i β, S_i R S_i) with S_i the visits' SDs."""
+    from lmm_bayes.ppc import individual_loglik
+
+    data = _trial(n=12)
+    model = lb.LMM("y ~ arm * visit", data, residual="us(visit | id)")
+    design, residuals = model.design, model.residuals
+    rng = np.random.default_rng(8)
+    beta = rng.normal(size=len(design.fixed_names))
+    log_sd = rng.normal(0, 0.3, size=4)
+    pairs = np.array([0.5, 0.3, 0.1, 0.4, 0.2, 0.6])
+    shape = (1, 3)
+    post = xr.Dataset({
+        names.BETA: (("chain", "draw", names.FIXED), np.broadcast_to(beta, shape + beta.shape)),
+        names.SIGMA_BETA: (("chain", "draw", names.SIGMA_FIXED),
+                           np.broadcast_to(log_sd, shape + (4,))),
+        names.RESIDUAL_CORR: (("chain", "draw", names.RESIDUAL_PAIR),
+                              np.broadcast_to(pairs, shape + (6,)))},
+        coords={names.FIXED: list(design.fixed_names),
+                names.SIGMA_FIXED: list(residuals.sigma.names)})
+    got = individual_loglik(post, design, model.family, residuals).values[0, 0]
+    serial = residuals.serial
+    corr = serial.spec.structure.correlation_draws(pairs, 4)
+    sd = np.exp(residuals.sigma.X @ log_sd)
+    mean = design.X @ beta
+    for i, value in enumerate(got):
+        rows = np.flatnonzero(serial.individual == i)
+        v = serial.visit[rows]
+        cov = corr[np.ix_(v, v)] * np.outer(sd[rows], sd[rows])
+        assert value == pytest.approx(
+            stats.multivariate_normal(mean[rows], cov).logpdf(design.y[rows]), rel=1e-10)
