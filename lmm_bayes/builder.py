@@ -340,6 +340,8 @@ def _family_parameter(parameter: Parameter, prior: Prior, start: np.ndarray | No
     options = {"transform": pm.distributions.transforms.ordered} if parameter.ordered else {}
     return _DISTRIBUTIONS[prior.dist](parameter.name, **prior.kwargs, dims=parameter.dim,
                                       initval=start, **options)
+
+
 def _censoring_inputs(design: Design) -> dict[str, np.ndarray]:
     """A censored response's codes and upper bounds by their ``pm.Data`` names; the bound
     of a row that is not interval-censored is y + 1 (never used, but finite, so that no
@@ -355,10 +357,9 @@ def response_data(design: Design, likelihood: Literal["conditional", "marginal"]
     (and a censored response's codes and upper bounds), or for the marginal likelihood the
     statistics Zᵀy, Xᵀy and yᵀy. A compiled model takes another response of the same
     design through these (``nutpie``'s ``with_data``)."""
-    if likelihood == "conditional" and design.censoring is not None:
-        return {"y_obs": design.y, **_censoring_inputs(design)}
     if likelihood == "conditional":
-        return {"y_obs": design.y}
+        censored = _censoring_inputs(design) if design.censoring is not None else {}
+        return {"y_obs": design.y, **censored}
     return _response_statistics(level_statistics(design, design.groups[0]))
 
 

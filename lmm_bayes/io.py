@@ -53,7 +53,7 @@ from . import names
 from .design import Design
 from .errors import LMMError, LoadError
 from .formula import Formula
-from .posterior import pair_values
+from .names import pair_values
 from .priors import Prior
 from .residual_spec import ResidualSpec, SigmaSpec
 from .sampling import SamplerConfig

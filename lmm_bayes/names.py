@@ -36,6 +36,8 @@ from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from typing import Literal
 
+import numpy as np
+
 __all__ = [
     "ALPHA",
     "BETA",
@@ -61,6 +63,7 @@ __all__ = [
     "SIGMA_FIXED",
     "coords",
     "correlation",
+    "correlation_matrices",
     "cutpoint_labels",
     "effects",
     "group_variable",
@@ -69,6 +72,7 @@ __all__ = [
     "pair_dim",
     "pair_labels",
     "pair_positions",
+    "pair_values",
     "pair_variables",
     "public",
     "sd",
@@ -146,6 +150,23 @@ def pair_labels(labels: Sequence[str]) -> list[str]:
     ``"(Intercept).Days"``), in the order of :func:`pair_positions`."""
     rows, columns = pair_positions(len(labels))
     return [f"{labels[i]}.{labels[j]}" for i, j in zip(rows, columns)]
+
+
+def correlation_matrices(pairs: np.ndarray, n: int) -> np.ndarray:
+    """Correlation matrices (..., n, n) from their pairs (..., n(n − 1)/2) in the order of
+    :func:`pair_positions`: R_ij = R_ji = the pair's value, R_ii = 1."""
+    rows, columns = pair_positions(n)
+    matrix = np.broadcast_to(np.eye(n), (*pairs.shape[:-1], n, n)).copy()
+    matrix[..., rows, columns] = pairs
+    matrix[..., columns, rows] = pairs
+    return matrix
+
+
+def pair_values(matrices: np.ndarray) -> np.ndarray:
+    """The pairs (..., n(n − 1)/2) of correlation matrices (..., n, n): the inverse of
+    :func:`correlation_matrices`."""
+    rows, columns = pair_positions(matrices.shape[-1])
+    return matrices[..., rows, columns]
 
 
 def pair_variables(present: Iterable[str]) -> dict[str, str]:

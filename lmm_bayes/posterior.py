@@ -13,24 +13,7 @@ from . import names
 from .families import Family
 from .residuals import residual_sd_draws
 
-__all__ = ["PosteriorDraws", "correlation_matrices", "covariance_draws", "pair_values"]
-
-
-def correlation_matrices(pairs: np.ndarray, n: int) -> np.ndarray:
-    """Correlation matrices (..., n, n) from their pairs (..., n(n − 1)/2) in the order of
-    :func:`lmm_bayes.names.pair_positions`: R_ij = R_ji = the pair's value, R_ii = 1."""
-    rows, columns = names.pair_positions(n)
-    matrix = np.broadcast_to(np.eye(n), (*pairs.shape[:-1], n, n)).copy()
-    matrix[..., rows, columns] = pairs
-    matrix[..., columns, rows] = pairs
-    return matrix
-
-
-def pair_values(matrices: np.ndarray) -> np.ndarray:
-    """The pairs (..., n(n − 1)/2) of correlation matrices (..., n, n): the inverse of
-    :func:`correlation_matrices`."""
-    rows, columns = names.pair_positions(matrices.shape[-1])
-    return matrices[..., rows, columns]
+__all__ = ["PosteriorDraws", "covariance_draws"]
 
 
 def covariance_draws(posterior: xr.Dataset, group: str) -> np.ndarray:
@@ -47,7 +30,7 @@ def covariance_draws(posterior: xr.Dataset, group: str) -> np.ndarray:
     if names.correlation(group) in posterior:
         pairs = posterior[names.correlation(group)].transpose(
             "chain", "draw", names.pair_dim(group)).values
-        corr = correlation_matrices(pairs, sd.shape[-1])
+        corr = names.correlation_matrices(pairs, sd.shape[-1])
     else:
         corr = np.eye(sd.shape[-1])
     return sd[..., :, None] * sd[..., None, :] * corr

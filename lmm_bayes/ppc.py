@@ -23,7 +23,7 @@ from .design import Design
 from .errors import DesignError
 from .families import Family
 from .posterior import PosteriorDraws
-from .residuals import ResidualDesign, SerialDesign
+from .residuals import ResidualDesign, SerialDesign, residual_sd_draws
 from .structures import by_individual
 from .summaries.draws import check_prob
 from .weights import weighted_loglik, weighted_parameters
@@ -196,19 +196,16 @@ def individual_loglik(posterior: xr.Dataset, design: Design, family: Family,
     serial = residuals.serial
     structure = serial.spec.structure
 
-    def sd(draws, eta, rows):
-        aux = _parameters(draws, design, family, residuals, rows)
-        return np.broadcast_to(weighted_parameters(aux, _rows(design, rows), family)[names.SIGMA],
-                               eta.shape)
-
-    log_sd = _by_rows(posterior, design, lambda d, eta, rows: np.log(sd(d, eta, rows)))
-    u = _by_rows(posterior, design, lambda d, eta, rows: (design.y[rows] - eta) / sd(d, eta, rows))
+    residual = _by_rows(posterior, design, lambda d, eta, rows: design.y[rows] - eta).values
+    sigma_X = residuals.sigma.X if residuals.sigma is not None else None
+    sd = weighted_parameters({names.SIGMA: residual_sd_draws(posterior, sigma_X)},
+                             design.weights, family)[names.SIGMA]
+    sd = np.broadcast_to(sd, residual.shape).reshape(-1, design.n_obs)
     draws = PosteriorDraws(posterior)
     values = {p.name: draws.get(p.name, *_own_dims(posterior[p.name]))
               for p in structure.parameters}
-    flat = u.values.reshape(-1, design.n_obs)
-    loglik = (structure.logpdf(flat, serial, values)
-              - by_individual(log_sd.values.reshape(-1, design.n_obs), serial))
+    u = residual.reshape(-1, design.n_obs) / sd
+    loglik = structure.logpdf(u, serial, values) - by_individual(np.log(sd), serial)
     chains, n_draws = draws.shape
     return xr.DataArray(loglik.reshape(chains, n_draws, -1),
                         dims=("chain", "draw", names.INDIVIDUAL),

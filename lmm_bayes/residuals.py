@@ -240,7 +240,7 @@ def sigma_design(sigma: SigmaSpec, ev: VariableEvaluator, n: int) -> SigmaDesign
 def implied_sigma(residual: ResidualSpec) -> SigmaSpec | None:
     """The sigma formula of a structure with one SD per visit (``us``, ``csh``, ``toeph``):
     ``~ 0 + C(visit)``, or ``~ 0 + C(visit):C(arm)`` with ``by = arm``; else None."""
-    if not getattr(residual.structure, "heterogeneous", False):
+    if not residual.structure.heterogeneous:
         return None
     cell = f"C({residual.time})" + (f":C({residual.by})" if residual.by else "")
     return parse_sigma(f"~ 0 + {cell}")

@@ -173,8 +173,7 @@ def parse_formulas(formulas: Sequence[str | Formula]) -> tuple[Formula, ...]:
 
 def _check_heterogeneous(residual: ResidualSpec | None, sigma: SigmaSpec | None) -> None:
     """A structure with one SD per visit takes no sigma formula: it is its own."""
-    if residual is not None and sigma is not None and getattr(residual.structure,
-                                                              "heterogeneous", False):
+    if residual is not None and sigma is not None and residual.structure.heterogeneous:
         name = residual.structure.name
         raise SpecError(Setting("residual", residual.text),
                         f": {name} has one residual SD per visit already (its sigma formula "

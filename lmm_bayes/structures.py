@@ -98,6 +98,9 @@ class ResidualStructure(ABC):
         As written in the ``residual`` option (``"ar1"``).
     whole_times : bool
         Whether the time variable must hold whole numbers (visit numbers).
+    heterogeneous : bool
+        Whether the structure brings one residual SD per visit (and arm), the sigma formula
+        of :func:`lmm_bayes.residuals.implied_sigma`.
     parameters : tuple of Parameter
         The structure's parameters (class attribute).
     per_arm : bool
@@ -109,6 +112,7 @@ class ResidualStructure(ABC):
 
     name: str
     whole_times: bool = False
+    heterogeneous: bool = False
     parameters: ClassVar[tuple[Parameter, ...]] = ()
     per_arm: ClassVar[bool] = False
     categorical_times: ClassVar[bool] = False

@@ -48,7 +48,18 @@ from scipy import stats
 from .distributions import Prior
 from .errors import DesignError, PriorError, Setting
 from .families import Parameter
-from .names import OBS, RESIDUAL_BY, RESIDUAL_CORR, RESIDUAL_LAG, RESIDUAL_PAIR, RHO, RHO_LAG
+from .names import (
+    OBS,
+    RESIDUAL_BY,
+    RESIDUAL_CORR,
+    RESIDUAL_LAG,
+    RESIDUAL_PAIR,
+    RHO,
+    RHO_LAG,
+    correlation_matrices,
+    pair_labels,
+    pair_positions,
+)
 from .structures import ResidualStructure, SerialDesign, bounded, by_individual, uniform
 
 __all__ = ["CompoundSymmetry", "Toeplitz", "Unstructured", "VisitPattern", "VisitStructure",
@@ -105,13 +116,27 @@ def _row_logp_tensor(u, corr, patterns: list[VisitPattern], n: int):
     return out
 
 
+def _pattern_cholesky(corr: np.ndarray, pattern: VisitPattern) -> np.ndarray:
+    """Per draw, the Cholesky factor (S, m, m) of R over the pattern's arm and visits, from
+    R per draw and arm ``corr`` (S, arms, K, K)."""
+    return np.linalg.cholesky(corr[:, pattern.arm][:, pattern.visits][:, :, pattern.visits])
+
+
+def _flat_draws(value, lead: tuple[int, ...], own: int) -> np.ndarray:
+    """A parameter's draws with leading shape ``lead`` (to which they may broadcast) and
+    ``own`` axes of their own, the draws flattened to one axis: (S, own axes...)."""
+    value = np.asarray(value, dtype=float)
+    value = np.broadcast_to(value, lead + value.shape[value.ndim - own:])
+    return value.reshape((-1,) + value.shape[len(lead):])
+
+
 def _draw_rows(corr: np.ndarray, patterns: list[VisitPattern], n: int,
                rng: np.random.Generator) -> np.ndarray:
     """Draws of u (S, n) given R per draw and arm ``corr`` (S, arms, K, K): each
     individual's visits drawn together as L z, z ~ N(0, I)."""
     u = np.zeros((corr.shape[0], n))
     for p in patterns:
-        chol = np.linalg.cholesky(corr[:, p.arm][:, p.visits][:, :, p.visits])
+        chol = _pattern_cholesky(corr, p)
         z = rng.standard_normal((corr.shape[0],) + p.rows.shape)
         u[:, p.rows] = np.einsum("sij,spj->spi", chol, z)
     return u
@@ -119,18 +144,13 @@ def _draw_rows(corr: np.ndarray, patterns: list[VisitPattern], n: int,
 
 @dataclass(frozen=True)
 class VisitStructure(ResidualStructure):
-    """A correlation across visits, per arm (see the module docstring).
+    """A correlation across visits, per arm (see the module docstring); ``us``, ``csh`` and
+    ``toeph`` are heterogeneous, with one residual SD per visit (and arm)."""
 
-    Attributes
-    ----------
-    heterogeneous : bool
-        Whether the structure has one residual SD per visit (and arm): ``us``, ``csh``,
-        ``toeph``.
-    """
-
-    heterogeneous: bool = False
     per_arm: ClassVar[bool] = True
     categorical_times: ClassVar[bool] = True
+    #: the parameter's dims besides the arms' (the pairs of visits, the lags)
+    _own_dims: ClassVar[tuple[str, ...]] = ()
 
     @property
     def parameter(self) -> Parameter:
@@ -149,8 +169,6 @@ class VisitStructure(ResidualStructure):
     def dims(self, design: SerialDesign) -> tuple[str, ...]:
         """The parameter's dims: ``residual__by`` with ``by``, then its own."""
         return ((RESIDUAL_BY,) if design.spec.by else ()) + self._own_dims
-
-    _own_dims: ClassVar[tuple[str, ...]] = ()
 
     def coords(self, design: SerialDesign) -> dict[str, list[str]]:
         """The coordinates of :meth:`dims`."""
@@ -182,10 +200,8 @@ class VisitStructure(ResidualStructure):
     def _correlations(self, values, design: SerialDesign, lead: tuple[int, ...]) -> np.ndarray:
         """R per draw and arm, (S, arms, K, K), the S draws flattened from ``lead``, the
         leading shape of the parameter's draws in ``values`` (which may broadcast)."""
-        value = np.asarray(values[self.parameter.name], dtype=float)
-        own = len(self._own_dims) + bool(design.spec.by)
-        value = np.broadcast_to(value, lead + value.shape[value.ndim - own:])
-        value = value.reshape((-1,) + value.shape[len(lead):])
+        value = _flat_draws(values[self.parameter.name], lead,
+                            len(self._own_dims) + bool(design.spec.by))
         if not design.spec.by:
             value = value[:, None]
         return self.correlation_draws(value, len(design.visit_labels))
@@ -196,7 +212,7 @@ class VisitStructure(ResidualStructure):
         corr = self._correlations(values, design, lead)
         rows = np.empty_like(flat)
         for p in visit_patterns(design):
-            chol = np.linalg.cholesky(corr[:, p.arm][:, p.visits][:, :, p.visits])
+            chol = _pattern_cholesky(corr, p)
             z = np.linalg.solve(chol[:, None], flat[:, p.rows][..., None])[..., 0]
             diag = np.diagonal(chol, axis1=-2, axis2=-1)
             rows[:, p.rows] = stats.norm.logpdf(z) - np.log(diag)[:, None, :]
@@ -215,9 +231,7 @@ class VisitStructure(ResidualStructure):
         visit named plus one, enough for every structure here."""
         visits = np.asarray(times, dtype=int)
         lead = np.shape(u)[:-1]
-        value = np.asarray(values[self.parameter.name], dtype=float)
-        value = np.broadcast_to(value, lead + value.shape[value.ndim - len(self._own_dims):])
-        value = value.reshape((-1,) + value.shape[len(lead):])
+        value = _flat_draws(values[self.parameter.name], lead, len(self._own_dims))
         corr = self.correlation_draws(value, int(max(visits.max(), time)) + 1)
         cross = corr[:, int(time), visits]
         weights = np.linalg.solve(corr[:, visits][:, :, visits], cross[..., None])[..., 0]
@@ -225,16 +239,6 @@ class VisitStructure(ResidualStructure):
         mean = np.einsum("sm,sm->s", weights, flat)
         var = 1.0 - np.einsum("sm,sm->s", weights, cross)
         return mean.reshape(lead), np.sqrt(var).reshape(lead)
-
-
-def _pairs_to_matrix(pairs: np.ndarray, k: int) -> np.ndarray:
-    """Correlation matrices (..., K, K) from their pairs (..., K(K−1)/2) in the order of
-    :func:`lmm_bayes.names.pair_positions`."""
-    out = np.broadcast_to(np.eye(k), pairs.shape[:-1] + (k, k)).copy()
-    rows, columns = np.triu_indices(k, 1)
-    out[..., rows, columns] = pairs
-    out[..., columns, rows] = pairs
-    return out
 
 
 def _vine_order(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -277,8 +281,6 @@ class Unstructured(VisitStructure):
     _own_dims: ClassVar[tuple[str, ...]] = (RESIDUAL_PAIR,)
 
     def _own_coords(self, visits):
-        from .names import pair_labels
-
         return {RESIDUAL_PAIR: pair_labels(visits)}
 
     def check_prior(self, key, prior):
@@ -291,10 +293,11 @@ class Unstructured(VisitStructure):
         """Each arm needs more individuals than visits, and each pair of visits observed
         together in one of them, for its correlations to be informed."""
         labels, spec = design.visit_labels, design.spec
+        patterns = visit_patterns(design)
         for arm, arm_label in enumerate(design.arm_labels):
             together = np.zeros((len(labels), len(labels)), bool)
             people = 0
-            for p in visit_patterns(design):
+            for p in patterns:
                 if p.arm == arm:
                     together[np.ix_(p.visits, p.visits)] = True
                     people += len(p.rows)
@@ -319,14 +322,14 @@ class Unstructured(VisitStructure):
         b = prior.kwargs["eta"] + (k - 2 - below[1]) / 2.0
         unit = pm.Beta(f"{RESIDUAL_CORR}_cpc_unit", alpha=b, beta=b, shape=shape)
         corr = _vine_correlation(2.0 * unit - 1.0, k)
-        rows, columns = np.triu_indices(k, 1)
+        rows, columns = pair_positions(k)
         pairs = corr[:, rows, columns]
         pm.Deterministic(RESIDUAL_CORR, pairs if design.spec.by else pairs[0],
                          dims=self.dims(design))
         return corr
 
     def correlation_draws(self, value, n_visits):
-        return _pairs_to_matrix(value, round((1 + np.sqrt(1 + 8 * value.shape[-1])) / 2))
+        return correlation_matrices(value, round((1 + np.sqrt(1 + 8 * value.shape[-1])) / 2))
 
 
 @dataclass(frozen=True)

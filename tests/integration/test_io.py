@@ -15,7 +15,7 @@ import lmm_bayes as lb
 from lmm_bayes import names
 from lmm_bayes.cli import main
 from lmm_bayes.io import paired
-from lmm_bayes.posterior import correlation_matrices
+from lmm_bayes.names import correlation_matrices
 from lmm_bayes.sampling import SamplerConfig
 
 TABLES = {

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 import lmm_bayes as lb
-from lmm_bayes.posterior import correlation_matrices
+from lmm_bayes.names import correlation_matrices
 from lmm_bayes.priors import Prior
 
 FORMULAS = ["Reaction ~ Days + (Days | Subject)", "Reaction ~ Days + (Days || Subject)",

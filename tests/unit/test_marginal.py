@@ -15,7 +15,8 @@ from lmm_bayes.marginal import (
     level_statistics,
     obstacle,
 )
-from lmm_bayes.posterior import correlation_matrices, covariance_draws
+from lmm_bayes.names import correlation_matrices
+from lmm_bayes.posterior import covariance_draws
 
 
 @pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",

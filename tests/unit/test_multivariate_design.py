@@ -13,7 +13,7 @@ from scipy import stats
 from lmm_bayes.errors import DesignError, PriorError, SpecError
 from lmm_bayes.formula import parse_formula
 from lmm_bayes.multivariate import build_multivariate_design, build_multivariate_priors
-from lmm_bayes.posterior import correlation_matrices
+from lmm_bayes.names import correlation_matrices
 from lmm_bayes.priors import Prior
 from lmm_bayes.spec import parse_formulas
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lmm_bayes.posterior import PosteriorDraws, correlation_matrices, pair_values
+from lmm_bayes.names import correlation_matrices, pair_values
+from lmm_bayes.posterior import PosteriorDraws
 
 CHAINS, DRAWS = 2, 3
 

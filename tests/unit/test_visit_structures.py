@@ -245,3 +245,23 @@ def test_individual_loglik_is_each_individuals_multivariate_normal():
         cov = corr[np.ix_(v, v)] * np.outer(sd[rows], sd[rows])
         assert value == pytest.approx(
             stats.multivariate_normal(mean[rows], cov).logpdf(design.y[rows]), rel=1e-10)
+
+
+def test_individual_loglik_with_one_sigma():
+    """Compound symmetry with the one σ (no sigma formula): log N(y_i; X_i β, σ² R)."""
+    from lmm_bayes.ppc import individual_loglik
+
+    model = lb.LMM("y ~ visit", _trial(n=10), residual="cs(visit | id)")
+    design, serial = model.design, model.residuals.serial
+    beta = np.linspace(-0.5, 0.5, len(design.fixed_names))
+    post = xr.Dataset({names.BETA: (("chain", "draw", names.FIXED), beta[None, None]),
+                       names.SIGMA: (("chain", "draw"), [[1.3]]),
+                       names.RHO: (("chain", "draw"), [[0.4]])},
+                      coords={names.FIXED: list(design.fixed_names)})
+    got = individual_loglik(post, design, model.family, model.residuals).values[0, 0]
+    mean = design.X @ beta
+    for i, value in enumerate(got):
+        rows = np.flatnonzero(serial.individual == i)
+        cov = 1.3**2 * (0.6 * np.eye(len(rows)) + 0.4)
+        assert value == pytest.approx(
+            stats.multivariate_normal(mean[rows], cov).logpdf(design.y[rows]), rel=1e-10)
