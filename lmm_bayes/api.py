@@ -632,9 +632,16 @@ class Fit:
 
     def predict(self, data: pd.DataFrame | None = None, *, kind: Kind = "mean",
                 groups: Groups = "new", history: pd.DataFrame | None = None,
-                random_seed: int | None = None, prob: float = 0.95) -> pd.DataFrame:
+                random_seed: int | None = None, prob: float = 0.95, path=None
+                ) -> pd.DataFrame:
         """Predictions for the rows of ``data``: ``estimate`` (posterior mean), ``std_error``,
         ``conf_low``, ``conf_high``, with the index of ``data``.
+
+        ``data`` may also be a Dask DataFrame or a path of Parquet files: the rows are then
+        predicted partition by partition, with these columns added, as a Dask DataFrame or,
+        with ``path=``, written as Parquet to that directory
+        (:func:`lmm_bayes.distributed.rows.predict`, whose random draws are keyed by level
+        and row so that they do not depend on the partitioning).
 
         Only the estimates, as brms's ``fitted()`` and statsmodels' ``get_prediction``
         give them: join them to the rows with ``data.join(fit.predict(data))`` (the command
@@ -671,11 +678,65 @@ class Fit:
         random_seed : int, optional
         prob : float
             Mass of the central interval.
+        path : str or Path, optional
+            With partitioned ``data``: the directory to write the rows with their
+            predictions to, one Parquet file per partition.
         """
+        if self._partitioned(data, path, history):
+            from .distributed import rows
+
+            return rows.predict(self, data, kind=kind, groups=groups,
+                                random_seed=random_seed, prob=prob, path=path)
         data = self._fitted_rows() if data is None else data
         draws = self.predict_draws(data, kind=kind, groups=groups, history=history,
                                    random_seed=random_seed)
         return pd.DataFrame(interval_columns(draws.values, prob), index=data.index)
+
+    @staticmethod
+    def _partitioned(data, path, history) -> bool:
+        """Whether ``data`` are rows by partition (a Dask DataFrame or Parquet path), which
+        take ``path=`` and no ``history=``; DesignError for a mismatch."""
+        from .distributed.rows import is_partitioned
+
+        partitioned = is_partitioned(data)
+        if not partitioned and path is not None:
+            raise DesignError("path= writes results partition by partition: give the rows as "
+                              "a Dask DataFrame or a path of Parquet files")
+        if partitioned and history is not None:
+            raise DesignError("history= is not available for rows by partition; predict "
+                              "the new individuals' rows from a pandas DataFrame")
+        return partitioned
+
+    def fitted(self, data=None, *, prob: float = 0.95, path=None):
+        """Fitted values of the training rows: each row's expected outcome with its
+        levels' effects, as :meth:`predict` with no data gives them. ``data`` (the training
+        data as a Dask DataFrame or Parquet path) or ``path=`` computes them partition by
+        partition (:func:`lmm_bayes.distributed.rows.fitted`)."""
+        if data is None and path is None:
+            return self.predict(groups="conditional", prob=prob)
+        from .distributed import rows
+
+        return rows.fitted(self, self._training_source(data), prob=prob, path=path)
+
+    def residuals(self, data=None, *, prob: float = 0.95, path=None):
+        """Residuals of the training rows: the posterior of y_i − E[y_i | θ, b] summarised
+        as :meth:`predict` summarises (brms's ``residuals(type = "ordinary")``). ``data``
+        and ``path=`` as :meth:`fitted`."""
+        if data is None and path is None:
+            rows = self._fitted_rows()
+            draws = self.model.design.y - self.predict_draws(rows, groups="conditional").values
+            return pd.DataFrame(interval_columns(draws, prob), index=rows.index)
+        from .distributed import rows
+
+        return rows.residuals(self, self._training_source(data), prob=prob, path=path)
+
+    def _training_source(self, data):
+        """The training rows by partition: ``data``, or the fitted data as one partition."""
+        if data is not None:
+            return data
+        import dask.dataframe as dd
+
+        return dd.from_pandas(self.model.data, npartitions=1)
 
     def category_probabilities(self, data: pd.DataFrame | None = None, *,
                                groups: Groups = "new", random_seed: int | None = None,
@@ -701,10 +762,17 @@ class Fit:
     def exceedance(self, data: pd.DataFrame, threshold: float, *,
                    direction: risk.Direction = ">", kind: Kind = "response",
                    groups: Groups = "new", history: pd.DataFrame | None = None,
-                   random_seed: int | None = None) -> pd.DataFrame:
+                   random_seed: int | None = None, path=None) -> pd.DataFrame:
         """P(outcome ⋈ threshold) for each row of ``data``, e.g. P(HbA1c > 7% at the next
         visit): a DataFrame with ``probability`` (see :func:`lmm_bayes.risk.exceedance`).
-        ``threshold`` must be a finite number (DesignError otherwise)."""
+        ``threshold`` must be a finite number (DesignError otherwise). Partitioned
+        ``data`` and ``path=`` as in :meth:`predict`
+        (:func:`lmm_bayes.distributed.rows.exceedance`)."""
+        if self._partitioned(data, path, history):
+            from .distributed import rows
+
+            return rows.exceedance(self, data, threshold, direction=direction, kind=kind,
+                                   groups=groups, random_seed=random_seed, path=path)
         draws = self.predict_draws(data, kind=kind, groups=groups, history=history,
                                    random_seed=random_seed)
         flat = draws.values.reshape(-1, draws.sizes[names.OBS])

@@ -11,7 +11,7 @@ numpy and xarray only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ from .summaries.draws import check_prob
 from .weights import weighted_loglik, weighted_parameters
 
 __all__ = ["STATISTICS", "fitted_linear_predictor", "pointwise_loglik", "ppc_pvalues",
-           "replicate", "statistic", "with_exact_pointwise"]
+           "pvalue_table", "replicate", "statistic", "with_exact_pointwise"]
 
 CHUNK_ROWS = 4096
 
@@ -232,16 +232,25 @@ def ppc_pvalues(y: np.ndarray, y_rep: np.ndarray, stats: Sequence[str] = ("mean"
         ``conf_high`` (central ``prob`` interval of T(y_rep)) and ``p_value`` =
         (1/S) Σ_s 1[T(y_rep⁽ˢ⁾) ≥ T(y)].
     """
+    return pvalue_table({name: float(statistic(y, name, index)) for name in stats},
+                        {name: statistic(y_rep, name, index) for name in stats}, prob)
+
+
+def pvalue_table(observed: Mapping[str, float], replicated: Mapping[str, np.ndarray],
+                 prob: float = 0.95) -> pd.DataFrame:
+    """The table of :func:`ppc_pvalues` from statistics already computed: T(y) and the
+    draws of T(y_rep) (S,) of each statistic, by name (e.g. combined over partitions,
+    :func:`lmm_bayes.distributed.rows.ppc_pvalues`)."""
     tail = (1 - check_prob(prob)) / 2
     records = []
-    for name in stats:
-        observed = float(statistic(y, name, index))
-        replicated = statistic(y_rep, name, index)
-        low, high = np.quantile(replicated, [tail, 1 - tail])
-        records.append({"statistic": name, "observed": observed,
-                        "replicated": float(replicated.mean()), "conf_low": float(low),
+    for name, observed_value in observed.items():
+        observed_value = float(observed_value)
+        values = np.asarray(replicated[name], float)
+        low, high = np.quantile(values, [tail, 1 - tail])
+        records.append({"statistic": name, "observed": observed_value,
+                        "replicated": float(values.mean()), "conf_low": float(low),
                         "conf_high": float(high),
-                        "p_value": float((replicated >= observed).mean())})
+                        "p_value": float((values >= observed_value).mean())})
     return pd.DataFrame.from_records(records)
 
 

@@ -44,6 +44,7 @@ numpy and xarray only.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -62,8 +63,8 @@ from .summaries.population import population_means
 from .variables import VariableEvaluator, columns_used, level_label
 from .weights import observation_weights, weighted_parameters
 
-__all__ = ["NewRows", "category_probability_draws", "linear_predictor", "new_rows",
-           "predict_draws"]
+__all__ = ["KeyedRandom", "NewRows", "category_probability_draws", "linear_predictor",
+           "new_rows", "predict_draws"]
 
 Groups = Literal["conditional", "new", "population", "marginal"]
 Kind = Literal["mean", "response"]
@@ -103,6 +104,40 @@ def sigma_rows(residuals: ResidualDesign | None, data: pd.DataFrame) -> np.ndarr
     if residuals is None or residuals.sigma is None:
         return None
     return sigma_covariates(residuals.sigma, data.reset_index(drop=True))
+
+
+@dataclass(frozen=True)
+class KeyedRandom:
+    """Random draws keyed by what they belong to, so that a row's prediction does not depend
+    on the rows predicted with it (e.g. on how a data set is split into partitions).
+
+    A new level ℓ of factor g takes its effects from a generator seeded by
+    (``seed``, g, ℓ), the same in every call, and row i its response draws from one seeded
+    by (``seed``, ``rows[i]``): ``rows`` holds each row's key, e.g. its position in the whole
+    data set. Without ``rows`` only the levels are keyed (the response is not drawn).
+
+    Notes
+    -----
+    Seeds are :class:`numpy.random.SeedSequence` entropy lists; a label enters as the first
+    8 bytes of its SHA-256 digest, which is the same in every process (Python's ``hash`` of
+    text is not).
+    """
+
+    seed: int
+    rows: np.ndarray | None = None
+
+    def level(self, factor: str, label: str) -> np.random.Generator:
+        """The generator of level ``label``'s effects in ``factor``."""
+        return np.random.default_rng([self.seed, 1, _digest(factor), _digest(label)])
+
+    def row(self, position: int) -> np.random.Generator:
+        """The generator of the response draws of the row at ``position`` (its key)."""
+        return np.random.default_rng([self.seed, 2, int(self.rows[position])])
+
+
+def _digest(text: str) -> int:
+    """A 64-bit integer of ``text`` that is the same in every process."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
 # ----------------------------------------------------------------------------- new data
@@ -199,17 +234,24 @@ def _require_known(group: GroupingFactor, rows: NewRows) -> None:
 
 
 def _unseen_effects(draws: PosteriorDraws, group: GroupingFactor, rows: NewRows,
-                    rng: np.random.Generator, given=None) -> np.ndarray:
+                    rng: np.random.Generator, given=None,
+                    keyed: KeyedRandom | None = None) -> np.ndarray:
     """z_gᵀ b_g,ℓ on the rows of levels unseen in the fit, zero on the others, per draw
-    (S, m): one draw of b_g,ℓ ~ N(0, Σ_g) per level, shared by its rows, unless ``given``
-    = (labels, effects) holds the level's effects already drawn (from a history)."""
+    (S, m): one draw of b_g,ℓ ~ N(0, Σ_g) per level, shared by its rows (from ``rng``, or
+    from the level's own generator with ``keyed``), unless ``given`` = (labels, effects)
+    holds the level's effects already drawn (from a history)."""
     name = group.name
     unseen = rows.codes[name] < 0
     out = np.zeros((draws.shape[0] * draws.shape[1], rows.n_rows))
     if not unseen.any():
         return out
     new_labels, which = np.unique(rows.labels[name][unseen], return_inverse=True)
-    fresh = new_level_effects(draws.cholesky(name), len(new_labels), rng)
+    chol = draws.cholesky(name)
+    if keyed is None:
+        fresh = new_level_effects(chol, len(new_labels), rng)
+    else:
+        fresh = np.concatenate([new_level_effects(chol, 1, keyed.level(name, label))
+                                for label in new_labels], axis=1)
     if given is not None:
         position = {lv: k for k, lv in enumerate(given[0])}
         for k, lv in enumerate(new_labels):
@@ -220,12 +262,13 @@ def _unseen_effects(draws: PosteriorDraws, group: GroupingFactor, rows: NewRows,
 
 
 def linear_predictor(draws: PosteriorDraws, design: Design, rows: NewRows, groups: Groups,
-                     rng: np.random.Generator, conditioned=None, skip: str | None = None
-                     ) -> np.ndarray:
+                     rng: np.random.Generator, conditioned=None, skip: str | None = None,
+                     keyed: KeyedRandom | None = None) -> np.ndarray:
     """η per draw and row (S, m): the known levels' effects
     (:meth:`~lmm_bayes.posterior.PosteriorDraws.linear_predictor`), the rows' offset and,
     with ``groups="new"``,
-    fresh effects of unseen levels; ``conditioned`` maps a factor to the (labels, effects)
+    fresh effects of unseen levels (each from its own generator with ``keyed``);
+    ``conditioned`` maps a factor to the (labels, effects)
     of new levels drawn given a history; ``skip`` leaves one factor out."""
     factors = [] if groups == "population" else [g for g in design.groups if g.name != skip]
     if groups == "conditional":
@@ -234,7 +277,8 @@ def linear_predictor(draws: PosteriorDraws, design: Design, rows: NewRows, group
     eta = draws.linear_predictor(rows.X, [(g.name, rows.Z[g.name], rows.codes[g.name])
                                           for g in factors])
     for group in factors:
-        eta += _unseen_effects(draws, group, rows, rng, (conditioned or {}).get(group.name))
+        eta += _unseen_effects(draws, group, rows, rng, (conditioned or {}).get(group.name),
+                               keyed)
     if rows.offset is not None:
         eta += rows.offset
     return eta
@@ -391,11 +435,27 @@ def _new_weights(data: pd.DataFrame, column: str | None) -> np.ndarray | None:
     return observation_weights(data.reset_index(drop=True), column)
 
 
+def _draw_response(family: Family, mean: np.ndarray, aux: dict, rng: np.random.Generator,
+                   keyed: KeyedRandom | None) -> np.ndarray:
+    """The family's draws around ``mean`` (S, m): from ``rng``, or with ``keyed`` row by
+    row, each row from its own generator."""
+    if keyed is None or keyed.rows is None:
+        return family.draw(mean, aux, rng)
+    m = mean.shape[1]
+    out = np.empty_like(mean, dtype=float)
+    for i in range(m):
+        own = {k: (v[:, i:i + 1] if v.ndim == 2 and v.shape[1] == m else v)
+               for k, v in aux.items()}
+        out[:, i:i + 1] = family.draw(mean[:, i:i + 1], own, keyed.row(i))
+    return out
+
+
 def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: pd.DataFrame,
                   *, kind: Kind = "mean", groups: Groups = "new",
                   history: pd.DataFrame | None = None, random_seed: int | None = None,
                   residuals: ResidualDesign | None = None,
-                  weights: str | None = None) -> xr.DataArray:
+                  weights: str | None = None, keyed: KeyedRandom | None = None
+                  ) -> xr.DataArray:
     """Posterior (predictive) draws for the rows of ``data`` (see the module docstring).
 
     Parameters
@@ -421,6 +481,11 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
     weights : str, optional
         The model's weights column: with ``kind="response"`` a Gaussian row of ``data``
         that has it gets σ/√w (module docstring).
+    keyed : KeyedRandom, optional
+        Draw new levels' effects and (with its ``rows``) each row's response from their
+        own generators instead of one from ``random_seed``, so that a row's prediction
+        does not depend on the other rows of ``data`` (predictions by partition,
+        :mod:`lmm_bayes.distributed.rows`).
 
     Returns
     -------
@@ -454,7 +519,7 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
     else:
         rows = new_rows(design, data, groups)
         _check_history_levels(conditioned or {}, rows)
-        eta = linear_predictor(draws, design, rows, groups, rng, conditioned)
+        eta = linear_predictor(draws, design, rows, groups, rng, conditioned, keyed=keyed)
         mean = family.inverse_link(eta)
     aux = draws.family_parameters(family, sigma_rows(residuals, data))
     if kind == "response":
@@ -462,7 +527,7 @@ def predict_draws(posterior: xr.Dataset, design: Design, family: Family, data: p
         trials = new_trials(design, data.reset_index(drop=True))
         if trials is not None:
             aux["trials"] = trials[None, :]
-        mean = family.draw(mean, aux, rng)
+        mean = _draw_response(family, mean, aux, rng, keyed)
     else:
         mean = family.expected_value(mean, aux)
     chains, n_draws = draws.shape

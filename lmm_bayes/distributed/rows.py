@@ -1,0 +1,518 @@
+"""Everything that needs rows, partition by partition of a Dask DataFrame: predictions and
+exceedance probabilities for new rows, fitted values and residuals of the training rows,
+and posterior predictive statistics.
+
+Each partition is evaluated on its own, with the population parameters and the random
+effects of only the levels present in it (``effects(group, labels)``: the posterior's
+draws of those levels), by the in-memory functions (:func:`lmm_bayes.predict.predict_draws`),
+so a row's result is the in-memory one. What is random is keyed, so that results do not
+depend on how the rows are split into partitions (:class:`lmm_bayes.predict.KeyedRandom`):
+
+- a new level's effects (``groups="new"``) come from a generator seeded by
+  (``random_seed``, factor, level label), shared by its rows in every partition;
+- a new measurement (``kind="response"``, exceedance, PPC replicates) of row i comes from a
+  generator seeded by (``random_seed``, i), i the row's position in the whole data set
+  (partitions in order).
+
+The in-memory ``fit.predict(frame, random_seed=s)`` draws the same quantities from one
+generator for all rows, so with new levels or ``kind="response"`` its numbers differ from
+these by Monte Carlo error; means (``kind="mean"``) of known levels are equal.
+
+The functions take any fit with this protocol: ``posterior`` (population parameters),
+``effects``, and the model's design, family and residual options
+(:func:`row_model`), so they run on an in-memory :class:`lmm_bayes.Fit` as on a fit whose
+data are a Parquet set.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .. import names
+from ..design import Design
+from ..errors import DesignError
+from ..families import Family
+from ..ppc import pvalue_table
+from ..predict import Groups, KeyedRandom, Kind, _level_labels, observed_response, predict_draws
+from ..residuals import ResidualDesign
+from ..risk import Direction
+from ..risk import exceedance as exceedance_share
+from ..summaries.draws import check_prob, interval_columns
+from ..variables import columns_used
+
+__all__ = ["Moments", "RowModel", "effects", "exceedance", "fitted", "is_partitioned",
+           "ppc_pvalues", "ppc_statistics", "predict", "read_rows", "residuals", "row_model"]
+
+#: the statistics that combine over partitions (:class:`Moments`)
+PARTITION_STATISTICS = ("mean", "sd", "min", "max")
+PREDICTION_COLUMNS = ("estimate", "std_error", "conf_low", "conf_high")
+
+
+# ----------------------------------------------------------------------------- the fit
+
+
+def effects(posterior: xr.Dataset, group: str, levels: Sequence[str]) -> xr.DataArray:
+    """The draws of ``group``'s random effects (``b_<g>``, dims chain, draw, ``<g>__level``,
+    ``<g>__term``) of those of ``levels`` that the posterior has; the others are left out."""
+    b = posterior[names.effects(group)]
+    level_dim = names.level_dim(group)
+    known = pd.Index(b[level_dim].values).intersection(pd.Index(levels, dtype=object))
+    return b.sel({level_dim: list(known)})
+
+
+@dataclass(frozen=True)
+class StoredEffects:
+    """``effects(group, levels)`` from a posterior that holds every level's draws
+    (``b_<g>``): an in-memory fit's."""
+
+    posterior: xr.Dataset
+
+    def __call__(self, group: str, levels: Sequence[str]) -> xr.DataArray:
+        return effects(self.posterior, group, levels)
+
+
+@dataclass(frozen=True)
+class RowModel:
+    """What evaluating rows needs from a fit, small enough to send to every worker.
+
+    Attributes
+    ----------
+    posterior : xarray.Dataset
+        The population parameters (``beta``, ``sd_<g>``, ``corr_<g>``, the family's).
+    design : Design
+        The fitted design with no rows and grouping factors without levels: codings,
+        terms and the schema that evaluates new rows as the fitting rows were.
+    family : Family
+    effects : callable
+        ``effects(group, labels)``: the draws of ``b_<g>`` of the known levels among
+        ``labels`` (:func:`effects`).
+    residuals : ResidualDesign or None
+        The sigma model (of no rows), for each row's σ.
+    weights : str or None
+        The model's weights column.
+    used : tuple of str
+        The variables the model reads from a training row (formula, residual options,
+        weights): a training row missing one was not fitted (``na_action="drop"``).
+    ppc_obstacle : str or None
+        Why replicates cannot be drawn partition by partition, or None.
+    """
+
+    posterior: xr.Dataset
+    design: Design
+    family: Family
+    effects: Callable[..., xr.DataArray]
+    residuals: ResidualDesign | None
+    weights: str | None
+    used: tuple[str, ...]
+    ppc_obstacle: str | None = None
+
+    def for_rows(self, data: pd.DataFrame, groups: Groups) -> tuple[xr.Dataset, Design]:
+        """The posterior with the effects of the known levels in ``data``, and the design
+        whose grouping factors have those levels."""
+        posterior, factors = self.posterior, []
+        for group in self.design.groups:
+            labels = self._labels(data, group.name) if groups != "population" else []
+            found = self.effects(group.name, labels)
+            posterior = posterior.assign({names.effects(group.name): found})
+            factors.append(replace(group, levels=tuple(found[names.level_dim(group.name)]
+                                                       .values)))
+        return posterior, replace(self.design, groups=tuple(factors))
+
+    def _labels(self, data: pd.DataFrame, group: str) -> list[str]:
+        """The distinct level labels of ``group`` in ``data``; none while a grouping column
+        is absent or missing (NaN), which :func:`~lmm_bayes.predict.predict_draws` reports."""
+        rterm = next(r for r in self.design.formula.random if r.group == group)
+        columns = list(rterm.group_columns)
+        if not set(columns) <= set(data.columns) or data[columns].isna().any().any():
+            return []
+        return list(pd.unique(_level_labels(self.design, data, group)))
+
+
+def _without_rows(design: Design) -> Design:
+    """``design`` with no rows and grouping factors without levels."""
+    return replace(design, y=design.y[:0], X=design.X[:0], rows=design.rows[:0],
+                   groups=tuple(replace(g, levels=(), index=g.index[:0], Z=g.Z[:0],
+                                        member=None) for g in design.groups),
+                   trials=None if design.trials is None else design.trials[:0],
+                   offset=None if design.offset is None else design.offset[:0],
+                   censoring=None,
+                   weights=None if design.weights is None else design.weights[:0])
+
+
+def _sigma_without_rows(residuals: ResidualDesign | None) -> ResidualDesign | None:
+    """The sigma model of ``residuals`` with no rows (a new row's σ needs only it)."""
+    if residuals is None or residuals.sigma is None:
+        return None
+    sigma = residuals.sigma
+    return ResidualDesign(None, replace(sigma, X=sigma.X[:0], row_labels=sigma.row_labels[:0]))
+
+
+def _ppc_obstacle(design: Design, residuals: ResidualDesign | None) -> str | None:
+    """Why a model's replicates cannot be drawn row by row, or None."""
+    if design.censoring is not None:
+        return ("a censored response's replicates are censored as each row was, which "
+                "needs the fitted censoring of every row")
+    if residuals is not None and residuals.serial is not None:
+        return (f"the residual structure {residuals.serial.spec.text!r} correlates an "
+                "individual's rows, whose replicates must be drawn together")
+    return None
+
+
+def row_model(fit) -> RowModel:
+    """The :class:`RowModel` of an in-memory :class:`lmm_bayes.Fit`."""
+    model = fit.model
+    spec, design, posterior = model.spec, model.design, fit.idata.posterior
+    stored = [names.effects(g.name) for g in design.groups]
+    used = (*spec.formula.variables, *spec.residual_columns,
+            *((spec.weights,) if spec.weights else ()))
+    population = posterior.drop_dims([names.level_dim(g.name) for g in design.groups])
+    return RowModel(population,
+                    _without_rows(design), model.family, StoredEffects(posterior[stored]),
+                    _sigma_without_rows(model.residuals), spec.weights, used,
+                    _ppc_obstacle(design, model.residuals))
+
+
+# ----------------------------------------------------------------------------- partitions
+
+
+def is_partitioned(data) -> bool:
+    """Whether ``data`` is a Dask DataFrame or a path to Parquet files (what the functions
+    of this module take), rather than rows in memory."""
+    if isinstance(data, (str, Path)):
+        return True
+    if isinstance(data, pd.DataFrame) or data is None:
+        return False
+    import dask.dataframe as dd
+
+    return isinstance(data, dd.DataFrame)
+
+
+def read_rows(source):
+    """A Dask DataFrame from ``source``: itself, or the Parquet files at a path, directory
+    or glob (``"visits/*.parquet"``, local or any fsspec URL)."""
+    import dask.dataframe as dd
+
+    if isinstance(source, dd.DataFrame):
+        return source
+    if isinstance(source, (str, Path)):
+        return dd.read_parquet(str(source))
+    raise DesignError("rows by partition come from a Dask DataFrame or a path of Parquet "
+                      f"files, not {type(source).__name__}")
+
+
+def _starts(frame) -> np.ndarray:
+    """The position of each partition's first row in the whole data set."""
+    lengths = frame.map_partitions(len).compute().to_numpy()
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+
+def _seed(random_seed: int | None) -> int:
+    """``random_seed``, or fresh entropy shared by every partition when None."""
+    return int(np.random.SeedSequence(random_seed).entropy)
+
+
+def _where(k: int, part: pd.DataFrame, start: int | None) -> str:
+    """Words locating partition ``k``: its rows' positions in the data set, or its index."""
+    if start is not None:
+        return f"partition {k} (rows {start} to {start + len(part) - 1} of the data)"
+    return f"partition {k} (index {part.index[0]!r} to {part.index[-1]!r})"
+
+
+def _in_partition(k: int, part: pd.DataFrame, start: int | None, compute: Callable):
+    """``compute()``, a DesignError naming partition ``k`` and its rows."""
+    try:
+        return compute()
+    except DesignError as err:
+        raise DesignError(f"{_where(k, part, start)}, positions counted from its first row: ",
+                          *err.args) from None
+
+
+def _draws(model: RowModel, part: pd.DataFrame, *, kind: Kind, groups: Groups,
+           keyed: KeyedRandom) -> np.ndarray:
+    """Prediction draws (S, m) for the rows of one partition."""
+    posterior, design = model.for_rows(part, groups)
+    draws = predict_draws(posterior, design, model.family, part, kind=kind, groups=groups,
+                          random_seed=keyed.seed, residuals=model.residuals,
+                          weights=model.weights, keyed=keyed)
+    return draws.values.reshape(-1, len(part))
+
+
+def _keyed(seed: int, start: int | None, n: int) -> KeyedRandom:
+    return KeyedRandom(seed, None if start is None else start + np.arange(n, dtype=np.int64))
+
+
+def _check_new_columns(columns, added: Sequence[str]) -> None:
+    """DesignError if the rows already have a column the results would be written to."""
+    taken = [c for c in added if c in columns]
+    if taken:
+        raise DesignError(f"the rows already have column(s) {taken}, which the results are "
+                          "written to; rename them")
+
+
+def _by_partition(frame, task: Callable, added: Sequence[str], path, starts: bool):
+    """``task(part, k, start)`` on every partition, the rows with the float columns
+    ``added``: a Dask DataFrame of one partition per input partition, or written as Parquet
+    to the directory ``path`` (returned)."""
+    import dask
+    import dask.dataframe as dd
+
+    _check_new_columns(frame.columns, added)
+    meta = frame._meta.assign(**{c: pd.Series(dtype=float) for c in added})
+    first = _starts(frame) if starts else [None] * frame.npartitions
+    parts = [dask.delayed(task)(part, k, None if first[k] is None else int(first[k]))
+             for k, part in enumerate(frame.to_delayed())]
+    out = dd.from_delayed(parts, meta=meta, verify_meta=False)
+    if path is None:
+        return out
+    with warnings.catch_warnings():
+        # dask 2026.8 writes the index with set_index(inplace=True), which pandas 3.1
+        # deprecates (Pandas4Warning): dask's code, not ours, and its result is right
+        warnings.filterwarnings("ignore", message="The inplace keyword in DataFrame.set_index")
+        out.to_parquet(str(path))
+    return Path(path)
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+def predict(fit, source, *, kind: Kind = "mean", groups: Groups = "new",
+            random_seed: int | None = None, prob: float = 0.95, path=None,
+            model: RowModel | None = None):
+    """Predictions for new rows, partition by partition: the rows with ``estimate``,
+    ``std_error``, ``conf_low`` and ``conf_high`` (as :meth:`lmm_bayes.Fit.predict`).
+
+    Parameters
+    ----------
+    fit : Fit
+    source : dask.dataframe.DataFrame or str or Path
+        The rows, or Parquet files (path, directory or glob).
+    kind, groups, random_seed, prob
+        As :meth:`lmm_bayes.Fit.predict`; randomness is keyed by level and row (module
+        docstring), so the results do not depend on the partitioning.
+    path : str or Path, optional
+        A directory to write the rows to as Parquet, one file per partition.
+    model : RowModel, optional
+        The fit's (default :func:`row_model`).
+
+    Returns
+    -------
+    dask.dataframe.DataFrame, or the Path written
+    """
+    check_prob(prob)
+    model = model or row_model(fit)
+    seed = _seed(random_seed)
+
+    def task(part, k, start):
+        if len(part) == 0:
+            return part.assign(**{c: np.empty(0) for c in PREDICTION_COLUMNS})
+        draws = _in_partition(k, part, start, lambda: _draws(
+            model, part, kind=kind, groups=groups, keyed=_keyed(seed, start, len(part))))
+        return part.assign(**interval_columns(draws, prob, axis=0))
+    return _by_partition(read_rows(source), task, PREDICTION_COLUMNS, path,
+                         starts=kind == "response")
+
+
+def exceedance(fit, source, threshold: float, *, direction: Direction = ">",
+               kind: Kind = "response", groups: Groups = "new", random_seed: int | None = None,
+               path=None, model: RowModel | None = None):
+    """P(outcome ⋈ threshold) for new rows, partition by partition: the rows with
+    ``probability`` (:func:`lmm_bayes.risk.exceedance`, as :meth:`lmm_bayes.Fit.exceedance`).
+    The other parameters as :func:`predict`."""
+    exceedance_share(np.zeros((1, 0)), threshold, direction)  # the threshold's checks, here
+    model = model or row_model(fit)
+    seed = _seed(random_seed)
+
+    def task(part, k, start):
+        if len(part) == 0:
+            return part.assign(probability=np.empty(0))
+        draws = _in_partition(k, part, start, lambda: _draws(
+            model, part, kind=kind, groups=groups, keyed=_keyed(seed, start, len(part))))
+        return part.assign(probability=exceedance_share(draws, threshold, direction))
+    return _by_partition(read_rows(source), task, ("probability",), path,
+                         starts=kind == "response")
+
+
+# ----------------------------------------------------------------------------- training rows
+
+
+def _fitted_rows(model: RowModel, part: pd.DataFrame, na_action: str) -> pd.DataFrame:
+    """The rows of a training partition that the model was fitted to: with
+    ``na_action="drop"`` those with every used variable (:attr:`RowModel.used`)."""
+    if na_action != "drop":
+        return part
+    complete = np.ones(len(part), dtype=bool)
+    for label in model.used:
+        for column in columns_used(label, part):
+            complete &= part[column].notna().to_numpy()
+    return part[complete]
+
+
+def _training(fit, source):
+    """The training rows: ``source``, or the fit's own (``fit.source.frame()``)."""
+    if source is not None:
+        return read_rows(source)
+    return fit.source.frame()
+
+
+def _na_action(fit) -> str:
+    return fit.model.spec.na_action if hasattr(fit, "model") else fit.spec.na_action
+
+
+def fitted(fit, source=None, *, prob: float = 0.95, path=None,
+           model: RowModel | None = None):
+    """Fitted values of the training rows, partition by partition: each row's expected
+    outcome E[y | θ, b] with its levels' effects (``groups="conditional"``), as
+    ``fit.predict()`` gives them in memory; the columns of :func:`predict`.
+
+    ``source`` is the training data (default: the fit's); rows the fit dropped for missing
+    values (``na_action="drop"``) are left out. ``path`` as :func:`predict`.
+    """
+    return _training_rows(fit, source, prob=prob, path=path, model=model, residual=False)
+
+
+def residuals(fit, source=None, *, prob: float = 0.95, path=None,
+              model: RowModel | None = None):
+    """Residuals of the training rows, partition by partition: the draws of y_i − E[y_i | θ,
+    b] summarised as :func:`fitted` (brms's ``residuals(type = "ordinary")``: ``estimate`` is
+    y_i less the fitted estimate, the SD and interval are the fitted value's, reflected)."""
+    return _training_rows(fit, source, prob=prob, path=path, model=model, residual=True)
+
+
+def _training_rows(fit, source, *, prob: float, path, model: RowModel | None,
+                   residual: bool):
+    check_prob(prob)
+    model = model or row_model(fit)
+    na_action = _na_action(fit)
+
+    def task(part, k, start):
+        part = _fitted_rows(model, part, na_action)
+        if len(part) == 0:
+            return part.assign(**{c: np.empty(0) for c in PREDICTION_COLUMNS})
+
+        def compute():
+            draws = _draws(model, part, kind="mean", groups="conditional",
+                           keyed=KeyedRandom(0))
+            if residual:
+                draws = observed_response(model.design, model.family, part)[0] - draws
+            return draws
+        return part.assign(**interval_columns(_in_partition(k, part, start, compute), prob,
+                                              axis=0))
+    return _by_partition(_training(fit, source), task, PREDICTION_COLUMNS, path, starts=False)
+
+
+# ----------------------------------------------------------------------------- PPC
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Count, mean, sum of squared deviations, minimum and maximum of rows, per draw (each
+    an array over draws), combinable over partitions.
+
+    Notes
+    -----
+    Two parts (n_a, x̄_a, M_a) and (n_b, x̄_b, M_b) combine as n = n_a + n_b,
+    x̄ = x̄_a + δ n_b / n and M = M_a + M_b + δ² n_a n_b / n with δ = x̄_b − x̄_a (Chan, Golub &
+    LeVeque 1979, "Updating formulae and a pairwise algorithm for computing sample
+    variances"), which keeps the precision that Σy² − n ȳ² loses when the mean is large
+    against the SD.
+    """
+
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Moments:
+        """The moments of ``values`` (S, m) over rows."""
+        mean = values.mean(axis=1)
+        return cls(values.shape[1], mean, ((values - mean[:, None]) ** 2).sum(axis=1),
+                   values.min(axis=1), values.max(axis=1))
+
+    def __add__(self, other: Moments) -> Moments:
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        return Moments(n, self.mean + delta * other.n / n,
+                       self.m2 + other.m2 + delta ** 2 * self.n * other.n / n,
+                       np.minimum(self.min, other.min), np.maximum(self.max, other.max))
+
+    def statistics(self) -> dict[str, np.ndarray]:
+        """``mean``, ``sd`` (divisor n − 1), ``min`` and ``max``, as
+        :data:`lmm_bayes.ppc.STATISTICS` computes them on all rows at once."""
+        return {"mean": self.mean, "sd": np.sqrt(self.m2 / (self.n - 1)),
+                "min": self.min, "max": self.max}
+
+
+def ppc_statistics(fit, source=None, *, random_seed: int | None = None,
+                   model: RowModel | None = None) -> tuple[Moments, Moments]:
+    """Posterior predictive statistics of the training rows, partition by partition: the
+    moments of the observed y and of replicated y per posterior draw.
+
+    Each partition draws a replicate of its rows per draw, y_rep ~ p(y | θ⁽ˢ⁾, b⁽ˢ⁾) (its
+    levels' effects; :func:`lmm_bayes.predict.predict_draws`, ``kind="response"``,
+    ``groups="conditional"``, row i's draws keyed by (``random_seed``, i)), and reduces
+    them to :class:`Moments`, which are combined over partitions. Refused for a model
+    whose replicates need rows together (:attr:`RowModel.ppc_obstacle`).
+
+    Returns
+    -------
+    observed, replicated : Moments
+        Of y (arrays of one) and of y_rep (arrays over the chain × draw draws).
+    """
+    import dask
+
+    model = model or row_model(fit)
+    if model.ppc_obstacle:
+        raise DesignError(f"posterior predictive checks by partition are not available: "
+                          f"{model.ppc_obstacle}")
+    seed, na_action = _seed(random_seed), _na_action(fit)
+    frame = _training(fit, source)
+    starts = _starts(frame)
+
+    def task(part, k, start):
+        part = _fitted_rows(model, part, na_action)
+        if len(part) == 0:
+            return None
+
+        def compute():
+            y = observed_response(model.design, model.family, part)[0]
+            y_rep = _draws(model, part, kind="response", groups="conditional",
+                           keyed=_keyed(seed, start, len(part)))
+            return Moments.of(y[None, :]), Moments.of(y_rep)
+        return _in_partition(k, part, start, compute)
+    parts = [dask.delayed(task)(part, k, int(starts[k]))
+             for k, part in enumerate(frame.to_delayed())]
+    found = [p for p in dask.compute(*parts) if p is not None]
+    if not found:
+        raise DesignError("no training rows to check: every partition is empty")
+    observed, replicated = found[0]
+    for y, y_rep in found[1:]:
+        observed, replicated = observed + y, replicated + y_rep
+    return observed, replicated
+
+
+def ppc_pvalues(fit, source=None, stats: Sequence[str] = PARTITION_STATISTICS, *,
+                random_seed: int | None = None, prob: float = 0.95,
+                model: RowModel | None = None) -> pd.DataFrame:
+    """Posterior predictive p-values from :func:`ppc_statistics`, in the layout of
+    :func:`lmm_bayes.ppc.ppc_pvalues` (Gelman, Meng & Stern 1996): p = (1/S) Σ_s
+    1[T(y_rep⁽ˢ⁾) ≥ T(y)]. ``stats`` are among ``mean``, ``sd``, ``min``, ``max``
+    (``within_sd`` needs every level's sums per draw, which is not reduced by partition)."""
+    unknown = [s for s in stats if s not in PARTITION_STATISTICS]
+    if unknown:
+        raise DesignError(f"statistic(s) {unknown} are not available by partition; choose "
+                          f"from {list(PARTITION_STATISTICS)}")
+    check_prob(prob)
+    observed, replicated = ppc_statistics(fit, source, random_seed=random_seed, model=model)
+    t_y, t_rep = observed.statistics(), replicated.statistics()
+    return pvalue_table({s: float(t_y[s][0]) for s in stats}, {s: t_rep[s] for s in stats},
+                        prob)
+
