@@ -100,6 +100,8 @@ class RowModel:
     used : tuple of str
         The variables the model reads from a training row (formula, residual options,
         weights): a training row missing one was not fitted (``na_action="drop"``).
+    na_action : {"raise", "drop"}
+        The model's: with "drop", training rows missing a used variable were not fitted.
     ppc_obstacle : str or None
         Why replicates cannot be drawn partition by partition, or None.
     """
@@ -111,6 +113,7 @@ class RowModel:
     residuals: ResidualDesign | None
     weights: str | None
     used: tuple[str, ...]
+    na_action: str = "raise"
     ppc_obstacle: str | None = None
 
     def for_rows(self, data: pd.DataFrame, groups: Groups) -> tuple[xr.Dataset, Design]:
@@ -176,7 +179,7 @@ def row_model(fit) -> RowModel:
     return RowModel(population,
                     _without_rows(design), model.family, StoredEffects(posterior[stored]),
                     _sigma_without_rows(model.residuals), spec.weights, used,
-                    _ppc_obstacle(design, model.residuals))
+                    spec.na_action, _ppc_obstacle(design, model.residuals))
 
 
 # ----------------------------------------------------------------------------- partitions
@@ -256,19 +259,28 @@ def _check_new_columns(columns, added: Sequence[str]) -> None:
                           "written to; rename them")
 
 
-def _by_partition(frame, task: Callable, added: Sequence[str], path, starts: bool):
-    """``task(part, k, start)`` on every partition, the rows with the float columns
-    ``added``: a Dask DataFrame of one partition per input partition, or written as Parquet
-    to the directory ``path`` (returned)."""
+def _tasks(frame, function: Callable, model: RowModel, starts: bool, **options) -> list:
+    """``function(part, k, start, model, **options)`` on every partition k, as Dask
+    delayed objects; ``start`` is the position of the partition's first row in the data
+    set with ``starts`` (one more pass, over the lengths), else None. The model is one
+    key of the graph, sent to each worker once."""
     import dask
+
+    first = _starts(frame) if starts else [None] * frame.npartitions
+    shared = dask.delayed(model, traverse=False)
+    return [dask.delayed(function)(part, k, None if first[k] is None else int(first[k]),
+                                   shared, **options)
+            for k, part in enumerate(frame.to_delayed())]
+
+
+def _as_rows(frame, tasks: list, added: Sequence[str], path):
+    """The rows of ``tasks``' partitions (each ``frame``'s with the float columns
+    ``added``): a Dask DataFrame of one partition per input partition, or written as
+    Parquet to the directory ``path`` (returned)."""
     import dask.dataframe as dd
 
-    _check_new_columns(frame.columns, added)
     meta = frame._meta.assign(**{c: pd.Series(dtype=float) for c in added})
-    first = _starts(frame) if starts else [None] * frame.npartitions
-    parts = [dask.delayed(task)(part, k, None if first[k] is None else int(first[k]))
-             for k, part in enumerate(frame.to_delayed())]
-    out = dd.from_delayed(parts, meta=meta, verify_meta=False)
+    out = dd.from_delayed(tasks, meta=meta, verify_meta=False)
     if path is None:
         return out
     with warnings.catch_warnings():
@@ -279,7 +291,30 @@ def _by_partition(frame, task: Callable, added: Sequence[str], path, starts: boo
     return Path(path)
 
 
+def _empty(part: pd.DataFrame, added: Sequence[str]) -> pd.DataFrame:
+    return part.assign(**{c: np.empty(0) for c in added})
+
+
 # ----------------------------------------------------------------------------- predictions
+
+
+def _predictions(part, k, start, model: RowModel, *, kind, groups, seed, prob):
+    """One partition's rows with their predictions' summary."""
+    if len(part) == 0:
+        return _empty(part, PREDICTION_COLUMNS)
+    draws = _in_partition(k, part, start, lambda: _draws(
+        model, part, kind=kind, groups=groups, keyed=_keyed(seed, start, len(part))))
+    return part.assign(**interval_columns(draws, prob, axis=0))
+
+
+def _exceedances(part, k, start, model: RowModel, *, kind, groups, seed, threshold,
+                 direction):
+    """One partition's rows with their exceedance probabilities."""
+    if len(part) == 0:
+        return _empty(part, ("probability",))
+    draws = _in_partition(k, part, start, lambda: _draws(
+        model, part, kind=kind, groups=groups, keyed=_keyed(seed, start, len(part))))
+    return part.assign(probability=exceedance_share(draws, threshold, direction))
 
 
 def predict(fit, source, *, kind: Kind = "mean", groups: Groups = "new",
@@ -306,17 +341,11 @@ def predict(fit, source, *, kind: Kind = "mean", groups: Groups = "new",
     dask.dataframe.DataFrame, or the Path written
     """
     check_prob(prob)
-    model = model or row_model(fit)
-    seed = _seed(random_seed)
-
-    def task(part, k, start):
-        if len(part) == 0:
-            return part.assign(**{c: np.empty(0) for c in PREDICTION_COLUMNS})
-        draws = _in_partition(k, part, start, lambda: _draws(
-            model, part, kind=kind, groups=groups, keyed=_keyed(seed, start, len(part))))
-        return part.assign(**interval_columns(draws, prob, axis=0))
-    return _by_partition(read_rows(source), task, PREDICTION_COLUMNS, path,
-                         starts=kind == "response")
+    frame = read_rows(source)
+    _check_new_columns(frame.columns, PREDICTION_COLUMNS)
+    tasks = _tasks(frame, _predictions, model or row_model(fit), kind == "response",
+                   kind=kind, groups=groups, seed=_seed(random_seed), prob=prob)
+    return _as_rows(frame, tasks, PREDICTION_COLUMNS, path)
 
 
 def exceedance(fit, source, threshold: float, *, direction: Direction = ">",
@@ -326,26 +355,21 @@ def exceedance(fit, source, threshold: float, *, direction: Direction = ">",
     ``probability`` (:func:`lmm_bayes.risk.exceedance`, as :meth:`lmm_bayes.Fit.exceedance`).
     The other parameters as :func:`predict`."""
     exceedance_share(np.zeros((1, 0)), threshold, direction)  # the threshold's checks, here
-    model = model or row_model(fit)
-    seed = _seed(random_seed)
-
-    def task(part, k, start):
-        if len(part) == 0:
-            return part.assign(probability=np.empty(0))
-        draws = _in_partition(k, part, start, lambda: _draws(
-            model, part, kind=kind, groups=groups, keyed=_keyed(seed, start, len(part))))
-        return part.assign(probability=exceedance_share(draws, threshold, direction))
-    return _by_partition(read_rows(source), task, ("probability",), path,
-                         starts=kind == "response")
+    frame = read_rows(source)
+    _check_new_columns(frame.columns, ("probability",))
+    tasks = _tasks(frame, _exceedances, model or row_model(fit), kind == "response",
+                   kind=kind, groups=groups, seed=_seed(random_seed), threshold=threshold,
+                   direction=direction)
+    return _as_rows(frame, tasks, ("probability",), path)
 
 
 # ----------------------------------------------------------------------------- training rows
 
 
-def _fitted_rows(model: RowModel, part: pd.DataFrame, na_action: str) -> pd.DataFrame:
+def _fitted_rows(model: RowModel, part: pd.DataFrame) -> pd.DataFrame:
     """The rows of a training partition that the model was fitted to: with
     ``na_action="drop"`` those with every used variable (:attr:`RowModel.used`)."""
-    if na_action != "drop":
+    if model.na_action != "drop":
         return part
     complete = np.ones(len(part), dtype=bool)
     for label in model.used:
@@ -361,8 +385,20 @@ def _training(fit, source):
     return fit.source.frame()
 
 
-def _na_action(fit) -> str:
-    return fit.model.spec.na_action if hasattr(fit, "model") else fit.spec.na_action
+def _training_summaries(part, k, start, model: RowModel, *, prob, residual):
+    """One training partition's fitted rows with the summary of their fitted values or
+    residuals."""
+    part = _fitted_rows(model, part)
+    if len(part) == 0:
+        return _empty(part, PREDICTION_COLUMNS)
+
+    def compute():
+        draws = _draws(model, part, kind="mean", groups="conditional", keyed=KeyedRandom(0))
+        if residual:
+            draws = observed_response(model.design, model.family, part)[0] - draws
+        return draws
+    return part.assign(**interval_columns(_in_partition(k, part, start, compute), prob,
+                                          axis=0))
 
 
 def fitted(fit, source=None, *, prob: float = 0.95, path=None,
@@ -388,23 +424,11 @@ def residuals(fit, source=None, *, prob: float = 0.95, path=None,
 def _training_rows(fit, source, *, prob: float, path, model: RowModel | None,
                    residual: bool):
     check_prob(prob)
-    model = model or row_model(fit)
-    na_action = _na_action(fit)
-
-    def task(part, k, start):
-        part = _fitted_rows(model, part, na_action)
-        if len(part) == 0:
-            return part.assign(**{c: np.empty(0) for c in PREDICTION_COLUMNS})
-
-        def compute():
-            draws = _draws(model, part, kind="mean", groups="conditional",
-                           keyed=KeyedRandom(0))
-            if residual:
-                draws = observed_response(model.design, model.family, part)[0] - draws
-            return draws
-        return part.assign(**interval_columns(_in_partition(k, part, start, compute), prob,
-                                              axis=0))
-    return _by_partition(_training(fit, source), task, PREDICTION_COLUMNS, path, starts=False)
+    frame = _training(fit, source)
+    _check_new_columns(frame.columns, PREDICTION_COLUMNS)
+    tasks = _tasks(frame, _training_summaries, model or row_model(fit), False, prob=prob,
+                   residual=residual)
+    return _as_rows(frame, tasks, PREDICTION_COLUMNS, path)
 
 
 # ----------------------------------------------------------------------------- PPC
@@ -451,6 +475,21 @@ class Moments:
                 "min": self.min, "max": self.max}
 
 
+def _partition_moments(part, k, start, model: RowModel, *, seed):
+    """The :class:`Moments` of one training partition's y and replicates, or None
+    without fitted rows."""
+    part = _fitted_rows(model, part)
+    if len(part) == 0:
+        return None
+
+    def compute():
+        y = observed_response(model.design, model.family, part)[0]
+        y_rep = _draws(model, part, kind="response", groups="conditional",
+                       keyed=_keyed(seed, start, len(part)))
+        return Moments.of(y[None, :]), Moments.of(y_rep)
+    return _in_partition(k, part, start, compute)
+
+
 def ppc_statistics(fit, source=None, *, random_seed: int | None = None,
                    model: RowModel | None = None) -> tuple[Moments, Moments]:
     """Posterior predictive statistics of the training rows, partition by partition: the
@@ -473,24 +512,9 @@ def ppc_statistics(fit, source=None, *, random_seed: int | None = None,
     if model.ppc_obstacle:
         raise DesignError(f"posterior predictive checks by partition are not available: "
                           f"{model.ppc_obstacle}")
-    seed, na_action = _seed(random_seed), _na_action(fit)
-    frame = _training(fit, source)
-    starts = _starts(frame)
-
-    def task(part, k, start):
-        part = _fitted_rows(model, part, na_action)
-        if len(part) == 0:
-            return None
-
-        def compute():
-            y = observed_response(model.design, model.family, part)[0]
-            y_rep = _draws(model, part, kind="response", groups="conditional",
-                           keyed=_keyed(seed, start, len(part)))
-            return Moments.of(y[None, :]), Moments.of(y_rep)
-        return _in_partition(k, part, start, compute)
-    parts = [dask.delayed(task)(part, k, int(starts[k]))
-             for k, part in enumerate(frame.to_delayed())]
-    found = [p for p in dask.compute(*parts) if p is not None]
+    tasks = _tasks(_training(fit, source), _partition_moments, model, True,
+                   seed=_seed(random_seed))
+    found = [p for p in dask.compute(*tasks) if p is not None]
     if not found:
         raise DesignError("no training rows to check: every partition is empty")
     observed, replicated = found[0]
