@@ -18,8 +18,8 @@ def _effects() -> xr.DataArray:
 def test_levels_in_the_order_given_with_numbers_read_as_labels():
     chosen = select_levels(_effects(), "g", [309, "a"])
     assert list(chosen["g__level"].values) == ["309", "a"]
-    np.testing.assert_array_equal(chosen.values[1, 2, 0], [26.0, 27.0])   # (1, 2, 1, :)
-    np.testing.assert_array_equal(chosen.values[0, 0, 1], [4.0, 5.0])     # (0, 0, 2, :)
+    np.testing.assert_array_equal(chosen.values[1, 2, 0], [42.0, 43.0])   # ((1·3 + 2)·4 + 1)·2
+    np.testing.assert_array_equal(chosen.values[0, 0, 1], [4.0, 5.0])     # ((0·3 + 0)·4 + 2)·2
 
 
 def test_unknown_level_is_named():
