@@ -23,6 +23,7 @@ from .design import Design, build_design
 from .engines import Choice, Problem
 from .errors import DesignError, LMMError, SamplingWarning, Setting, SingularFitWarning, SpecError
 from .families import Family, get_family
+from .posterior import select_levels
 from .predict import Groups, Kind, predict_draws
 from .preflight import check_identifiability
 from .priors import PriorSet, build_priors
@@ -433,6 +434,18 @@ class Fit:
         """The random effects (lme4's ``ranef()``): a dict of :meth:`random_effects`'s table
         by grouping factor, or with ``group`` that factor's table."""
         return self._by_group(random_effects_table, group, prob)
+
+    def effects(self, levels, random_seed: int | None = None,
+                group: str | None = None) -> xr.DataArray:
+        """The posterior draws of the random effects of the chosen ``levels`` of ``group``
+        (the only grouping factor when None): ``b_<g>`` with dims (chain, draw,
+        ``<g>__level``, ``<g>__term``), levels in the order given.
+
+        The draws are the posterior's own; ``random_seed`` is for a fit that draws them on
+        demand (:class:`lmm_bayes.distributed.DistributedFit`) and is not used here.
+        :class:`DesignError` names a label that is not a level of the factor."""
+        name = self._group_name(group)
+        return select_levels(self.idata.posterior[names.effects(name)], name, levels)
 
     def coef(self, group: str | None = None,
              prob: float = 0.95) -> pd.DataFrame | dict[str, pd.DataFrame]:

@@ -17,6 +17,7 @@ polynomial contrasts instead (``contr.poly``: columns ``.L``, ``.Q``, ``.C``, ``
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
 from typing import Literal
@@ -311,9 +312,9 @@ def _check_unique_names(names: list[str], sources: list[str]) -> None:
         seen[name] = source
 
 
-def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str,
-                  also_used=()) -> np.ndarray:
-    """Positions of the rows to keep; raise or drop (and say so) where a used column is NaN."""
+def used_columns(formula: Formula, data: pd.DataFrame, also_used=()) -> list[str]:
+    """The data columns that the formula's variables (and ``also_used``) read; DesignError
+    naming a variable that is not a column of ``data``."""
     used = []
     for label in formula.variables + tuple(also_used):
         cols = columns_used(label, data)
@@ -321,7 +322,21 @@ def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str,
             raise DesignError(f"column {label!r} not found in the data "
                               f"(columns: {list(data.columns)}){name_hint(label)}")
         used.extend(cols)
-    used = list(dict.fromkeys(used))
+    return list(dict.fromkeys(used))
+
+
+def missing_values_error(counts: dict[str, int], first: int, where: str = "") -> DesignError:
+    """The error for missing values in the used columns, ``counts`` by column, the first at
+    row position ``first``; ``where`` adds to that position (a partition's)."""
+    listed = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
+    return DesignError(f"missing values (NaN) in the data: {listed} (first at row position "
+                       f"{first}{where}); remove them or set ", Setting("na_action", "drop"))
+
+
+def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str,
+                  also_used=()) -> np.ndarray:
+    """Positions of the rows to keep; raise or drop (and say so) where a used column is NaN."""
+    used = used_columns(formula, data, also_used)
     missing = data[used].isna()
     bad_rows = missing.any(axis=1).to_numpy()
     if not bad_rows.any():
@@ -330,11 +345,39 @@ def _missing_rows(formula: Formula, data: pd.DataFrame, na_action: str,
         logger.warning("dropped %d of %d rows with missing values in %s", int(bad_rows.sum()),
                        len(data), [c for c in used if missing[c].any()])
         return np.flatnonzero(~bad_rows)
-    counts = ", ".join(f"{c!r}: {int(missing[c].sum())}" for c in used if missing[c].any())
-    raise DesignError(
-        f"missing values (NaN) in the data: {counts} (first at row position "
-        f"{int(np.flatnonzero(bad_rows)[0])}); remove them or set ", Setting("na_action", "drop")
+    counts = {c: int(missing[c].sum()) for c in used if missing[c].any()}
+    raise missing_values_error(counts, int(np.flatnonzero(bad_rows)[0]))
+
+
+def _check_nonzero(norms: np.ndarray, names: tuple[str, ...]) -> None:
+    zero = [names[j] for j in np.flatnonzero(norms == 0)]
+    if zero:
+        raise DesignError(f"fixed-effect column(s) {zero} are zero in every row")
+
+
+def _collinear(names: tuple[str, ...], null: np.ndarray) -> DesignError:
+    involved = [names[j] for j in np.flatnonzero(np.abs(null) > 1e-6)]
+    return DesignError(
+        f"the fixed effects are collinear: columns {involved} are linearly dependent "
+        "(one is a combination of the others); remove one of them from the formula"
     )
+
+
+def check_full_rank_gram(XtX: np.ndarray, names: tuple[str, ...], n: int) -> None:
+    """:func:`check_full_rank` from XᵀX alone (a data set never held in memory): the
+    columns scaled to unit norm, XᵀX's smallest eigenvalue below max(n, p)·10ε times its
+    largest marks a dependence. An eigenvalue is a squared singular value of X, so this
+    tolerance is the square root of :func:`check_full_rank`'s relative one: it sees
+    exact dependences (dummies that sum to another column) as that does, and refuses
+    near-dependences somewhat sooner."""
+    if XtX.shape[0] == 0:
+        return
+    norms = np.sqrt(np.diag(XtX))
+    _check_nonzero(norms, names)
+    values, vectors = np.linalg.eigh(XtX / np.outer(norms, norms))
+    if values[0] > values[-1] * max(n, len(names)) * np.finfo(float).eps * 10:
+        return
+    raise _collinear(names, vectors[:, 0])
 
 
 def check_full_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
@@ -342,9 +385,7 @@ def check_full_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
     if X.shape[1] == 0:
         return
     norms = np.linalg.norm(X, axis=0)
-    zero = [names[j] for j in np.flatnonzero(norms == 0)]
-    if zero:
-        raise DesignError(f"fixed-effect column(s) {zero} are zero in every row")
+    _check_nonzero(norms, names)
     scaled = X / norms
     if scaled.shape[1] > scaled.shape[0]:  # more columns than rows: zero rows keep the SVD square
         scaled = np.vstack([scaled, np.zeros((scaled.shape[1] - scaled.shape[0], scaled.shape[1]))])
@@ -352,12 +393,7 @@ def check_full_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
     tol = singular.max() * max(X.shape) * np.finfo(float).eps * 10
     if singular.min() > tol:
         return
-    null = vt[-1]
-    involved = [names[j] for j in np.flatnonzero(np.abs(null) > 1e-6)]
-    raise DesignError(
-        f"the fixed effects are collinear: columns {involved} are linearly dependent "
-        "(one is a combination of the others); remove one of them from the formula"
-    )
+    raise _collinear(names, vt[-1])
 
 
 def observation_level_obstacle(family: str, trials: np.ndarray | None) -> str | None:
@@ -393,29 +429,41 @@ def observation_level_obstacle(family: str, trials: np.ndarray | None) -> str | 
 def _check_grouping(group: GroupingFactor, n: int, per_row: str | None = "") -> None:
     """The checks of a grouping factor on its ``n`` rows; ``per_row`` says why a level per
     row is not identified (:func:`observation_level_obstacle`), None where it is."""
-    if group.n_levels < 2:
-        raise DesignError(f"grouping factor {group.name!r} has only one level "
-                          f"({group.levels[0]!r}); a variance needs two or more groups")
-    if "(Intercept)" in group.terms and group.n_levels >= n and per_row is not None:
-        raise DesignError(f"grouping factor {group.name!r} has {group.n_levels} levels for {n} "
+    def varying(k: int) -> int:
+        frame = pd.DataFrame({"level": group.index, "x": group.Z[:, k]})
+        return int((frame.groupby("level")["x"].nunique() > 1).sum())
+
+    check_factor(group.name, group.levels, group.terms, n, varying, per_row)
+
+
+def check_factor(name: str, levels: tuple[str, ...], terms: tuple[str, ...], n: int,
+                 varying: Callable[[int], int], per_row: str | None = "") -> None:
+    """The checks of a grouping factor ``name`` with ``levels`` and varying ``terms`` on
+    ``n`` rows, ``varying(k)`` counting the levels whose rows take two or more distinct
+    values of term k: at least two levels, fewer levels than rows for a random intercept
+    (``per_row`` as :func:`_check_grouping` takes it), and slopes that vary within levels."""
+    if len(levels) < 2:
+        raise DesignError(f"grouping factor {name!r} has only one level "
+                          f"({levels[0]!r}); a variance needs two or more groups")
+    if "(Intercept)" in terms and len(levels) >= n and per_row is not None:
+        raise DesignError(f"grouping factor {name!r} has {len(levels)} levels for {n} "
                           "observations; a random intercept needs fewer levels than "
                           f"observations{'; ' + per_row if per_row else ''}")
-    if "(Intercept)" not in group.terms:
+    if "(Intercept)" not in terms:
         return
-    for k, term in enumerate(group.terms):
+    for k, term in enumerate(terms):
         if term == "(Intercept)":
             continue
-        frame = pd.DataFrame({"level": group.index, "x": group.Z[:, k]})
-        varying = int((frame.groupby("level")["x"].nunique() > 1).sum())
-        if varying == 0:
+        count = varying(k)
+        if count == 0:
             raise DesignError(
-                f"random slope of {term!r} by {group.name!r}: {term!r} is constant within every "
-                f"level of {group.name!r}, so its effect cannot vary by level; drop it from the "
+                f"random slope of {term!r} by {name!r}: {term!r} is constant within every "
+                f"level of {name!r}, so its effect cannot vary by level; drop it from the "
                 "random term"
             )
-        if varying < MIN_LEVELS_FOR_SLOPE:
+        if count < MIN_LEVELS_FOR_SLOPE:
             raise DesignError(
-                f"random slope of {term!r} by {group.name!r}: only {varying} of {group.n_levels} "
+                f"random slope of {term!r} by {name!r}: only {count} of {len(levels)} "
                 f"levels have two or more distinct values of {term!r}; a slope variance needs at "
                 f"least {MIN_LEVELS_FOR_SLOPE}"
             )

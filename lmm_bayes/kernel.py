@@ -57,13 +57,14 @@ import numpy as np
 from scipy import optimize
 
 from . import names
-from .design import Design, GroupingFactor
+from .design import Design
 from .marginal import LevelStatistics, level_statistics
 from .marginal import obstacle as marginal_obstacle
 from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at
 from .priors import INTERCEPT, Prior, PriorSet
 
-__all__ = ["MarginalDensity", "integrated_prior_obstacle", "marginal_density", "obstacle"]
+__all__ = ["MarginalData", "MarginalDensity", "integrated_prior_obstacle", "marginal_density",
+           "obstacle", "statistics_density"]
 
 _T, _EXPONENTIAL = 0, 1                      # prior kinds: (half-)Student-t/normal, exponential
 SCALE_PRIORS = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
@@ -192,58 +193,103 @@ def _padded(stats: LevelStatistics) -> LevelStatistics:
     return replace(stats, ZtZ=ZtZ, ZtX=ZtX, Zty=Zty)
 
 
-def _posterior_variables(group: GroupingFactor, columns: tuple[str, ...], correlated: bool
-                         ) -> tuple[dict, dict]:
+def _posterior_variables(group: str, terms: tuple[str, ...], columns: tuple[str, ...],
+                         correlated: bool) -> tuple[dict, dict]:
     """The public variables that :meth:`MarginalDensity.expand` returns, in its order, as
     name → (shape, dims), and their coords."""
-    term_dim, pair_dim = names.term_dim(group.name), names.pair_dim(group.name)
+    term_dim, pair_dim = names.term_dim(group), names.pair_dim(group)
     variables = {names.BETA: ((len(columns),), (names.FIXED,)),
-                 names.sd(group.name): ((len(group.terms),), (term_dim,))}
-    coords = {names.FIXED: list(columns), term_dim: list(group.terms)}
+                 names.sd(group): ((len(terms),), (term_dim,))}
+    coords = {names.FIXED: list(columns), term_dim: list(terms)}
     if correlated:
-        variables[names.correlation(group.name)] = ((1,), (pair_dim,))
-        coords[pair_dim] = names.pair_labels(group.terms)
+        variables[names.correlation(group)] = ((1,), (pair_dim,))
+        coords[pair_dim] = names.pair_labels(terms)
     variables[names.SIGMA] = ((), ())
     return variables, coords
 
 
+@dataclass(frozen=True)
+class MarginalData:
+    """What the marginal density reads of the data: the per-level statistics of the
+    response less ``shift`` (its mean when there is an intercept, else 0: centring keeps the
+    cross-products accurate), the means of the fixed-effect columns and the names.
+
+    Attributes
+    ----------
+    stats : LevelStatistics
+        Of y − shift.
+    shift : float
+    means : ndarray (p,)
+        Column means of X.
+    columns : tuple of str
+        The fixed-effect names.
+    group : str
+    terms : tuple of str
+        The grouping factor's varying terms.
+    """
+
+    stats: LevelStatistics
+    shift: float
+    means: np.ndarray
+    columns: tuple[str, ...]
+    group: str
+    terms: tuple[str, ...]
+
+    @classmethod
+    def of(cls, design: Design) -> MarginalData:
+        """The statistics of a design held in memory (:func:`level_statistics`)."""
+        group = design.groups[0]
+        shift = float(design.y.mean()) if INTERCEPT in design.fixed_names else 0.0
+        stats = level_statistics(replace(design, y=design.y - shift), group)
+        return cls(stats, shift, design.X.mean(axis=0), design.fixed_names, group.name,
+                   group.terms)
+
+
 def marginal_density(design: Design, priors: PriorSet) -> MarginalDensity:
-    """Pack ``design`` and ``priors`` for the compiled density (:func:`applies` must hold)."""
-    group = design.groups[0]
-    columns = design.fixed_names
+    """Pack ``design`` and ``priors`` for the compiled density (:func:`applies` must hold):
+    :func:`statistics_density` of its :class:`MarginalData`."""
+    return statistics_density(MarginalData.of(design), priors)
+
+
+def statistics_density(data: MarginalData, priors: PriorSet) -> MarginalDensity:
+    """Pack the statistics ``data`` and ``priors`` for the compiled density: all it reads
+    of the rows, so a data set never held in memory (:mod:`lmm_bayes.distributed`) is
+    packed as one that is."""
+    columns, terms = data.columns, data.terms
     intercept = INTERCEPT in columns
-    shift = float(design.y.mean()) if intercept else 0.0
-    stats = _padded(level_statistics(replace(design, y=design.y - shift), group))
-    correlated = group.name in priors.eta
-    xbar = np.concatenate([[0.0], design.X[:, 1:].mean(axis=0)]) if intercept else np.zeros(
-        len(columns))
+    stats = _padded(data.stats)
+    correlated = data.group in priors.eta
+    xbar = np.concatenate([[0.0], data.means[1:]]) if intercept else np.zeros(len(columns))
     coefficient_priors = ([priors.intercept] if intercept else []) + [
         priors.fixed[n] for n in columns if n != INTERCEPT]
     kinds, params = prior_rows([*coefficient_priors,
-                                 *[priors.sd[group.name][t] for t in group.terms], priors.sigma])
-    header = [len(group.levels), len(columns), len(group.terms), intercept, correlated,
-              priors.eta.get(group.name, 1.0), shift, stats.n, stats.yty]
+                                 *[priors.sd[data.group][t] for t in terms], priors.sigma])
+    header = [len(stats.Zty), len(columns), len(terms), intercept, correlated,
+              priors.eta.get(data.group, 1.0), data.shift, stats.n, stats.yty]
     parts = [stats.ZtZ, stats.ZtX, stats.Zty, stats.XtX, stats.Xty, xbar, kinds, params]
     body = np.concatenate([np.asarray(a, dtype=float).ravel() for a in parts])
     buffer = np.concatenate([[HEADER + body.size], header, body])
-    variables, coords = _posterior_variables(group, columns, correlated)
-    start = posterior_mode(buffer, _crude_start(design, xbar, len(group.terms), correlated))
+    variables, coords = _posterior_variables(data.group, terms, columns, correlated)
+    start = posterior_mode(buffer, _crude_start(data, xbar, correlated))
     return MarginalDensity(buffer, tuple(variables), tuple(s for s, _ in variables.values()),
-                           {name: d for name, (_, d) in variables.items()}, coords, group.name,
+                           {name: d for name, (_, d) in variables.items()}, coords, data.group,
                            start)
 
 
 HEADER = 10  # total size, levels, p, q, intercept, correlated, η, shift, n, yᵀy
 
 
-def _crude_start(design: Design, xbar: np.ndarray, q: int, correlated: bool) -> np.ndarray:
-    """Least-squares fixed effects (as the sampled coefficients), each SD at half the
-    least-squares residual SD, r = 0."""
-    beta, residual = design.least_squares()
-    residual_sd = max(float(np.std(residual)), 1e-8)
+def _crude_start(data: MarginalData, xbar: np.ndarray, correlated: bool) -> np.ndarray:
+    """Least-squares fixed effects from the normal equations XᵀX β = Xᵀ(y − shift) (as the
+    sampled coefficients), each SD at half the least-squares residual SD
+    √((‖y − shift‖² − βᵀXᵀ(y − shift))/n), r = 0."""
+    stats = data.stats
+    beta = np.linalg.solve(stats.XtX, stats.Xty)
+    residual_sd = max(float(np.sqrt(max(stats.yty - beta @ stats.Xty, 0.0) / stats.n)), 1e-8)
     coefficients = beta.copy()
-    coefficients[0] = beta[0] + xbar @ beta    # α at the column means (xbar₀ = 0)
-    return np.concatenate([coefficients, np.full(q, np.log(residual_sd / 2)),
+    if INTERCEPT in data.columns:
+        coefficients[0] = beta[0] + data.shift + xbar @ beta    # α at the column means
+    return np.concatenate([coefficients, np.full(len(data.terms), np.log(residual_sd / 2)),
                            np.zeros(int(correlated)), [np.log(residual_sd)]])
 
 

@@ -7,13 +7,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from . import names
+from .errors import DesignError
 from .families import Family
 from .residuals import residual_sd_draws
 
-__all__ = ["PosteriorDraws", "covariance_draws"]
+__all__ = ["PosteriorDraws", "covariance_draws", "level_positions", "select_levels"]
 
 
 def covariance_draws(posterior: xr.Dataset, group: str) -> np.ndarray:
@@ -34,6 +36,27 @@ def covariance_draws(posterior: xr.Dataset, group: str) -> np.ndarray:
     else:
         corr = np.eye(sd.shape[-1])
     return sd[..., :, None] * sd[..., None, :] * corr
+
+
+def level_positions(known, group: str, levels) -> np.ndarray:
+    """The positions among ``known`` (a factor's level labels, in order) of the labels
+    ``levels`` (a label or a list; labels are compared as text, so ``308`` finds
+    ``"308"``); :class:`DesignError` naming those that are not levels of ``group``."""
+    wanted = [str(level) for level in ([levels] if isinstance(levels, (str, int)) else levels)]
+    where = pd.Index(known).get_indexer(wanted)
+    if (where < 0).any():
+        unknown = [label for label, k in zip(wanted, where) if k < 0]
+        raise DesignError(f"{unknown} are not levels of {group!r} "
+                          f"({len(known)} levels, e.g. {list(known[:5])})")
+    return where
+
+
+def select_levels(effects: xr.DataArray, group: str, levels) -> xr.DataArray:
+    """The draws of ``b_<g>`` (``effects``) for the chosen ``levels`` of ``group``, in the
+    order given (:func:`level_positions`)."""
+    dim = names.level_dim(group)
+    known = [str(v) for v in effects[dim].values]
+    return effects.isel({dim: level_positions(known, group, levels)})
 
 
 @dataclass(frozen=True)

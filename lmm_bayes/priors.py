@@ -84,14 +84,15 @@ import numpy as np
 import pandas as pd
 
 from . import names
-from .design import Design, GroupingFactor
+from .design import Design
 from .distributions import Prior
 from .errors import PriorError
 from .families import Family, get_family
 from .names import SIGMA
 from .residuals import ResidualDesign
 
-__all__ = ["Prior", "PriorSet", "build_priors", "default_priors"]
+__all__ = ["ColumnScale", "DesignMoments", "FactorMoments", "Prior", "PriorSet", "build_priors",
+           "default_priors"]
 
 DEFAULT_ETA = 2.0
 INTERCEPT = "(Intercept)"
@@ -170,16 +171,81 @@ def _is_indicator(z: np.ndarray) -> bool:
     return bool(np.isin(z, (0.0, 1.0)).all())
 
 
-def _slope_scale(z: np.ndarray, sd_y: float) -> float:
+@dataclass(frozen=True)
+class ColumnScale:
+    """What a default prior reads of one design column: its SD (divisor n − 1) and whether
+    it is an indicator (every value 0 or 1)."""
+
+    sd: float
+    indicator: bool
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> ColumnScale:
+        return cls(_sd(x), _is_indicator(x))
+
+
+@dataclass(frozen=True)
+class FactorMoments:
+    """What the default priors read of a grouping factor: its name, terms, whether they
+    are correlated and the scale of each term's column of ``Z``."""
+
+    name: str
+    terms: tuple[str, ...]
+    correlated: bool
+    Z: tuple[ColumnScale, ...]
+
+
+@dataclass(frozen=True)
+class DesignMoments:
+    """Everything the default priors read of a design (:func:`default_priors`): sums and
+    spreads, not rows, so that a design never held in memory (a distributed data set's,
+    :mod:`lmm_bayes.distributed`) gets the same priors from its moments.
+
+    Attributes
+    ----------
+    fixed_names : tuple of str
+    y_mean, y_sd : float
+        The response's mean and SD (divisor n − 1).
+    link_mean : float
+        ȳ = (Σy + 0.5)/(Σn + 1), n the trials (1 per row when there are none).
+    offset_mean : float or None
+    X : tuple of ColumnScale
+        One per fixed-effect column.
+    groups : tuple of FactorMoments
+    """
+
+    fixed_names: tuple[str, ...]
+    y_mean: float
+    y_sd: float
+    link_mean: float
+    offset_mean: float | None
+    X: tuple[ColumnScale, ...]
+    groups: tuple[FactorMoments, ...]
+
+    @classmethod
+    def of(cls, design: Design) -> DesignMoments:
+        """The moments of a design held in memory."""
+        y = design.y
+        trials = design.trials if design.trials is not None else np.ones_like(y)
+        return cls(design.fixed_names, float(np.mean(y)), _sd(y),
+                   (y.sum() + 0.5) / (trials.sum() + 1.0),
+                   None if design.offset is None else float(np.mean(design.offset)),
+                   tuple(ColumnScale.of(x) for x in design.X.T),
+                   tuple(FactorMoments(g.name, g.terms, g.correlated,
+                                       tuple(ColumnScale.of(z) for z in g.Z.T))
+                         for g in design.groups))
+
+
+def _slope_scale(z: ColumnScale, sd_y: float) -> float:
     """sd(y)/sd(z) for a covariate; sd(y) for intercept and indicator columns."""
-    if _is_indicator(z) or _sd(z) == 0:
+    if z.indicator or z.sd == 0:
         return sd_y
-    return sd_y / _sd(z)
+    return sd_y / z.sd
 
 
-def _group_sd_priors(group: GroupingFactor, sd_y: float) -> dict[str, Prior]:
-    return {term: Prior("halfstudentt", nu=3.0, sigma=_slope_scale(group.Z[:, k], sd_y))
-            for k, term in enumerate(group.terms)}
+def _group_sd_priors(group: FactorMoments, sd_y: float) -> dict[str, Prior]:
+    return {term: Prior("halfstudentt", nu=3.0, sigma=_slope_scale(z, sd_y))
+            for term, z in zip(group.terms, group.Z)}
 
 
 def _log_sd_prior(column: np.ndarray, intercept: bool, sd_y: float) -> Prior:
@@ -188,7 +254,7 @@ def _log_sd_prior(column: np.ndarray, intercept: bool, sd_y: float) -> Prior:
     as the intercept's."""
     if not intercept and np.isin(column, (0.0, 1.0)).all():
         return Prior("normal", mu=float(np.log(sd_y)), sigma=2.0)
-    return Prior("normal", mu=0.0, sigma=_slope_scale(column, 1.0))
+    return Prior("normal", mu=0.0, sigma=_slope_scale(ColumnScale.of(column), 1.0))
 
 
 def _residual_defaults(residuals: ResidualDesign | None, sd_y: float) -> dict:
@@ -207,21 +273,14 @@ def _residual_defaults(residuals: ResidualDesign | None, sd_y: float) -> dict:
     return out
 
 
-def _link_scale_centre(design: Design, family: Family) -> float:
-    """g(ȳ) with ȳ = (Σy + 0.5)/(Σn + 1), n the trials (1 per row for counts and 0/1 data);
-    the ½ keeps g finite when every response is 0 (or every trial a success)."""
-    trials = design.trials if design.trials is not None else np.ones_like(design.y)
-    mean = (design.y.sum() + 0.5) / (trials.sum() + 1.0)
-    return float(family.link_function(mean))
-
-
-def _intercept_centre(design: Design, family: Family) -> float:
-    """The intercept prior's centre: mean(y) under the identity link, else g(ȳ); less the
-    mean offset."""
+def _intercept_centre(moments: DesignMoments, family: Family) -> float:
+    """The intercept prior's centre: mean(y) under the identity link, else g(ȳ) with
+    ȳ = (Σy + 0.5)/(Σn + 1), n the trials (1 per row for counts and 0/1 data; the ½ keeps
+    g finite when every response is 0, or every trial a success); less the mean offset."""
     identity = family.link == "identity"
-    centre = float(np.mean(design.y)) if identity else _link_scale_centre(design, family)
-    if design.offset is not None:
-        centre -= float(np.mean(design.offset))
+    centre = moments.y_mean if identity else float(family.link_function(moments.link_mean))
+    if moments.offset_mean is not None:
+        centre -= moments.offset_mean
     return centre
 
 
@@ -232,25 +291,27 @@ def _auxiliary_defaults(family: Family, scale: float,
     return {p.name: p.default_prior(scale) for p in family.extra if p.name not in modelled}
 
 
-def default_priors(design: Design, family: str = "gaussian", link: str | None = None,
+def default_priors(design: Design | DesignMoments, family: str = "gaussian",
+                   link: str | None = None,
                    residuals: ResidualDesign | None = None) -> PriorSet:
-    """The default priors for ``design`` under ``family`` and ``link`` and of its residual
-    model (see the module docstring): scaled to the data under the identity link (the
-    Gaussian), on the link scale otherwise."""
-    y = design.y
+    """The default priors for ``design`` (or its :class:`DesignMoments`) under ``family``
+    and ``link`` and of its residual model (see the module docstring): scaled to the data
+    under the identity link (the Gaussian), on the link scale otherwise."""
+    moments = design if isinstance(design, DesignMoments) else DesignMoments.of(design)
     response_family = get_family(family, link)
     # under the identity link η is on the response's scale, so the priors scale with sd(y)
     identity = response_family.link == "identity"
-    scale = _sd(y) if identity else 1.0
+    scale = moments.y_sd if identity else 1.0
     if identity and not scale > 0:
         raise PriorError("the response is constant; there is nothing to model")
-    names = design.fixed_names
-    intercept = (Prior("normal", mu=_intercept_centre(design, response_family), sigma=2.5 * scale)
+    names = moments.fixed_names
+    intercept = (Prior("normal", mu=_intercept_centre(moments, response_family),
+                       sigma=2.5 * scale)
                  if INTERCEPT in names else None)
-    fixed = {name: Prior("normal", mu=0.0, sigma=2.5 * _slope_scale(design.X[:, j], scale))
-             for j, name in enumerate(names) if name != INTERCEPT}
-    sd = {g.name: _group_sd_priors(g, scale) for g in design.groups}
-    eta = {g.name: DEFAULT_ETA for g in design.groups if g.correlated and len(g.terms) > 1}
+    fixed = {name: Prior("normal", mu=0.0, sigma=2.5 * _slope_scale(x, scale))
+             for name, x in zip(names, moments.X) if name != INTERCEPT}
+    sd = {g.name: _group_sd_priors(g, scale) for g in moments.groups}
+    eta = {g.name: DEFAULT_ETA for g in moments.groups if g.correlated and len(g.terms) > 1}
     auxiliary = _auxiliary_defaults(response_family, scale, residuals)
     return PriorSet(intercept, fixed, sd, eta, auxiliary,
                     **_residual_defaults(residuals, scale))
@@ -304,7 +365,7 @@ def _structure_priors(base: PriorSet, residuals: ResidualDesign | None,
             for key, prior in base.residual_correlation.items()}
 
 
-def build_priors(design: Design, overrides: Mapping[str, object] | None = None,
+def build_priors(design: Design | DesignMoments, overrides: Mapping[str, object] | None = None,
                  residuals: ResidualDesign | None = None, *, family: str = "gaussian",
                  link: str | None = None) -> PriorSet:
     """Default priors for ``design`` (and its residual model) under ``family`` and ``link``,

@@ -42,7 +42,8 @@ from .expressions import (
 from .formula import NAME
 from .polynomials import PolyCoefs, orthogonal_poly, predict_poly
 
-__all__ = ["DataSchema", "Variable", "VariableEvaluator", "columns_used", "level_label"]
+__all__ = ["DataSchema", "Variable", "VariableEvaluator", "columns_used", "distinct_values",
+           "level_label"]
 
 
 def level_label(value) -> str:
@@ -302,23 +303,15 @@ class VariableEvaluator:
 
     def _categorical(self, label: str, series, is_ordered: bool = False) -> Variable:
         series = pd.Series(series).reset_index(drop=True)
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            present = set(series.dropna().unique())
-            ordered = [c for c in series.cat.categories if c in present]
-        else:
-            ordered = sorted(series.dropna().unique(), key=_sort_key)
-        labels = [level_label(v) for v in ordered]
-        if len(set(labels)) < len(labels):
-            clash = sorted({lab for lab in labels if labels.count(lab) > 1})
-            raise DesignError(f"{label!r} mixes values that read as the same level {clash} "
-                              f"(e.g. the number 1 and the text '1'); give the column one type")
+        ordered = distinct_values(series)
+        labels = _labels(label, ordered)
         if self.schema is not None and label in self.schema.levels:
             levels = self.schema.levels[label]
         else:
-            levels = self._with_reference(label, labels)
+            levels = self.levels_of(label, ordered)
         codes_of = {lab: i for i, lab in enumerate(levels)}
-        value_label = dict(zip(ordered, labels))
-        codes = np.array([codes_of.get(value_label[v], -1) for v in series], dtype=int)
+        value_codes = np.array([codes_of.get(lab, -1) for lab in labels] + [-1], dtype=int)
+        codes = value_codes[_positions(ordered, series)]
         if self.schema is not None and (codes < 0).any():  # new data with unknown levels
             unseen = sorted({lab for lab in labels if lab not in codes_of})
             rows = np.flatnonzero(codes < 0)
@@ -327,6 +320,12 @@ class VariableEvaluator:
                               f"known levels: {list(levels)}")
         self.learnt_levels[label] = tuple(levels)
         return Variable(label, codes, tuple(levels), ordered=is_ordered)
+
+    def levels_of(self, label: str, ordered) -> tuple[str, ...]:
+        """The levels of the categorical variable ``label`` whose distinct values are
+        ``ordered`` (:func:`distinct_values`): their labels, the reference level first;
+        DesignError where two values read as one label."""
+        return tuple(self._with_reference(label, _labels(label, ordered)))
 
     def _reference_of(self, label: str):
         """The reference level given for ``label``, or for the column ``x`` of a
@@ -377,6 +376,34 @@ class VariableEvaluator:
             raise DesignError(f"scale() in {label!r} divides by a standard deviation of zero")
         self.learnt_transforms[key] = (mean, sd)
         return (x - mean) / sd
+
+
+def _labels(label: str, ordered) -> list[str]:
+    """The level labels of the distinct values ``ordered`` of ``label``; DesignError where
+    two values read as one label."""
+    labels = [level_label(v) for v in ordered]
+    if len(set(labels)) < len(labels):
+        clash = sorted({lab for lab in labels if labels.count(lab) > 1})
+        raise DesignError(f"{label!r} mixes values that read as the same level {clash} "
+                          f"(e.g. the number 1 and the text '1'); give the column one type")
+    return labels
+
+
+def _positions(ordered: list, series: pd.Series) -> np.ndarray:
+    """The position of each value of ``series`` among the distinct values ``ordered``
+    (one past the end for a missing value), by a hash look-up rather than a row loop."""
+    found = pd.Index(ordered, dtype=object).get_indexer(series.astype(object))
+    return np.where(found < 0, len(ordered), found)
+
+
+def distinct_values(series: pd.Series, present=None) -> list:
+    """The distinct values of a categorical variable in level order: a pandas
+    Categorical's categories that occur (in ``present``, when given: the values seen in
+    all parts of a data set), else the values sorted, numbers first (:func:`_sort_key`)."""
+    seen = set(series.dropna().unique()) if present is None else set(present)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return [c for c in series.cat.categories if c in seen]
+    return sorted(seen, key=_sort_key)
 
 
 def _sort_key(value):

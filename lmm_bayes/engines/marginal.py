@@ -22,7 +22,7 @@ from .base import Assessment, Problem
 if TYPE_CHECKING:
     import arviz as az
 
-__all__ = ["ENGINE", "MarginalEngine"]
+__all__ = ["ENGINE", "MarginalEngine", "sample_density"]
 
 
 def _nutpie_model(density: MarginalDensity) -> object:
@@ -47,6 +47,14 @@ def _numpyro(density: MarginalDensity, config: SamplerConfig) -> az.InferenceDat
     from ..kernel_jax import sample_numpyro
 
     return sample_numpyro(density, config)
+
+
+def sample_density(density: MarginalDensity, config: SamplerConfig) -> az.InferenceData:
+    """Draws of the population parameters from ``density`` with ``config``'s sampler
+    (nutpie, or numpyro), the random effects not yet drawn: what a fit from per-level
+    statistics alone samples (:mod:`lmm_bayes.distributed`)."""
+    run = _numpyro if config.sampler == "numpyro" else _nutpie
+    return run(density, config)
 
 
 class MarginalEngine:
@@ -81,8 +89,7 @@ class MarginalEngine:
 
     def sample(self, target: MarginalDensity, problem: Problem, config: SamplerConfig,
                data: dict | None = None) -> az.InferenceData:
-        run = _numpyro if config.sampler == "numpyro" else _nutpie
-        idata = run(target, config)
+        idata = sample_density(target, config)
         idata.posterior = with_effects(idata.posterior, problem.design, config.random_seed)
         return idata
 
