@@ -39,6 +39,7 @@ from .. import names
 from ..design import Design
 from ..errors import DesignError
 from ..families import Family
+from ..posterior import select_levels
 from ..ppc import pvalue_table
 from ..predict import Groups, KeyedRandom, Kind, _level_labels, observed_response, predict_draws
 from ..residuals import ResidualDesign
@@ -47,7 +48,7 @@ from ..risk import exceedance as exceedance_share
 from ..summaries.draws import check_prob, interval_columns
 from ..variables import columns_used
 
-__all__ = ["Moments", "RowModel", "effects", "exceedance", "fitted", "is_partitioned",
+__all__ = ["Moments", "RowModel", "StoredEffects", "exceedance", "fitted", "is_partitioned",
            "ppc_pvalues", "ppc_statistics", "predict", "read_rows", "residuals", "row_model"]
 
 #: the statistics that combine over partitions (:class:`Moments`)
@@ -58,15 +59,6 @@ PREDICTION_COLUMNS = ("estimate", "std_error", "conf_low", "conf_high")
 # ----------------------------------------------------------------------------- the fit
 
 
-def effects(posterior: xr.Dataset, group: str, levels: Sequence[str]) -> xr.DataArray:
-    """The draws of ``group``'s random effects (``b_<g>``, dims chain, draw, ``<g>__level``,
-    ``<g>__term``) of those of ``levels`` that the posterior has; the others are left out."""
-    b = posterior[names.effects(group)]
-    level_dim = names.level_dim(group)
-    known = pd.Index(b[level_dim].values).intersection(pd.Index(levels, dtype=object))
-    return b.sel({level_dim: list(known)})
-
-
 @dataclass(frozen=True)
 class StoredEffects:
     """``effects(group, levels)`` from a posterior that holds every level's draws
@@ -75,7 +67,12 @@ class StoredEffects:
     posterior: xr.Dataset
 
     def __call__(self, group: str, levels: Sequence[str]) -> xr.DataArray:
-        return effects(self.posterior, group, levels)
+        """The draws of ``b_<g>`` (:func:`lmm_bayes.posterior.select_levels`) of those of
+        ``levels`` that the posterior has; the others are left out."""
+        b = self.posterior[names.effects(group)]
+        known = pd.Index(b[names.level_dim(group)].values).intersection(
+            pd.Index(levels, dtype=object))
+        return select_levels(b, group, list(known))
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,7 @@ class RowModel:
     family : Family
     effects : callable
         ``effects(group, labels)``: the draws of ``b_<g>`` of the known levels among
-        ``labels`` (:func:`effects`).
+        ``labels`` (:class:`StoredEffects`).
     residuals : ResidualDesign or None
         The sigma model (of no rows), for each row's σ.
     weights : str or None
