@@ -36,7 +36,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import names
-from ..design import Design
+from ..design import Design, evaluate_covariates, evaluate_offset
 from ..errors import DesignError
 from ..families import Family
 from ..posterior import select_levels
@@ -45,11 +45,14 @@ from ..predict import Groups, KeyedRandom, Kind, _level_labels, observed_respons
 from ..residuals import ResidualDesign
 from ..risk import Direction
 from ..risk import exceedance as exceedance_share
+from ..summaries import shrinkage as shrinkage_table
+from ..summaries import trajectories as trajectory_table
 from ..summaries.draws import check_prob, interval_columns
-from ..variables import columns_used
+from ..variables import columns_used, level_label
 
 __all__ = ["Moments", "RowModel", "StoredEffects", "exceedance", "fitted", "is_partitioned",
-           "ppc_pvalues", "ppc_statistics", "predict", "read_rows", "residuals", "row_model"]
+           "level_design", "level_rows", "ppc_pvalues", "ppc_statistics", "predict",
+           "read_rows", "residuals", "row_model", "shrinkage", "trajectories"]
 
 #: the statistics that combine over partitions (:class:`Moments`)
 PARTITION_STATISTICS = ("mean", "sd", "min", "max")
@@ -99,6 +102,8 @@ class RowModel:
         weights): a training row missing one was not fitted (``na_action="drop"``).
     na_action : {"raise", "drop"}
         The model's: with "drop", training rows missing a used variable were not fitted.
+    censored : bool
+        Whether the response is censored (``y | cens(...)``).
     ppc_obstacle : str or None
         Why replicates cannot be drawn partition by partition, or None.
     """
@@ -111,6 +116,7 @@ class RowModel:
     weights: str | None
     used: tuple[str, ...]
     na_action: str = "raise"
+    censored: bool = False
     ppc_obstacle: str | None = None
 
     def for_rows(self, data: pd.DataFrame, groups: Groups) -> tuple[xr.Dataset, Design]:
@@ -176,7 +182,8 @@ def row_model(fit) -> RowModel:
     return RowModel(population,
                     _without_rows(design), model.family, StoredEffects(posterior[stored]),
                     _sigma_without_rows(model.residuals), spec.weights, used,
-                    spec.na_action, _ppc_obstacle(design, model.residuals))
+                    spec.na_action, design.censoring is not None,
+                    _ppc_obstacle(design, model.residuals))
 
 
 # ----------------------------------------------------------------------------- partitions
@@ -537,3 +544,94 @@ def ppc_pvalues(fit, source=None, stats: Sequence[str] = PARTITION_STATISTICS, *
     return pvalue_table({s: float(t_y[s][0]) for s in stats}, {s: t_rep[s] for s in stats},
                         prob)
 
+
+
+# ----------------------------------------------------------------------------- chosen levels
+
+
+def _level_filter(part, k, start, model: RowModel, *, group, levels):
+    """The fitted rows of one training partition whose level of ``group`` is in ``levels``."""
+    part = _fitted_rows(model, part)
+    if len(part) == 0:
+        return part
+    labels = _in_partition(k, part, start, lambda: _level_labels(model.design, part, group))
+    return part[np.isin(labels, levels)]
+
+
+def level_rows(fit, group: str, levels, source=None, *,
+               model: RowModel | None = None) -> pd.DataFrame:
+    """The training rows of the chosen ``levels`` of ``group`` (labels, as
+    :meth:`lmm_bayes.Fit.effects` takes them), gathered from every partition into memory;
+    DesignError naming the levels that have no rows. ``source`` as :func:`fitted`."""
+    import dask
+
+    model = model or row_model(fit)
+    factor = next((g for g in model.design.groups if g.name == group), None)
+    if factor is None:
+        raise DesignError(f"no grouping factor {group!r}; the model has "
+                          f"{[g.name for g in model.design.groups]}")
+    chosen = [level_label(v) for v in ([levels] if isinstance(levels, (str, int)) else levels)]
+    tasks = _tasks(_training(fit, source), _level_filter, model, False, group=group,
+                   levels=chosen)
+    rows = pd.concat(dask.compute(*tasks))
+    absent = sorted(set(chosen) - set(_level_labels(model.design, rows, group)))
+    if absent:
+        raise DesignError(f"level(s) {absent} of {group!r} have no rows in the data")
+    return rows
+
+
+def level_design(model: RowModel, rows: pd.DataFrame) -> tuple[xr.Dataset, Design]:
+    """The posterior (with the effects of the levels in ``rows``) and the design of training
+    ``rows`` coded as the fit coded them: what the in-memory summaries take."""
+    posterior, design = model.for_rows(rows, "conditional")
+    X, Z = evaluate_covariates(design, rows)
+    factors = []
+    for group in design.groups:
+        index = pd.Index(group.levels).get_indexer(_level_labels(design, rows, group.name))
+        factors.append(replace(group, index=index, Z=Z[group.name]))
+    y = observed_response(design, model.family, rows)[0]
+    return posterior, replace(design, y=y, X=X, groups=tuple(factors),
+                              rows=np.arange(len(rows)), n_rows_given=len(rows),
+                              offset=evaluate_offset(design, rows))
+
+
+def _require_level_summary(model: RowModel, what: str) -> None:
+    """DesignError unless ``what`` (shrinkage, trajectories) is defined for the model, as
+    :class:`lmm_bayes.Fit` requires in memory."""
+    if model.family.name != "gaussian":
+        raise DesignError(f"{what} is available for Gaussian models; this model's family is "
+                          f"{model.family.name!r}")
+    if any(r.by is not None for r in model.design.formula.random):
+        raise DesignError(f"{what} is not available for gr(g, by = ...) factors; see "
+                          "variance_components and variance_contrast")
+    if model.censored:
+        raise DesignError(f"{what} is not available for a censored response")
+
+
+def shrinkage(fit, group: str, levels, term: str = "(Intercept)", *, prob: float = 0.95,
+              source=None, model: RowModel | None = None) -> pd.DataFrame:
+    """:meth:`lmm_bayes.Fit.shrinkage`'s table for the chosen ``levels`` only, from their
+    rows (:func:`level_rows`): each level's no-pooling estimate needs only its own rows
+    and the posterior means (:func:`lmm_bayes.summaries.shrinkage`), so the rows equal the
+    in-memory table's. Levels in the order of their first rows."""
+    model = model or row_model(fit)
+    _require_level_summary(model, "shrinkage")
+    rows = level_rows(fit, group, levels, source, model=model)
+    posterior, design = level_design(model, rows)
+    table = shrinkage_table(posterior, design, group, term, prob)
+    return table.loc[pd.unique(_level_labels(design, rows, group))]
+
+
+def trajectories(fit, group: str, time: str, levels, *, grid=None, prob: float = 0.95,
+                 source=None, model: RowModel | None = None) -> pd.DataFrame:
+    """:meth:`lmm_bayes.Fit.trajectories` for the chosen ``levels``, from their rows
+    (:func:`level_rows`; :func:`lmm_bayes.summaries.trajectories`). The default ``grid``
+    is from the chosen levels' own times, and which factors ``group`` is nested in is
+    judged on their rows: give ``grid`` for the in-memory curves of a model whose factors
+    are all nested (or of one factor)."""
+    model = model or row_model(fit)
+    _require_level_summary(model, "trajectories")
+    rows = level_rows(fit, group, levels, source, model=model)
+    posterior, design = level_design(model, rows)
+    return trajectory_table(posterior, design, rows.reset_index(drop=True), group, time,
+                            grid=grid, levels=levels, prob=prob)

@@ -248,3 +248,25 @@ def test_bad_requests(fit, data):
         rows.ppc_pvalues(fit, _partitioned(data, 2), stats=["within_sd"])
     with pytest.raises(lb.DesignError, match="Dask DataFrame or a path"):
         rows.read_rows(data)
+
+
+# ----------------------------------------------------------------------------- chosen levels
+
+
+@pytest.mark.parametrize("k", PARTITIONS)
+def test_shrinkage_and_trajectories_of_chosen_levels_equal_in_memory(fit, data, k):
+    frame, chosen = _partitioned(data, k), ["s3", "s17"]    # in the order of their rows
+    got = rows.shrinkage(fit, "subject", chosen, "days", source=frame)
+    expected = fit.shrinkage("subject", "days").loc[chosen]
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
+    grid = [0.0, 2.5, 5.0]
+    got = rows.trajectories(fit, "subject", "days", chosen, grid=grid, source=frame)
+    expected = fit.trajectories("subject", "days", grid=grid, levels=chosen)
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
+
+
+def test_chosen_levels_checked(fit, data):
+    with pytest.raises(lb.DesignError, match=r"level\(s\) \['zz'\] of 'subject' have no rows"):
+        rows.level_rows(fit, "subject", ["s1", "zz"], _partitioned(data, 2))
+    with pytest.raises(lb.DesignError, match="no grouping factor 'Subject'"):
+        rows.level_rows(fit, "Subject", ["s1"], _partitioned(data, 2))
