@@ -58,7 +58,10 @@ class LMM:
         lme4 syntax, e.g. ``"Reaction ~ Days + (Days | Subject)"``; see the README's table.
     data : pandas.DataFrame
         Numeric columns are covariates; a datetime column counts the days since its
-        earliest date, a timedelta column days (:mod:`lmm_bayes.variables`).
+        earliest date, a timedelta column days (:mod:`lmm_bayes.variables`). A Dask
+        DataFrame or a path or glob of Parquet files (``"visits/*.parquet"``, any fsspec
+        URL) makes a :class:`~lmm_bayes.distributed.DistributedLMM` instead, fitted from
+        per-level statistics computed on a Dask cluster (Gaussian, one grouping factor).
     family : {"gaussian", "student", "bernoulli", "binomial", "poisson", "negbinomial", \
               "cumulative"}
         The response distribution. A binomial response is written
@@ -115,6 +118,9 @@ class LMM:
         the Gaussian family precision weights, Var(ε_i) = σ²/w_i (``lmer``); for the
         others prior weights, each row's log-likelihood multiplied by w_i (``glmer``).
         Fitted by the graph engine; see :mod:`lmm_bayes.weights`.
+    client : None, str or dask.distributed.Client
+        For a distributed data set only: the cluster its passes run on (None: a local one
+        of 2 single-threaded workers; a scheduler address; or a client).
 
     Examples
     --------
@@ -124,6 +130,17 @@ class LMM:
     ('(Intercept)', 'Days')
     """
 
+    def __new__(cls, formula: str = "", data=None, **options):
+        """A :class:`~lmm_bayes.distributed.DistributedLMM` when ``data`` is a Dask
+        DataFrame or a path or glob of Parquet files (see :mod:`lmm_bayes.distributed`)."""
+        from .distributed import is_source
+
+        if cls is LMM and is_source(data):
+            from .distributed import DistributedLMM
+
+            return DistributedLMM(formula, data, **options)
+        return super().__new__(cls)
+
     def __init__(self, formula: str, data: pd.DataFrame, *, family: str = "gaussian",
                  link: str | None = None, priors: Mapping[str, Any] | None = None,
                  factors=(), reference=None,
@@ -132,7 +149,10 @@ class LMM:
                  likelihood: Literal["auto", "conditional", "marginal"] = "auto",
                  residual: str | None = None, sigma: str | None = None,
                  contrasts: Mapping[str, str] | None = None,
-                 weights: str | None = None):
+                 weights: str | None = None, client=None):
+        if client is not None:
+            raise DesignError("client= is for a distributed data set (a Dask DataFrame or "
+                              "Parquet files); these data are a pandas DataFrame in memory")
         spec = ModelSpec.from_formula(formula, family=family, link=link, priors=priors,
                                       factors=factors, reference=reference,
                                       na_action=na_action, parametrization=parametrization,
@@ -1049,9 +1069,10 @@ class Fit:
 def fit(formula: str, data: pd.DataFrame, **kwargs) -> Fit:
     """Build and fit in one call: ``lb.fit(formula, data, draws=..., priors=...)``.
 
-    Keywords of :class:`LMM` go to the model, the rest to :meth:`LMM.fit`.
+    Keywords of :class:`LMM` go to the model (``client`` too, for a distributed data set:
+    :mod:`lmm_bayes.distributed`), the rest to :meth:`LMM.fit`.
     """
-    model_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in MODEL_OPTIONS}
+    model_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in (*MODEL_OPTIONS, "client")}
     return LMM(formula, data, **model_kw).fit(**kwargs)
 
 

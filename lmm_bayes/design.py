@@ -287,10 +287,17 @@ def _spread(values: np.ndarray, largest: float) -> float:
 def _check_scale(values: np.ndarray, what: str) -> None:
     """Raise when ``values`` are too large, or vary too little, for floating point."""
     largest = float(np.max(np.abs(values)))
+    check_scale(largest, lambda: _spread(values, largest), what)
+
+
+def check_scale(largest: float, spread: Callable[[], float], what: str) -> None:
+    """Raise when values whose largest magnitude is ``largest`` and whose SD is
+    ``spread()`` (asked only when they are not too large) are too large, or vary too
+    little, for floating point."""
     if largest > LARGEST_VALUE:
         problem, scale = f"values as large as {largest:.3g}", largest
     else:
-        sd = _spread(values, largest)
+        sd = spread()
         if sd == 0 or sd >= SMALLEST_SD:
             return
         problem, scale = f"a standard deviation of {sd:.3g}", sd

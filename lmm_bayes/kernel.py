@@ -64,7 +64,7 @@ from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at
 from .priors import INTERCEPT, Prior, PriorSet
 
 __all__ = ["MarginalData", "MarginalDensity", "integrated_prior_obstacle", "marginal_density",
-           "obstacle", "statistics_density"]
+           "obstacle", "prior_obstacle", "statistics_density"]
 
 _T, _EXPONENTIAL = 0, 1                      # prior kinds: (half-)Student-t/normal, exponential
 SCALE_PRIORS = {"halfnormal", "halfstudentt", "halfcauchy", "exponential"}
@@ -82,7 +82,13 @@ def obstacle(design: Design, priors: PriorSet, family: str, residuals) -> str | 
     group = design.groups[0]
     if group.member is not None:
         return f"the gr(..., by = ...) factor {group.name}"
-    used = [priors.intercept, *priors.fixed.values(), *priors.sd[group.name].values(),
+    return prior_obstacle(priors, group.name)
+
+
+def prior_obstacle(priors: PriorSet, group: str) -> str | None:
+    """The first prior of a family that the compiled density does not write out (normal,
+    Student-t and their half versions, half-Cauchy, exponential), or None."""
+    used = [priors.intercept, *priors.fixed.values(), *priors.sd[group].values(),
             priors.sigma]
     others = sorted({p.dist for p in used if p is not None and p.dist not in _SUPPORTED})
     return f"a {others[0]} prior" if others else None
