@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (fit, check):
         sub.add_argument("spec", help="model spec file (see models/)")
         sub.add_argument("--data", help="CSV file to use instead of the spec's data")
+    for sub in (fit, check):
+        sub.add_argument("--scheduler", help="address of a Dask scheduler for a spec whose "
+                         "[data] path names Parquet files (default: a local cluster)")
     fit.add_argument("--out", help="output folder (default: results/<spec name>)")
     fit.add_argument("--draws", type=int)
     fit.add_argument("--tune", type=int)
@@ -81,10 +84,17 @@ def _model(args):
 
     data = read_data_file(args.data) if args.data else None
     spec_file = read_spec(args.spec, data=data)
+    if isinstance(spec_file.data, str):  # Parquet files: a distributed data set
+        from .distributed import DistributedLMM
+
+        model = DistributedLMM.from_spec(spec_file.spec, spec_file.data, client=args.scheduler)
+        return model, spec_file.sampler
     return model_from_spec(spec_file.spec, spec_file.data), spec_file.sampler
 
 
 def _fit(args) -> int:
+    from .distributed import DistributedFit
+    from .distributed.model import write_posterior
     from .multivariate_api import MultivariateLMM
     from .report import write_results
 
@@ -106,20 +116,28 @@ def _fit(args) -> int:
             print(f"warning: {warning.message}", file=sys.stderr)
     out = Path(args.out) if args.out else Path("results") / Path(args.spec).stem
     print()
-    written = write_results(fit, out)
+    written = (write_posterior(fit, out) if isinstance(fit, DistributedFit)
+               else write_results(fit, out))
     for kind, path in written.items():
         print(f"wrote {kind}: {path}")
-    if "report" not in written:
+    if isinstance(fit, DistributedFit):
+        print("no report: the HTML report reads the data's rows, which a distributed data set "
+              "keeps where they lie")
+    elif "report" not in written:
         print("no report: the HTML report is for models with one outcome")
     return 0
 
 
 def _check(args) -> int:
+    from .distributed import DistributedLMM
     from .multivariate_api import MultivariateLMM
 
     model, _ = _model(args)
     if isinstance(model, MultivariateLMM):
         print(f"OK: {args.spec}: {_blocks(model.design.blocks)}; {model}")
+        return 0
+    if isinstance(model, DistributedLMM):  # checked from its statistics
+        print(f"OK: {args.spec}: {model}")
         return 0
     design = model.design
     print(f"OK: {args.spec}: {design.n_obs} observations, {len(design.fixed_names)} fixed "

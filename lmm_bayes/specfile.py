@@ -18,7 +18,9 @@ A spec file (``models/*.toml``) names the model, its data and sampler settings::
 
     [data]
     dataset = "sleepstudy"       # a data set shipped with lmm_bayes, or
-    # path = "study.csv"         # a CSV file in the spec file's folder (or below it)
+    # path = "study.csv"         # a CSV file in the spec file's folder (or below it), or
+    # path = "visits/*.parquet"  # Parquet files there (a glob or a folder of them): a
+    #                            # distributed data set (lmm_bayes.distributed)
 
     [priors]                     # optional overrides, keys as in lmm_bayes.priors
     sigma = { dist = "halfstudentt", nu = 3, sigma = 50 }
@@ -74,7 +76,7 @@ class SpecFile:
 
     path: Path
     spec: ModelSpec | MultivariateSpec
-    data: pd.DataFrame
+    data: pd.DataFrame | str
     sampler: Mapping[str, Any]
 
 
@@ -160,27 +162,37 @@ def read_data_file(path: str | Path) -> pd.DataFrame:
 
 
 def _data_file(name, path: Path) -> Path:
-    """The CSV that ``[data] path`` names: a relative path that stays inside the spec
+    """The file that ``[data] path`` names: a relative path that stays inside the spec
     file's folder once symbolic links are resolved, so that a spec from elsewhere can read
     no other file of the user's (``--data`` on the command line may name any file)."""
     folder = path.parent.resolve()
     if not isinstance(name, str):
         raise SpecError(f"{path}: [data] path must be text, not {name!r}")
-    csv = (folder / name).resolve()
-    if Path(name).is_absolute() or not csv.is_relative_to(folder):
+    found = (folder / name).resolve()
+    if Path(name).is_absolute() or not found.is_relative_to(folder):
         raise SpecError(f"{path}: [data] path {name!r} leaves the spec file's folder; it must "
                         f"be a relative path to a file in {str(folder)!r} or below (give "
                         "other data with --data)")
-    if not csv.is_file():
-        raise SpecError(f"{path}: data file {str(csv)!r} does not exist")
-    return csv
+    if not found.exists() and not _is_parquet(name):
+        raise SpecError(f"{path}: data file {str(found)!r} does not exist")
+    return found
 
 
-def _data(table: Mapping[str, Any], path: Path) -> pd.DataFrame:
+def _is_parquet(name: str) -> bool:
+    """Whether ``[data] path`` names Parquet files (``*.parquet``, a glob of them, or a
+    folder): a distributed data set, read lazily by :mod:`lmm_bayes.distributed`."""
+    return name.endswith((".parquet", "/")) or any(c in name for c in "*?[")
+
+
+def _data(table: Mapping[str, Any], path: Path) -> pd.DataFrame | str:
     if ("dataset" in table) == ("path" in table):
-        raise SpecError(f"{path}: [data] needs exactly one of 'dataset' (shipped) or 'path' (CSV)")
+        raise SpecError(f"{path}: [data] needs exactly one of 'dataset' (shipped) or 'path' "
+                        "(CSV, or Parquet files)")
     if "path" in table:
-        return read_data_file(_data_file(table["path"], path))
+        found = _data_file(table["path"], path)
+        if _is_parquet(table["path"]) or found.is_dir():
+            return str(found)
+        return read_data_file(found)
     if not isinstance(table["dataset"], str):
         raise SpecError(f"{path}: [data] dataset must be text, not {table['dataset']!r}")
     return load_dataset(table["dataset"])

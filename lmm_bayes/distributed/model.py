@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -66,7 +67,7 @@ from .sources import Source
 if TYPE_CHECKING:
     import arviz as az
 
-__all__ = ["DistributedFit", "DistributedLMM", "obstacle"]
+__all__ = ["DistributedFit", "DistributedLMM", "obstacle", "write_posterior"]
 
 logger = logging.getLogger("lmm_bayes")
 
@@ -554,3 +555,15 @@ class DistributedFit:
                           "its posterior with fit.idata.to_netcdf(path) and its statistics "
                           "by refitting from the data")
 
+
+def write_posterior(fit: DistributedFit, out) -> dict[str, Path]:
+    """Write ``summary.csv`` (the tidy summary) and ``posterior.nc`` (the draws of the
+    population parameters, ArviZ's netCDF) into ``out``; returns the paths by kind. (A
+    distributed fit is not saved for :func:`lmm_bayes.load`, which rebuilds a model from
+    the rows it saves.)"""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"summary": out / "summary.csv", "posterior": out / "posterior.nc"}
+    fit.summary().to_csv(paths["summary"], index=False)
+    fit.idata.to_netcdf(str(paths["posterior"]))
+    return paths
