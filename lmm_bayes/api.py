@@ -729,9 +729,9 @@ class Fit:
     def _partitioned(data, path, history) -> bool:
         """Whether ``data`` are rows by partition (a Dask DataFrame or Parquet path), which
         take ``path=`` and no ``history=``; DesignError for a mismatch."""
-        from .distributed.rows import is_partitioned
+        from .distributed import is_source
 
-        partitioned = is_partitioned(data)
+        partitioned = is_source(data)
         if not partitioned and path is not None:
             raise DesignError("path= writes results partition by partition: give the rows as "
                               "a Dask DataFrame or a path of Parquet files")
@@ -749,7 +749,7 @@ class Fit:
             return self.predict(groups="conditional", prob=prob)
         from .distributed import rows
 
-        return rows.fitted(self, self._training_source(data), prob=prob, path=path)
+        return rows.fitted(self, data, prob=prob, path=path)
 
     def residuals(self, data=None, *, prob: float = 0.95, path=None):
         """Residuals of the training rows: the posterior of y_i − E[y_i | θ, b] summarised
@@ -761,15 +761,7 @@ class Fit:
             return pd.DataFrame(interval_columns(draws, prob), index=rows.index)
         from .distributed import rows
 
-        return rows.residuals(self, self._training_source(data), prob=prob, path=path)
-
-    def _training_source(self, data):
-        """The training rows by partition: ``data``, or the fitted data as one partition."""
-        if data is not None:
-            return data
-        import dask.dataframe as dd
-
-        return dd.from_pandas(self.model.data, npartitions=1)
+        return rows.residuals(self, data, prob=prob, path=path)
 
     def category_probabilities(self, data: pd.DataFrame | None = None, *,
                                groups: Groups = "new", random_seed: int | None = None,

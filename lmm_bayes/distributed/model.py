@@ -549,6 +549,73 @@ class DistributedFit:
         return summaries.trajectories(self._with_effects(chosen), design, rows, group, time,
                                       grid=grid, levels=chosen, prob=prob)
 
+    # ------------------------------------------------------------------ rows, by partition
+
+    def predict(self, data, *, kind="mean", groups="new", random_seed: int | None = None,
+                prob: float = 0.95, path=None):
+        """Predictions for new rows partition by partition
+        (:func:`lmm_bayes.distributed.rows.predict`): a Dask DataFrame or Parquet files give
+        a Dask DataFrame of the rows with ``estimate``, ``std_error``, ``conf_low`` and
+        ``conf_high`` (or, with ``path=``, that directory of Parquet files); a pandas
+        DataFrame gives those columns with its index, as :meth:`lmm_bayes.Fit.predict`."""
+        from . import rows
+
+        return self._in_memory_or_not(data, path, lambda source: rows.predict(
+            self, source, kind=kind, groups=groups, random_seed=random_seed, prob=prob,
+            path=path), rows.PREDICTION_COLUMNS)
+
+    def exceedance(self, data, threshold: float, *, direction=">", kind="response",
+                   groups="new", random_seed: int | None = None, path=None):
+        """P(outcome ⋈ threshold) for new rows partition by partition
+        (:func:`lmm_bayes.distributed.rows.exceedance`); ``data`` and ``path`` as in
+        :meth:`predict`."""
+        from . import rows
+
+        return self._in_memory_or_not(data, path, lambda source: rows.exceedance(
+            self, source, threshold, direction=direction, kind=kind, groups=groups,
+            random_seed=random_seed, path=path), ("probability",))
+
+    @staticmethod
+    def _in_memory_or_not(data, path, compute, columns):
+        """``compute(source)``; for a pandas DataFrame (no ``path``) on it as one partition,
+        the result's ``columns`` in memory."""
+        if not isinstance(data, pd.DataFrame):
+            return compute(data)
+        if path is not None:
+            raise DesignError("path= writes results partition by partition: give the rows as "
+                              "a Dask DataFrame or a path of Parquet files")
+        import dask.dataframe as dd
+
+        return compute(dd.from_pandas(data, npartitions=1)).compute()[list(columns)]
+
+    def fitted(self, data=None, *, prob: float = 0.95, path=None):
+        """Fitted values of the training rows, partition by partition
+        (:func:`lmm_bayes.distributed.rows.fitted`; ``data``: the fit's data set unless
+        given)."""
+        from . import rows
+
+        return rows.fitted(self, data, prob=prob, path=path)
+
+    def residuals(self, data=None, *, prob: float = 0.95, path=None):
+        """Residuals of the training rows, partition by partition
+        (:func:`lmm_bayes.distributed.rows.residuals`)."""
+        from . import rows
+
+        return rows.residuals(self, data, prob=prob, path=path)
+
+    def ppc_pvalues(self, stats=("mean", "sd", "min", "max"), group: str | None = None,
+                    prob: float = 0.95, *, random_seed: int | None = None) -> pd.DataFrame:
+        """Posterior predictive p-values of ``mean``, ``sd``, ``min`` and ``max`` from
+        replicates drawn and reduced partition by partition
+        (:func:`lmm_bayes.distributed.rows.ppc_pvalues`); the table of
+        :meth:`lmm_bayes.Fit.ppc_pvalues`."""
+        from . import rows
+
+        if group is not None:
+            raise DesignError("within_sd (group=) needs every level's sums per draw, which "
+                              "are not reduced by partition")
+        return rows.ppc_pvalues(self, stats=stats, random_seed=random_seed, prob=prob)
+
     def save(self, path) -> None:
         """Not available: DesignError saying what to keep instead."""
         raise DesignError("a fit of a distributed data set is not saved with its data; keep "

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,8 +37,8 @@ import pandas as pd
 import xarray as xr
 
 from .. import names
-from ..design import Design, evaluate_covariates, evaluate_offset
-from ..errors import DesignError
+from ..design import Design, GroupingFactor, used_columns
+from ..errors import DesignError, LMMError
 from ..families import Family
 from ..posterior import select_levels
 from ..ppc import pvalue_table
@@ -45,14 +46,12 @@ from ..predict import Groups, KeyedRandom, Kind, _level_labels, observed_respons
 from ..residuals import ResidualDesign
 from ..risk import Direction
 from ..risk import exceedance as exceedance_share
-from ..summaries import shrinkage as shrinkage_table
-from ..summaries import trajectories as trajectory_table
 from ..summaries.draws import check_prob, interval_columns
-from ..variables import columns_used, level_label
+from .passes import in_partition
+from .sources import Source
 
-__all__ = ["Moments", "RowModel", "StoredEffects", "exceedance", "fitted", "is_partitioned",
-           "level_design", "level_rows", "ppc_pvalues", "ppc_statistics", "predict",
-           "read_rows", "residuals", "row_model", "shrinkage", "trajectories"]
+__all__ = ["DrawnEffects", "Moments", "RowModel", "StoredEffects", "exceedance", "fitted",
+           "ppc_pvalues", "ppc_statistics", "predict", "residuals", "row_model"]
 
 #: the statistics that combine over partitions (:class:`Moments`)
 PARTITION_STATISTICS = ("mean", "sd", "min", "max")
@@ -79,6 +78,40 @@ class StoredEffects:
 
 
 @dataclass(frozen=True)
+class _Statistics:
+    """The parts of a :class:`~lmm_bayes.distributed.DistributedLMM` that drawing a
+    level's effects reads (:meth:`~lmm_bayes.distributed.DistributedFit.effects`): no
+    data, client or compiled density, so it can be sent to workers."""
+
+    group: str
+    levels: tuple[str, ...]
+    statistics: object
+    shift: float
+
+
+class DrawnEffects:
+    """``effects(group, levels)`` of a :class:`~lmm_bayes.distributed.DistributedFit`:
+    the known levels among ``levels`` drawn on demand by its
+    :meth:`~lmm_bayes.distributed.DistributedFit.effects` with one ``seed``, each level
+    from its own generator, so every partition gets a level's same draws."""
+
+    def __init__(self, fit, seed: int):
+        from arviz import InferenceData
+
+        from .model import DistributedFit
+
+        model = fit.model
+        self.fit = DistributedFit(_Statistics(model.group, model.levels, model.statistics,
+                                              model.shift),
+                                  InferenceData(posterior=fit.posterior), fit.config)
+        self.seed = seed
+
+    def __call__(self, group: str, levels: Sequence[str]) -> xr.DataArray:
+        known = pd.Index(self.fit.model.levels).intersection(pd.Index(levels, dtype=object))
+        return self.fit.effects(list(known), self.seed, group)
+
+
+@dataclass(frozen=True)
 class RowModel:
     """What evaluating rows needs from a fit, small enough to send to every worker.
 
@@ -92,18 +125,16 @@ class RowModel:
     family : Family
     effects : callable
         ``effects(group, labels)``: the draws of ``b_<g>`` of the known levels among
-        ``labels`` (:class:`StoredEffects`).
+        ``labels`` (:class:`StoredEffects`, :class:`DrawnEffects`).
     residuals : ResidualDesign or None
         The sigma model (of no rows), for each row's σ.
     weights : str or None
         The model's weights column.
-    used : tuple of str
-        The variables the model reads from a training row (formula, residual options,
-        weights): a training row missing one was not fitted (``na_action="drop"``).
+    also_used : tuple of str
+        Variables besides the formula's that a training row needs (residual options,
+        weights).
     na_action : {"raise", "drop"}
         The model's: with "drop", training rows missing a used variable were not fitted.
-    censored : bool
-        Whether the response is censored (``y | cens(...)``).
     ppc_obstacle : str or None
         Why replicates cannot be drawn partition by partition, or None.
     """
@@ -112,11 +143,10 @@ class RowModel:
     design: Design
     family: Family
     effects: Callable[..., xr.DataArray]
-    residuals: ResidualDesign | None
-    weights: str | None
-    used: tuple[str, ...]
+    residuals: ResidualDesign | None = None
+    weights: str | None = None
+    also_used: tuple[str, ...] = ()
     na_action: str = "raise"
-    censored: bool = False
     ppc_obstacle: str | None = None
 
     def for_rows(self, data: pd.DataFrame, groups: Groups) -> tuple[xr.Dataset, Design]:
@@ -139,6 +169,14 @@ class RowModel:
         if not set(columns) <= set(data.columns) or data[columns].isna().any().any():
             return []
         return list(pd.unique(_level_labels(self.design, data, group)))
+
+    def fitted_rows(self, part: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a training partition that the model was fitted to: all, or with
+        ``na_action="drop"`` those with no missing value in a used column."""
+        if self.na_action != "drop":
+            return part
+        used = used_columns(self.design.formula, part, self.also_used)
+        return part[part[used].notna().all(axis=1).to_numpy()]
 
 
 def _without_rows(design: Design) -> Design:
@@ -171,47 +209,55 @@ def _ppc_obstacle(design: Design, residuals: ResidualDesign | None) -> str | Non
     return None
 
 
-def row_model(fit) -> RowModel:
+def _in_memory_model(fit) -> RowModel:
     """The :class:`RowModel` of an in-memory :class:`lmm_bayes.Fit`."""
     model = fit.model
     spec, design, posterior = model.spec, model.design, fit.idata.posterior
     stored = [names.effects(g.name) for g in design.groups]
-    used = (*spec.formula.variables, *spec.residual_columns,
-            *((spec.weights,) if spec.weights else ()))
     population = posterior.drop_dims([names.level_dim(g.name) for g in design.groups])
-    return RowModel(population,
-                    _without_rows(design), model.family, StoredEffects(posterior[stored]),
-                    _sigma_without_rows(model.residuals), spec.weights, used,
-                    spec.na_action, design.censoring is not None,
-                    _ppc_obstacle(design, model.residuals))
+    return RowModel(population, _without_rows(design), model.family,
+                    StoredEffects(posterior[stored]), _sigma_without_rows(model.residuals),
+                    spec.weights,
+                    (*spec.residual_columns, *((spec.weights,) if spec.weights else ())),
+                    spec.na_action, _ppc_obstacle(design, model.residuals))
+
+
+def _distributed_model(fit) -> RowModel:
+    """The :class:`RowModel` of a :class:`~lmm_bayes.distributed.DistributedFit`: a
+    Gaussian model of one grouping factor without offsets, weights, censoring or residual
+    options (:func:`~lmm_bayes.distributed.obstacle`). Its effects are drawn with the
+    fit's sampling seed, or one fresh seed when it has none."""
+    model, spec = fit.model, fit.spec
+    stats = model.statistics
+    q, p = len(stats.terms), len(stats.fixed_names)
+    factor = GroupingFactor(model.group, (), np.empty(0, dtype=int), stats.terms,
+                            np.empty((0, q)), spec.formula.random[0].correlated)
+    design = Design(spec.formula, np.empty(0), np.empty((0, p)), stats.fixed_names,
+                    (factor,), np.empty(0, dtype=int), fit.schema, 0)
+    return RowModel(fit.posterior, design, fit.family,
+                    DrawnEffects(fit, _seed(fit.config.random_seed)),
+                    na_action=spec.na_action)
+
+
+def row_model(fit) -> RowModel:
+    """The :class:`RowModel` of a fit: an in-memory :class:`lmm_bayes.Fit` or a
+    :class:`~lmm_bayes.distributed.DistributedFit`."""
+    from .model import DistributedFit
+
+    if isinstance(fit, DistributedFit):
+        return _distributed_model(fit)
+    return _in_memory_model(fit)
 
 
 # ----------------------------------------------------------------------------- partitions
 
 
-def is_partitioned(data) -> bool:
-    """Whether ``data`` is a Dask DataFrame or a path to Parquet files (what the functions
-    of this module take), rather than rows in memory."""
-    if isinstance(data, (str, Path)):
-        return True
-    if isinstance(data, pd.DataFrame) or data is None:
-        return False
-    import dask.dataframe as dd
+def _cluster(fit):
+    """The context to compute in: the distributed fit's client
+    (:meth:`~lmm_bayes.distributed.Source.client`), else Dask's current scheduler."""
+    from .model import DistributedFit
 
-    return isinstance(data, dd.DataFrame)
-
-
-def read_rows(source):
-    """A Dask DataFrame from ``source``: itself, or the Parquet files at a path, directory
-    or glob (``"visits/*.parquet"``, local or any fsspec URL)."""
-    import dask.dataframe as dd
-
-    if isinstance(source, dd.DataFrame):
-        return source
-    if isinstance(source, (str, Path)):
-        return dd.read_parquet(str(source))
-    raise DesignError("rows by partition come from a Dask DataFrame or a path of Parquet "
-                      f"files, not {type(source).__name__}")
+    return fit.source.client() if isinstance(fit, DistributedFit) else nullcontext()
 
 
 def _starts(frame) -> np.ndarray:
@@ -225,20 +271,13 @@ def _seed(random_seed: int | None) -> int:
     return int(np.random.SeedSequence(random_seed).entropy)
 
 
-def _where(k: int, part: pd.DataFrame, start: int | None) -> str:
-    """Words locating partition ``k``: its rows' positions in the data set, or its index."""
-    if start is not None:
-        return f"partition {k} (rows {start} to {start + len(part) - 1} of the data)"
-    return f"partition {k} (index {part.index[0]!r} to {part.index[-1]!r})"
-
-
-def _in_partition(k: int, part: pd.DataFrame, start: int | None, compute: Callable):
-    """``compute()``, a DesignError naming partition ``k`` and its rows."""
+def _in_partition(k: int, compute: Callable):
+    """``compute()``; an error of the package's names partition ``k``
+    (:func:`~lmm_bayes.distributed.passes.in_partition`)."""
     try:
         return compute()
-    except DesignError as err:
-        raise DesignError(f"{_where(k, part, start)}, positions counted from its first row: ",
-                          *err.args) from None
+    except LMMError as err:
+        raise in_partition(err, k) from None
 
 
 def _draws(model: RowModel, part: pd.DataFrame, *, kind: Kind, groups: Groups,
@@ -306,7 +345,7 @@ def _predictions(part, k, start, model: RowModel, *, kind, groups, seed, prob):
     """One partition's rows with their predictions' summary."""
     if len(part) == 0:
         return _empty(part, PREDICTION_COLUMNS)
-    draws = _in_partition(k, part, start, lambda: _draws(
+    draws = _in_partition(k, lambda: _draws(
         model, part, kind=kind, groups=groups, keyed=_keyed(seed, start, len(part))))
     return part.assign(**interval_columns(draws, prob, axis=0))
 
@@ -316,7 +355,7 @@ def _exceedances(part, k, start, model: RowModel, *, kind, groups, seed, thresho
     """One partition's rows with their exceedance probabilities."""
     if len(part) == 0:
         return _empty(part, ("probability",))
-    draws = _in_partition(k, part, start, lambda: _draws(
+    draws = _in_partition(k, lambda: _draws(
         model, part, kind=kind, groups=groups, keyed=_keyed(seed, start, len(part))))
     return part.assign(probability=exceedance_share(draws, threshold, direction))
 
@@ -345,11 +384,12 @@ def predict(fit, source, *, kind: Kind = "mean", groups: Groups = "new",
     dask.dataframe.DataFrame, or the Path written
     """
     check_prob(prob)
-    frame = read_rows(source)
+    frame = Source(source).frame()
     _check_new_columns(frame.columns, PREDICTION_COLUMNS)
-    tasks = _tasks(frame, _predictions, model or row_model(fit), kind == "response",
-                   kind=kind, groups=groups, seed=_seed(random_seed), prob=prob)
-    return _as_rows(frame, tasks, PREDICTION_COLUMNS, path)
+    with _cluster(fit):
+        tasks = _tasks(frame, _predictions, model or row_model(fit), kind == "response",
+                       kind=kind, groups=groups, seed=_seed(random_seed), prob=prob)
+        return _as_rows(frame, tasks, PREDICTION_COLUMNS, path)
 
 
 def exceedance(fit, source, threshold: float, *, direction: Direction = ">",
@@ -359,40 +399,36 @@ def exceedance(fit, source, threshold: float, *, direction: Direction = ">",
     ``probability`` (:func:`lmm_bayes.risk.exceedance`, as :meth:`lmm_bayes.Fit.exceedance`).
     The other parameters as :func:`predict`."""
     exceedance_share(np.zeros((1, 0)), threshold, direction)  # the threshold's checks, here
-    frame = read_rows(source)
+    frame = Source(source).frame()
     _check_new_columns(frame.columns, ("probability",))
-    tasks = _tasks(frame, _exceedances, model or row_model(fit), kind == "response",
-                   kind=kind, groups=groups, seed=_seed(random_seed), threshold=threshold,
-                   direction=direction)
-    return _as_rows(frame, tasks, ("probability",), path)
+    with _cluster(fit):
+        tasks = _tasks(frame, _exceedances, model or row_model(fit), kind == "response",
+                       kind=kind, groups=groups, seed=_seed(random_seed), threshold=threshold,
+                       direction=direction)
+        return _as_rows(frame, tasks, ("probability",), path)
 
 
 # ----------------------------------------------------------------------------- training rows
 
 
-def _fitted_rows(model: RowModel, part: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a training partition that the model was fitted to: with
-    ``na_action="drop"`` those with every used variable (:attr:`RowModel.used`)."""
-    if model.na_action != "drop":
-        return part
-    complete = np.ones(len(part), dtype=bool)
-    for label in model.used:
-        for column in columns_used(label, part):
-            complete &= part[column].notna().to_numpy()
-    return part[complete]
-
-
 def _training(fit, source):
-    """The training rows: ``source``, or the fit's own (``fit.source.frame()``)."""
+    """The training rows: ``source``, the distributed fit's own data, or an in-memory
+    fit's data as one partition."""
+    from .model import DistributedFit
+
     if source is not None:
-        return read_rows(source)
-    return fit.source.frame()
+        return Source(source).frame()
+    if isinstance(fit, DistributedFit):
+        return fit.source.frame()
+    import dask.dataframe as dd
+
+    return dd.from_pandas(fit.model.data, npartitions=1)
 
 
 def _training_summaries(part, k, start, model: RowModel, *, prob, residual):
     """One training partition's fitted rows with the summary of their fitted values or
     residuals."""
-    part = _fitted_rows(model, part)
+    part = model.fitted_rows(part)
     if len(part) == 0:
         return _empty(part, PREDICTION_COLUMNS)
 
@@ -401,7 +437,7 @@ def _training_summaries(part, k, start, model: RowModel, *, prob, residual):
         if residual:
             draws = observed_response(model.design, model.family, part)[0] - draws
         return draws
-    return part.assign(**interval_columns(_in_partition(k, part, start, compute), prob,
+    return part.assign(**interval_columns(_in_partition(k, compute), prob,
                                           axis=0))
 
 
@@ -411,8 +447,9 @@ def fitted(fit, source=None, *, prob: float = 0.95, path=None,
     outcome E[y | θ, b] with its levels' effects (``groups="conditional"``), as
     ``fit.predict()`` gives them in memory; the columns of :func:`predict`.
 
-    ``source`` is the training data (default: the fit's); rows the fit dropped for missing
-    values (``na_action="drop"``) are left out. ``path`` as :func:`predict`.
+    ``source`` is the training data (default: the fit's, a distributed fit's data set or
+    an in-memory fit's data as one partition); rows the fit dropped for missing values
+    (``na_action="drop"``) are left out. ``path`` as :func:`predict`.
     """
     return _training_rows(fit, source, prob=prob, path=path, model=model, residual=False)
 
@@ -430,9 +467,10 @@ def _training_rows(fit, source, *, prob: float, path, model: RowModel | None,
     check_prob(prob)
     frame = _training(fit, source)
     _check_new_columns(frame.columns, PREDICTION_COLUMNS)
-    tasks = _tasks(frame, _training_summaries, model or row_model(fit), False, prob=prob,
-                   residual=residual)
-    return _as_rows(frame, tasks, PREDICTION_COLUMNS, path)
+    with _cluster(fit):
+        tasks = _tasks(frame, _training_summaries, model or row_model(fit), False,
+                       prob=prob, residual=residual)
+        return _as_rows(frame, tasks, PREDICTION_COLUMNS, path)
 
 
 # ----------------------------------------------------------------------------- PPC
@@ -482,7 +520,7 @@ class Moments:
 def _partition_moments(part, k, start, model: RowModel, *, seed):
     """The :class:`Moments` of one training partition's y and replicates, or None
     without fitted rows."""
-    part = _fitted_rows(model, part)
+    part = model.fitted_rows(part)
     if len(part) == 0:
         return None
 
@@ -491,7 +529,7 @@ def _partition_moments(part, k, start, model: RowModel, *, seed):
         y_rep = _draws(model, part, kind="response", groups="conditional",
                        keyed=_keyed(seed, start, len(part)))
         return Moments.of(y[None, :]), Moments.of(y_rep)
-    return _in_partition(k, part, start, compute)
+    return _in_partition(k, compute)
 
 
 def ppc_statistics(fit, source=None, *, random_seed: int | None = None,
@@ -516,9 +554,10 @@ def ppc_statistics(fit, source=None, *, random_seed: int | None = None,
     if model.ppc_obstacle:
         raise DesignError(f"posterior predictive checks by partition are not available: "
                           f"{model.ppc_obstacle}")
-    tasks = _tasks(_training(fit, source), _partition_moments, model, True,
-                   seed=_seed(random_seed))
-    found = [p for p in dask.compute(*tasks) if p is not None]
+    with _cluster(fit):
+        tasks = _tasks(_training(fit, source), _partition_moments, model, True,
+                       seed=_seed(random_seed))
+        found = [p for p in dask.compute(*tasks) if p is not None]
     if not found:
         raise DesignError("no training rows to check: every partition is empty")
     observed, replicated = found[0]
@@ -545,93 +584,3 @@ def ppc_pvalues(fit, source=None, stats: Sequence[str] = PARTITION_STATISTICS, *
                         prob)
 
 
-
-# ----------------------------------------------------------------------------- chosen levels
-
-
-def _level_filter(part, k, start, model: RowModel, *, group, levels):
-    """The fitted rows of one training partition whose level of ``group`` is in ``levels``."""
-    part = _fitted_rows(model, part)
-    if len(part) == 0:
-        return part
-    labels = _in_partition(k, part, start, lambda: _level_labels(model.design, part, group))
-    return part[np.isin(labels, levels)]
-
-
-def level_rows(fit, group: str, levels, source=None, *,
-               model: RowModel | None = None) -> pd.DataFrame:
-    """The training rows of the chosen ``levels`` of ``group`` (labels, as
-    :meth:`lmm_bayes.Fit.effects` takes them), gathered from every partition into memory;
-    DesignError naming the levels that have no rows. ``source`` as :func:`fitted`."""
-    import dask
-
-    model = model or row_model(fit)
-    factor = next((g for g in model.design.groups if g.name == group), None)
-    if factor is None:
-        raise DesignError(f"no grouping factor {group!r}; the model has "
-                          f"{[g.name for g in model.design.groups]}")
-    chosen = [level_label(v) for v in ([levels] if isinstance(levels, (str, int)) else levels)]
-    tasks = _tasks(_training(fit, source), _level_filter, model, False, group=group,
-                   levels=chosen)
-    rows = pd.concat(dask.compute(*tasks))
-    absent = sorted(set(chosen) - set(_level_labels(model.design, rows, group)))
-    if absent:
-        raise DesignError(f"level(s) {absent} of {group!r} have no rows in the data")
-    return rows
-
-
-def level_design(model: RowModel, rows: pd.DataFrame) -> tuple[xr.Dataset, Design]:
-    """The posterior (with the effects of the levels in ``rows``) and the design of training
-    ``rows`` coded as the fit coded them: what the in-memory summaries take."""
-    posterior, design = model.for_rows(rows, "conditional")
-    X, Z = evaluate_covariates(design, rows)
-    factors = []
-    for group in design.groups:
-        index = pd.Index(group.levels).get_indexer(_level_labels(design, rows, group.name))
-        factors.append(replace(group, index=index, Z=Z[group.name]))
-    y = observed_response(design, model.family, rows)[0]
-    return posterior, replace(design, y=y, X=X, groups=tuple(factors),
-                              rows=np.arange(len(rows)), n_rows_given=len(rows),
-                              offset=evaluate_offset(design, rows))
-
-
-def _require_level_summary(model: RowModel, what: str) -> None:
-    """DesignError unless ``what`` (shrinkage, trajectories) is defined for the model, as
-    :class:`lmm_bayes.Fit` requires in memory."""
-    if model.family.name != "gaussian":
-        raise DesignError(f"{what} is available for Gaussian models; this model's family is "
-                          f"{model.family.name!r}")
-    if any(r.by is not None for r in model.design.formula.random):
-        raise DesignError(f"{what} is not available for gr(g, by = ...) factors; see "
-                          "variance_components and variance_contrast")
-    if model.censored:
-        raise DesignError(f"{what} is not available for a censored response")
-
-
-def shrinkage(fit, group: str, levels, term: str = "(Intercept)", *, prob: float = 0.95,
-              source=None, model: RowModel | None = None) -> pd.DataFrame:
-    """:meth:`lmm_bayes.Fit.shrinkage`'s table for the chosen ``levels`` only, from their
-    rows (:func:`level_rows`): each level's no-pooling estimate needs only its own rows
-    and the posterior means (:func:`lmm_bayes.summaries.shrinkage`), so the rows equal the
-    in-memory table's. Levels in the order of their first rows."""
-    model = model or row_model(fit)
-    _require_level_summary(model, "shrinkage")
-    rows = level_rows(fit, group, levels, source, model=model)
-    posterior, design = level_design(model, rows)
-    table = shrinkage_table(posterior, design, group, term, prob)
-    return table.loc[pd.unique(_level_labels(design, rows, group))]
-
-
-def trajectories(fit, group: str, time: str, levels, *, grid=None, prob: float = 0.95,
-                 source=None, model: RowModel | None = None) -> pd.DataFrame:
-    """:meth:`lmm_bayes.Fit.trajectories` for the chosen ``levels``, from their rows
-    (:func:`level_rows`; :func:`lmm_bayes.summaries.trajectories`). The default ``grid``
-    is from the chosen levels' own times, and which factors ``group`` is nested in is
-    judged on their rows: give ``grid`` for the in-memory curves of a model whose factors
-    are all nested (or of one factor)."""
-    model = model or row_model(fit)
-    _require_level_summary(model, "trajectories")
-    rows = level_rows(fit, group, levels, source, model=model)
-    posterior, design = level_design(model, rows)
-    return trajectory_table(posterior, design, rows.reset_index(drop=True), group, time,
-                            grid=grid, levels=levels, prob=prob)
