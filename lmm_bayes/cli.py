@@ -8,7 +8,8 @@ with no ICC and no report (the report is for models with one outcome).
 ``lmm-bayes check SPEC.toml`` builds the model without sampling.
 ``lmm-bayes summarize DIR`` prints the tables of a saved fit. ``lmm-bayes predict DIR
 --data new.csv [--history rows.csv] [--kind --groups --threshold C --seed S] [--out CSV]``
-predicts new rows from a saved fit. ``lmm-bayes fit-many SPEC.toml --by gene [--scheduler
+predicts new rows from a saved fit; ``--data "new/*.parquet" --out FOLDER`` predicts
+Parquet files partition by partition into that folder (:mod:`lmm_bayes.distributed.rows`). ``lmm-bayes fit-many SPEC.toml --by gene [--scheduler
 ADDRESS] [--out DIR]`` fits the model once per gene on a Dask cluster.
 """
 
@@ -60,14 +61,18 @@ def _parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="predict new rows from a saved fit")
     for sub in (summarize, predict):
         sub.add_argument("saved", help="output folder of `fit` (or the saved fit.nc itself)")
-    predict.add_argument("--data", required=True, help="CSV of the rows to predict")
+    predict.add_argument("--data", required=True,
+                         help="CSV of the rows to predict, or Parquet files (*.parquet, a "
+                              "glob, or a folder ending in /), predicted partition by "
+                              "partition into the --out folder")
     predict.add_argument("--history", help="CSV of new individuals' observed rows to condition on")
     predict.add_argument("--kind", choices=["mean", "response"], default="mean")
     predict.add_argument("--groups", choices=["new", "conditional", "population"], default="new")
     predict.add_argument("--threshold", type=float,
                          help="also give P(outcome > threshold) (of a new measurement)")
     predict.add_argument("--seed", type=int, dest="random_seed")
-    predict.add_argument("--out", help="CSV to write (default: print)")
+    predict.add_argument("--out", help="CSV to write (default: print); a folder for Parquet "
+                                       "data")
     many = commands.add_parser("fit-many", help="fit the spec's model once per value of a "
                                "column (e.g. per gene) on a Dask cluster")
     many.add_argument("spec", help="model spec file (see models/)")
@@ -163,11 +168,13 @@ def _predict(args) -> int:
     from .api import Fit
     from .display import format_table
     from .models import load
-    from .specfile import read_data_file
+    from .specfile import _is_parquet, read_data_file
 
     fit = load(args.saved)
     if not isinstance(fit, Fit):
         raise SpecError("predict: predictions are made by models with one outcome")
+    if _is_parquet(args.data):
+        return _predict_by_partition(fit, args)
     data = read_data_file(args.data)
     history = read_data_file(args.history) if args.history else None
     options = {"groups": args.groups, "history": history, "random_seed": args.random_seed}
@@ -179,6 +186,22 @@ def _predict(args) -> int:
         print(f"wrote predictions: {args.out}")
     else:
         print(format_table(table))
+    return 0
+
+
+def _predict_by_partition(fit, args) -> int:
+    """``predict`` of Parquet files, partition by partition, into the folder ``--out``
+    (:func:`lmm_bayes.distributed.rows.predict`)."""
+    from .distributed import rows
+
+    if not args.out:
+        raise SpecError("predict: Parquet data are predicted partition by partition into a "
+                        "folder: give --out FOLDER")
+    if args.history:
+        raise SpecError("predict: --history is for CSV data (new individuals' rows in memory)")
+    rows.predict(fit, args.data, kind=args.kind, groups=args.groups,
+                 random_seed=args.random_seed, threshold=args.threshold, path=args.out)
+    print(f"wrote predictions: {args.out} (one Parquet file per partition)")
     return 0
 
 

@@ -341,13 +341,22 @@ def _empty(part: pd.DataFrame, added: Sequence[str]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- predictions
 
 
-def _predictions(part, k, start, model: RowModel, *, kind, groups, seed, prob):
-    """One partition's rows with their predictions' summary."""
+def _predictions(part, k, start, model: RowModel, *, kind, groups, seed, prob, exceeding):
+    """One partition's rows with their predictions' summary and, with ``exceeding`` =
+    (threshold, direction), the probability that a new measurement exceeds it."""
+    added = PREDICTION_COLUMNS + (("probability",) if exceeding else ())
     if len(part) == 0:
-        return _empty(part, PREDICTION_COLUMNS)
-    draws = _in_partition(k, lambda: _draws(
-        model, part, kind=kind, groups=groups, keyed=_keyed(seed, start, len(part))))
-    return part.assign(**interval_columns(draws, prob, axis=0))
+        return _empty(part, added)
+    keyed = _keyed(seed, start, len(part))
+    draws = _in_partition(k, lambda: _draws(model, part, kind=kind, groups=groups,
+                                            keyed=keyed))
+    out = part.assign(**interval_columns(draws, prob, axis=0))
+    if exceeding:
+        if kind != "response":
+            draws = _in_partition(k, lambda: _draws(model, part, kind="response",
+                                                    groups=groups, keyed=keyed))
+        out["probability"] = exceedance_share(draws, *exceeding)
+    return out
 
 
 def _exceedances(part, k, start, model: RowModel, *, kind, groups, seed, threshold,
@@ -362,6 +371,7 @@ def _exceedances(part, k, start, model: RowModel, *, kind, groups, seed, thresho
 
 def predict(fit, source, *, kind: Kind = "mean", groups: Groups = "new",
             random_seed: int | None = None, prob: float = 0.95, path=None,
+            threshold: float | None = None, direction: Direction = ">",
             model: RowModel | None = None):
     """Predictions for new rows, partition by partition: the rows with ``estimate``,
     ``std_error``, ``conf_low`` and ``conf_high`` (as :meth:`lmm_bayes.Fit.predict`).
@@ -376,6 +386,10 @@ def predict(fit, source, *, kind: Kind = "mean", groups: Groups = "new",
         docstring), so the results do not depend on the partitioning.
     path : str or Path, optional
         A directory to write the rows to as Parquet, one file per partition.
+    threshold, direction : optional
+        Also the column ``probability``: P(new measurement ⋈ threshold), as
+        :func:`exceedance` gives it with ``kind="response"`` (the command line's
+        ``predict --threshold``).
     model : RowModel, optional
         The fit's (default :func:`row_model`).
 
@@ -384,12 +398,19 @@ def predict(fit, source, *, kind: Kind = "mean", groups: Groups = "new",
     dask.dataframe.DataFrame, or the Path written
     """
     check_prob(prob)
+    exceeding = None
+    if threshold is not None:
+        exceedance_share(np.zeros((1, 0)), threshold, direction)  # the checks, here
+        exceeding = (threshold, direction)
+    added = PREDICTION_COLUMNS + (("probability",) if exceeding else ())
     frame = Source(source).frame()
-    _check_new_columns(frame.columns, PREDICTION_COLUMNS)
+    _check_new_columns(frame.columns, added)
     with _cluster(fit):
-        tasks = _tasks(frame, _predictions, model or row_model(fit), kind == "response",
-                       kind=kind, groups=groups, seed=_seed(random_seed), prob=prob)
-        return _as_rows(frame, tasks, PREDICTION_COLUMNS, path)
+        tasks = _tasks(frame, _predictions, model or row_model(fit),
+                       kind == "response" or exceeding is not None, kind=kind,
+                       groups=groups, seed=_seed(random_seed), prob=prob,
+                       exceeding=exceeding)
+        return _as_rows(frame, tasks, added, path)
 
 
 def exceedance(fit, source, threshold: float, *, direction: Direction = ">",

@@ -47,3 +47,21 @@ def test_cluster_results_equal_in_memory(sleep_fit, sleepstudy, client, tmp_path
     # the 95% interval's width / 4 is about that SD)
     sd = (in_memory.conf_high - in_memory.conf_low) / 4
     assert (np.abs(table.replicated - in_memory.replicated) < sd / 2).all()
+
+
+def test_cli_predicts_parquet_files_by_partition(sleep_fit, sleepstudy, client, tmp_path):
+    from lmm_bayes.cli import main
+    from lmm_bayes.distributed import rows
+
+    sleep_fit.save(tmp_path / "fit.nc")
+    new = sleepstudy.iloc[::4].assign(Days=lambda d: d.Days + 0.5)
+    source = _write(new, tmp_path / "new", 20)                   # 3 files
+    pattern = str(source / "*.parquet")
+    args = ["predict", str(tmp_path), "--data", pattern, "--threshold", "400", "--seed", "3"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    written = pd.read_parquet(tmp_path / "out").sort_index()
+    assert len(list((tmp_path / "out").glob("*.parquet"))) == 3
+    np.testing.assert_allclose(written.estimate, sleep_fit.predict(new).estimate, rtol=1e-12)
+    expected = rows.exceedance(sleep_fit, pattern, 400, random_seed=3).compute()
+    np.testing.assert_array_equal(written.probability, expected.probability)
+    assert main(args) == 2                                       # no --out folder
