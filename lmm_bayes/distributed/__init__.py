@@ -9,7 +9,16 @@ DataFrame, reduced on a Dask cluster to the per-level statistics of a Gaussian m
 Dask is imported only when a distributed data set is read; ``import lmm_bayes`` does not.
 """
 
-from .model import DistributedFit, DistributedLMM, obstacle
 from .sources import Source, is_source
 
 __all__ = ["DistributedFit", "DistributedLMM", "Source", "is_source", "obstacle"]
+
+
+def __getattr__(name: str):
+    """The model's names, imported on first use (:mod:`.model` needs the compiled density,
+    which ``lb.LMM`` on data in memory asks whether its data are distributed without)."""
+    if name in ("DistributedFit", "DistributedLMM", "obstacle"):
+        from . import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
