@@ -4,7 +4,9 @@ DataFrame, reduced on a Dask cluster to the per-level statistics of a Gaussian m
 * :mod:`.sources`: where the data lie and the client that reads them;
 * :mod:`.passes`: the first pass (levels, constants, moments, missing values) and the
   second (per-level sums by partition, combined by level);
-* :mod:`.model`: :class:`DistributedLMM` and :class:`DistributedFit`.
+* :mod:`.model`: :class:`DistributedLMM` and :class:`DistributedFit`;
+* :mod:`.rows`: everything that needs rows, partition by partition (predictions, fitted
+  values, residuals, PPC statistics), for a distributed fit and an in-memory one.
 
 Dask is imported only when a distributed data set is read; ``import lmm_bayes`` does not.
 """

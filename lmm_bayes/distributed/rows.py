@@ -37,6 +37,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import names
+from ..api import Fit
 from ..design import Design, GroupingFactor, used_columns
 from ..errors import DesignError, LMMError
 from ..families import Family
@@ -242,11 +243,7 @@ def _distributed_model(fit) -> RowModel:
 def row_model(fit) -> RowModel:
     """The :class:`RowModel` of a fit: an in-memory :class:`lmm_bayes.Fit` or a
     :class:`~lmm_bayes.distributed.DistributedFit`."""
-    from .model import DistributedFit
-
-    if isinstance(fit, DistributedFit):
-        return _distributed_model(fit)
-    return _in_memory_model(fit)
+    return _in_memory_model(fit) if isinstance(fit, Fit) else _distributed_model(fit)
 
 
 # ----------------------------------------------------------------------------- partitions
@@ -255,9 +252,7 @@ def row_model(fit) -> RowModel:
 def _cluster(fit):
     """The context to compute in: the distributed fit's client
     (:meth:`~lmm_bayes.distributed.Source.client`), else Dask's current scheduler."""
-    from .model import DistributedFit
-
-    return fit.source.client() if isinstance(fit, DistributedFit) else nullcontext()
+    return nullcontext() if isinstance(fit, Fit) else fit.source.client()
 
 
 def _starts(frame) -> np.ndarray:
@@ -435,11 +430,9 @@ def exceedance(fit, source, threshold: float, *, direction: Direction = ">",
 def _training(fit, source):
     """The training rows: ``source``, the distributed fit's own data, or an in-memory
     fit's data as one partition."""
-    from .model import DistributedFit
-
     if source is not None:
         return Source(source).frame()
-    if isinstance(fit, DistributedFit):
+    if not isinstance(fit, Fit):
         return fit.source.frame()
     import dask.dataframe as dd
 
