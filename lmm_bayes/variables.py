@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from itertools import count
 
 import numpy as np
@@ -309,7 +309,7 @@ class VariableEvaluator:
             levels = self.schema.levels[label]
         else:
             levels = self.levels_of(label, ordered)
-        codes_of = {lab: i for i, lab in enumerate(levels)}
+        codes_of = _codes_of(tuple(levels))
         value_codes = np.array([codes_of.get(lab, -1) for lab in labels] + [-1], dtype=int)
         codes = value_codes[_positions(ordered, series)]
         if self.schema is not None and (codes < 0).any():  # new data with unknown levels
@@ -387,6 +387,15 @@ def _labels(label: str, ordered) -> list[str]:
         raise DesignError(f"{label!r} mixes values that read as the same level {clash} "
                           f"(e.g. the number 1 and the text '1'); give the column one type")
     return labels
+
+
+@lru_cache(maxsize=4)
+def _codes_of(levels: tuple[str, ...]) -> dict[str, int]:
+    """Each level's position among ``levels``; kept for the few level sets in use, so that
+    a schema's factor of millions of levels that codes partition after partition of a
+    distributed data set is indexed once per process, not once per partition (the tuple's
+    hash is a fraction of the dictionary's cost). Not to be modified."""
+    return {label: k for k, label in enumerate(levels)}
 
 
 def _positions(ordered: list, series: pd.Series) -> np.ndarray:

@@ -120,10 +120,13 @@ def _first_pass(frame, spec: ModelSpec, client) -> list[Survey]:
 
 
 def _second_pass(frame, spec: ModelSpec, schema, shift: float, client):
+    """The second pass; the schema (with every level of the factor, millions perhaps) is
+    sent to each worker once, not walked by Dask and shipped with every task."""
     import dask
 
     parts = frame.to_delayed()
-    tasks = [dask.delayed(part_statistics)(part, k, spec, schema, shift)
+    shared = client.scatter(schema, broadcast=True)
+    tasks = [dask.delayed(part_statistics)(part, k, spec, shared, shift)
              for k, part in enumerate(parts)]
     return client.gather(client.compute(tasks))
 

@@ -26,16 +26,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import reduce
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..design import model_matrix, used_columns
 from ..errors import DesignError, LMMError
-from ..marginal import LevelStatistics
 from ..response import response_values
 from ..spec import ModelSpec
 from ..variables import DataSchema, VariableEvaluator, distinct_values
+
+if TYPE_CHECKING:
+    from ..marginal import LevelStatistics
 
 __all__ = ["Coded", "Moments", "PartStatistics", "Statistics", "Survey", "code_rows",
            "combine_statistics", "in_partition", "kept_rows", "learnt_schema",
@@ -371,7 +374,10 @@ class Statistics:
 
 def combine_statistics(parts: Sequence[PartStatistics], n_levels: int) -> Statistics:
     """Add the partitions' partial sums by level code (a level's rows may lie in several
-    partitions), and their global sums."""
+    partitions), and their global sums (on the client: the workers need not import the
+    marginal module's numba)."""
+    from ..marginal import LevelStatistics
+
     first = parts[0]
     q, p = len(first.terms), len(first.fixed_names)
     codes = np.concatenate([part.codes for part in parts])
