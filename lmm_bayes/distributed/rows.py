@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from functools import reduce
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,15 @@ from ..errors import DesignError, LMMError
 from ..families import Family
 from ..posterior import select_levels
 from ..ppc import pvalue_table
-from ..predict import Groups, KeyedRandom, Kind, _level_labels, observed_response, predict_draws
+from ..predict import (
+    Groups,
+    KeyedRandom,
+    Kind,
+    _level_labels,
+    new_rows,
+    observed_response,
+    predict_draws,
+)
 from ..residuals import ResidualDesign
 from ..risk import Direction
 from ..risk import exceedance as exceedance_share
@@ -57,6 +66,9 @@ __all__ = ["DrawnEffects", "Moments", "RowModel", "StoredEffects", "exceedance",
 #: the statistics that combine over partitions (:class:`Moments`)
 PARTITION_STATISTICS = ("mean", "sd", "min", "max")
 PREDICTION_COLUMNS = ("estimate", "std_error", "conf_low", "conf_high")
+#: at most this many draws × rows at once in a worker (32 MB of float64; the effects of a
+#: block's rows take a few times that)
+BLOCK_VALUES = 2 ** 22
 
 
 # ----------------------------------------------------------------------------- the fit
@@ -275,18 +287,42 @@ def _in_partition(k: int, compute: Callable):
         raise in_partition(err, k) from None
 
 
-def _draws(model: RowModel, part: pd.DataFrame, *, kind: Kind, groups: Groups,
-           keyed: KeyedRandom) -> np.ndarray:
-    """Prediction draws (S, m) for the rows of one partition."""
+def _blocks(model: RowModel, part: pd.DataFrame, groups: Groups, compute: Callable) -> list:
+    """``compute(rows, where, draw)`` on blocks of a partition's rows, ``where`` their
+    slice of it and ``draw(kind, keyed)`` their prediction draws (S, m); a block's draws
+    hold at most :data:`BLOCK_VALUES` numbers, so a worker's memory does not grow with the
+    partition. The effects of the partition's levels are drawn once, for every block, and
+    its rows are checked whole first (:func:`lmm_bayes.predict.new_rows`), so that an
+    error counts row positions within the partition."""
     posterior, design = model.for_rows(part, groups)
-    draws = predict_draws(posterior, design, model.family, part, kind=kind, groups=groups,
-                          random_seed=keyed.seed, residuals=model.residuals,
-                          weights=model.weights, keyed=keyed)
-    return draws.values.reshape(-1, len(part))
+    new_rows(design, part, "population" if groups == "population" else "new")  # the checks
+    size = max(1, BLOCK_VALUES // (posterior.sizes["chain"] * posterior.sizes["draw"]))
+    out = []
+    for begin in range(0, len(part), size):
+        where = slice(begin, min(begin + size, len(part)))
+        rows = part.iloc[where]
+
+        def draw(kind: Kind, keyed: KeyedRandom, rows=rows) -> np.ndarray:
+            draws = predict_draws(posterior, design, model.family, rows, kind=kind,
+                                  groups=groups, random_seed=keyed.seed,
+                                  residuals=model.residuals, weights=model.weights,
+                                  keyed=keyed)
+            return draws.values.reshape(-1, len(rows))
+        out.append(compute(rows, where, draw))
+    return out
 
 
-def _keyed(seed: int, start: int | None, n: int) -> KeyedRandom:
-    return KeyedRandom(seed, None if start is None else start + np.arange(n, dtype=np.int64))
+def _joined(blocks: list[dict]) -> dict[str, np.ndarray]:
+    """The blocks' columns, each concatenated over the blocks."""
+    return {c: np.concatenate([b[c] for b in blocks]) for c in blocks[0]}
+
+
+def _keyed(seed: int, start: int | None, where: slice) -> KeyedRandom:
+    """Keyed draws for the rows at ``where`` of a partition that starts at row ``start``
+    of the data set (rows not keyed when it is None)."""
+    if start is None:
+        return KeyedRandom(seed)
+    return KeyedRandom(seed, np.arange(start + where.start, start + where.stop, dtype=np.int64))
 
 
 def _check_new_columns(columns, added: Sequence[str]) -> None:
@@ -342,16 +378,17 @@ def _predictions(part, k, start, model: RowModel, *, kind, groups, seed, prob, e
     added = PREDICTION_COLUMNS + (("probability",) if exceeding else ())
     if len(part) == 0:
         return _empty(part, added)
-    keyed = _keyed(seed, start, len(part))
-    draws = _in_partition(k, lambda: _draws(model, part, kind=kind, groups=groups,
-                                            keyed=keyed))
-    out = part.assign(**interval_columns(draws, prob, axis=0))
-    if exceeding:
-        if kind != "response":
-            draws = _in_partition(k, lambda: _draws(model, part, kind="response",
-                                                    groups=groups, keyed=keyed))
-        out["probability"] = exceedance_share(draws, *exceeding)
-    return out
+
+    def compute(rows, where, draw):
+        keyed = _keyed(seed, start, where)
+        draws = draw(kind, keyed)
+        found = interval_columns(draws, prob, axis=0)
+        if exceeding:
+            response = draws if kind == "response" else draw("response", keyed)
+            found["probability"] = exceedance_share(response, *exceeding)
+        return found
+    return part.assign(**_joined(_in_partition(k, lambda: _blocks(model, part, groups,
+                                                                  compute))))
 
 
 def _exceedances(part, k, start, model: RowModel, *, kind, groups, seed, threshold,
@@ -359,9 +396,12 @@ def _exceedances(part, k, start, model: RowModel, *, kind, groups, seed, thresho
     """One partition's rows with their exceedance probabilities."""
     if len(part) == 0:
         return _empty(part, ("probability",))
-    draws = _in_partition(k, lambda: _draws(
-        model, part, kind=kind, groups=groups, keyed=_keyed(seed, start, len(part))))
-    return part.assign(probability=exceedance_share(draws, threshold, direction))
+
+    def compute(rows, where, draw):
+        draws = draw(kind, _keyed(seed, start, where))
+        return {"probability": exceedance_share(draws, threshold, direction)}
+    return part.assign(**_joined(_in_partition(k, lambda: _blocks(model, part, groups,
+                                                                  compute))))
 
 
 def predict(fit, source, *, kind: Kind = "mean", groups: Groups = "new",
@@ -446,13 +486,13 @@ def _training_summaries(part, k, start, model: RowModel, *, prob, residual):
     if len(part) == 0:
         return _empty(part, PREDICTION_COLUMNS)
 
-    def compute():
-        draws = _draws(model, part, kind="mean", groups="conditional", keyed=KeyedRandom(0))
-        if residual:
-            draws = observed_response(model.design, model.family, part)[0] - draws
-        return draws
-    return part.assign(**interval_columns(_in_partition(k, compute), prob,
-                                          axis=0))
+    y = _in_partition(k, lambda: observed_response(model.design, model.family, part)[0])
+
+    def compute(rows, where, draw):
+        draws = draw("mean", KeyedRandom(0))
+        return interval_columns(y[where] - draws if residual else draws, prob, axis=0)
+    return part.assign(**_joined(_in_partition(k, lambda: _blocks(model, part, "conditional",
+                                                                  compute))))
 
 
 def fitted(fit, source=None, *, prob: float = 0.95, path=None,
@@ -538,12 +578,13 @@ def _partition_moments(part, k, start, model: RowModel, *, seed):
     if len(part) == 0:
         return None
 
-    def compute():
-        y = observed_response(model.design, model.family, part)[0]
-        y_rep = _draws(model, part, kind="response", groups="conditional",
-                       keyed=_keyed(seed, start, len(part)))
-        return Moments.of(y[None, :]), Moments.of(y_rep)
-    return _in_partition(k, compute)
+    y = _in_partition(k, lambda: observed_response(model.design, model.family, part)[0])
+
+    def compute(rows, where, draw):
+        return Moments.of(y[None, where]), Moments.of(draw("response",
+                                                           _keyed(seed, start, where)))
+    blocks = _in_partition(k, lambda: _blocks(model, part, "conditional", compute))
+    return reduce(lambda a, b: (a[0] + b[0], a[1] + b[1]), blocks)
 
 
 def ppc_statistics(fit, source=None, *, random_seed: int | None = None,
@@ -574,10 +615,7 @@ def ppc_statistics(fit, source=None, *, random_seed: int | None = None,
         found = [p for p in dask.compute(*tasks) if p is not None]
     if not found:
         raise DesignError("no training rows to check: every partition is empty")
-    observed, replicated = found[0]
-    for y, y_rep in found[1:]:
-        observed, replicated = observed + y, replicated + y_rep
-    return observed, replicated
+    return reduce(lambda a, b: (a[0] + b[0], a[1] + b[1]), found)
 
 
 def ppc_pvalues(fit, source=None, stats: Sequence[str] = PARTITION_STATISTICS, *,

@@ -250,3 +250,20 @@ def test_bad_requests(fit, data):
     with pytest.raises(lb.DesignError, match="a path or glob of Parquet files or a dask DataFrame"):
         rows.predict(fit, 3)
 
+
+
+def test_blocks_of_rows_give_the_partitions_results(fit, data, monkeypatch):
+    new = _new_rows(data)
+    whole = [fit.predict(_partitioned(new, 2), kind="response", random_seed=4).compute(),
+             rows.ppc_pvalues(fit, _partitioned(data, 2), random_seed=4),
+             fit.residuals(_partitioned(data, 2)).compute()]
+    monkeypatch.setattr(rows, "BLOCK_VALUES", 80 * 7)            # blocks of 7 rows
+    blocked = [fit.predict(_partitioned(new, 2), kind="response", random_seed=4).compute(),
+               rows.ppc_pvalues(fit, _partitioned(data, 2), random_seed=4),
+               fit.residuals(_partitioned(data, 2)).compute()]
+    for got, expected in zip(blocked, whole):
+        pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
+    bad = data.copy()
+    bad.loc[20, "days"] = np.nan                                   # in the third block
+    with pytest.raises(lb.DesignError, match=r"first at position 20 \(in partition 0;"):
+        fit.predict(_partitioned(bad, 1)).compute()
