@@ -267,3 +267,20 @@ def test_blocks_of_rows_give_the_partitions_results(fit, data, monkeypatch):
     bad.loc[20, "days"] = np.nan                                   # in the third block
     with pytest.raises(lb.DesignError, match=r"first at position 20 \(in partition 0;"):
         fit.predict(_partitioned(bad, 1)).compute()
+
+
+def test_crossed_factors_by_partition():
+    from conftest import crossed_data
+
+    data = crossed_data()
+    fit = hand_made_fit(lb.LMM("y ~ x + arm + (1 | a) + (1 | b)", data))
+    new = data.assign(x=data.x + 1.0)
+    new.loc[new.index[::10], "b"] = "new b"
+    for groups in ("population", "new"):
+        got = fit.predict(_partitioned(new, 7), groups=groups, random_seed=1).compute()
+        known = ~new.b.eq("new b") if groups == "new" else slice(None)
+        expected = fit.predict(new, groups=groups)
+        np.testing.assert_allclose(got.loc[known, COLUMNS].to_numpy(),
+                                   expected.loc[known].to_numpy(), rtol=1e-12)
+    got = fit.fitted(_partitioned(data, 7)).compute()
+    np.testing.assert_allclose(got[COLUMNS].to_numpy(), fit.fitted().to_numpy(), rtol=1e-12)
