@@ -1,27 +1,29 @@
-"""Everything that needs rows, partition by partition of a Dask DataFrame: predictions and
-exceedance probabilities for new rows, fitted values and residuals of the training rows,
-and posterior predictive statistics.
+"""Everything that needs rows, partition by partition of a Dask DataFrame or a Parquet set:
+predictions and exceedance probabilities for new rows, fitted values and residuals of the
+training rows, and posterior predictive statistics.
 
-Each partition is evaluated on its own, with the population parameters and the random
-effects of only the levels present in it (``effects(group, labels)``: the posterior's
-draws of those levels), by the in-memory functions (:func:`lmm_bayes.predict.predict_draws`),
-so a row's result is the in-memory one. What is random is keyed, so that results do not
-depend on how the rows are split into partitions (:class:`lmm_bayes.predict.KeyedRandom`):
+Each partition is evaluated on its own, in blocks of rows, with the population parameters
+and the random effects of only the levels present in it (:class:`RowModel`'s
+``effects(group, labels)``: an in-memory fit's stored draws, or a
+:class:`~lmm_bayes.distributed.DistributedFit`'s drawn on the worker from the per-level
+statistics), by the in-memory function :func:`lmm_bayes.predict.predict_draws`, so a row's
+result is the in-memory one for the same draws. What is random is keyed, so that results
+do not depend on how the rows are split into partitions
+(:class:`lmm_bayes.predict.KeyedRandom`):
 
 - a new level's effects (``groups="new"``) come from a generator seeded by
   (``random_seed``, factor, level label), shared by its rows in every partition;
 - a new measurement (``kind="response"``, exceedance, PPC replicates) of row i comes from a
   generator seeded by (``random_seed``, i), i the row's position in the whole data set
-  (partitions in order).
+  (partitions in order; one more pass counts the partitions' rows);
+- a distributed fit's known levels take the draws of ``fit.effects`` with the fit's
+  sampling seed, each level from its own generator.
 
-The in-memory ``fit.predict(frame, random_seed=s)`` draws the same quantities from one
-generator for all rows, so with new levels or ``kind="response"`` its numbers differ from
-these by Monte Carlo error; means (``kind="mean"``) of known levels are equal.
-
-The functions take any fit with this protocol: ``posterior`` (population parameters),
-``effects``, and the model's design, family and residual options
-(:func:`row_model`), so they run on an in-memory :class:`lmm_bayes.Fit` as on a fit whose
-data are a Parquet set.
+The in-memory ``fit.predict(frame, random_seed=s)`` draws new levels and measurements from
+one generator for all rows, so there its numbers differ from these by Monte Carlo error;
+means of known levels, fitted values and residuals are equal. An error in a partition
+names it, with row positions counted within it
+(:func:`lmm_bayes.distributed.passes.in_partition`).
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ class RowModel:
         whose grouping factors have those levels."""
         posterior, factors = self.posterior, []
         for group in self.design.groups:
-            labels = self._labels(data, group.name) if groups != "population" else []
+            labels = [] if _without_levels(groups) else self._labels(data, group.name)
             found = self.effects(group.name, labels)
             posterior = posterior.assign({names.effects(group.name): found})
             factors.append(replace(group, levels=tuple(found[names.level_dim(group.name)]
@@ -190,6 +192,11 @@ class RowModel:
             return part
         used = used_columns(self.design.formula, part, self.also_used)
         return part[part[used].notna().all(axis=1).to_numpy()]
+
+
+def _without_levels(groups: Groups) -> bool:
+    """Whether predictions with ``groups`` use no level's effects (nor grouping columns)."""
+    return groups in ("population", "marginal")
 
 
 def _without_rows(design: Design) -> Design:
@@ -295,7 +302,7 @@ def _blocks(model: RowModel, part: pd.DataFrame, groups: Groups, compute: Callab
     its rows are checked whole first (:func:`lmm_bayes.predict.new_rows`), so that an
     error counts row positions within the partition."""
     posterior, design = model.for_rows(part, groups)
-    new_rows(design, part, "population" if groups == "population" else "new")  # the checks
+    new_rows(design, part, "population" if _without_levels(groups) else "new")  # the checks
     size = max(1, BLOCK_VALUES // (posterior.sizes["chain"] * posterior.sizes["draw"]))
     out = []
     for begin in range(0, len(part), size):
