@@ -6,6 +6,7 @@ builder → sampling → summaries).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import warnings
 from collections.abc import Iterable, Mapping
@@ -333,6 +334,11 @@ class LMM:
             for group in (prior.prior_predictive, prior.observed_data):
                 group[names.observed()] = group[names.observed()] + 1
         return prior
+
+
+# LMM's signature is its __init__'s: __new__ only hands distributed data on
+_INIT = inspect.signature(LMM.__init__)
+LMM.__signature__ = _INIT.replace(parameters=list(_INIT.parameters.values())[1:])
 
 
 class Fit:
