@@ -41,9 +41,11 @@ def covariance_draws(posterior: xr.Dataset, group: str) -> np.ndarray:
 def level_positions(known, group: str, levels) -> np.ndarray:
     """The positions among ``known`` (a factor's level labels, in order) of the labels
     ``levels`` (a label or a list; labels are compared as text, so ``308`` finds
-    ``"308"``); :class:`DesignError` naming those that are not levels of ``group``."""
+    ``"308"``); :class:`DesignError` naming those that are not levels of ``group``. A
+    ``pandas.Index`` of ``known`` is used as it is, so its hash table, built on its first
+    look-up, serves every later one (millions of levels, partition after partition)."""
     wanted = [str(level) for level in ([levels] if isinstance(levels, (str, int)) else levels)]
-    where = pd.Index(known).get_indexer(wanted)
+    where = (known if isinstance(known, pd.Index) else pd.Index(known)).get_indexer(wanted)
     if (where < 0).any():
         unknown = [label for label, k in zip(wanted, where) if k < 0]
         raise DesignError(f"{unknown} are not levels of {group!r} "

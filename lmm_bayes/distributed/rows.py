@@ -96,10 +96,11 @@ class StoredEffects:
 class _Statistics:
     """The parts of a :class:`~lmm_bayes.distributed.DistributedLMM` that drawing a
     level's effects reads (:meth:`~lmm_bayes.distributed.DistributedFit.effects`): no
-    data, client or compiled density, so it can be sent to workers."""
+    data, client or compiled density, so it can be sent to workers. The levels are an
+    index, whose hash table each worker builds once for all its partitions."""
 
     group: str
-    levels: tuple[str, ...]
+    levels: pd.Index
     statistics: object
     shift: float
 
@@ -116,13 +117,14 @@ class DrawnEffects:
         from .model import DistributedFit
 
         model = fit.model
-        self.fit = DistributedFit(_Statistics(model.group, model.levels, model.statistics,
+        levels = pd.Index(model.levels, dtype=object)
+        self.fit = DistributedFit(_Statistics(model.group, levels, model.statistics,
                                               model.shift),
                                   InferenceData(posterior=fit.posterior), fit.config)
         self.seed = seed
 
     def __call__(self, group: str, levels: Sequence[str]) -> xr.DataArray:
-        known = pd.Index(self.fit.model.levels).intersection(pd.Index(levels, dtype=object))
+        known = self.fit.model.levels.intersection(pd.Index(levels, dtype=object))
         return self.fit.effects(list(known), self.seed, group)
 
 
