@@ -152,7 +152,8 @@ def level_statistics(design: Design, group: GroupingFactor) -> LevelStatistics:
 
 
 def gaussian_conditional(scores: np.ndarray, ZtZ: np.ndarray, chol: np.ndarray,
-                         sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+                         sigma: np.ndarray, rng: np.random.Generator | None,
+                         eps: np.ndarray | None = None) -> np.ndarray:
     """One draw per posterior draw of each level's effects from their Gaussian conditional.
 
     Parameters
@@ -165,6 +166,10 @@ def gaussian_conditional(scores: np.ndarray, ZtZ: np.ndarray, chol: np.ndarray,
     sigma : ndarray (D,)
         Residual SD per draw.
     rng : numpy.random.Generator
+        Draws ε, unless ``eps`` gives them.
+    eps : ndarray (D, L, q), optional
+        The standard normal draws ε, drawn elsewhere (e.g. each level from its own
+        generator: :meth:`lmm_bayes.distributed.DistributedFit.effects`).
 
     Returns
     -------
@@ -173,11 +178,12 @@ def gaussian_conditional(scores: np.ndarray, ZtZ: np.ndarray, chol: np.ndarray,
         Cholesky factor R_ℓ and ε ~ N(0, I), so that b_ℓ ~ N(θ A_ℓ⁻¹ u_ℓ, σ² θ A_ℓ⁻¹ θᵀ)
         (see the module docstring).
     """
-    eps = rng.standard_normal(scores.shape)
+    eps = rng.standard_normal(scores.shape) if eps is None else eps
     return _conditional_draws(np.ascontiguousarray(scores, dtype=float),
                               np.ascontiguousarray(ZtZ, dtype=float),
                               np.ascontiguousarray(chol, dtype=float),
-                              np.ascontiguousarray(sigma, dtype=float), eps)
+                              np.ascontiguousarray(sigma, dtype=float),
+                              np.ascontiguousarray(eps, dtype=float))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

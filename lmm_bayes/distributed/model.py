@@ -44,7 +44,7 @@ from ..design import (
 from ..errors import DesignError, SamplingError, Setting, SingularFitWarning
 from ..families import Family, get_family
 from ..kernel import MarginalData, prior_obstacle, statistics_density
-from ..marginal import MAX_MARGINAL_TERMS, LevelStatistics, conditional_effects
+from ..marginal import MAX_MARGINAL_TERMS, gaussian_conditional
 from ..posterior import PosteriorDraws, level_positions
 from ..priors import ColumnScale, DesignMoments, FactorMoments, PriorSet, build_priors
 from ..sampling import SamplerConfig, default_target_accept, diagnose, warn_on_problems
@@ -474,7 +474,8 @@ class DistributedFit:
     def effects(self, levels, random_seed: int | None = None,
                 group: str | None = None) -> xr.DataArray:
         """Draws of the chosen ``levels``' random effects from their exact conditional
-        given each posterior draw (:func:`lmm_bayes.marginal.conditional_effects`), dims
+        given each posterior draw (:func:`lmm_bayes.marginal.gaussian_conditional` with
+        w_ℓ = Z_ℓᵀ(y_ℓ − X_ℓβ), as :func:`~lmm_bayes.marginal.conditional_effects`), dims
         (chain, draw, ``<g>__level``, ``<g>__term``) as :meth:`lmm_bayes.Fit.effects`.
 
         Each level's draws come from a generator seeded by (``random_seed``, its position
@@ -489,13 +490,13 @@ class DistributedFit:
         beta[:, 0] -= self.model.shift  # the statistics are of y less the shift
         chol, sigma = draws.cholesky(name), draws.get(names.SIGMA)
         stats = self.model.statistics.level
-        out = np.empty((len(sigma), len(positions), len(self.model.statistics.terms)))
-        for k, position in enumerate(positions):
-            one = slice(position, position + 1)
-            level = LevelStatistics(stats.ZtZ[one], stats.ZtX[one], stats.Zty[one], stats.XtX,
-                                    stats.Xty, stats.yty, stats.n)
+        eps = np.empty((len(sigma), len(positions), len(self.model.statistics.terms)))
+        for k, position in enumerate(positions):  # each level's own generator
             rng = np.random.default_rng(None if seed is None else [seed, int(position)])
-            out[:, k] = conditional_effects(level, beta, chol, sigma, rng)[:, 0]
+            eps[:, k] = rng.standard_normal((len(sigma), eps.shape[2]))
+        scores = stats.Zty[positions][None] - np.einsum("lqp,dp->dlq", stats.ZtX[positions],
+                                                        beta)
+        out = gaussian_conditional(scores, stats.ZtZ[positions], chol, sigma, None, eps)
         sizes = self.posterior.sizes
         level_dim, term_dim = names.level_dim(name), names.term_dim(name)
         return xr.DataArray(

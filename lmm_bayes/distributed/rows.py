@@ -69,7 +69,7 @@ __all__ = ["DrawnEffects", "Moments", "RowModel", "StoredEffects", "exceedance",
 PARTITION_STATISTICS = ("mean", "sd", "min", "max")
 PREDICTION_COLUMNS = ("estimate", "std_error", "conf_low", "conf_high")
 #: at most this many draws × rows at once in a worker (32 MB of float64; the effects of a
-#: block's rows take a few times that)
+#: block's levels take at most a few times that)
 BLOCK_VALUES = 2 ** 22
 
 
@@ -300,18 +300,20 @@ def _blocks(model: RowModel, part: pd.DataFrame, groups: Groups, compute: Callab
     """``compute(rows, where, draw)`` on blocks of a partition's rows, ``where`` their
     slice of it and ``draw(kind, keyed)`` their prediction draws (S, m); a block's draws
     hold at most :data:`BLOCK_VALUES` numbers, so a worker's memory does not grow with the
-    partition. The effects of the partition's levels are drawn once, for every block, and
-    its rows are checked whole first (:func:`lmm_bayes.predict.new_rows`), so that an
-    error counts row positions within the partition."""
-    posterior, design = model.for_rows(part, groups)
-    new_rows(design, part, "population" if _without_levels(groups) else "new")  # the checks
-    size = max(1, BLOCK_VALUES // (posterior.sizes["chain"] * posterior.sizes["draw"]))
+    partition. Each block takes the effects of its own levels (a level whose rows straddle
+    two blocks gets the same draws in both). The partition's rows are checked whole first
+    (:func:`lmm_bayes.predict.new_rows`), so that an error counts row positions within it."""
+    new_rows(model.design, part, "population" if _without_levels(groups) else "new")
+    sizes = model.posterior.sizes
+    size = max(1, BLOCK_VALUES // (sizes["chain"] * sizes["draw"]))
     out = []
     for begin in range(0, len(part), size):
         where = slice(begin, min(begin + size, len(part)))
         rows = part.iloc[where]
+        posterior, design = model.for_rows(rows, groups)
 
-        def draw(kind: Kind, keyed: KeyedRandom, rows=rows) -> np.ndarray:
+        def draw(kind: Kind, keyed: KeyedRandom, rows=rows, posterior=posterior,
+                 design=design) -> np.ndarray:
             draws = predict_draws(posterior, design, model.family, rows, kind=kind,
                                   groups=groups, random_seed=keyed.seed,
                                   residuals=model.residuals, weights=model.weights,
