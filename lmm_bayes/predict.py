@@ -442,6 +442,9 @@ def _draw_response(family: Family, mean: np.ndarray, aux: dict, rng: np.random.G
     if keyed is None or keyed.rows is None:
         return family.draw(mean, aux, rng)
     m = mean.shape[1]
+    if family.name == "gaussian":  # rng.normal(μ, σ) is μ + σ z: one call per row fewer
+        z = np.stack([keyed.row(i).standard_normal(mean.shape[0]) for i in range(m)], axis=1)
+        return mean + aux[names.SIGMA] * z
     out = np.empty_like(mean, dtype=float)
     for i in range(m):
         own = {k: (v[:, i:i + 1] if v.ndim == 2 and v.shape[1] == m else v)

@@ -344,18 +344,31 @@ def _check_new_columns(columns, added: Sequence[str]) -> None:
                           "written to; rename them")
 
 
-def _tasks(frame, function: Callable, model: RowModel, starts: bool, **options) -> list:
+def _tasks(frame, function: Callable, model: RowModel, starts: bool, now: bool,
+           **options) -> list:
     """``function(part, k, start, model, **options)`` on every partition k, as Dask
     delayed objects; ``start`` is the position of the partition's first row in the data
-    set with ``starts`` (one more pass, over the lengths), else None. The model is one
-    key of the graph, sent to each worker once."""
+    set with ``starts`` (one more pass, over the lengths), else None. The model is sent to
+    each worker once: one key of the graph, or, for tasks computed ``now`` by a
+    distributed client, scattered to its workers (a lazy result may be computed after
+    that client has closed)."""
     import dask
 
     first = _starts(frame) if starts else [None] * frame.npartitions
-    shared = dask.delayed(model, traverse=False)
+    client = _current_client() if now else None
+    shared = (dask.delayed(model, traverse=False) if client is None
+              else client.scatter(model, broadcast=True, hash=False))
     return [dask.delayed(function)(part, k, None if first[k] is None else int(first[k]),
                                    shared, **options)
             for k, part in enumerate(frame.to_delayed())]
+
+
+def _current_client():
+    """The distributed client Dask computes with now, or None (another scheduler)."""
+    from dask.base import get_scheduler
+
+    client = getattr(get_scheduler(), "__self__", None)  # a client's bound get
+    return client if type(client).__module__.startswith("distributed") else None
 
 
 def _as_rows(frame, tasks: list, added: Sequence[str], path):
@@ -453,8 +466,8 @@ def predict(fit, source, *, kind: Kind = "mean", groups: Groups = "new",
     _check_new_columns(frame.columns, added)
     with _cluster(fit):
         tasks = _tasks(frame, _predictions, model or row_model(fit),
-                       kind == "response" or exceeding is not None, kind=kind,
-                       groups=groups, seed=_seed(random_seed), prob=prob,
+                       kind == "response" or exceeding is not None, path is not None,
+                       kind=kind, groups=groups, seed=_seed(random_seed), prob=prob,
                        exceeding=exceeding)
         return _as_rows(frame, tasks, added, path)
 
@@ -470,8 +483,8 @@ def exceedance(fit, source, threshold: float, *, direction: Direction = ">",
     _check_new_columns(frame.columns, ("probability",))
     with _cluster(fit):
         tasks = _tasks(frame, _exceedances, model or row_model(fit), kind == "response",
-                       kind=kind, groups=groups, seed=_seed(random_seed), threshold=threshold,
-                       direction=direction)
+                       path is not None, kind=kind, groups=groups, seed=_seed(random_seed),
+                       threshold=threshold, direction=direction)
         return _as_rows(frame, tasks, ("probability",), path)
 
 
@@ -534,6 +547,7 @@ def _training_rows(fit, source, *, prob: float, path, model: RowModel | None,
     _check_new_columns(frame.columns, PREDICTION_COLUMNS)
     with _cluster(fit):
         tasks = _tasks(frame, _training_summaries, model or row_model(fit), False,
+                       path is not None,
                        prob=prob, residual=residual)
         return _as_rows(frame, tasks, PREDICTION_COLUMNS, path)
 
@@ -621,7 +635,7 @@ def ppc_statistics(fit, source=None, *, random_seed: int | None = None,
         raise DesignError(f"posterior predictive checks by partition are not available: "
                           f"{model.ppc_obstacle}")
     with _cluster(fit):
-        tasks = _tasks(_training(fit, source), _partition_moments, model, True,
+        tasks = _tasks(_training(fit, source), _partition_moments, model, True, True,
                        seed=_seed(random_seed))
         found = [p for p in dask.compute(*tasks) if p is not None]
     if not found:

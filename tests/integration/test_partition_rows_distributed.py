@@ -93,3 +93,16 @@ def test_bad_rows_name_their_partition(fits, sleepstudy, tmp_path):
     with pytest.raises(lb.DesignError, match=r"\['1000'\] of 'Subject' were not in the fitted "
                                              r"data.*\(in partition 0;"):
         distributed.predict(sleepstudy.assign(Subject=1000).iloc[:3], groups="conditional")
+
+
+def test_lazy_results_outlive_the_fits_own_local_cluster(fits, sleepstudy, tmp_path):
+    """A fit without a client runs each step on a local cluster closed after it: a lazy
+    result is computed later by Dask's current scheduler."""
+    distributed, _ = fits
+    source = _write(sleepstudy, tmp_path / "rows", 60)
+    own = lb.LMM(FORMULA, str(source))                    # no client: a cluster per use
+    fit = DistributedFit(own, distributed.idata, distributed.config)
+    lazy = fit.predict(str(source), groups="population")
+    got = lazy.compute()
+    expected = distributed.predict(sleepstudy, groups="population")
+    np.testing.assert_allclose(got.estimate, expected.estimate, rtol=1e-12)
