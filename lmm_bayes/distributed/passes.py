@@ -220,9 +220,10 @@ def learnt_schema(surveys: Sequence[Survey], spec: ModelSpec) -> DataSchema:
     levels = {}
     for label in dict.fromkeys(k for s in surveys for k in s.values):
         present = set().union(*(s.values[label] for s in surveys if label in s.values))
-        categories = next((s.categories[label] for s in surveys if label in s.categories), None)
+        known = [s.categories[label] for s in surveys if label in s.categories]
+        categories = list(dict.fromkeys(c for part in known for c in part))  # in order
         empty = (pd.Series(pd.Categorical([], categories=categories))
-                 if categories is not None else pd.Series([], dtype=object))
+                 if known else pd.Series([], dtype=object))
         levels[label] = namer.levels_of(label, distinct_values(empty, present))
     transforms = {}
     for key in dict.fromkeys(k for s in surveys for k in s.transforms):

@@ -102,6 +102,21 @@ def test_reference_level_and_dropped_rows_as_in_memory(client):
                                MarginalData.of(memory.design).stats.Zty, rtol=1e-10)
 
 
+def test_parquet_files_with_a_categorical_column(client, tmp_path):
+    """A pandas Categorical keeps its categories' order (not sorted), as in memory."""
+    data = cohort(3)
+    data["arm"] = pd.Categorical(data["arm"], categories=["low", "control", "high"])
+    for k, rows in enumerate(np.array_split(np.arange(len(data)), 3)):
+        data.iloc[rows].to_parquet(tmp_path / f"part{k}.parquet")
+    memory = lb.LMM(COHORT, data)
+    model = lb.LMM(COHORT, str(tmp_path), client=client)
+    assert model.schema.levels["arm"] == memory.design.schema.levels["arm"] == (
+        "low", "control", "high")
+    assert model.marginal_data.columns == memory.design.fixed_names
+    np.testing.assert_allclose(model.marginal_data.stats.ZtX,
+                               MarginalData.of(memory.design).stats.ZtX, rtol=1e-10)
+
+
 def test_missing_response_is_the_in_memory_error_naming_the_partition(client):
     data = lb.load_dataset("sleepstudy")
     data.loc[[60, 61, 150], "Reaction"] = np.nan
