@@ -318,8 +318,9 @@ def _segments(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _row_products(coded: Coded, shift: float) -> np.ndarray:
     """Per row: 1, z zᵀ, z xᵀ and z (y − c), flattened (n, 1 + q² + qp + q)."""
     Z, X, n = coded.Z, coded.X, len(coded.y)
-    return np.concatenate([np.ones((n, 1)), (Z[:, :, None] * Z[:, None, :]).reshape(n, -1),
-                           (Z[:, :, None] * X[:, None, :]).reshape(n, -1),
+    q, p = Z.shape[1], X.shape[1]
+    return np.concatenate([np.ones((n, 1)), (Z[:, :, None] * Z[:, None, :]).reshape(n, q * q),
+                           (Z[:, :, None] * X[:, None, :]).reshape(n, q * p),
                            Z * (coded.y - shift)[:, None]], axis=1)
 
 

@@ -3,11 +3,16 @@ memory: the same draws under the same seed, the same tables; effects of chosen l
 drawn on demand; shrinkage and trajectories from the chosen levels' rows; the CLI. The
 passes run on the local cluster of the ``client`` fixture (conftest.py)."""
 
+import os
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 
 import lmm_bayes as lb
 from lmm_bayes.cli import main
@@ -109,6 +114,23 @@ def test_trajectories_read_the_chosen_levels_rows(fits):
                                expected.loc[population, "estimate"], rtol=1e-9)
     np.testing.assert_allclose(got.loc[~population, "estimate"],
                                expected.loc[~population, "estimate"], atol=3.0)
+
+
+def test_a_local_cluster_by_default_from_a_plain_script(parquet_dir, tmp_path):
+    """No client: a local cluster of its own, started for the passes and closed after, from
+    a script without ``if __name__ == "__main__":`` (its workers must not run it again)."""
+    script = tmp_path / "plain.py"
+    script.write_text(textwrap.dedent(f"""\
+        import lmm_bayes as lb
+
+        model = lb.LMM("{FORMULA}", {str(parquet_dir)!r})
+        print("rows", model.n_obs, "levels", len(model.levels))
+        """))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, check=False,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "rows 180 levels 18"
 
 
 def test_a_distributed_fit_is_not_saved(fits, tmp_path):

@@ -82,6 +82,17 @@ def test_default_priors_equal_the_in_memory_ones(case, client):
             assert prior.kwargs[key] == pytest.approx(value, rel=1e-12), key
 
 
+def test_an_empty_partition_adds_nothing(client):
+    data = lb.load_dataset("sleepstudy")
+    parts = [data.iloc[:0], data.iloc[:55], data.iloc[55:]]
+    frame = dd.concat([dd.from_pandas(part, npartitions=1) for part in parts])
+    assert frame.npartitions == 3
+    got = lb.LMM(SLEEP, frame, client=client).marginal_data.stats
+    expected = MarginalData.of(lb.LMM(SLEEP, data).design).stats
+    np.testing.assert_allclose(got.ZtX, expected.ZtX, rtol=1e-10)
+    assert got.n == 180
+
+
 def test_moments_of_parts_add_up_to_the_whole():
     values = np.random.default_rng(1).normal(1e6, 3.0, (50, 2))
     whole = Moments.of(values[:20]) + Moments.of(values[20:21]) + Moments.of(values[21:])
