@@ -3,6 +3,8 @@ statistics, schema and default priors from 1, 2 and 7 partitions whose boundarie
 levels; the in-memory errors, naming the partition; the models the statistics cannot serve.
 The passes run on the local cluster of the ``client`` fixture (conftest.py)."""
 
+import math
+
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -10,8 +12,8 @@ import pytest
 
 import lmm_bayes as lb
 from lmm_bayes.distributed import DistributedLMM
-from lmm_bayes.distributed.passes import Moments
 from lmm_bayes.kernel import MarginalData
+from lmm_bayes.sums import Moments, pair_value
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 COHORT = "y ~ time * arm + center(age) + (time | id)"
@@ -93,12 +95,18 @@ def test_an_empty_partition_adds_nothing(client):
     assert got.n == 180
 
 
-def test_moments_of_parts_add_up_to_the_whole():
-    values = np.random.default_rng(1).normal(1e6, 3.0, (50, 2))
-    whole = Moments.of(values[:20]) + Moments.of(values[20:21]) + Moments.of(values[21:])
-    np.testing.assert_allclose(whole.mean, values.mean(axis=0), rtol=1e-15)
-    np.testing.assert_allclose(whole.sd, values.std(axis=0, ddof=1), rtol=1e-10)
-    assert (Moments.of(values[:0]) + whole).n == 50
+def test_moments_of_parts_equal_the_wholes_to_the_last_bit():
+    """Order-independent sums (lmm_bayes.sums): the parts' moments add up to the whole's
+    exactly; the sum is math.fsum's (correctly rounded), the SD numpy's to 1e-14 for a
+    column whose mean is 300,000 times its SD (no digits cancel)."""
+    values = np.random.default_rng(1).normal(1e6, 3.0, (5001, 2))
+    whole = Moments.of(values)
+    parts = Moments.of(values[:20]) + Moments.of(values[20:21]) + Moments.of(values[21:])
+    np.testing.assert_array_equal(parts.mean, whole.mean)
+    np.testing.assert_array_equal(parts.sd, whole.sd)
+    np.testing.assert_array_equal(pair_value(whole.sums), [math.fsum(c) for c in values.T])
+    np.testing.assert_allclose(whole.sd, values.std(axis=0, ddof=1), rtol=1e-14)
+    assert (Moments.of(values[:0]) + whole).n == 5001
 
 
 def test_reference_level_and_dropped_rows_as_in_memory(client):
