@@ -47,21 +47,14 @@ def test_the_same_draws_as_in_memory(fits):
     assert isinstance(distributed, DistributedFit)
     assert distributed.model.source.frame().npartitions == PARTS
     for name in ("beta", "sigma", "sd_Subject", "corr_Subject"):
-        np.testing.assert_allclose(distributed.posterior[name].values,
-                                   memory.idata.posterior[name].values, rtol=0, atol=1e-8,
-                                   err_msg=name)
+        np.testing.assert_array_equal(distributed.posterior[name].values,
+                                      memory.idata.posterior[name].values, err_msg=name)
     assert "b_Subject" not in distributed.posterior
 
 
 def test_the_same_tables_as_in_memory(fits):
-    """Estimates to 1e-8; R-hat and ESS, which rank the draws, to 1%: a draw repeated in
-    memory (a tie) may differ from its repeat by 1e-12 here."""
     memory, distributed = fits
-    diagnostics = ["ess_bulk", "ess_tail", "r_hat"]
-    ours, theirs = distributed.summary(), memory.summary()
-    pd.testing.assert_frame_equal(ours.drop(columns=diagnostics),
-                                  theirs.drop(columns=diagnostics), atol=1e-8)
-    np.testing.assert_allclose(ours[diagnostics], theirs[diagnostics], rtol=0.01)
+    pd.testing.assert_frame_equal(distributed.summary(), memory.summary(), atol=1e-8)
     pd.testing.assert_frame_equal(distributed.variance_components(),
                                   memory.variance_components(), atol=1e-8)
     pd.testing.assert_frame_equal(distributed.icc(), memory.icc(), atol=1e-8)
