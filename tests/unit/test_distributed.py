@@ -194,6 +194,10 @@ REFUSED = [
     ({"weights": "age"}, "y ~ time + (1 | id)", "observation weights"),
     ({}, "y ~ time + (1 + time + age | id)", "3 varying terms"),
     ({}, "y ~ time + (1 | id:arm)", "several columns"),
+    ({}, "y | cens(censored) ~ time + (1 | id)", "a censored response"),
+    ({"sigma": "~ arm"}, "y ~ time + (1 | id)", "a sigma formula"),
+    ({}, "y ~ time + (1 | gr(id, by = arm))", "the gr(id, by = arm) factor"),
+    ({"likelihood": "conditional"}, "y ~ time + (1 | id)", "the likelihood option"),
 ]
 
 
