@@ -62,6 +62,7 @@ from .marginal import LevelStatistics, level_statistics
 from .marginal import obstacle as marginal_obstacle
 from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at
 from .priors import INTERCEPT, Prior, PriorSet
+from .sums import Moments
 
 __all__ = ["MarginalData", "MarginalDensity", "integrated_prior_obstacle", "marginal_density",
            "obstacle", "prior_obstacle", "statistics_density"]
@@ -218,7 +219,8 @@ def _posterior_variables(group: str, terms: tuple[str, ...], columns: tuple[str,
 class MarginalData:
     """What the marginal density reads of the data: the per-level statistics of the
     response less ``shift`` (its mean when there is an intercept, else 0: centring keeps the
-    cross-products accurate), the means of the fixed-effect columns and the names.
+    cross-products accurate), the means of the fixed-effect columns and the names; sums
+    and means of :mod:`lmm_bayes.sums`, the same whatever the order of the rows.
 
     Attributes
     ----------
@@ -245,9 +247,10 @@ class MarginalData:
     def of(cls, design: Design) -> MarginalData:
         """The statistics of a design held in memory (:func:`level_statistics`)."""
         group = design.groups[0]
-        shift = float(design.y.mean()) if INTERCEPT in design.fixed_names else 0.0
+        intercept = INTERCEPT in design.fixed_names
+        shift = float(Moments.of(design.y[:, None]).mean[0]) if intercept else 0.0
         stats = level_statistics(replace(design, y=design.y - shift), group)
-        return cls(stats, shift, design.X.mean(axis=0), design.fixed_names, group.name,
+        return cls(stats, shift, Moments.of(design.X).mean, design.fixed_names, group.name,
                    group.terms)
 
 

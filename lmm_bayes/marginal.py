@@ -44,10 +44,23 @@ import xarray as xr
 from . import names
 from .design import Design, GroupingFactor
 from .posterior import PosteriorDraws, covariance_draws
+from .sums import pair_value
 
 __all__ = [
-    "LevelStatistics", "can_marginalize", "conditional_effects", "gaussian_conditional",
-    "gaussian_obstacle", "level_loglik", "level_obstacle", "level_statistics", "obstacle", "random_effects_draws",
+    "LevelStatistics",
+    "add_by_group",
+    "can_marginalize",
+    "conditional_effects",
+    "gaussian_conditional",
+    "gaussian_obstacle",
+    "level_loglik",
+    "level_obstacle",
+    "level_statistics",
+    "obstacle",
+    "random_effects_draws",
+    "row_products",
+    "statistics_from_sums",
+    "sum_rows",
     "with_effects",
 ]
 
@@ -139,16 +152,84 @@ def _sum_by_level(values: np.ndarray, index: np.ndarray, n_levels: int) -> np.nd
     return out
 
 
-def level_statistics(design: Design, group: GroupingFactor) -> LevelStatistics:
-    """The per-level and global cross-products of the response and the designs."""
-    X, y, Z = design.X, design.y, group.Z
-    L = group.n_levels
+ROWS_AT_ONCE = 1 << 18  # rows whose products are formed at a time
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate(index, hi, lo, out):
+    """Add the pairs (hi, lo) (rows first) by group into the pairs ``out`` (groups, m, 2),
+    each addition's error recovered by TwoSum (:mod:`lmm_bayes.sums`)."""
+    n, m = hi.shape
+    for i in range(n):
+        g = index[i]
+        for j in range(m):
+            a, b = out[g, j, 0], hi[i, j]
+            s = a + b
+            bb = s - a
+            out[g, j, 1] += (a - (s - bb)) + (b - bb) + lo[i, j]
+            out[g, j, 0] = s
+
+
+def add_by_group(out: np.ndarray, index: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Add ``values`` (n, m), or pairs (n, m, 2) already summed, by group into the pairs
+    ``out`` (groups, m, 2) (:mod:`lmm_bayes.sums`: the result does not depend on the order
+    of the rows), ``index`` (n,) giving each row's group; returns ``out``."""
+    values = np.asarray(values, dtype=float)
+    hi, lo = (values[..., 0], values[..., 1]) if values.ndim == 3 else (values,
+                                                                        np.zeros_like(values))
+    _accumulate(np.ascontiguousarray(index, dtype=np.int64), np.ascontiguousarray(hi),
+                np.ascontiguousarray(lo), out)
+    return out
+
+
+def row_products(y: np.ndarray, X: np.ndarray, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's terms of the statistics: by level [1, z zᵀ, z xᵀ, z y] (n, 1 + q² + qp + q),
+    and global [x xᵀ, x y, y²] (n, p² + p + 1), flattened."""
+    n, q, p = len(y), Z.shape[1], X.shape[1]
+    level = np.concatenate([np.ones((n, 1)), (Z[:, :, None] * Z[:, None, :]).reshape(n, q * q),
+                            (Z[:, :, None] * X[:, None, :]).reshape(n, q * p),
+                            Z * y[:, None]], axis=1)
+    whole = np.concatenate([(X[:, :, None] * X[:, None, :]).reshape(n, p * p),
+                            X * y[:, None], (y * y)[:, None]], axis=1)
+    return level, whole
+
+
+def sum_rows(y: np.ndarray, X: np.ndarray, Z: np.ndarray, index: np.ndarray, n_levels: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The sums of :func:`row_products` by level (n_levels, m, 2) and over all rows (m', 2),
+    as order-independent pairs (:mod:`lmm_bayes.sums`), a block of rows at a time."""
+    q, p = Z.shape[1], X.shape[1]
+    by_level = np.zeros((n_levels, 1 + q * q + q * p + q, 2))
+    whole = np.zeros((1, p * p + p + 1, 2))
+    for start in range(0, len(y), ROWS_AT_ONCE):
+        rows = slice(start, start + ROWS_AT_ONCE)
+        level, total = row_products(y[rows], X[rows], Z[rows])
+        add_by_group(by_level, index[rows], level)
+        add_by_group(whole, np.zeros(len(total), dtype=np.int64), total)
+    return by_level, whole[0]
+
+
+def statistics_from_sums(by_level: np.ndarray, whole: np.ndarray, q: int, p: int
+                         ) -> tuple[LevelStatistics, np.ndarray]:
+    """The :class:`LevelStatistics` and the rows per level of the sums of :func:`sum_rows`."""
+    level, total = pair_value(by_level), pair_value(whole)
+    L = len(level)
+    at = np.cumsum([1, q * q, q * p, q])
+    counts = np.rint(level[:, 0]).astype(np.int64)
     return LevelStatistics(
-        ZtZ=_sum_by_level(Z[:, :, None] * Z[:, None, :], group.index, L),
-        ZtX=_sum_by_level(Z[:, :, None] * X[:, None, :], group.index, L),
-        Zty=_sum_by_level(Z * y[:, None], group.index, L),
-        XtX=X.T @ X, Xty=X.T @ y, yty=float(y @ y), n=len(y),
-    )
+        ZtZ=level[:, at[0]:at[1]].reshape(L, q, q), ZtX=level[:, at[1]:at[2]].reshape(L, q, p),
+        Zty=level[:, at[2]:at[3]], XtX=total[:p * p].reshape(p, p),
+        Xty=total[p * p:p * p + p], yty=float(total[-1]), n=int(counts.sum()),
+    ), counts
+
+
+def level_statistics(design: Design, group: GroupingFactor) -> LevelStatistics:
+    """The per-level and global cross-products of the response and the designs, summed in
+    an order-independent way (:func:`sum_rows`), so that the same rows held in partitions
+    (:mod:`lmm_bayes.distributed`) give the same numbers."""
+    q, p = group.Z.shape[1], design.X.shape[1]
+    by_level, whole = sum_rows(design.y, design.X, group.Z, group.index, group.n_levels)
+    return statistics_from_sums(by_level, whole, q, p)[0]
 
 
 def gaussian_conditional(scores: np.ndarray, ZtZ: np.ndarray, chol: np.ndarray,

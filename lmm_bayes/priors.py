@@ -90,6 +90,7 @@ from .errors import PriorError
 from .families import Family, get_family
 from .names import SIGMA
 from .residuals import ResidualDesign
+from .sums import Moments
 
 __all__ = ["ColumnScale", "DesignMoments", "FactorMoments", "Prior", "PriorSet", "build_priors",
            "default_priors"]
@@ -164,7 +165,9 @@ class PriorSet:
 
 
 def _sd(x: np.ndarray) -> float:
-    return float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+    """The SD (divisor n − 1) of :class:`~lmm_bayes.sums.Moments`: the same whether the
+    rows are held in memory or summed by partition."""
+    return float(Moments.of(np.asarray(x, dtype=float)[:, None]).sd[0])
 
 
 def _is_indicator(z: np.ndarray) -> bool:
@@ -227,7 +230,7 @@ class DesignMoments:
         """The moments of a design held in memory."""
         y = design.y
         trials = design.trials if design.trials is not None else np.ones_like(y)
-        return cls(design.fixed_names, float(np.mean(y)), _sd(y),
+        return cls(design.fixed_names, float(Moments.of(y[:, None]).mean[0]), _sd(y),
                    (y.sum() + 0.5) / (trials.sum() + 1.0),
                    None if design.offset is None else float(np.mean(design.offset)),
                    tuple(ColumnScale.of(x) for x in design.X.T),

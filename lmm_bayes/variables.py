@@ -41,6 +41,7 @@ from .expressions import (
 )
 from .formula import NAME
 from .polynomials import PolyCoefs, orthogonal_poly, predict_poly
+from .sums import Moments
 
 __all__ = ["DataSchema", "Variable", "VariableEvaluator", "columns_used", "distinct_values",
            "level_label"]
@@ -370,8 +371,9 @@ class VariableEvaluator:
         key = f"{label}#{next(calls)}"
         if self.schema is not None and key in self.schema.transforms:
             mean, sd = self.schema.transforms[key]
-        else:
-            mean, sd = float(np.mean(x)), float(np.std(x, ddof=1)) if scale else 1.0
+        else:  # the sums of lmm_bayes.sums: the same when learnt by partition
+            moments = Moments.of(x[:, None])
+            mean, sd = float(moments.mean[0]), float(moments.sd[0]) if scale else 1.0
         if sd == 0:
             raise DesignError(f"scale() in {label!r} divides by a standard deviation of zero")
         self.learnt_transforms[key] = (mean, sd)

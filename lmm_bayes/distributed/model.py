@@ -49,9 +49,9 @@ from ..posterior import PosteriorDraws, level_positions
 from ..priors import ColumnScale, DesignMoments, FactorMoments, PriorSet, build_priors
 from ..sampling import SamplerConfig, default_target_accept, diagnose, warn_on_problems
 from ..spec import ModelSpec
+from ..sums import Moments
 from ..variables import level_label
 from .passes import (
-    Moments,
     Statistics,
     Survey,
     code_rows,

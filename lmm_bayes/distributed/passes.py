@@ -15,10 +15,9 @@ and the global Xᵀ X, Xᵀ(y − c), ‖y − c‖² and column moments; c is t
 (when there is an intercept). A level's rows may lie in several partitions: the
 partials are added by level code on the client (:func:`combine_statistics`).
 
-Moments combine by the pairwise update of Chan, Golub & LeVeque (1983, *The American
-Statistician* 37(3), "Algorithms for computing the sample variance"): for parts a and b,
-n = n_a + n_b, δ = x̄_b − x̄_a, x̄ = x̄_a + δ n_b/n, M₂ = M₂,a + M₂,b + δ² n_a n_b/n, so
-that no sum of squares of raw values is formed.
+Every sum, by level and overall, is carried as an order-independent pair
+(:mod:`lmm_bayes.sums`), so the statistics equal those of the same rows in memory
+(:func:`lmm_bayes.marginal.level_statistics`) to the last bit, and so do the draws.
 """
 
 from __future__ import annotations
@@ -26,60 +25,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..design import model_matrix, used_columns
 from ..errors import DesignError, LMMError
+from ..marginal import LevelStatistics, add_by_group, statistics_from_sums, sum_rows
 from ..response import response_values
 from ..spec import ModelSpec
+from ..sums import Moments
 from ..variables import DataSchema, VariableEvaluator, distinct_values
 
-if TYPE_CHECKING:
-    from ..marginal import LevelStatistics
-
-__all__ = ["Coded", "Moments", "PartStatistics", "Statistics", "Survey", "code_rows",
+__all__ = ["Coded", "PartStatistics", "Statistics", "Survey", "code_rows",
            "combine_statistics", "in_partition", "kept_rows", "learnt_schema",
            "part_statistics", "survey", "total"]
-
-
-@dataclass(frozen=True)
-class Moments:
-    """Count, means, sums of squared deviations (M₂) and largest magnitudes of k columns,
-    and whether each column holds only 0 and 1; parts add by the pairwise update (module
-    docstring)."""
-
-    n: int
-    mean: np.ndarray
-    m2: np.ndarray
-    largest: np.ndarray
-    indicator: np.ndarray
-
-    @classmethod
-    def of(cls, values: np.ndarray) -> Moments:
-        """The moments of the rows of ``values`` (n, k)."""
-        n, k = values.shape
-        if n == 0:
-            return cls(0, np.zeros(k), np.zeros(k), np.zeros(k), np.ones(k, dtype=bool))
-        mean = values.mean(axis=0)
-        return cls(n, mean, ((values - mean) ** 2).sum(axis=0), np.abs(values).max(axis=0),
-                   np.isin(values, (0.0, 1.0)).all(axis=0))
-
-    def __add__(self, other: Moments) -> Moments:
-        if self.n == 0 or other.n == 0:
-            return other if self.n == 0 else self
-        n = self.n + other.n
-        delta = other.mean - self.mean
-        return Moments(n, self.mean + delta * other.n / n,
-                       self.m2 + other.m2 + delta**2 * self.n * other.n / n,
-                       np.maximum(self.largest, other.largest), self.indicator & other.indicator)
-
-    @property
-    def sd(self) -> np.ndarray:
-        """The SDs, divisor n − 1 (0 for fewer than two rows)."""
-        return np.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else np.zeros_like(self.m2)
 
 
 def total(parts) -> Moments:
@@ -220,9 +180,10 @@ def learnt_schema(surveys: Sequence[Survey], spec: ModelSpec) -> DataSchema:
     levels = {}
     for label in dict.fromkeys(k for s in surveys for k in s.values):
         present = set().union(*(s.values[label] for s in surveys if label in s.values))
-        categories = next((s.categories[label] for s in surveys if label in s.categories), None)
+        known = [s.categories[label] for s in surveys if label in s.categories]
+        categories = list(dict.fromkeys(c for part in known for c in part))  # in order
         empty = (pd.Series(pd.Categorical([], categories=categories))
-                 if categories is not None else pd.Series([], dtype=object))
+                 if known else pd.Series([], dtype=object))
         levels[label] = namer.levels_of(label, distinct_values(empty, present))
     transforms = {}
     for key in dict.fromkeys(k for s in surveys for k in s.transforms):
@@ -281,12 +242,13 @@ class PartStatistics:
     ----------
     codes : ndarray (k,)
         The level codes present, increasing.
-    sums : ndarray (k, m)
-        Per level: the row count, Z_ℓᵀZ_ℓ (q·q), Z_ℓᵀX_ℓ (q·p), Z_ℓᵀ(y_ℓ − c) (q).
+    sums : ndarray (k, m, 2)
+        Per level, as pairs: the row count, Z_ℓᵀZ_ℓ (q·q), Z_ℓᵀX_ℓ (q·p), Z_ℓᵀ(y_ℓ − c) (q)
+        (:func:`lmm_bayes.marginal.row_products`).
     low, high : ndarray (k, q)
         Least and largest value of each Z column in the level's rows.
-    XtX, Xty, yty
-        Of X and y − c.
+    whole : ndarray (m', 2)
+        XᵀX, Xᵀ(y − c) and ‖y − c‖², as pairs.
     X, Z : Moments
         Of the columns of X and Z.
     fixed_names, terms : tuple of str
@@ -296,9 +258,7 @@ class PartStatistics:
     sums: np.ndarray
     low: np.ndarray
     high: np.ndarray
-    XtX: np.ndarray
-    Xty: np.ndarray
-    yty: float
+    whole: np.ndarray
     X: Moments
     Z: Moments
     fixed_names: tuple[str, ...]
@@ -314,14 +274,6 @@ def _segments(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, ordered[starts], starts
 
 
-def _row_products(coded: Coded, shift: float) -> np.ndarray:
-    """Per row: 1, z zᵀ, z xᵀ and z (y − c), flattened (n, 1 + q² + qp + q)."""
-    Z, X, n = coded.Z, coded.X, len(coded.y)
-    return np.concatenate([np.ones((n, 1)), (Z[:, :, None] * Z[:, None, :]).reshape(n, -1),
-                           (Z[:, :, None] * X[:, None, :]).reshape(n, -1),
-                           Z * (coded.y - shift)[:, None]], axis=1)
-
-
 def part_statistics(part: pd.DataFrame, number: int, spec: ModelSpec, schema: DataSchema,
                     shift: float) -> PartStatistics:
     """The second pass over partition ``number``: its rows coded with ``schema`` and
@@ -331,20 +283,18 @@ def part_statistics(part: pd.DataFrame, number: int, spec: ModelSpec, schema: Da
         coded = code_rows(part.iloc[keep], spec, schema, keep)
     except LMMError as err:
         raise in_partition(err, number) from None
-    products = _row_products(coded, shift)
     q = coded.Z.shape[1]
     if len(keep) == 0:
-        codes, sums = np.empty(0, dtype=int), np.empty((0, products.shape[1]))
+        codes, local = np.empty(0, dtype=int), np.empty(0, dtype=int)
         low = high = np.empty((0, q))
     else:
         order, codes, starts = _segments(coded.index)
-        sums = np.add.reduceat(products[order], starts, axis=0)
+        local = np.searchsorted(codes, coded.index)
         low = np.minimum.reduceat(coded.Z[order], starts, axis=0)
         high = np.maximum.reduceat(coded.Z[order], starts, axis=0)
-    centred = coded.y - shift
-    return PartStatistics(codes, sums, low, high, coded.X.T @ coded.X, coded.X.T @ centred,
-                          float(centred @ centred), Moments.of(coded.X), Moments.of(coded.Z),
-                          coded.fixed_names, coded.terms)
+    sums, whole = sum_rows(coded.y - shift, coded.X, coded.Z, local, len(codes))
+    return PartStatistics(codes, sums, low, high, whole, Moments.of(coded.X),
+                          Moments.of(coded.Z), coded.fixed_names, coded.terms)
 
 
 @dataclass(frozen=True)
@@ -374,28 +324,19 @@ class Statistics:
 
 def combine_statistics(parts: Sequence[PartStatistics], n_levels: int) -> Statistics:
     """Add the partitions' partial sums by level code (a level's rows may lie in several
-    partitions), and their global sums (on the client: the workers need not import the
-    marginal module's numba)."""
-    from ..marginal import LevelStatistics
-
+    partitions), and their global sums (on the client)."""
     first = parts[0]
     q, p = len(first.terms), len(first.fixed_names)
     codes = np.concatenate([part.codes for part in parts])
-    order, present, starts = _segments(codes)
-    sums = np.zeros((n_levels, first.sums.shape[1]))
-    sums[present] = np.add.reduceat(np.concatenate([part.sums for part in parts])[order],
-                                    starts, axis=0)
+    by_level = add_by_group(np.zeros((n_levels, first.sums.shape[1], 2)), codes,
+                            np.concatenate([part.sums for part in parts]))
+    whole = add_by_group(np.zeros((1, *first.whole.shape)), np.zeros(len(parts), dtype=int),
+                         np.stack([part.whole for part in parts]))[0]
+    order, _, starts = _segments(codes)
     low = np.minimum.reduceat(np.concatenate([part.low for part in parts])[order], starts, axis=0)
     high = np.maximum.reduceat(np.concatenate([part.high for part in parts])[order], starts,
                                axis=0)
-    varying = (high > low).sum(axis=0)
-    at = np.cumsum([1, q * q, q * p, q])
-    level = LevelStatistics(
-        ZtZ=sums[:, at[0]:at[1]].reshape(n_levels, q, q),
-        ZtX=sums[:, at[1]:at[2]].reshape(n_levels, q, p),
-        Zty=sums[:, at[2]:at[3]],
-        XtX=sum(part.XtX for part in parts), Xty=sum(part.Xty for part in parts),
-        yty=float(sum(part.yty for part in parts)), n=int(sums[:, 0].sum()))
-    return Statistics(level, sums[:, 0].astype(int), varying,
+    level, counts = statistics_from_sums(by_level, whole, q, p)
+    return Statistics(level, counts, (high > low).sum(axis=0),
                       total(part.X for part in parts), total(part.Z for part in parts),
                       first.fixed_names, first.terms)
