@@ -59,13 +59,14 @@ from ..residuals import ResidualDesign
 from ..risk import Direction
 from ..risk import exceedance as exceedance_share
 from ..summaries.draws import check_prob, interval_columns
+from ..sums import Moments as SumMoments
 from .passes import in_partition
 from .sources import Source
 
-__all__ = ["DrawnEffects", "Moments", "RowModel", "StoredEffects", "exceedance", "fitted",
+__all__ = ["DrawStatistics", "DrawnEffects", "RowModel", "StoredEffects", "exceedance", "fitted",
            "ppc_pvalues", "ppc_statistics", "predict", "residuals", "row_model"]
 
-#: the statistics that combine over partitions (:class:`Moments`)
+#: the statistics that combine over partitions (:class:`DrawStatistics`)
 PARTITION_STATISTICS = ("mean", "sd", "min", "max")
 PREDICTION_COLUMNS = ("estimate", "std_error", "conf_low", "conf_high")
 #: at most this many draws × rows at once in a worker (32 MB of float64; the effects of a
@@ -556,48 +557,40 @@ def _training_rows(fit, source, *, prob: float, path, model: RowModel | None,
 
 
 @dataclass(frozen=True)
-class Moments:
-    """Count, mean, sum of squared deviations, minimum and maximum of rows, per draw (each
-    an array over draws), combinable over partitions.
+class DrawStatistics:
+    """Per posterior draw, the moments of rows (:class:`lmm_bayes.sums.Moments`, one column
+    per draw: count, sums and sums of squares as exact pairs) and their least and largest
+    values; parts of the rows add up to the whole's, whatever the order.
 
     Notes
     -----
-    Two parts (n_a, x̄_a, M_a) and (n_b, x̄_b, M_b) combine as n = n_a + n_b,
-    x̄ = x̄_a + δ n_b / n and M = M_a + M_b + δ² n_a n_b / n with δ = x̄_b − x̄_a (Chan, Golub &
-    LeVeque 1979, "Updating formulae and a pairwise algorithm for computing sample
-    variances"), which keeps the precision that Σy² − n ȳ² loses when the mean is large
-    against the SD.
+    mean and SD (divisor n − 1) are those of :class:`lmm_bayes.sums.Moments`, whose sums
+    carry their rounding errors (double-double), so the statistics of a data set do not
+    depend on its partitioning, and a mean large against the SD keeps its digits.
     """
 
-    n: int
-    mean: np.ndarray
-    m2: np.ndarray
-    min: np.ndarray
-    max: np.ndarray
+    moments: SumMoments
+    low: np.ndarray
+    high: np.ndarray
 
     @classmethod
-    def of(cls, values: np.ndarray) -> Moments:
-        """The moments of ``values`` (S, m) over rows."""
-        mean = values.mean(axis=1)
-        return cls(values.shape[1], mean, ((values - mean[:, None]) ** 2).sum(axis=1),
-                   values.min(axis=1), values.max(axis=1))
+    def of(cls, values: np.ndarray) -> DrawStatistics:
+        """The statistics of ``values`` (S, m) over their m rows."""
+        return cls(SumMoments.of(values.T), values.min(axis=1), values.max(axis=1))
 
-    def __add__(self, other: Moments) -> Moments:
-        n = self.n + other.n
-        delta = other.mean - self.mean
-        return Moments(n, self.mean + delta * other.n / n,
-                       self.m2 + other.m2 + delta ** 2 * self.n * other.n / n,
-                       np.minimum(self.min, other.min), np.maximum(self.max, other.max))
+    def __add__(self, other: DrawStatistics) -> DrawStatistics:
+        return DrawStatistics(self.moments + other.moments, np.minimum(self.low, other.low),
+                              np.maximum(self.high, other.high))
 
     def statistics(self) -> dict[str, np.ndarray]:
-        """``mean``, ``sd`` (divisor n − 1), ``min`` and ``max``, as
-        :data:`lmm_bayes.ppc.STATISTICS` computes them on all rows at once."""
-        return {"mean": self.mean, "sd": np.sqrt(self.m2 / (self.n - 1)),
-                "min": self.min, "max": self.max}
+        """``mean``, ``sd``, ``min`` and ``max`` per draw, as :data:`lmm_bayes.ppc.STATISTICS`
+        computes them on all rows at once."""
+        return {"mean": self.moments.mean, "sd": self.moments.sd, "min": self.low,
+                "max": self.high}
 
 
 def _partition_moments(part, k, start, model: RowModel, *, seed):
-    """The :class:`Moments` of one training partition's y and replicates, or None
+    """The :class:`DrawStatistics` of one training partition's y and replicates, or None
     without fitted rows."""
     part = model.fitted_rows(part)
     if len(part) == 0:
@@ -606,26 +599,27 @@ def _partition_moments(part, k, start, model: RowModel, *, seed):
     y = _in_partition(k, lambda: observed_response(model.design, model.family, part)[0])
 
     def compute(rows, where, draw):
-        return Moments.of(y[None, where]), Moments.of(draw("response",
+        return DrawStatistics.of(y[None, where]), DrawStatistics.of(draw("response",
                                                            _keyed(seed, start, where)))
     blocks = _in_partition(k, lambda: _blocks(model, part, "conditional", compute))
     return reduce(lambda a, b: (a[0] + b[0], a[1] + b[1]), blocks)
 
 
 def ppc_statistics(fit, source=None, *, random_seed: int | None = None,
-                   model: RowModel | None = None) -> tuple[Moments, Moments]:
+                   model: RowModel | None = None
+                   ) -> tuple[DrawStatistics, DrawStatistics]:
     """Posterior predictive statistics of the training rows, partition by partition: the
     moments of the observed y and of replicated y per posterior draw.
 
     Each partition draws a replicate of its rows per draw, y_rep ~ p(y | θ⁽ˢ⁾, b⁽ˢ⁾) (its
     levels' effects; :func:`lmm_bayes.predict.predict_draws`, ``kind="response"``,
     ``groups="conditional"``, row i's draws keyed by (``random_seed``, i)), and reduces
-    them to :class:`Moments`, which are combined over partitions. Refused for a model
+    them to :class:`DrawStatistics`, which are combined over partitions. Refused for a model
     whose replicates need rows together (:attr:`RowModel.ppc_obstacle`).
 
     Returns
     -------
-    observed, replicated : Moments
+    observed, replicated : DrawStatistics
         Of y (arrays of one) and of y_rep (arrays over the chain × draw draws).
     """
     import dask

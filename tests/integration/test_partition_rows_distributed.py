@@ -95,14 +95,28 @@ def test_bad_rows_name_their_partition(fits, sleepstudy, tmp_path):
         distributed.predict(sleepstudy.assign(Subject=1000).iloc[:3], groups="conditional")
 
 
-def test_lazy_results_outlive_the_fits_own_local_cluster(fits, sleepstudy, tmp_path):
-    """A fit without a client runs each step on a local cluster closed after it: a lazy
-    result is computed later by Dask's current scheduler."""
+def test_lazy_results_outlive_the_client_of_the_fit(fits, sleepstudy, tmp_path):
+    """A lazy result holds the row model in its graph, not on the workers of the fit's
+    client, so it is computed after that client has closed."""
+    import copy
+
+    from distributed import Client, LocalCluster
+
+    from lmm_bayes.distributed import Source
+
     distributed, _ = fits
     source = _write(sleepstudy, tmp_path / "rows", 60)
-    own = lb.LMM(FORMULA, str(source))                    # no client: a cluster per use
-    fit = DistributedFit(own, distributed.idata, distributed.config)
-    lazy = fit.predict(str(source), groups="population")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                  # the dashboard's port, if taken
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                               dashboard_address=None)
+        temporary = Client(cluster)
+    model = copy.copy(distributed.model)
+    model.source = Source(str(source), temporary)
+    lazy = DistributedFit(model, distributed.idata, distributed.config).predict(
+        str(source), groups="population")
+    temporary.close()
+    cluster.close()
     got = lazy.compute()
     expected = distributed.predict(sleepstudy, groups="population")
     np.testing.assert_allclose(got.estimate, expected.estimate, rtol=1e-12)

@@ -183,16 +183,21 @@ def test_fitted_and_residuals_equal_in_memory(data):
         assert list(got.index) == list(residuals.index)
 
 
-def test_moments_combine_as_the_whole():
+def test_draw_statistics_combine_as_the_whole():
     rng = np.random.default_rng(3)
     values = 1e4 + rng.normal(size=(5, 101))    # a large mean: the sums of squares would lose it
     parts = [values[:, :1], values[:, 1:40], values[:, 40:]]
-    combined = rows.Moments.of(parts[0]) + rows.Moments.of(parts[1]) + rows.Moments.of(parts[2])
-    stats = combined.statistics()
-    np.testing.assert_allclose(stats["mean"], values.mean(axis=1), rtol=1e-14)
-    np.testing.assert_allclose(stats["sd"], values.std(axis=1, ddof=1), rtol=1e-11)
-    np.testing.assert_array_equal(stats["min"], values.min(axis=1))
-    np.testing.assert_array_equal(stats["max"], values.max(axis=1))
+    stats = [rows.DrawStatistics.of(p) for p in parts]
+    combined = [(stats[0] + stats[1]) + stats[2], stats[2] + (stats[0] + stats[1])]
+    for whole in combined:
+        got = whole.statistics()
+        np.testing.assert_allclose(got["mean"], values.mean(axis=1), rtol=1e-15)
+        np.testing.assert_allclose(got["sd"], values.std(axis=1, ddof=1), rtol=1e-12)
+        np.testing.assert_array_equal(got["min"], values.min(axis=1))
+        np.testing.assert_array_equal(got["max"], values.max(axis=1))
+    for name in ("mean", "sd"):                  # the order of the parts changes no bit
+        np.testing.assert_array_equal(combined[0].statistics()[name],
+                                      combined[1].statistics()[name])
 
 
 def test_ppc_pvalues_equal_in_memory_with_the_same_replicates(fit, data):
