@@ -65,6 +65,7 @@ from scipy import optimize, sparse
 from scipy.linalg import lapack
 
 from .design import Design
+from .imh import laplace_covariance
 from .kernel import integrated_prior_obstacle, prior_rows, prior_term
 from .marginal import gaussian_obstacle
 from .priors import INTERCEPT, PriorSet
@@ -326,7 +327,7 @@ def _start(design: Design) -> np.ndarray:
 
 def laplace(arrays: Statistics, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The posterior mode of x (BFGS with the exact gradient) and the inverse of the
-    Hessian of −log p(x | y) there, by central differences of the gradient.
+    Hessian of −log p(x | y) there (:func:`lmm_bayes.imh.laplace_covariance`).
 
     BFGS starts from the posterior SDs of a log-SD with informative data, 1/√(2m) for m
     levels (observations for σ): a log-variance estimated from m normal values has
@@ -338,12 +339,7 @@ def laplace(arrays: Statistics, start: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
     mode = optimize.minimize(objective, start, jac=True, method="BFGS",
                              options={"hess_inv0": np.diag(scale ** 2)}).x
-    step = 1e-4
-    columns = [(value_and_gradient(mode + step * unit, arrays)[1]
-                - value_and_gradient(mode - step * unit, arrays)[1]) / (2 * step)
-               for unit in np.eye(len(mode))]
-    hessian = -np.array(columns)
-    return mode, np.linalg.inv(0.5 * (hessian + hessian.T))
+    return mode, laplace_covariance(lambda x: value_and_gradient(x, arrays)[1], mode)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

@@ -27,12 +27,10 @@ from scipy import optimize
 from . import names
 from .covariance import FactorCovariance
 from .design import GroupingFactor
+from .imh import laplace_covariance
 from .sampling import in_threads
 
 __all__ = ["Algebra", "IntegratedPosterior"]
-
-HESSIAN_STEP = 1e-4
-LARGEST_LOG_SD = 2.0  # the Laplace SD of a coordinate whose curvature the mode does not fix
 
 
 class Algebra(Protocol):
@@ -116,8 +114,7 @@ class IntegratedPosterior:
 
     def _laplace(self) -> tuple[np.ndarray, np.ndarray]:
         """The posterior mode (BFGS with the exact gradient) and the inverse Hessian of
-        −log p(θ | y) there (central differences of the gradient); directions the
-        curvature does not fix get the SD :data:`LARGEST_LOG_SD`."""
+        −log p(θ | y) there (:func:`lmm_bayes.imh.laplace_covariance`)."""
         def objective(x):
             value, gradient = self.value_and_gradient(x)
             if not np.isfinite(value):
@@ -128,13 +125,7 @@ class IntegratedPosterior:
         mode = optimize.minimize(objective, self.start(), jac=True,
                                  method="BFGS" if bounds is None else "L-BFGS-B",
                                  bounds=bounds).x
-        columns = [(self.value_and_gradient(mode + HESSIAN_STEP * unit)[1]
-                    - self.value_and_gradient(mode - HESSIAN_STEP * unit)[1])
-                   / (2 * HESSIAN_STEP) for unit in np.eye(self.n_dim)]
-        hessian = -np.array(columns)
-        values, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
-        values = np.maximum(values, LARGEST_LOG_SD ** -2)
-        return mode, (vectors / values) @ vectors.T
+        return mode, laplace_covariance(lambda x: self.value_and_gradient(x)[1], mode)
 
     def random_inputs(self, m: int, rng: np.random.Generator) -> np.ndarray:
         """What the algebra's effect draws consume, one row per draw of θ: standard

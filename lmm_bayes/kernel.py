@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numba
 import numpy as np
@@ -58,10 +59,12 @@ from scipy import optimize
 
 from . import names
 from .design import Design
+from .imh import laplace_covariance
 from .marginal import LevelStatistics, level_statistics
 from .marginal import obstacle as marginal_obstacle
 from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at
 from .priors import INTERCEPT, Prior, PriorSet
+from .sampling import in_threads
 from .sums import Moments
 
 __all__ = ["MarginalData", "MarginalDensity", "integrated_prior_obstacle", "marginal_density",
@@ -154,6 +157,29 @@ class MarginalDensity:
         """Where each posterior variable lies in the flat vector :func:`expand` writes."""
         ends = np.cumsum([int(np.prod(shape)) for shape in self.shapes])
         return [slice(int(start), int(end)) for start, end in zip([0, *ends[:-1]], ends)]
+
+    @property
+    def mode(self) -> np.ndarray:
+        """The posterior mode (the start), centre of the independence sampler's proposal."""
+        return self.start
+
+    @cached_property
+    def covariance(self) -> np.ndarray:
+        """The Laplace covariance at the mode (:func:`lmm_bayes.imh.laplace_covariance`)."""
+        return laplace_covariance(lambda x: self.log_density(x)[1], self.start)
+
+    @property
+    def log_sd_positions(self) -> np.ndarray:
+        """The coordinates that are log random-effect SDs (after the p fixed effects)."""
+        p, q = int(self.buffer[2]), int(self.buffer[3])
+        return np.arange(p, p + q)
+
+    def log_densities(self, draws: np.ndarray, cores: int | None) -> np.ndarray:
+        """The log density at each row of ``draws``, in threads (the compiled density
+        releases the GIL)."""
+        chunks = in_threads(lambda rows: np.array([self.log_density(draws[i])[0]
+                                                   for i in rows]), len(draws), cores)
+        return np.concatenate(chunks)
 
     def jittered_start(self, rng: np.random.Generator, chains: int | None = None) -> np.ndarray:
         """The posterior mode jittered by U(−0.5, 0.5) per coordinate; one row per chain

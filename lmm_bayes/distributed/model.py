@@ -47,7 +47,7 @@ from ..kernel import MarginalData, prior_obstacle, statistics_density
 from ..marginal import MAX_MARGINAL_TERMS, gaussian_conditional
 from ..posterior import PosteriorDraws, level_positions
 from ..priors import ColumnScale, DesignMoments, FactorMoments, PriorSet, build_priors
-from ..sampling import SamplerConfig, default_target_accept, diagnose, warn_on_problems
+from ..sampling import SamplerConfig, default_target_accept, warn_on_problems
 from ..spec import ModelSpec
 from ..sums import Moments
 from ..variables import level_label
@@ -301,14 +301,15 @@ class DistributedLMM:
         always the marginal one). The same ``random_seed`` gives the same draws as the
         data held in memory."""
         from ..engines import ENGINES, SAMPLING_TIME
-        from ..engines.marginal import sample_density
+        from ..engines.marginal import default_sampler, sample_density
 
         samplers = ENGINES["marginal"].samplers
         if sampler != "auto" and sampler not in samplers:
             raise SamplingError(f"a distributed data set is sampled by the marginal engine, "
                                 f"with {list(samplers)}, not ", Setting("sampler", sampler))
         config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
-                               sampler=samplers[0] if sampler == "auto" else sampler,
+                               sampler=(default_sampler(len(self.levels)) if sampler == "auto"
+                                        else sampler),
                                target_accept=(default_target_accept([len(self.levels)])
                                               if target_accept is None else target_accept),
                                cores=cores, progressbar=progressbar)
@@ -445,9 +446,7 @@ class DistributedFit:
     def family(self) -> Family:
         return self.model.family
 
-    def diagnostics(self) -> list[str]:
-        """Sampling problems (divergences, R-hat, ESS), each with what to try."""
-        return diagnose(self.idata, self.parameter_names)
+    diagnostics = Fit.diagnostics
 
     def variance_components(self, prob: float = 0.95) -> pd.DataFrame:
         """See :meth:`lmm_bayes.Fit.variance_components`."""

@@ -3,11 +3,9 @@
 of two ways:
 
 * ``"imh"``: independence Metropolis–Hastings from the Laplace fit (:mod:`lmm_bayes.imh`),
-  for a θ whose posterior is close to normal. The proposal is refitted to a pilot sample,
-  with the SDs on their own scale, and the Pareto k̂ of the importance weights checks it:
-  above :data:`MAX_PARETO_K` the proposal is refitted to the draws and the chains run
-  again, and after :data:`MAX_REFITS` refits NUTS samples instead, recording
-  ``imh_pareto_k``.
+  for a θ whose posterior is close to normal, with a proposal adapted to a pilot sample
+  (:func:`lmm_bayes.imh.adaptive_draws`); when its Pareto k̂ stays above
+  :data:`lmm_bayes.imh.MAX_PARETO_K`, NUTS samples instead, recording ``imh_pareto_k``.
 * ``"nutpie"``: NUTS in coordinates whitened by the Laplace covariance, θ = mode + C z with
   CCᵀ the inverse Hessian at the mode, so that the sampler starts at the mode with a dense
   mass matrix that nutpie's diagonal adaptation only refines.
@@ -32,16 +30,10 @@ from ..sampling import SamplerConfig, compiled_model, run_nutpie
 if TYPE_CHECKING:
     import arviz as az
 
-__all__ = ["MAX_IMH_DIM", "MAX_PARETO_K", "default_sampler", "sample_theta"]
+__all__ = ["MAX_IMH_DIM", "default_sampler", "sample_theta"]
 
 logger = logging.getLogger("lmm_bayes")
-# The independence sampler's largest k̂: between 0.5 and 0.7 the weights are usable but the
-# chains mix slowly (the EEG study's sigma model: k̂ 0.56, bulk ESS 296 of 2,000 draws against
-# NUTS's 919), and NUTS on θ costs seconds (Vehtari et al. 2024, section 3)
-MAX_PARETO_K = 0.5
 MAX_IMH_DIM = 12    # coordinates up to which the independence sampler is the default
-PILOT_FRACTION = 4  # the independence sampler's pilot: a quarter as many proposals as draws
-MAX_REFITS = 2      # refits of the independence sampler's proposal before NUTS takes over
 _THETA = "theta"
 
 
@@ -65,49 +57,14 @@ def _nuts(target: IntegratedPosterior, config: SamplerConfig):
     return idata.posterior[_THETA].values, idata.sample_stats, {"sampler": "nutpie"}
 
 
-def _proposals(target: IntegratedPosterior, centre: np.ndarray, shape: np.ndarray, size: int,
-               rng: np.random.Generator, cores: int | None, positive=None):
-    """``size`` t proposals (:func:`lmm_bayes.imh.t_proposals`) with their log densities
-    under the proposal and the target."""
-    x, log_q = imh.t_proposals(centre, shape, size, rng, positive)
-    return x, log_q, target.log_densities(x, cores)
-
-
-def _imh(target: IntegratedPosterior, config: SamplerConfig, rng: np.random.Generator):
-    """Independence Metropolis–Hastings (module docstring): θ's draws, sample stats and
-    attributes, with the Pareto k̂ of the importance weights.
-
-    A pilot of a quarter as many proposals as draws, from the Laplace fit, refits the
-    proposal to the posterior's importance-weighted mean and covariance, with the
-    random-effect SDs on their own scale (:func:`lmm_bayes.imh.t_proposals`); the chains
-    then run on proposals from the refitted t alone. While their k̂ is above
-    :data:`MAX_PARETO_K`, up to :data:`MAX_REFITS` times, the proposal is refitted to them
-    and the chains run again on fresh proposals (a log-SD near zero, skewed, can take two
-    refits); each proposal is fixed before its draws, so every run is exact."""
-    import xarray as xr
-
-    total = config.chains * config.draws
-    x, log_q, log_p = _proposals(target, target.mode, target.covariance,
-                                 max(total // PILOT_FRACTION, 10 * target.n_dim), rng,
-                                 config.cores)
-    positive = target.log_sd_positions
-    for refits in range(1 + MAX_REFITS):
-        centre, shape = imh.refined_proposal(x, log_p - log_q, positive)
-        x, log_q, log_p = _proposals(target, centre, shape, total, rng, config.cores, positive)
-        index, stats, attrs = imh.run(log_p, log_q, config.chains, rng)
-        if attrs["pareto_k"] <= MAX_PARETO_K:
-            break
-    attrs["proposal_refits"] = refits
-    return x[index], xr.Dataset({k: (("chain", "draw"), v) for k, v in stats.items()}), attrs
-
-
 def _theta_draws(target: IntegratedPosterior, config: SamplerConfig, rng: np.random.Generator):
     """θ's draws, sample stats and attributes from ``config.sampler``; the independence
     sampler gives way to NUTS when its k̂ check fails (module docstring)."""
     if config.sampler != "imh":
         return _nuts(target, config)
-    draws, stats, attrs = _imh(target, config, rng)
-    if attrs["pareto_k"] <= MAX_PARETO_K:
+    draws, stats, attrs = imh.adaptive_draws(target, config.chains, config.draws, rng,
+                                             config.cores)
+    if attrs["pareto_k"] <= imh.MAX_PARETO_K:
         return draws, stats, attrs
     logger.info("the independence sampler's proposal misses part of the posterior (Pareto k = "
                 "%.2f); sampling with NUTS instead", attrs["pareto_k"])

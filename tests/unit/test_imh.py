@@ -68,3 +68,38 @@ def test_proposals_of_an_sd_on_its_own_scale_sample_a_log_scale_target(spread):
     draws = x[index].reshape(-1, 2)
     np.testing.assert_allclose(draws.mean(axis=0), [0.5, 0.0], atol=0.03)
     np.testing.assert_allclose(draws.std(axis=0), [spread, 1.0], rtol=0.05)
+
+
+def test_laplace_covariance_inverts_a_gaussians_precision_and_floors_flat_directions():
+    """log p = −½ xᵀPx, with one direction that the data do not fix (zero curvature): the
+    covariance is P⁻¹ on the others and LARGEST_LOG_SD² on it."""
+    precision = np.array([[4.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    covariance = imh.laplace_covariance(lambda x: -precision @ x, np.array([0.3, -1.0, 2.0]))
+    np.testing.assert_allclose(covariance[:2, :2], np.linalg.inv(precision[:2, :2]),
+                               rtol=1e-8)
+    np.testing.assert_allclose(covariance[2], [0.0, 0.0, imh.LARGEST_LOG_SD ** 2], atol=1e-8)
+
+
+class _GaussianTarget:
+    """N(μ, Σ) behind the :class:`imh.LaplaceTarget` protocol, with a Laplace fit that is
+    off (shifted, too narrow) so that the pilot's refit has work to do."""
+
+    def __init__(self, mu, cov):
+        self.mu, self.cov = mu, cov
+        self.mode, self.covariance = mu - 0.5, 0.5 * cov
+        self.n_dim = len(mu)
+        self.log_sd_positions = np.array([], dtype=int)
+
+    def log_densities(self, draws, cores):
+        return stats.multivariate_normal(self.mu, self.cov).logpdf(draws)
+
+
+def test_adaptive_draws_sample_a_known_normal_from_a_poor_laplace_fit():
+    mu, cov = np.array([2.0, -1.0]), np.array([[1.0, -0.4], [-0.4, 0.5]])
+    draws, sample_stats, attrs = imh.adaptive_draws(_GaussianTarget(mu, cov), 4, 4000,
+                                                    np.random.default_rng(3))
+    assert draws.shape == (4, 4000, 2) and sample_stats.accepted.shape == (4, 4000)
+    assert attrs["pareto_k"] <= imh.MAX_PARETO_K
+    flat = draws.reshape(-1, 2)
+    np.testing.assert_allclose(flat.mean(axis=0), mu, atol=0.05)
+    np.testing.assert_allclose(np.cov(flat.T), cov, atol=0.05)

@@ -77,6 +77,22 @@ def test_auto_likelihood_and_its_limits(sleepstudy):
                priors={"Days": lb.Prior("student_t", nu=3, mu=0, sigma=10)})
 
 
+def test_the_independence_sampler_is_the_default_from_a_thousand_levels():
+    """Below IMH_MIN_LEVELS levels NUTS samples the marginal density, from there the
+    independence sampler (engines/marginal.py's docstring)."""
+    from lmm_bayes.engines.marginal import IMH_MIN_LEVELS
+
+    def choice(levels):
+        rng = np.random.default_rng(0)
+        data = pd.DataFrame({"g": np.repeat(np.arange(levels), 2), "x": rng.normal(size=2 * levels)})
+        data["y"] = data.x + rng.normal(size=levels)[data.g] + rng.normal(size=2 * levels)
+        return lb.LMM("y ~ x + (1 | g)", data).engine()
+
+    assert (choice(IMH_MIN_LEVELS - 1).engine, choice(IMH_MIN_LEVELS - 1).sampler) == (
+        "marginal", "nutpie")
+    assert (choice(IMH_MIN_LEVELS).engine, choice(IMH_MIN_LEVELS).sampler) == ("marginal", "imh")
+
+
 @pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
                                      "Reaction ~ Days + (1 | Subject)"])
 def test_level_loglik_equals_dense_multivariate_normal(sleepstudy, formula):
