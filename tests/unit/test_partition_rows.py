@@ -291,3 +291,19 @@ def test_crossed_factors_by_partition():
                                    expected.loc[known].to_numpy(), rtol=1e-12)
     got = fit.fitted(_partitioned(data, 7)).compute()
     np.testing.assert_allclose(got[COLUMNS].to_numpy(), fit.fitted().to_numpy(), rtol=1e-12)
+
+
+def test_keyed_gaussian_draws_are_the_row_generators_normal_draws():
+    """The Gaussian's keyed draws μ + σ z equal rng.normal(μ, σ) row by row from each
+    row's generator, with one σ per draw or per draw and row (weights)."""
+    from lmm_bayes.families import get_family
+    from lmm_bayes.predict import _draw_response
+
+    family, rng = get_family("gaussian"), np.random.default_rng(0)
+    mean, keyed = rng.normal(size=(50, 7)), KeyedRandom(99, np.arange(10, 17))
+    for sigma in (rng.gamma(2.0, size=(50, 1)), rng.gamma(2.0, size=(50, 7))):
+        got = _draw_response(family, mean, {"sigma": sigma}, rng, keyed)
+        for i in range(7):
+            own = sigma[:, i:i + 1] if sigma.shape[1] == 7 else sigma
+            expected = keyed.row(i).normal(mean[:, i:i + 1], own)[:, 0]
+            np.testing.assert_array_equal(got[:, i], expected)
