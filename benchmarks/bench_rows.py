@@ -53,8 +53,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=200)
     args = parser.parse_args()
 
-    import lmm_bayes as lb
     from distributed import Client, LocalCluster
+
+    import lmm_bayes as lb
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", lb.SamplingWarning)

@@ -24,7 +24,6 @@ import logging
 import os
 import secrets
 import socket
-import sys
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -40,6 +39,7 @@ import xarray as xr
 
 from . import names
 from .api import LMM, Fit
+from .cluster import dask_client
 from .errors import DesignError, LMMError, OutputError, SamplingError
 from .priors import INTERCEPT, build_priors
 from .sampling import SamplerConfig
@@ -520,46 +520,6 @@ def _require_extra() -> None:
                             "is not installed): pip install 'lmm_bayes[many]'") from None
 
 
-@contextmanager
-def _script_not_rerun() -> Iterator[None]:
-    """Hides the main script from the worker processes started meanwhile.
-
-    Dask starts workers with multiprocessing's "spawn" method, which runs the main script
-    again in each (as ``__mp_main__``): a script that calls :func:`fit_many` without an
-    ``if __name__ == "__main__":`` guard would call it again there, and its workers would fail
-    to start ("Nanny failed to start"). The workers need nothing from the script (the task is
-    :func:`run_gene`; its arguments are pickled by value), and multiprocessing re-runs only a
-    main module with a ``__file__`` or a ``__spec__``, which an interactive session lacks."""
-    main = sys.modules["__main__"]
-    saved = {key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__spec__ = None
-    try:
-        yield
-    finally:
-        main.__dict__.update(saved)
-
-
-@contextmanager
-def _client(client) -> Iterator[Any]:
-    """A ``distributed.Client``: the one given, one connected to an address, or a local
-    cluster of one single-threaded worker process per core (closed on exit)."""
-    from distributed import Client, LocalCluster
-
-    if isinstance(client, str):
-        with Client(client) as connected:
-            yield connected
-        return
-    if client is not None:
-        yield client
-        return
-    with _script_not_rerun():
-        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address=None)
-    with cluster, Client(cluster) as local:
-        yield local
-
-
 def _progress(futures: Iterable, total: int, show: bool):
     from distributed import as_completed
 
@@ -582,12 +542,13 @@ def _fit_all(spec: ModelSpec, frames: Mapping[str, pd.DataFrame], names: Sequenc
     if not names:
         return results
     run = secrets.token_hex(4)   # keys of this run only: a shared cluster may run others
-    with _client(client) as dask_client:
+    with dask_client(client, os.cpu_count() or 1) as cluster_client:
         futures = {}
         for name in names:
             gene_config = replace(config, random_seed=_gene_seed(config.random_seed, name))
-            future = dask_client.submit(run_gene, spec, name, frames[name], gene_config, out,
-                                        key=f"lmm-{quote(name, safe='')}-{run}", pure=False)
+            future = cluster_client.submit(run_gene, spec, name, frames[name], gene_config,
+                                           out, key=f"lmm-{quote(name, safe='')}-{run}",
+                                           pure=False)
             futures[future] = name
         for future in _progress(futures, len(futures), progressbar):
             results[futures[future]] = future.result()

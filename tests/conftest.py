@@ -61,6 +61,14 @@ def central_differences(function, x: np.ndarray, step: float) -> np.ndarray:
                      for e in np.eye(len(x))])
 
 
+def write_parquet(frame: pd.DataFrame, directory, size: int):
+    """``frame`` as Parquet files of ``size`` rows each (a level's rows split across files)."""
+    directory.mkdir()
+    for k, start in enumerate(range(0, len(frame), size)):
+        frame.iloc[start:start + size].to_parquet(directory / f"part.{k:02d}.parquet")
+    return directory
+
+
 def quiet_fit(model: lb.LMM, **kwargs) -> lb.Fit:
     """Fit with SamplingWarning silenced: short test runs have low ESS by design."""
     with warnings.catch_warnings():

@@ -11,11 +11,10 @@ source is read.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..cluster import dask_client
 from ..errors import DesignError
 
 __all__ = ["LOCAL_WORKERS", "Source", "is_source"]
@@ -83,23 +82,8 @@ class Source:
             raise DesignError(f"cannot read Parquet files at {os.fspath(self.data)!r}: "
                               f"{err}") from None
 
-    @contextmanager
-    def client(self) -> Iterator[Any]:
+    def client(self):
         """A ``distributed.Client`` for the duration of a ``with`` block: the one given,
-        one connected to the scheduler address, or a local cluster closed on exit."""
-        from distributed import Client, LocalCluster
-
-        from ..many import _script_not_rerun
-
-        if isinstance(self.scheduler, str):
-            with Client(self.scheduler) as connected:
-                yield connected
-            return
-        if self.scheduler is not None:
-            yield self.scheduler
-            return
-        with _script_not_rerun():
-            cluster = LocalCluster(n_workers=LOCAL_WORKERS, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
-        with cluster, Client(cluster) as local:
-            yield local
+        one connected to the scheduler address, or a local cluster of
+        :data:`LOCAL_WORKERS` processes closed on exit (:func:`lmm_bayes.cluster.dask_client`)."""
+        return dask_client(self.scheduler, LOCAL_WORKERS)

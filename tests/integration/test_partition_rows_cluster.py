@@ -3,23 +3,16 @@ results written as Parquet equal the in-memory ones and those of one partition."
 
 import numpy as np
 import pandas as pd
+from conftest import write_parquet
 
 COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
 
 
-def _write(frame: pd.DataFrame, directory, size: int):
-    """``frame`` as Parquet files of ``size`` rows each (a level's rows split across files)."""
-    directory.mkdir()
-    for k, start in enumerate(range(0, len(frame), size)):
-        frame.iloc[start:start + size].to_parquet(directory / f"part.{k:02d}.parquet")
-    return directory
-
-
 def test_cluster_results_equal_in_memory(sleep_fit, sleepstudy, client, tmp_path):
-    source = _write(sleepstudy, tmp_path / "rows", 26)           # 7 files
+    source = write_parquet(sleepstudy, tmp_path / "rows", 26)           # 7 files
     new = sleepstudy.assign(Days=sleepstudy.Days + 0.5)
     new.loc[new.index[::9], "Subject"] = 1000                    # a new subject in every file
-    new_source = _write(new, tmp_path / "new", 26)
+    new_source = write_parquet(new, tmp_path / "new", 26)
 
     out = sleep_fit.predict(new_source, random_seed=4, path=tmp_path / "predicted")
     assert len(list(out.glob("*.parquet"))) == 7
@@ -29,7 +22,7 @@ def test_cluster_results_equal_in_memory(sleep_fit, sleepstudy, client, tmp_path
     np.testing.assert_allclose(got.loc[known, COLUMNS].to_numpy(), expected.to_numpy(),
                                rtol=1e-12)
     single = sleep_fit.predict(new_source, random_seed=4, kind="response").compute()
-    whole = sleep_fit.predict(_write(new, tmp_path / "one", len(new)), random_seed=4,
+    whole = sleep_fit.predict(write_parquet(new, tmp_path / "one", len(new)), random_seed=4,
                               kind="response").compute()
     pd.testing.assert_frame_equal(single, whole, check_dtype=False)
 
@@ -55,7 +48,7 @@ def test_cli_predicts_parquet_files_by_partition(sleep_fit, sleepstudy, client, 
 
     sleep_fit.save(tmp_path / "fit.nc")
     new = sleepstudy.iloc[::4].assign(Days=lambda d: d.Days + 0.5)
-    source = _write(new, tmp_path / "new", 20)                   # 3 files
+    source = write_parquet(new, tmp_path / "new", 20)                   # 3 files
     pattern = str(source / "*.parquet")
     args = ["predict", str(tmp_path), "--data", pattern, "--threshold", "400", "--seed", "3"]
     assert main([*args, "--out", str(tmp_path / "out")]) == 0

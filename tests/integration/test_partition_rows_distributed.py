@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import write_parquet
 
 import lmm_bayes as lb
 from lmm_bayes import names
@@ -20,18 +21,10 @@ FORMULA = "Reaction ~ Days + (Days | Subject)"
 COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
 
 
-def _write(frame: pd.DataFrame, directory, size: int):
-    """``frame`` as Parquet files of ``size`` rows each (a level's rows split across files)."""
-    directory.mkdir()
-    for k, start in enumerate(range(0, len(frame), size)):
-        frame.iloc[start:start + size].to_parquet(directory / f"part.{k:02d}.parquet")
-    return directory
-
-
 @pytest.fixture(scope="module")
 def fits(sleepstudy, client, tmp_path_factory):
     """The distributed fit of sleepstudy from 7 Parquet files, and the in-memory one."""
-    source = _write(sleepstudy, tmp_path_factory.mktemp("dist") / "rows", 26)
+    source = write_parquet(sleepstudy, tmp_path_factory.mktemp("dist") / "rows", 26)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lb.SamplingWarning)
         options = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 5}
@@ -50,7 +43,7 @@ def _completed(distributed: DistributedFit) -> xr.Dataset:
 def test_predictions_equal_the_posteriors_in_memory(fits, sleepstudy, tmp_path):
     distributed, memory = fits
     new = sleepstudy.assign(Days=sleepstudy.Days + 0.5)
-    source = _write(new, tmp_path / "new", 40)
+    source = write_parquet(new, tmp_path / "new", 40)
     got = pd.read_parquet(distributed.predict(source, groups="population",
                                               path=tmp_path / "out")).sort_index()
     np.testing.assert_allclose(got[COLUMNS].to_numpy(),
@@ -58,7 +51,7 @@ def test_predictions_equal_the_posteriors_in_memory(fits, sleepstudy, tmp_path):
     expected = predict_draws(_completed(distributed), memory.model.design, memory.family,
                              new, groups="conditional").mean(("chain", "draw")).values
     for size in (len(new), 90, 26):
-        got = distributed.predict(_write(new, tmp_path / f"by{size}", size)).compute()
+        got = distributed.predict(write_parquet(new, tmp_path / f"by{size}", size)).compute()
         np.testing.assert_allclose(got.estimate, expected, rtol=1e-12)
     in_memory = distributed.predict(new.iloc[:5])
     assert list(in_memory.columns) == COLUMNS and list(in_memory.index) == list(new.index[:5])
@@ -89,7 +82,7 @@ def test_bad_rows_name_their_partition(fits, sleepstudy, tmp_path):
     bad = sleepstudy.copy()
     bad.loc[60, "Days"] = np.nan                      # position 8 of the third file
     with pytest.raises(lb.DesignError, match=r"'Days' .* first at position 8 \(in partition 2;"):
-        distributed.predict(_write(bad, tmp_path / "bad", 26)).compute()
+        distributed.predict(write_parquet(bad, tmp_path / "bad", 26)).compute()
     with pytest.raises(lb.DesignError, match=r"\['1000'\] of 'Subject' were not in the fitted "
                                              r"data.*\(in partition 0;"):
         distributed.predict(sleepstudy.assign(Subject=1000).iloc[:3], groups="conditional")
@@ -105,7 +98,7 @@ def test_lazy_results_outlive_the_client_of_the_fit(fits, sleepstudy, tmp_path):
     from lmm_bayes.distributed import Source
 
     distributed, _ = fits
-    source = _write(sleepstudy, tmp_path / "rows", 60)
+    source = write_parquet(sleepstudy, tmp_path / "rows", 60)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")                  # the dashboard's port, if taken
         cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
