@@ -53,6 +53,14 @@ DATASETS = {
                    "broods (BROOD) at 63 locations, in 3 years, with altitude (HEIGHT, and "
                    "cHEIGHT centred); overdispersed counts (Elston et al. 2001; lme4's "
                    "grouseticks).",
+    "aids_visits": "Square root of the CD4 cell count (CD4) of 467 patients with advanced HIV "
+                   "at visits 0, 2, 6, 12 and 18 months (obstime) in a trial of didanosine "
+                   "(drug ddI) against zalcitabine (ddC), 1,405 visits, with gender, previous "
+                   "opportunistic infection (prevOI) and AZT intolerance or failure (Abrams et "
+                   "al. 1994, NEJM 330: 657-662; JM's aids, GPL (>= 2)).",
+    "aids_patients": "The same 467 patients, one row each: follow-up in months (Time) to death "
+                     "(death = 1, 188 deaths) or censoring, drug, gender, prevOI and AZT "
+                     "(Abrams et al. 1994; JM's aids.id, GPL (>= 2)).",
 }
 
 #: columns whose values are labels written as numbers, read as strings ("1", "2"...)
@@ -66,6 +74,8 @@ _LABELS = {
     "arabidopsis": ("gen", "rack", "nutrient"),
     "wine": ("bottle", "judge"),
     "grouseticks": ("INDEX", "BROOD", "YEAR", "LOCATION"),
+    "aids_visits": ("patient",),
+    "aids_patients": ("patient",),
 }
 
 
