@@ -51,7 +51,7 @@ JOINT_LONGITUDINAL_FORMULA = "sbp ~ time * arm + (1 + time | id)"
 JOINT_SURVIVAL_FORMULA = "Surv(years, event) ~ arm + age"
 
 #: True values, keyed as the joint model's posterior names them (``name[coordinate]``);
-#: ``log_baseline_hazard`` is γ₀, the log hazard scale at arm = control, age = 0 and
+#: ``event_coef[(Intercept)]`` is γ₀, the Weibull log scale at arm = control, age = 0 and
 #: SBP = 0 (mmHg). Arm "treated" lowers the SBP slope by 2 mmHg a year.
 JOINT_TRUTH = {
     "beta[(Intercept)]": 140.0, "beta[time]": 1.0, "beta[armtreated]": 0.0,
@@ -60,7 +60,7 @@ JOINT_TRUTH = {
     "sigma": 16.0,
     "event_coef[armtreated]": -0.2, "event_coef[age]": 0.04,
     "association[value]": 0.05, "association[slope]": 0.0,
-    "weibull_shape": 1.3, "log_baseline_hazard": -13.2,
+    "weibull_shape": 1.3, "event_coef[(Intercept)]": -13.2,
 }
 
 _GL_NODES = 32
@@ -85,7 +85,7 @@ def _log_hazard_terms(values: Mapping[str, float], treated: np.ndarray, age: np.
     in t, so the current value and slope enter the log hazard linearly."""
     intercept = values["beta[(Intercept)]"] + values["beta[armtreated]"] * treated + b[:, 0]
     slope = values["beta[time]"] + values["beta[time:armtreated]"] * treated + b[:, 1]
-    a = (values["log_baseline_hazard"] + values["event_coef[armtreated]"] * treated
+    a = (values["event_coef[(Intercept)]"] + values["event_coef[armtreated]"] * treated
          + values["event_coef[age]"] * age + values["association[value]"] * intercept
          + values["association[slope]"] * slope)
     return a, values["association[value]"] * slope

@@ -23,7 +23,7 @@ def log_hazard_line(event, b):
     treated = (event.arm == "treated").to_numpy(float)
     value0 = T["beta[(Intercept)]"] + T["beta[armtreated]"] * treated + b[:, 0]
     slope = T["beta[time]"] + T["beta[time:armtreated]"] * treated + b[:, 1]
-    a = (T["log_baseline_hazard"] + T["event_coef[armtreated]"] * treated
+    a = (T["event_coef[(Intercept)]"] + T["event_coef[armtreated]"] * treated
          + T["event_coef[age]"] * event.age.to_numpy() + T["association[value]"] * value0)
     return a, T["association[value]"] * slope
 

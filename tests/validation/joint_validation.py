@@ -1,4 +1,5 @@
-"""The naive two-stage analysis that joint models replace, for the bias demonstrations.
+"""Helpers of the joint models' validation: posterior draws by ``name[coordinate]``, and the
+naive two-stage analysis that joint models replace, for the bias demonstrations.
 
 Stage 1 fits the marker alone (``lb.LMM``) and predicts each individual's trajectory
 m̂_i(t) = x_i(t)ᵀβ̂ + z_i(t)ᵀb̂_i (posterior means); stage 2 fits a Weibull
@@ -26,6 +27,17 @@ from scipy import optimize
 import lmm_bayes as lb
 
 GL_NODES = 15
+
+
+def draws_of(idata, key: str) -> np.ndarray:
+    """The (chain·draw,) draws of ``key``: ``"sigma"``, ``"beta[time]"``,
+    ``"corr_id[(Intercept).time]"`` (the variable's one non-sample dimension at that label)."""
+    name, _, label = key.partition("[")
+    values = idata.posterior[name]
+    if label:
+        (dim,) = (d for d in values.dims if d not in ("chain", "draw"))
+        values = values.sel({dim: label.removesuffix("]")})
+    return values.values.ravel()
 
 
 @dataclass(frozen=True)
@@ -94,8 +106,9 @@ def weibull_trajectory_fit(event: pd.DataFrame, m0: np.ndarray, m1: np.ndarray, 
 
 
 def two_stage(long: pd.DataFrame, event: pd.DataFrame, longitudinal: str, *,
-              covariates: dict[str, np.ndarray], id_col: str = "id", time_col: str = "time",
-              marker_covariates: list[str], draws: int = 500, tune: int = 500,
+              covariates: dict[str, np.ndarray], marker_covariates: list[str],
+              id_col: str = "id", time_col: str = "time", event_time_col: str = "years",
+              event_col: str = "event", draws: int = 500, tune: int = 500,
               random_seed: int = 1):
     """Stage 1 (``lb.LMM(longitudinal, long)``) then stage 2; returns (stage-1 fit,
     stage-2 WeibullFit)."""
@@ -104,4 +117,5 @@ def two_stage(long: pd.DataFrame, event: pd.DataFrame, longitudinal: str, *,
         stage1 = lb.LMM(longitudinal, long).fit(draws=draws, tune=tune, chains=2,
                                                 random_seed=random_seed)
     m0, m1 = linear_trajectories(stage1, event, id_col, time_col, marker_covariates)
-    return stage1, weibull_trajectory_fit(event, m0, m1, covariates=covariates)
+    return stage1, weibull_trajectory_fit(event, m0, m1, covariates=covariates,
+                                          time_col=event_time_col, event_col=event_col)
