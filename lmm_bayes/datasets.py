@@ -61,6 +61,15 @@ DATASETS = {
     "aids_patients": "The same 467 patients, one row each: follow-up in months (Time) to death "
                      "(death = 1, 188 deaths) or censoring, drug, gender, prevOI and AZT "
                      "(Abrams et al. 1994; JM's aids.id, GPL (>= 2)).",
+    "sbp_visits": "Systolic blood pressure (sbp, mmHg) of a simulated cohort of 300 adults "
+                  "(id) at visits every 6 months (time, years) until a cardiovascular event "
+                  "or censoring, with treatment arm and age; one row per visit "
+                  "(scripts/simulate_sbp_cohort.py, seed 2026; the joint model's example "
+                  "with sbp_events).",
+    "sbp_events": "The same cohort's cardiovascular events: one row per individual (id) with "
+                  "the event or censoring time (years), event (1/0), arm and age; simulated "
+                  "with a Weibull hazard rising by e^0.04 per mmHg of the current true "
+                  "pressure (scripts/simulate_sbp_cohort.py).",
 }
 
 #: columns whose values are labels written as numbers, read as strings ("1", "2"...)
