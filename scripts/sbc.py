@@ -225,7 +225,7 @@ def run_joint_sbc(case: JointCase, *, n_replicates: int, random_seed: int = 0):
                             random_seed=random_seed + 1 + k)
         post = fit.idata.posterior
         rows.append({key: int((_thin(_draws(post, key), case.n_draws) < value).sum())
-                     for key, value in truth.items() if key in JOINT_RANKED or key[0] == "b"})
+                     for key, value in truth.items() if key in JOINT_RANKED or key.startswith("b_")})
         divergences.append(int(fit.idata.sample_stats["diverging"].sum()))
         print(f"replicate {k + 1}/{n_replicates}: {int(event.event.sum())} events",
               file=sys.stderr, flush=True)

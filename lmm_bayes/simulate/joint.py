@@ -18,9 +18,9 @@ of the true trajectory,
     \\mathrm{age}_i + \\alpha_v m_i(t) + \\alpha_s m_i'(t)\\}
 
 (Rizopoulos 2012, *Joint Models for Longitudinal and Time-to-Event Data*, sec. 4.1). Event
-times are drawn exactly: T_i solves H_i(T_i) = E_i, E_i ~ Exp(1), with the cumulative hazard
-H_i by Gauss–Legendre quadrature and the root by bisection (Bender, Augustin & Blettner 2005,
-*Stat. Med.* 24: 1713–1723, for the inversion). Follow-up ends at the event, at
+times are drawn exactly: T_i solves H_i(T_i) = E_i, E_i ~ Exp(1), with the cumulative
+hazard H_i by Gauss–Jacobi quadrature (exact to rounding) and the root by bisection
+(Bender, Augustin & Blettner 2005, *Stat. Med.* 24: 1713–1723, for the inversion). Follow-up ends at the event, at
 administrative censoring, or at an independent exponential censoring time; visits after the
 end are not observed, so patients whose SBP is high leave the marker data early (the dropout
 a separate mixed model of the marker ignores).
@@ -41,6 +41,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from .normal import correlated_pairs
 
@@ -63,7 +64,7 @@ JOINT_TRUTH = {
     "weibull_shape": 1.3, "event_coef[(Intercept)]": -13.2,
 }
 
-_GL_NODES = 32
+_QUADRATURE_NODES = 32
 _BISECTIONS = 60
 
 
@@ -93,14 +94,18 @@ def _log_hazard_terms(values: Mapping[str, float], treated: np.ndarray, age: np.
 
 def joint_cumulative_hazard(t: np.ndarray, a: np.ndarray, c: np.ndarray,
                             shape: float) -> np.ndarray:
-    """H(t) = ∫₀ᵗ κ s^{κ−1} exp(a + c s) ds per individual, by Gauss–Legendre quadrature
-    on [0, t] (``_GL_NODES`` nodes; the integrand is smooth, so the rule is exact to
-    rounding for the times of a cohort)."""
-    nodes, weights = np.polynomial.legendre.leggauss(_GL_NODES)
-    t = np.asarray(t, dtype=float)[:, None]
-    s = t * (nodes + 1) / 2
-    integrand = shape * s ** (shape - 1) * np.exp(a[:, None] + c[:, None] * s)
-    return (t[:, 0] / 2) * (integrand @ weights)
+    """H(t) = ∫₀ᵗ κ s^{κ−1} exp(a + c s) ds per individual, by Gauss–Jacobi quadrature.
+
+    With s = t(1 + x)/2, H(t) = κ (t/2)^κ ∫₋₁¹ (1 + x)^{κ−1} exp(a + c s(x)) dx: the
+    Gauss–Jacobi rule of weight (1 + x)^{κ−1} (``scipy.special.roots_jacobi``) takes the
+    factor that is not smooth at 0 into its weights and integrates the smooth exp(a + c s)
+    to rounding error with ``_QUADRATURE_NODES`` nodes, for any shape κ (Gauss–Legendre
+    converges only algebraically at s = 0 when κ is not a whole number).
+    """
+    nodes, weights = special.roots_jacobi(_QUADRATURE_NODES, 0.0, shape - 1.0)
+    t = np.asarray(t, dtype=float)
+    s = t[:, None] * (nodes + 1) / 2
+    return shape * (t / 2) ** shape * (np.exp(a[:, None] + c[:, None] * s) @ weights)
 
 
 def _event_times(a: np.ndarray, c: np.ndarray, shape: float, follow_up: float,

@@ -9,6 +9,7 @@ from scipy import integrate, stats
 
 import lmm_bayes as lb
 from lmm_bayes.simulate import JOINT_TRUTH, simulate_joint_cohort
+from lmm_bayes.simulate.joint import joint_cumulative_hazard
 
 T = JOINT_TRUTH
 
@@ -26,6 +27,14 @@ def log_hazard_line(event, b):
     a = (T["event_coef[(Intercept)]"] + T["event_coef[armtreated]"] * treated
          + T["event_coef[age]"] * event.age.to_numpy() + T["association[value]"] * value0)
     return a, T["association[value]"] * slope
+
+
+@pytest.mark.parametrize("shape", [0.6, 1.0, 1.3, 2.5])
+def test_cumulative_hazard_against_adaptive_quadrature(shape):
+    t, a, c = np.array([0.3, 4.0, 8.0]), np.array([-4.0, -6.0, -2.0]), np.array([0.3, -0.2, 0.05])
+    expected = [integrate.quad(lambda s, i=i: shape * s ** (shape - 1) * np.exp(a[i] + c[i] * s),
+                               0, t[i], epsabs=0, epsrel=1e-12, limit=200)[0] for i in range(3)]
+    np.testing.assert_allclose(joint_cumulative_hazard(t, a, c, shape), expected, rtol=1e-10)
 
 
 def test_event_times_invert_the_cumulative_hazard(cohort):

@@ -10,7 +10,9 @@ years, a Weibull hazard on the current true SBP, visits ending at the event):
 - the naive two-stage analysis of the same data (``joint_validation.two_stage``: the marker's
   LMM alone, then a Weibull model with its predicted trajectory) is biased: its association
   is attenuated and its slope in time pulled down by the dropout, with intervals that miss
-  the truth where the joint model's cover it;
+  the truth where the joint model's cover it. The attenuation is systematic: over the
+  cohorts of seeds 1–7 and 2025 the two-stage α averaged 0.0428 against the truth 0.05
+  (−14%), its 95% interval missing the truth in 5 of 8; seed 2 is one of those 5;
 - dynamic prediction on held-out individuals at a landmark: a calibration table and the
   time-dependent AUC (``lb.summaries``), against the risk the truth gives them.
 """
