@@ -20,10 +20,10 @@ of the true trajectory,
 (Rizopoulos 2012, *Joint Models for Longitudinal and Time-to-Event Data*, sec. 4.1). Event
 times are drawn exactly: T_i solves H_i(T_i) = E_i, E_i ~ Exp(1), with the cumulative
 hazard H_i by Gauss–Jacobi quadrature (exact to rounding) and the root by bisection
-(Bender, Augustin & Blettner 2005, *Stat. Med.* 24: 1713–1723, for the inversion). Follow-up ends at the event, at
-administrative censoring, or at an independent exponential censoring time; visits after the
-end are not observed, so patients whose SBP is high leave the marker data early (the dropout
-a separate mixed model of the marker ignores).
+(Bender, Augustin & Blettner 2005, *Stat. Med.* 24: 1713–1723, for the inversion).
+Follow-up ends at the event, at administrative censoring, or at an independent exponential
+censoring time; visits after the end are not observed, so patients whose SBP is high leave
+the marker data early (the dropout a separate mixed model of the marker ignores).
 
 The values are of the order of SBP cohorts: baseline mean 140 mmHg, between-person SD
 15 mmHg, a single visit's reading varying by 16 mmHg about the person's trajectory (office
