@@ -218,11 +218,11 @@ def dynamic_probabilities(spec: JointSpec, design: Design, joint: JointDesign,
     for start in range(0, draws.n, CHUNK):
         part = draws.take(slice(start, start + CHUNK))
         b, w, pick = _conditional_effects(spec, design, joint, person, part, samples, rng)
-        ratios = np.stack([np.exp(-_cumulative_hazard(spec, design, joint, person, part, b,
-                                                      person.landmark, person.landmark + dt))
-                           for dt in horizons], axis=-1)                   # (S, P, H)
-        integrated.append(np.clip(1 - np.einsum("sp,sph->sh", w, ratios), 0.0, 1.0))
-        joint_draws.append(1 - ratios[np.arange(part.n), pick])
+        risk = -np.expm1(-np.stack([
+            _cumulative_hazard(spec, design, joint, person, part, b, person.landmark,
+                               person.landmark + dt) for dt in horizons], axis=-1))  # (S, P, H)
+        integrated.append(np.einsum("sp,sph->sh", w, risk))
+        joint_draws.append(risk[np.arange(part.n), pick])
     return np.concatenate(integrated), np.concatenate(joint_draws)
 
 

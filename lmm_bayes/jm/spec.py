@@ -77,13 +77,9 @@ def parse_survival(text: str) -> SurvivalFormula:
         if not lhs.strip().startswith("Surv"):
             raise _surv_error(text, start, "the left-hand side must be Surv(time, event)")
         opening = lhs.find("(")
-        inside = lhs[opening + 1:lhs.rfind(")")] if opening >= 0 else ""
-        parts = [p for p in inside.split(",")]
-        bad = opening < 0 or ")" not in lhs or len(parts) != 2
-        pos = start + (len(lhs.strip()) if bad else opening + 1)
-        raise _surv_error(text, min(pos, len(text) - 1),
-                          "Surv() takes two column names, the time and the event indicator "
-                          "(0/1), e.g. Surv(years, event)")
+        pos = opening + 1 if opening >= 0 else len(lhs.rstrip())
+        raise _surv_error(text, pos, "Surv() takes two column names, the time and the event "
+                          "indicator (0/1), e.g. Surv(years, event)")
     time, event = _unquoted(match["time"]), _unquoted(match["event"])
     parsed = parse_formula(f"{time} ~{rhs}")
     shift = len(lhs) - len(time)
@@ -95,6 +91,9 @@ def parse_survival(text: str) -> SurvivalFormula:
     if parsed.offsets:
         raise _surv_error(text, text.find("offset(") if "offset(" in text else shift,
                           "the survival formula takes no offset()")
+    if not parsed.has_intercept:
+        raise _surv_error(text, len(lhs) + 1, "the survival formula needs its intercept (the "
+                          "baseline hazard's scale); leave out the '0 +' or '- 1'")
     return SurvivalFormula(text, time, event, parsed.fixed)
 
 
@@ -162,9 +161,6 @@ class JointSpec:
         if formula.offsets or formula.censoring is not None:
             raise SpecError("the longitudinal formula of a joint model takes no offset() or "
                             "cens()")
-        if time not in formula.variables and not any(time in v for v in formula.variables):
-            raise SpecError(f"the time column {time!r} is not used by the longitudinal "
-                            f"formula {formula.text!r}")
         association = _choice("association", association, ASSOCIATIONS)
         baseline = _choice("baseline", baseline, BASELINES)
         if (isinstance(quadrature_points, bool) or not isinstance(quadrature_points, int)
