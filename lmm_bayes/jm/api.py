@@ -43,6 +43,17 @@ ENGINE_REASON = ("graph: the PyMC joint model (every random effect sampled: the 
 GRID = 100
 
 
+def _horizons(horizon) -> np.ndarray:
+    """``horizon`` as a vector of numbers Δt ≥ 0; DesignError otherwise."""
+    try:
+        horizons = np.atleast_1d(np.asarray(horizon, float))
+    except (TypeError, ValueError):
+        horizons = np.array([np.nan])
+    if horizons.ndim != 1 or not (np.isfinite(horizons).all() and (horizons >= 0).all()):
+        raise DesignError(f"horizon must be one or more numbers ≥ 0, not {horizon!r}")
+    return horizons
+
+
 class JointModel:
     """A Bayesian joint model of a longitudinal marker and the time to an event
     (Henderson, Diggle & Dobson 2000, *Biostatistics* 1: 465–480; Rizopoulos 2012,
@@ -375,9 +386,7 @@ class JointFit:
             draws of parameters and random effects).
         """
         tail = (1 - check_prob(prob)) / 2
-        horizons = np.atleast_1d(np.asarray(horizon, float))
-        if horizons.ndim != 1 or not (np.isfinite(horizons).all() and (horizons >= 0).all()):
-            raise DesignError(f"horizon must be one or more numbers ≥ 0, not {horizon!r}")
+        horizons = _horizons(horizon)
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise DesignError(f"samples must be a positive whole number, not {samples!r}")
         rng = np.random.default_rng(random_seed)
