@@ -133,26 +133,26 @@ class JointModel:
         spec = JointSpec.from_formulas(longitudinal, survival, id=id, time=time,
                                        association=association, baseline=baseline,
                                        knots=knots, priors=priors,
-                                       quadrature_points=quadrature_points)
-        self._init(spec, data_long, data_event, parametrization)
+                                       quadrature_points=quadrature_points,
+                                       parametrization=parametrization)
+        self._init(spec, data_long, data_event)
 
     @classmethod
-    def from_spec(cls, spec: JointSpec, data_long: pd.DataFrame, data_event: pd.DataFrame,
-                  parametrization: str = "auto") -> JointModel:
+    def from_spec(cls, spec: JointSpec, data_long: pd.DataFrame,
+                  data_event: pd.DataFrame) -> JointModel:
         """A model from a :class:`~lmm_bayes.jm.spec.JointSpec` (e.g. read from a TOML
-        file)."""
+        file, :mod:`lmm_bayes.specfile`)."""
         model = cls.__new__(cls)
-        model._init(spec, data_long, data_event, parametrization)
+        model._init(spec, data_long, data_event)
         return model
 
-    def _init(self, spec: JointSpec, data_long: pd.DataFrame, data_event: pd.DataFrame,
-              parametrization: str) -> None:
+    def _init(self, spec: JointSpec, data_long: pd.DataFrame,
+              data_event: pd.DataFrame) -> None:
         self.spec = spec
-        self.parametrization = parametrization
         marker_priors, survival_priors = split_overrides(spec.priors)
         #: the marker's model: its design, priors and (over the joint posterior) summaries
         self.lmm = LMM(spec.longitudinal.text, data_long, priors=marker_priors,
-                       likelihood="conditional", parametrization=parametrization)
+                       likelihood="conditional", parametrization=spec.parametrization)
         self.data_long, self.data_event = data_long, data_event
         self.joint: JointDesign = build_joint_design(spec, self.design, data_long, data_event)
         visit_times = pd.to_numeric(data_long[spec.time].iloc[self.design.rows]).to_numpy(float)
@@ -177,7 +177,7 @@ class JointModel:
         from .model import build_joint_model
 
         return build_joint_model(self.design, self.joint, self.priors, self.spec.association,
-                                 self.spec.baseline, self.parametrization)
+                                 self.spec.baseline, self.spec.parametrization)
 
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
             random_seed: int | None = None, target_accept: float | None = None,

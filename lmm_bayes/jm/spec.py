@@ -18,7 +18,8 @@ from typing import Any, Literal, get_args
 from ..errors import PriorError, SpecError
 from ..formula import NAME, Formula, Term, parse_formula
 
-__all__ = ["ASSOCIATIONS", "BASELINES", "JointSpec", "SurvivalFormula", "parse_survival"]
+__all__ = ["ASSOCIATIONS", "BASELINES", "JOINT_OPTIONS", "JointSpec", "SurvivalFormula",
+           "parse_survival"]
 
 Association = Literal["value", "slope", "value+slope", "shared"]
 Baseline = Literal["weibull", "piecewise"]
@@ -28,6 +29,10 @@ BASELINES: tuple[str, ...] = get_args(Baseline)
 #: of six interior cut points (``lng.in.kn = 6``; Rizopoulos 2010, *J. Stat. Softw.* 35(9))
 DEFAULT_INTERVALS = 7
 MAX_QUADRATURE_POINTS = 100
+
+#: the options of a joint model besides its longitudinal formula (a spec file's [joint] keys)
+JOINT_OPTIONS = ("survival", "id", "time", "association", "baseline", "knots",
+                 "quadrature_points")
 
 _SURV = re.compile(rf"\s*Surv\s*\(\s*(?P<time>{NAME.pattern}|`[^`]+`)\s*,\s*"
                    rf"(?P<event>{NAME.pattern}|`[^`]+`)\s*\)\s*")
@@ -137,13 +142,14 @@ class JointSpec:
     knots: int | tuple[float, ...] | None = None
     priors: Mapping[str, Any] = field(default_factory=dict)
     quadrature_points: int = 15
+    parametrization: Literal["auto", "centered", "non-centered"] = "auto"
 
     @classmethod
     def from_formulas(cls, longitudinal: str | Formula, survival: str | SurvivalFormula, *,
                       id: str, time: str, association: str = "value",
                       baseline: str = "weibull", knots=None,
                       priors: Mapping[str, Any] | None = None,
-                      quadrature_points: int = 15) -> JointSpec:
+                      quadrature_points: int = 15, parametrization: str = "auto") -> JointSpec:
         """The spec, each option checked (:class:`SpecError` naming it)."""
         formula = (longitudinal if isinstance(longitudinal, Formula)
                    else parse_formula(longitudinal))
@@ -170,8 +176,11 @@ class JointSpec:
         if priors is not None and not isinstance(priors, Mapping):
             raise PriorError(f"priors must be a mapping of keys to lmm_bayes.Prior, not "
                              f"{type(priors).__name__}")
+        parametrization = _choice("parametrization", parametrization,
+                                  ("auto", "centered", "non-centered"))
         return cls(formula, surv, id, time, association, baseline,
-                   _knots(knots, baseline), dict(priors or {}), quadrature_points)
+                   _knots(knots, baseline), dict(priors or {}), quadrature_points,
+                   parametrization)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -180,4 +189,5 @@ class JointSpec:
         return {"longitudinal": self.longitudinal.text, "survival": self.survival.text,
                 "id": self.id, "time": self.time, "association": self.association,
                 "baseline": self.baseline, "knots": self.knots, "priors": dict(self.priors),
-                "quadrature_points": self.quadrature_points}
+                "quadrature_points": self.quadrature_points,
+                "parametrization": self.parametrization}
