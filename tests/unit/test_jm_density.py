@@ -6,13 +6,11 @@ PyMC model of tiny data."""
 import numpy as np
 import pytest
 from scipy import stats
+from test_jm_design import cohort
 
 import lmm_bayes as lb
 from lmm_bayes.jm.design import quadrature
 from lmm_bayes.jm.hazard import log_baseline_hazard, survival_loglik
-
-from .test_jm_design import cohort
-
 
 #: relative error of 15 Gauss–Legendre nodes on ∫ κ u^(κ−1) du, whose integrand is not
 #: smooth at 0 for κ ≠ 1 (about 1e-5 for κ = 1.7, 1e-4 for κ = 1.2; exact for κ = 1); the

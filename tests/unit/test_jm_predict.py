@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import xarray as xr
 from scipy import integrate, stats
+from test_jm_design import cohort
 
 import lmm_bayes as lb
 from lmm_bayes.jm.api import JointFit
 from lmm_bayes.sampling import SamplerConfig
-
-from .test_jm_design import cohort
 
 TAU, SIGMA, BETA0, GAMMA0, KAPPA = 8.0, 5.0, 140.0, -3.0, 1.4
 
