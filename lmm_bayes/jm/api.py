@@ -8,6 +8,7 @@ Orchestration only: spec (:mod:`.spec`) → the marker's LMM (design and priors,
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -186,6 +187,7 @@ class JointModel:
         (:class:`~lmm_bayes.SamplingWarning` on divergences, R-hat > 1.01 or ESS < 400 of
         the parameters other than the random effects). ``target_accept=None``: as for
         :meth:`lmm_bayes.LMM.fit`."""
+        from ..engines import SAMPLING_TIME
         from ..engines.graph import sample_model
 
         if target_accept is None:
@@ -193,12 +195,16 @@ class JointModel:
         config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                                sampler="nutpie", target_accept=target_accept, cores=cores,
                                progressbar=progressbar)
-        idata = sample_model(self.pymc_model, config)
+        model = self.pymc_model
+        start = time.perf_counter()
+        idata = sample_model(model, config)
+        elapsed = time.perf_counter() - start
         group = self.design.groups[0].name
         keep = names.public([group], idata.posterior.data_vars) + [
             n for n in names.SURVIVAL if n in idata.posterior]
         idata.posterior = idata.posterior[keep]
-        idata.sample_stats.attrs.update({"engine": "graph", "engine_reason": ENGINE_REASON})
+        idata.sample_stats.attrs.update({"engine": "graph", "engine_reason": ENGINE_REASON,
+                                         SAMPLING_TIME: elapsed})
         result = JointFit(self, idata, config)
         warn_on_problems(result.diagnostics())
         for message in singular_components(idata.posterior, result.longitudinal._groups):

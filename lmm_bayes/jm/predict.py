@@ -124,9 +124,8 @@ def individuals_from_history(spec: JointSpec, design: Design, joint: JointDesign
     labels = history_long[spec.id].map(level_label)
     _, W, _ = survival_matrix(spec, history_event, joint.survival_schema)
     out = []
-    for k, row in enumerate(history_event.itertuples(index=False)):
-        label = level_label(getattr(row, spec.id) if spec.id.isidentifier()
-                            else history_event[spec.id].iloc[k])
+    for k, value in enumerate(history_event[spec.id]):
+        label = level_label(value)
         visits = history_long[labels == label].sort_values(spec.time)
         if visits.empty:
             raise DesignError(f"{spec.id} {label!r} of history_event has no visits in "

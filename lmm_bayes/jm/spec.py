@@ -181,13 +181,3 @@ class JointSpec:
         return cls(formula, surv, id, time, association, baseline,
                    _knots(knots, baseline), dict(priors or {}), quadrature_points,
                    parametrization)
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """The options as :meth:`from_formulas` takes them (formulas as text): what a saved
-        fit or a spec file holds."""
-        return {"longitudinal": self.longitudinal.text, "survival": self.survival.text,
-                "id": self.id, "time": self.time, "association": self.association,
-                "baseline": self.baseline, "knots": self.knots, "priors": dict(self.priors),
-                "quadrature_points": self.quadrature_points,
-                "parametrization": self.parametrization}

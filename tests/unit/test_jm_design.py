@@ -188,3 +188,36 @@ def test_prior_overrides_and_unknown_keys():
     assert str(jm.priors.longitudinal.fixed["time"]) == "normal(mu=0, sigma=3)"
     with pytest.raises(lb.PriorError, match="association_slope"):
         model(visits, events, priors={"association_slope": lb.Prior("normal", mu=0, sigma=1)})
+
+
+# ------------------------------------------------------------------------------ spec file
+
+def test_spec_file_builds_the_joint_model(capsys):
+    from conftest import REPO
+
+    from lmm_bayes.cli import main
+    from lmm_bayes.models import model_from_spec
+    from lmm_bayes.specfile import read_spec
+
+    spec_file = read_spec(REPO / "models" / "sbp_cvd.toml")
+    jm = model_from_spec(spec_file.spec, spec_file.data, spec_file.event_data)
+    assert isinstance(jm, lb.JointModel)
+    assert (jm.joint.n, int(jm.joint.event.sum()), jm.design.n_obs) == (300, 97, 2053)
+    with pytest.raises(lb.SpecError, match="needs its event data"):
+        model_from_spec(spec_file.spec, spec_file.data)
+    assert main(["check", str(REPO / "models" / "sbp_cvd.toml")]) == 0
+    assert "300 individuals, 97 events, 2053 visits" in capsys.readouterr().out
+
+
+def test_spec_file_needs_the_joint_keys(tmp_path):
+    from conftest import REPO
+
+    from lmm_bayes.specfile import read_spec
+
+    text = (REPO / "models" / "sbp_cvd.toml").read_text()
+    path = tmp_path / "jm.toml"
+    path.write_text(text.replace('id = "id"\n', ""))
+    with pytest.raises(lb.SpecError, match=r"\[joint\] needs 'id'"):
+        read_spec(path)
+    path.write_text(text.replace('baseline = "weibull"', 'baseline = "piecewise"\nknots = 4'))
+    assert read_spec(path).spec.knots == 4
