@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "kde_grid",
+    "plot_baseline_hazard",
     "plot_conditional_effects",
     "plot_dynamic",
     "plot_icc",
@@ -204,6 +205,21 @@ def plot_trajectories(traj: pd.DataFrame, observed: pd.DataFrame, *, group: str,
     fig.supylabel(response)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=4,
                frameon=False, fontsize=9)
+    return fig
+
+
+def plot_baseline_hazard(table: pd.DataFrame, *, time: str, prob: float = 0.95) -> Figure:
+    """A joint model's baseline hazard h_0(t) and cumulative hazard H_0(t) with their bands
+    (the table of :meth:`lmm_bayes.JointFit.baseline_hazard`)."""
+    fig = _figure(9, 3.2)
+    for ax, kind, label in zip(fig.subplots(1, 2), ("hazard", "cumulative"),
+                               ("baseline hazard h0(t)", "cumulative hazard H0(t)")):
+        ax.fill_between(table["time"], table[f"{kind}_low"], table[f"{kind}_high"], color=BAND,
+                        alpha=0.35, lw=0, label=f"{prob:.0%} interval")
+        ax.plot(table["time"], table[kind], color=POINT, lw=1.6, label="posterior mean")
+        ax.set_xlabel(time)
+        ax.set_ylabel(label)
+    fig.axes[0].legend(frameon=False, fontsize=8)
     return fig
 
 

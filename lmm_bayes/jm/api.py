@@ -8,6 +8,7 @@ Orchestration only: spec (:mod:`.spec`) → the marker's LMM (design and priors,
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -41,6 +42,17 @@ __all__ = ["JointFit", "JointModel"]
 ENGINE_REASON = ("graph: the PyMC joint model (every random effect sampled: the hazard "
                  "depends on them through exp(α m_i(t)), so they do not integrate out)")
 GRID = 100
+
+
+def _horizons(horizon) -> np.ndarray:
+    """``horizon`` as a vector of numbers Δt ≥ 0; DesignError otherwise."""
+    try:
+        horizons = np.atleast_1d(np.asarray(horizon, float))
+    except (TypeError, ValueError):
+        horizons = np.array([np.nan])
+    if horizons.ndim != 1 or not (np.isfinite(horizons).all() and (horizons >= 0).all()):
+        raise DesignError(f"horizon must be one or more numbers ≥ 0, not {horizon!r}")
+    return horizons
 
 
 class JointModel:
@@ -122,26 +134,26 @@ class JointModel:
         spec = JointSpec.from_formulas(longitudinal, survival, id=id, time=time,
                                        association=association, baseline=baseline,
                                        knots=knots, priors=priors,
-                                       quadrature_points=quadrature_points)
-        self._init(spec, data_long, data_event, parametrization)
+                                       quadrature_points=quadrature_points,
+                                       parametrization=parametrization)
+        self._init(spec, data_long, data_event)
 
     @classmethod
-    def from_spec(cls, spec: JointSpec, data_long: pd.DataFrame, data_event: pd.DataFrame,
-                  parametrization: str = "auto") -> JointModel:
+    def from_spec(cls, spec: JointSpec, data_long: pd.DataFrame,
+                  data_event: pd.DataFrame) -> JointModel:
         """A model from a :class:`~lmm_bayes.jm.spec.JointSpec` (e.g. read from a TOML
-        file)."""
+        file, :mod:`lmm_bayes.specfile`)."""
         model = cls.__new__(cls)
-        model._init(spec, data_long, data_event, parametrization)
+        model._init(spec, data_long, data_event)
         return model
 
-    def _init(self, spec: JointSpec, data_long: pd.DataFrame, data_event: pd.DataFrame,
-              parametrization: str) -> None:
+    def _init(self, spec: JointSpec, data_long: pd.DataFrame,
+              data_event: pd.DataFrame) -> None:
         self.spec = spec
-        self.parametrization = parametrization
         marker_priors, survival_priors = split_overrides(spec.priors)
         #: the marker's model: its design, priors and (over the joint posterior) summaries
         self.lmm = LMM(spec.longitudinal.text, data_long, priors=marker_priors,
-                       likelihood="conditional", parametrization=parametrization)
+                       likelihood="conditional", parametrization=spec.parametrization)
         self.data_long, self.data_event = data_long, data_event
         self.joint: JointDesign = build_joint_design(spec, self.design, data_long, data_event)
         visit_times = pd.to_numeric(data_long[spec.time].iloc[self.design.rows]).to_numpy(float)
@@ -166,7 +178,7 @@ class JointModel:
         from .model import build_joint_model
 
         return build_joint_model(self.design, self.joint, self.priors, self.spec.association,
-                                 self.spec.baseline, self.parametrization)
+                                 self.spec.baseline, self.spec.parametrization)
 
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, *,
             random_seed: int | None = None, target_accept: float | None = None,
@@ -175,6 +187,7 @@ class JointModel:
         (:class:`~lmm_bayes.SamplingWarning` on divergences, R-hat > 1.01 or ESS < 400 of
         the parameters other than the random effects). ``target_accept=None``: as for
         :meth:`lmm_bayes.LMM.fit`."""
+        from ..engines import SAMPLING_TIME
         from ..engines.graph import sample_model
 
         if target_accept is None:
@@ -182,12 +195,16 @@ class JointModel:
         config = SamplerConfig(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                                sampler="nutpie", target_accept=target_accept, cores=cores,
                                progressbar=progressbar)
-        idata = sample_model(self.pymc_model, config)
+        model = self.pymc_model
+        start = time.perf_counter()
+        idata = sample_model(model, config)
+        elapsed = time.perf_counter() - start
         group = self.design.groups[0].name
         keep = names.public([group], idata.posterior.data_vars) + [
             n for n in names.SURVIVAL if n in idata.posterior]
         idata.posterior = idata.posterior[keep]
-        idata.sample_stats.attrs.update({"engine": "graph", "engine_reason": ENGINE_REASON})
+        idata.sample_stats.attrs.update({"engine": "graph", "engine_reason": ENGINE_REASON,
+                                         SAMPLING_TIME: elapsed})
         result = JointFit(self, idata, config)
         warn_on_problems(result.diagnostics())
         for message in singular_components(idata.posterior, result.longitudinal._groups):
@@ -375,9 +392,7 @@ class JointFit:
             draws of parameters and random effects).
         """
         tail = (1 - check_prob(prob)) / 2
-        horizons = np.atleast_1d(np.asarray(horizon, float))
-        if horizons.ndim != 1 or not (np.isfinite(horizons).all() and (horizons >= 0).all()):
-            raise DesignError(f"horizon must be one or more numbers ≥ 0, not {horizon!r}")
+        horizons = _horizons(horizon)
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise DesignError(f"samples must be a positive whole number, not {samples!r}")
         rng = np.random.default_rng(random_seed)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..design import Design, evaluate_covariates, model_matrix
 from ..errors import DesignError
+from ..formula import INTERCEPT
 from ..variables import DataSchema, VariableEvaluator, columns_used, level_label
 from .spec import JointSpec
 
@@ -140,13 +141,14 @@ def survival_matrix(spec: JointSpec, data: pd.DataFrame, schema: DataSchema | No
                     ) -> tuple[tuple[str, ...], np.ndarray, DataSchema]:
     """The survival formula's design matrix on ``data`` (one row per individual): column
     names, matrix and the schema to code new individuals alike. The piecewise baseline's
-    log hazards take the intercept's place, so its matrix has no intercept column."""
+    log hazards take the intercept's place, so its matrix has the columns coded with an
+    intercept (treatment contrasts) less the intercept's."""
     factors = schema.levels if schema is not None else ()
     ev = VariableEvaluator(data.reset_index(drop=True), factors=factors, schema=schema)
-    terms = spec.survival.fixed
-    if spec.baseline == "piecewise":
-        terms = tuple(t for t in terms if not t.is_intercept)
-    names, W = model_matrix(terms, ev, len(data))
+    names, W = model_matrix(spec.survival.fixed, ev, len(data))
+    if spec.baseline == "piecewise":  # coded with the intercept, as ordinal::clm codes
+        keep = [j for j, name in enumerate(names) if name != INTERCEPT]
+        names, W = tuple(names[j] for j in keep), W[:, keep]
     return names, W, ev.learnt_schema() if schema is None else schema
 
 

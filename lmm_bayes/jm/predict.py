@@ -124,9 +124,8 @@ def individuals_from_history(spec: JointSpec, design: Design, joint: JointDesign
     labels = history_long[spec.id].map(level_label)
     _, W, _ = survival_matrix(spec, history_event, joint.survival_schema)
     out = []
-    for k, row in enumerate(history_event.itertuples(index=False)):
-        label = level_label(getattr(row, spec.id) if spec.id.isidentifier()
-                            else history_event[spec.id].iloc[k])
+    for k, value in enumerate(history_event[spec.id]):
+        label = level_label(value)
         visits = history_long[labels == label].sort_values(spec.time)
         if visits.empty:
             raise DesignError(f"{spec.id} {label!r} of history_event has no visits in "
@@ -218,11 +217,11 @@ def dynamic_probabilities(spec: JointSpec, design: Design, joint: JointDesign,
     for start in range(0, draws.n, CHUNK):
         part = draws.take(slice(start, start + CHUNK))
         b, w, pick = _conditional_effects(spec, design, joint, person, part, samples, rng)
-        ratios = np.stack([np.exp(-_cumulative_hazard(spec, design, joint, person, part, b,
-                                                      person.landmark, person.landmark + dt))
-                           for dt in horizons], axis=-1)                   # (S, P, H)
-        integrated.append(np.clip(1 - np.einsum("sp,sph->sh", w, ratios), 0.0, 1.0))
-        joint_draws.append(1 - ratios[np.arange(part.n), pick])
+        risk = -np.expm1(-np.stack([
+            _cumulative_hazard(spec, design, joint, person, part, b, person.landmark,
+                               person.landmark + dt) for dt in horizons], axis=-1))  # (S, P, H)
+        integrated.append(np.einsum("sp,sph->sh", w, risk))
+        joint_draws.append(risk[np.arange(part.n), pick])
     return np.concatenate(integrated), np.concatenate(joint_draws)
 
 

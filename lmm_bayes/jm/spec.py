@@ -18,7 +18,8 @@ from typing import Any, Literal, get_args
 from ..errors import PriorError, SpecError
 from ..formula import NAME, Formula, Term, parse_formula
 
-__all__ = ["ASSOCIATIONS", "BASELINES", "JointSpec", "SurvivalFormula", "parse_survival"]
+__all__ = ["ASSOCIATIONS", "BASELINES", "JOINT_OPTIONS", "JointSpec", "SurvivalFormula",
+           "parse_survival"]
 
 Association = Literal["value", "slope", "value+slope", "shared"]
 Baseline = Literal["weibull", "piecewise"]
@@ -28,6 +29,10 @@ BASELINES: tuple[str, ...] = get_args(Baseline)
 #: of six interior cut points (``lng.in.kn = 6``; Rizopoulos 2010, *J. Stat. Softw.* 35(9))
 DEFAULT_INTERVALS = 7
 MAX_QUADRATURE_POINTS = 100
+
+#: the options of a joint model besides its longitudinal formula (a spec file's [joint] keys)
+JOINT_OPTIONS = ("survival", "id", "time", "association", "baseline", "knots",
+                 "quadrature_points")
 
 _SURV = re.compile(rf"\s*Surv\s*\(\s*(?P<time>{NAME.pattern}|`[^`]+`)\s*,\s*"
                    rf"(?P<event>{NAME.pattern}|`[^`]+`)\s*\)\s*")
@@ -77,13 +82,9 @@ def parse_survival(text: str) -> SurvivalFormula:
         if not lhs.strip().startswith("Surv"):
             raise _surv_error(text, start, "the left-hand side must be Surv(time, event)")
         opening = lhs.find("(")
-        inside = lhs[opening + 1:lhs.rfind(")")] if opening >= 0 else ""
-        parts = [p for p in inside.split(",")]
-        bad = opening < 0 or ")" not in lhs or len(parts) != 2
-        pos = start + (len(lhs.strip()) if bad else opening + 1)
-        raise _surv_error(text, min(pos, len(text) - 1),
-                          "Surv() takes two column names, the time and the event indicator "
-                          "(0/1), e.g. Surv(years, event)")
+        pos = opening + 1 if opening >= 0 else len(lhs.rstrip())
+        raise _surv_error(text, pos, "Surv() takes two column names, the time and the event "
+                          "indicator (0/1), e.g. Surv(years, event)")
     time, event = _unquoted(match["time"]), _unquoted(match["event"])
     parsed = parse_formula(f"{time} ~{rhs}")
     shift = len(lhs) - len(time)
@@ -95,6 +96,9 @@ def parse_survival(text: str) -> SurvivalFormula:
     if parsed.offsets:
         raise _surv_error(text, text.find("offset(") if "offset(" in text else shift,
                           "the survival formula takes no offset()")
+    if not parsed.has_intercept:
+        raise _surv_error(text, len(lhs) + 1, "the survival formula needs its intercept (the "
+                          "baseline hazard's scale); leave out the '0 +' or '- 1'")
     return SurvivalFormula(text, time, event, parsed.fixed)
 
 
@@ -138,13 +142,14 @@ class JointSpec:
     knots: int | tuple[float, ...] | None = None
     priors: Mapping[str, Any] = field(default_factory=dict)
     quadrature_points: int = 15
+    parametrization: Literal["auto", "centered", "non-centered"] = "auto"
 
     @classmethod
     def from_formulas(cls, longitudinal: str | Formula, survival: str | SurvivalFormula, *,
                       id: str, time: str, association: str = "value",
                       baseline: str = "weibull", knots=None,
                       priors: Mapping[str, Any] | None = None,
-                      quadrature_points: int = 15) -> JointSpec:
+                      quadrature_points: int = 15, parametrization: str = "auto") -> JointSpec:
         """The spec, each option checked (:class:`SpecError` naming it)."""
         formula = (longitudinal if isinstance(longitudinal, Formula)
                    else parse_formula(longitudinal))
@@ -162,9 +167,6 @@ class JointSpec:
         if formula.offsets or formula.censoring is not None:
             raise SpecError("the longitudinal formula of a joint model takes no offset() or "
                             "cens()")
-        if time not in formula.variables and not any(time in v for v in formula.variables):
-            raise SpecError(f"the time column {time!r} is not used by the longitudinal "
-                            f"formula {formula.text!r}")
         association = _choice("association", association, ASSOCIATIONS)
         baseline = _choice("baseline", baseline, BASELINES)
         if (isinstance(quadrature_points, bool) or not isinstance(quadrature_points, int)
@@ -174,14 +176,8 @@ class JointSpec:
         if priors is not None and not isinstance(priors, Mapping):
             raise PriorError(f"priors must be a mapping of keys to lmm_bayes.Prior, not "
                              f"{type(priors).__name__}")
+        parametrization = _choice("parametrization", parametrization,
+                                  ("auto", "centered", "non-centered"))
         return cls(formula, surv, id, time, association, baseline,
-                   _knots(knots, baseline), dict(priors or {}), quadrature_points)
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """The options as :meth:`from_formulas` takes them (formulas as text): what a saved
-        fit or a spec file holds."""
-        return {"longitudinal": self.longitudinal.text, "survival": self.survival.text,
-                "id": self.id, "time": self.time, "association": self.association,
-                "baseline": self.baseline, "knots": self.knots, "priors": dict(self.priors),
-                "quadrature_points": self.quadrature_points}
+                   _knots(knots, baseline), dict(priors or {}), quadrature_points,
+                   parametrization)
