@@ -87,6 +87,9 @@ _LABELS = {
     "aids_patients": ("patient",),
 }
 
+#: simulated studies whose generator returns more than one table (not one data set)
+_SEVERAL_TABLES = {"joint_cohort"}
+
 
 def load_dataset(name: str) -> pd.DataFrame:
     """Load a shipped data set by name (see ``DATASETS``), or simulate one: ``name`` runs the
@@ -95,7 +98,11 @@ def load_dataset(name: str) -> pd.DataFrame:
     from . import simulate
 
     generators = {n.removeprefix("simulate_"): getattr(simulate, n) for n in simulate.__all__
-                  if n.startswith("simulate_")}
+                  if n.startswith("simulate_") and n.removeprefix("simulate_")
+                  not in _SEVERAL_TABLES}
+    if name in _SEVERAL_TABLES:
+        raise SpecError(f"{name!r} is a joint model's cohort, two tables and its truth: "
+                        f"visits, events, truth = lmm_bayes.simulate.simulate_{name}()")
     if name in generators:
         return generators[name]()
     if name not in DATASETS:

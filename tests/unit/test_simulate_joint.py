@@ -116,3 +116,8 @@ def test_columns_are_those_of_the_formulas():
     assert list(long.columns) == ["id", "time", "sbp", "arm", "age"]
     assert list(event.columns) == ["id", "years", "event", "arm", "age"]
     assert set(long.id) <= set(event.id) and lb.simulate.JOINT_TRUTH is T
+
+
+def test_load_dataset_points_to_the_generator_of_two_tables():
+    with pytest.raises(lb.SpecError, match="visits, events, truth = lmm_bayes.simulate"):
+        lb.load_dataset("joint_cohort")
