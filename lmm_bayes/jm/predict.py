@@ -173,7 +173,11 @@ def _effects_proposal(person: Individual, draws: Draws, samples: int,
 def _cumulative_hazard(spec: JointSpec, design: Design, joint: JointDesign,
                        person: Individual, draws: Draws, b: np.ndarray, lower: float,
                        upper: float) -> np.ndarray:
-    """∫_lower^upper h_i(u | b, θ) du for each draw and proposal, (S, P)."""
+    """∫_lower^upper h_i(u | b, θ) du for each draw and proposal, (S, P); 0 for an empty
+    interval (a landmark at 0, whose nodes would all sit at t = 0, where the Weibull's
+    log h_0 is infinite)."""
+    if upper <= lower:
+        return np.zeros(b.shape[:2])
     nodes = quadrature(np.array([lower]), np.array([upper]), spec.quadrature_points,
                        joint.cuts)
     slope = spec.association in ("slope", "value+slope")

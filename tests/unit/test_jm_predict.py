@@ -62,6 +62,18 @@ def test_without_association_the_probability_is_the_weibull_conditional():
     assert table["probability"].iloc[0] == 0.0
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.05])
+def test_a_landmark_at_baseline_conditions_on_nothing_but_the_visit(alpha):
+    # s = 0: S(0 | b) = 1 for every b, so the weights are equal (no warning from log 0)
+    fit, visits, events = fake_fit(alpha)
+    long, event = history(visits[visits.time == 0], events, [2], landmark=0.0)
+    table = fit.predict_survival(long, event, horizon=[0.0, 2.0], samples=4000, random_seed=1)
+    y = long.sbp.to_numpy()
+    expected = ([0.0, 1 - np.exp(-np.exp(GAMMA0) * 2.0 ** KAPPA)] if alpha == 0
+                else [0.0, exact_probability(y, alpha, 0.0, 2.0)])
+    np.testing.assert_allclose(table["probability"], expected, rtol=0.02, atol=1e-12)
+
+
 def exact_probability(y, alpha, s, dt):
     """1 − ∫ S(s+dt|b) p(b|y) db / ∫ S(s|b) p(b|y) db for the random intercept b, by
     quadrature over b (the marker m = β_0 + b is constant in time)."""
