@@ -55,7 +55,8 @@ def _at(model, out, point):
     import pytensor
 
     graph = model.replace_rvs_by_values([out])[0]
-    fn = pytensor.function(model.value_vars, graph, on_unused_input="ignore")
+    fn = pytensor.function(model.value_vars, graph, on_unused_input="ignore",
+                           mode="FAST_COMPILE")
     return fn(*[point[v.name] for v in model.value_vars])
 
 
