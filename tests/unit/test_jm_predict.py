@@ -60,6 +60,7 @@ def test_without_association_the_probability_is_the_weibull_conditional():
     assert list(table.columns) == ["id", "landmark", "horizon", "time", "probability",
                                    "lower", "upper"]
     assert table["probability"].iloc[0] == 0.0
+    assert table["id"].tolist() == [2, 2, 2]            # as history_event has it
 
 
 def exact_probability(y, alpha, s, dt):
