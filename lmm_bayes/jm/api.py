@@ -452,6 +452,20 @@ class JointFit:
             label=f"{model.spec.id} {label}", response=model.spec.longitudinal.response,
             time=model.spec.time, prob=prob)
 
+    def loo(self, **kwargs):
+        """PSIS-LOO by individual (``arviz.loo``; Vehtari, Gelman & Gabry 2017): each
+        individual's visits and event together, given their random effects
+        (:func:`lmm_bayes.jm.checks.individual_loglik`). ``kwargs`` go to ``arviz.loo``."""
+        import arviz as az
+        import xarray as xr
+
+        from .checks import individual_loglik
+
+        loglik = individual_loglik(self.idata.posterior, self.model)
+        data = az.InferenceData(posterior=self.idata.posterior,
+                                log_likelihood=xr.Dataset({names.observed(): loglik}))
+        return az.loo(data, **kwargs)
+
     def save(self, path):
         """Not available: a saved fit (:mod:`lmm_bayes.io`) holds one data frame, and a
         joint model has two (visits and events). Raises :class:`~lmm_bayes.LoadError`."""

@@ -103,6 +103,14 @@ def test_prediction_updates_with_a_visit(fit, cohort):
     assert after["probability"].iloc[0] > before["probability"].iloc[0]
 
 
+def test_loo_by_individual(fit):
+    with warnings.catch_warnings():   # conditional on b_i: high Pareto k̂ are expected
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+        loo = fit.loo(pointwise=True)
+    assert loo.pareto_k.shape == (120,) and np.isfinite(loo.elpd_loo)
+    assert loo.p_loo > 0                          # the effective number of parameters
+
+
 def run(args):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

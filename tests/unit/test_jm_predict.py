@@ -152,3 +152,19 @@ def test_frames_are_checked():
         fit.predict_survival(visits.to_dict(), events)
     with pytest.raises(lb.DesignError, match="history_long has no column 'sbp'"):
         fit.predict_survival(visits.drop(columns="sbp"), events)
+
+
+def test_individual_loglik_is_the_marker_and_the_weibull():
+    """Without association each individual's log-likelihood is Σ_j log N(y_ij; β_0 + b_i, σ)
+    plus the Weibull's log density (event) or log survival (censored)."""
+    from lmm_bayes.jm.checks import individual_loglik
+
+    fit, _, _ = fake_fit(0.0)
+    joint, design = fit.model.joint, fit.model.design
+    loglik = individual_loglik(fit.idata.posterior, fit.model).values[0, 0]
+    weibull = stats.weibull_min(c=KAPPA, scale=np.exp(-GAMMA0 / KAPPA))
+    survival = np.where(joint.event == 1, weibull.logpdf(joint.event_time),
+                        weibull.logsf(joint.event_time))
+    marker = np.bincount(design.groups[0].index,
+                         weights=stats.norm(BETA0, SIGMA).logpdf(design.y))
+    np.testing.assert_allclose(loglik, marker + survival, rtol=1e-4)
