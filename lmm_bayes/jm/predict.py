@@ -69,7 +69,7 @@ class Draws:
 
 def _flat(da: xr.DataArray, *dims: str) -> np.ndarray:
     values = da.transpose("chain", "draw", *dims).values
-    return values.reshape(-1, *values.shape[2:])
+    return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
 
 
 def posterior_draws(posterior: xr.Dataset, group: str) -> Draws:
