@@ -173,3 +173,25 @@ def test_shared_association_with_a_piecewise_baseline(tiny):
     interval = np.searchsorted([1.0, 2.0], T, side="right")
     expected = (jm.joint.event * (lam[interval] + alpha * b) - H).sum()
     assert event == pytest.approx(expected, rel=1e-10)
+
+
+def test_value_and_slope_add_up(tiny):
+    """"value+slope" with κ = 1 and m_i(t) = a_i + c t: log h = γ_0c + α(m − m̄) + α_s c, so
+    H_i(T) = e^(γ_0c + α(a_i − m̄) + α_s c)(e^(αcT) − 1)/(αc)."""
+    visits, events = tiny
+    jm = lb.JointModel("sbp ~ time + (1 | id)", "Surv(years, event) ~ 1", visits, events,
+                       id="id", time="time", association="value+slope",
+                       parametrization="centered")
+    b = np.linspace(-2, 2, jm.joint.n)
+    scales = jm.priors.scales["association"]
+    values = {"intercept_c": np.array(140.0), "beta_slopes": np.array([3.0]),
+              "b_id": b[:, None], "association_std": np.array([1.5, 0.5]),
+              "event_intercept_c": np.array(-1.5), "log_weibull_shape": np.array(0.0)}
+    event, _ = _potential(jm, values)
+    times = visits.time.iloc[jm.design.rows]
+    alpha, alpha_s, c = 1.5 / scales["value"], 0.5 / scales["slope"], 3.0
+    a = 140.0 - times.mean() * c + b - visits.sbp.mean()
+    T = jm.joint.event_time
+    H = np.exp(-1.5 + alpha * a + alpha_s * c) * np.expm1(alpha * c * T) / (alpha * c)
+    expected = (jm.joint.event * (-1.5 + alpha * (a + c * T) + alpha_s * c) - H).sum()
+    assert event == pytest.approx(expected, rel=1e-8)
