@@ -387,7 +387,8 @@ class JointFit:
         Returns
         -------
         pandas.DataFrame
-            ``id``, ``landmark`` (s), ``horizon`` (Δt), ``time`` (s + Δt), ``probability``
+            ``id`` (as ``history_event`` has it), ``landmark`` (s), ``horizon`` (Δt),
+            ``time`` (s + Δt), ``probability``
             (posterior mean), ``lower``, ``upper`` (central ``prob`` interval over joint
             draws of parameters and random effects).
         """
@@ -399,14 +400,15 @@ class JointFit:
         model = self.model
         draws = posterior_draws(self.idata.posterior, model.design.groups[0].name)
         frames = []
-        for person in individuals_from_history(model.spec, model.design, model.joint,
-                                               history_long, history_event):
+        people = individuals_from_history(model.spec, model.design, model.joint,
+                                          history_long, history_event)
+        for person, identifier in zip(people, history_event[model.spec.id]):
             mean_draws, joint_draws = dynamic_probabilities(
                 model.spec, model.design, model.joint, person, draws, horizons,
                 samples=samples, rng=rng)
             low, high = np.quantile(joint_draws, [tail, 1 - tail], axis=0)
             frames.append(pd.DataFrame({
-                "id": person.label, "landmark": person.landmark, "horizon": horizons,
+                "id": identifier, "landmark": person.landmark, "horizon": horizons,
                 "time": person.landmark + horizons, "probability": mean_draws.mean(axis=0),
                 "lower": low, "upper": high}))
         return pd.concat(frames, ignore_index=True)
@@ -449,6 +451,20 @@ class JointFit:
             *(1 - np.quantile(joint_draws, [1 - tail, tail], axis=0)),
             label=f"{model.spec.id} {label}", response=model.spec.longitudinal.response,
             time=model.spec.time, prob=prob)
+
+    def loo(self, **kwargs):
+        """PSIS-LOO by individual (``arviz.loo``; Vehtari, Gelman & Gabry 2017): each
+        individual's visits and event together, given their random effects
+        (:func:`lmm_bayes.jm.checks.individual_loglik`). ``kwargs`` go to ``arviz.loo``."""
+        import arviz as az
+        import xarray as xr
+
+        from .checks import individual_loglik
+
+        loglik = individual_loglik(self.idata.posterior, self.model)
+        data = az.InferenceData(posterior=self.idata.posterior,
+                                log_likelihood=xr.Dataset({names.observed(): loglik}))
+        return az.loo(data, **kwargs)
 
     def save(self, path):
         """Not available: a saved fit (:mod:`lmm_bayes.io`) holds one data frame, and a

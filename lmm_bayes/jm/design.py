@@ -310,6 +310,9 @@ def build_joint_design(spec: JointSpec, design: Design, data_long: pd.DataFrame,
     if not isinstance(data_event, pd.DataFrame):
         raise DesignError(f"data_event must be a pandas DataFrame, not "
                           f"{type(data_event).__name__}")
+    if spec.time not in data_long.columns:
+        raise DesignError(f"the time column {spec.time!r} is not in data_long (columns: "
+                          f"{list(data_long.columns)})")
     check_baseline(spec, data_long)
     individuals = design.groups[0].levels
     events = _event_rows(spec, data_event, individuals)

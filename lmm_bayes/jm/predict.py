@@ -34,12 +34,12 @@ from .. import names
 from ..design import Design, evaluate_covariates
 from ..errors import DesignError
 from ..variables import level_label
-from .design import JointDesign, marker_rows, quadrature, survival_matrix
+from .design import JointDesign, MarkerRows, marker_rows, quadrature, survival_matrix
 from .hazard import log_baseline_hazard
 from .spec import JointSpec
 
 __all__ = ["Draws", "Individual", "dynamic_probabilities", "individuals_from_history",
-           "posterior_draws"]
+           "log_hazard_draws", "posterior_draws"]
 
 CHUNK = 250
 
@@ -69,7 +69,7 @@ class Draws:
 
 def _flat(da: xr.DataArray, *dims: str) -> np.ndarray:
     values = da.transpose("chain", "draw", *dims).values
-    return values.reshape(-1, *values.shape[2:])
+    return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
 
 
 def posterior_draws(posterior: xr.Dataset, group: str) -> Draws:
@@ -170,6 +170,27 @@ def _effects_proposal(person: Individual, draws: Draws, samples: int,
     return mean[:, None, :] + np.einsum("sij,spj->spi", chol, eps)
 
 
+def log_hazard_draws(spec: JointSpec, rows: MarkerRows, w_gamma: np.ndarray, draws: Draws,
+                     b: np.ndarray, times: np.ndarray, interval: np.ndarray) -> np.ndarray:
+    """log h(t | b, θ) (S, B, M) at the times (B or 1, M) of ``rows`` (X, Z of shape
+    (B or 1, M, ·)), for effects ``b`` (S, B, q) (B individuals, or B proposals of one) and
+    the survival covariates' part w_iᵀγ ``w_gamma`` (S, B or 1); the formula of
+    :mod:`lmm_bayes.jm.hazard` with the reported (uncentred) parameters."""
+    eta = w_gamma[:, :, None]
+    terms = ["shared"] if spec.association == "shared" else spec.association.split("+")
+    for k, kind in enumerate(terms):
+        if kind == "shared":
+            eta = eta + np.einsum("sbq,sq->sb", b, draws.alpha)[:, :, None]
+            continue
+        X, Z = (rows.X, rows.Z) if kind == "value" else (rows.dX, rows.dZ)
+        marker = np.einsum("bmp,sp->sbm", X, draws.beta) + np.einsum("sbq,bmq->sbm", b, Z)
+        eta = eta + draws.alpha[:, k, None, None] * marker
+    return eta + log_baseline_hazard(
+        np, times, interval,
+        shape=None if draws.shape is None else draws.shape[:, None, None],
+        log_hazards=draws.log_hazards)
+
+
 def _cumulative_hazard(spec: JointSpec, design: Design, joint: JointDesign,
                        person: Individual, draws: Draws, b: np.ndarray, lower: float,
                        upper: float) -> np.ndarray:
@@ -182,20 +203,9 @@ def _cumulative_hazard(spec: JointSpec, design: Design, joint: JointDesign,
                        joint.cuts)
     slope = spec.association in ("slope", "value+slope")
     rows = marker_rows(design, person.baseline, spec.time, nodes.times, derivative=slope)
-    eta = (draws.gamma @ person.w)[:, None, None]                            # (S, 1, 1)
-    terms = spec.association.split("+") if spec.association != "shared" else ["shared"]
-    for k, kind in enumerate(terms):
-        if kind == "shared":
-            eta = eta + np.einsum("spq,sq->sp", b, draws.alpha)[:, :, None]
-            continue
-        X, Z = (rows.X[0], rows.Z[0]) if kind == "value" else (rows.dX[0], rows.dZ[0])
-        marker = (draws.beta @ X.T)[:, None, :] + np.einsum("spq,mq->spm", b, Z)
-        eta = eta + draws.alpha[:, k, None, None] * marker
-    log_h0 = log_baseline_hazard(
-        np, nodes.times[0], nodes.interval[0],
-        shape=None if draws.shape is None else draws.shape[:, None, None],
-        log_hazards=None if draws.log_hazards is None else draws.log_hazards[:, None, :])
-    return np.sum(nodes.weights[0] * np.exp(eta + log_h0), axis=-1)
+    log_h = log_hazard_draws(spec, rows, (draws.gamma @ person.w)[:, None], draws, b,
+                             nodes.times, nodes.interval)
+    return np.sum(nodes.weights * np.exp(log_h), axis=-1)
 
 
 def _conditional_effects(spec: JointSpec, design: Design, joint: JointDesign,

@@ -103,6 +103,14 @@ def test_prediction_updates_with_a_visit(fit, cohort):
     assert after["probability"].iloc[0] > before["probability"].iloc[0]
 
 
+def test_loo_by_individual(fit):
+    with warnings.catch_warnings():   # conditional on b_i: high Pareto k̂ are expected
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+        loo = fit.loo(pointwise=True)
+    assert loo.pareto_k.shape == (120,) and np.isfinite(loo.elpd_loo)
+    assert loo.p_loo > 0                          # the effective number of parameters
+
+
 def run(args):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -110,18 +118,27 @@ def run(args):
     return code, out.getvalue(), err.getvalue()
 
 
-def test_spec_file_runs_by_the_command_line(tmp_path):
-    code, printed, err = run(["fit", str(REPO / "models" / "sbp_cvd.toml"), "--out",
-                              str(tmp_path)] + SHORT)
+def test_spec_file_runs_by_the_command_line(cohort, tmp_path):
+    """models/sbp_cvd.toml with its data sets replaced by CSV files of the fixture's
+    individuals (fewer draws to sample)."""
+    visits, events = cohort
+    visits.to_csv(tmp_path / "visits.csv", index=False)
+    events.to_csv(tmp_path / "events.csv", index=False)
+    spec = (REPO / "models" / "sbp_cvd.toml").read_text()
+    spec = spec.replace('dataset = "sbp_visits"', 'path = "visits.csv"').replace(
+        'dataset = "sbp_events"', 'path = "events.csv"')
+    (tmp_path / "sbp_cvd.toml").write_text(spec)
+    code, printed, err = run(["fit", str(tmp_path / "sbp_cvd.toml"), "--out",
+                              str(tmp_path / "out")] + SHORT)
     assert code == 0, err
     assert "Hazard ratios" in printed and "association" in printed
-    summary = pd.read_csv(tmp_path / "summary.csv")
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert "association" in set(summary.effect)
-    report = (tmp_path / "report.html").read_text()
+    report = (tmp_path / "out" / "report.html").read_text()
     for part in ("<h2>Joint model: time to event</h2>", "<h3>Hazard ratios</h3>",
                  "<h2>Fixed effects</h2>", "Surv(years, event) ~ arm + age"):
         assert part in report
-    assert (tmp_path / "posterior.nc").is_file()
+    assert (tmp_path / "out" / "posterior.nc").is_file()
 
 
 def test_spec_file_errors(tmp_path):

@@ -159,6 +159,13 @@ def test_bad_event_data(column, value, message):
         model(visits, events)
 
 
+def test_missing_time_column_is_named():
+    visits, events = cohort()
+    with pytest.raises(lb.DesignError, match="the time column 'visit_time' is not in data_long"):
+        lb.JointModel("sbp ~ 1 + (1 | id)", "Surv(years, event) ~ 1", visits, events, id="id",
+                      time="visit_time")
+
+
 def test_time_varying_covariate_is_refused():
     visits, events = cohort()
     visits.loc[visits.index[visits.id == 5][1], "arm"] = "A" if (

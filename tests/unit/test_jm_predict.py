@@ -60,6 +60,7 @@ def test_without_association_the_probability_is_the_weibull_conditional():
     assert list(table.columns) == ["id", "landmark", "horizon", "time", "probability",
                                    "lower", "upper"]
     assert table["probability"].iloc[0] == 0.0
+    assert table["id"].tolist() == [2, 2, 2]            # as history_event has it
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.05])
@@ -163,3 +164,47 @@ def test_frames_are_checked():
         fit.predict_survival(visits.to_dict(), events)
     with pytest.raises(lb.DesignError, match="history_long has no column 'sbp'"):
         fit.predict_survival(visits.drop(columns="sbp"), events)
+
+
+def test_individual_loglik_is_the_marker_and_the_weibull():
+    """Without association each individual's log-likelihood is Σ_j log N(y_ij; β_0 + b_i, σ)
+    plus the Weibull's log density (event) or log survival (censored)."""
+    from lmm_bayes.jm.checks import individual_loglik
+
+    fit, _, _ = fake_fit(0.0)
+    joint, design = fit.model.joint, fit.model.design
+    loglik = individual_loglik(fit.idata.posterior, fit.model).values[0, 0]
+    weibull = stats.weibull_min(c=KAPPA, scale=np.exp(-GAMMA0 / KAPPA))
+    survival = np.where(joint.event == 1, weibull.logpdf(joint.event_time),
+                        weibull.logsf(joint.event_time))
+    marker = np.bincount(design.groups[0].index,
+                         weights=stats.norm(BETA0, SIGMA).logpdf(design.y))
+    np.testing.assert_allclose(loglik, marker + survival, rtol=1e-4)
+
+
+def test_piecewise_baseline_predictions_and_hazard():
+    """Without association: P(T ≤ s + Δt | T > s) = 1 − exp(−∫_s^{s+Δt} e^λ(u) du) with λ
+    constant on [0, 1), [1, 2), [2, ∞); h_0 and H_0 as the steps and their integral."""
+    visits, events = cohort(n=8, seed=5)
+    jm = lb.JointModel("sbp ~ 1 + (1 | id)", "Surv(years, event) ~ 1", visits, events,
+                       id="id", time="time", baseline="piecewise", knots=[1.0, 2.0])
+    lam = np.array([-2.0, -1.0, -1.5])
+    base, _, _ = fake_fit(0.0)
+    posterior = base.idata.posterior.drop_vars(["weibull_shape", "event_coef", "event_fixed"])
+    posterior["event_coef"] = xr.DataArray(np.zeros((1, 2, 0)),
+                                           dims=("chain", "draw", "event_fixed"))
+    posterior["log_baseline_hazard"] = xr.DataArray(
+        np.broadcast_to(lam, (1, 2, 3)).copy(), dims=("chain", "draw", "baseline_interval"))
+    posterior["b_id"] = posterior["b_id"].assign_coords(id__level=list(jm.joint.individuals))
+    fit = JointFit(jm, az.InferenceData(posterior=posterior,
+                                        sample_stats=base.idata.sample_stats), base.config)
+    chosen = events[events.id == 2].assign(years=0.5)
+    table = fit.predict_survival(visits[visits.id == 2], chosen, horizon=[1.0, 2.0])
+    H = np.array([0.5 * np.exp(-2) + 0.5 * np.exp(-1),
+                  0.5 * np.exp(-2) + np.exp(-1) + 0.5 * np.exp(-1.5)])
+    np.testing.assert_allclose(table["probability"], 1 - np.exp(-H), rtol=1e-10)
+    hazard = fit.baseline_hazard(times=[0.5, 1.5, 3.0])
+    np.testing.assert_allclose(hazard["hazard"], np.exp(lam))
+    np.testing.assert_allclose(hazard["cumulative"],
+                               [0.5 * np.exp(-2), np.exp(-2) + 0.5 * np.exp(-1),
+                                np.exp(-2) + np.exp(-1) + np.exp(-1.5)])
