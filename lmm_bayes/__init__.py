@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time __getattr__ im
     from .api import LMM, Fit, compare, fit
     from .datasets import load_dataset
     from .formula import parse_formula
+    from .jm.api import JointFit, JointModel
     from .longitudinal import add_lags, within_between
     from .many import ManyFits, fit_many
     from .models import load
@@ -49,6 +50,7 @@ _LAZY = {
     "LMM": "api", "Fit": "api", "compare": "api", "fit": "api",
     "load_dataset": "datasets",
     "parse_formula": "formula",
+    "JointModel": "jm.api", "JointFit": "jm.api",
     "add_lags": "longitudinal", "within_between": "longitudinal",
     "ManyFits": "many", "fit_many": "many",
     "load": "models",
@@ -62,6 +64,8 @@ __all__ = [
                      "DesignError",
                      "Fit",
                      "IdentifiabilityWarning",
+                     "JointFit",
+                     "JointModel",
                      "LMMError",
                      "LoadError",
                      "LogisticRisk",

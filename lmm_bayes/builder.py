@@ -75,7 +75,8 @@ from .residuals import ResidualDesign
 from .weights import residual_scale
 
 __all__ = ["build_model", "build_multivariate_model", "censored_normal_logp", "centring",
-           "level_information", "response_data"]
+           "gaussian_mixed_part", "level_information", "model_coords", "response_data",
+           "scalar_parameter", "vector_parameter"]
 
 Parametrization = Literal["auto", "centered", "non-centered"]
 
@@ -522,6 +523,41 @@ def build_model(design: Design, priors: PriorSet, family: str = "gaussian", *,
         else:
             _family_likelihood(eta, design, priors, response_family, residuals)
     return model
+
+
+def model_coords(design: Design) -> dict[str, Sequence]:
+    """The coords of the model of ``design`` (rows, fixed effects, each grouping factor's
+    levels, terms and pairs), for a model that holds it as one part (a joint model)."""
+    return _coords(design)
+
+
+def vector_parameter(name: str, priors: Sequence[Prior], dims: str):
+    """A vector of independent parameters ``name`` along ``dims``, one prior each (one
+    PyMC variable per prior family, concatenated)."""
+    return _vector_rv(name, priors, dims)
+
+
+def scalar_parameter(name: str, prior: Prior):
+    """One parameter ``name`` with its prior."""
+    return _scalar(name, prior)
+
+
+def gaussian_mixed_part(design: Design, priors: PriorSet,
+                        parametrization: Parametrization = "auto"):
+    """Inside a model context: β, each grouping factor's effects and the Gaussian
+    likelihood ``y`` of a linear mixed model (the module docstring's model, without
+    residual structures or weights), as :func:`build_model` writes them; returns β and the
+    effects ``b_<g>`` (levels × terms) by grouping factor, for a model that uses them again
+    (a joint model's hazard, :mod:`lmm_bayes.jm`)."""
+    beta = _fixed_effects(design, priors)
+    eta, effects = pt.dot(design.X, beta), {}
+    for group in design.groups:
+        b, correlated = _level_effects(group, priors, _centred(design, group, parametrization))
+        effects[group.name] = b
+        eta = eta + ((group.Z * b[group.index]).sum(axis=1) if correlated else
+                     _indexed_effects(group, [b[:, k] for k in range(len(group.terms))]))
+    pm.Normal("y", mu=eta, sigma=_sigma(priors), observed=_observed(design), dims="obs")
+    return beta, effects
 
 
 # ----------------------------------------------------------------------------- multivariate

@@ -4,7 +4,9 @@
 --sampler NAME --engine NAME] [--progress]`` fits the model of a spec file, prints its fixed effects,
 variance components and ICC and writes ``DIR/summary.csv``, ``DIR/fit.nc`` (the saved fit)
 and ``DIR/report.html``; a multivariate spec (``formulas``) is fitted as a MultivariateLMM,
-with no ICC and no report (the report is for models with one outcome).
+with no ICC and no report (the report is for models with one outcome); a joint spec
+(``[joint]``) as a JointModel, writing its draws as ``DIR/posterior.nc`` (its fit cannot be
+saved as ``fit.nc``) and a report of its marker and survival parts.
 ``lmm-bayes check SPEC.toml`` builds the model without sampling.
 ``lmm-bayes summarize DIR`` prints the tables of a saved fit. ``lmm-bayes predict DIR
 --data new.csv [--history rows.csv] [--kind --groups --threshold C --seed S] [--out CSV]``
@@ -94,12 +96,14 @@ def _model(args):
 
         model = DistributedLMM.from_spec(spec_file.spec, spec_file.data, client=args.scheduler)
         return model, spec_file.sampler
-    return model_from_spec(spec_file.spec, spec_file.data), spec_file.sampler
+    return (model_from_spec(spec_file.spec, spec_file.data, spec_file.event_data),
+            spec_file.sampler)
 
 
 def _fit(args) -> int:
     from .distributed import DistributedFit
     from .distributed.model import write_posterior
+    from .jm.api import JointModel
     from .multivariate_api import MultivariateLMM
     from .report import write_results
 
@@ -111,6 +115,9 @@ def _fit(args) -> int:
     if isinstance(model, MultivariateLMM) and "engine" in settings:
         raise SpecError("--engine: a multivariate model has one engine, NUTS on its PyMC "
                         "model")
+    if isinstance(model, JointModel) and {"engine", "sampler"} & set(settings):
+        raise SpecError("--engine, --sampler: a joint model has one engine and sampler, "
+                        "nutpie's NUTS on its PyMC model")
     print(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SamplingWarning)
@@ -135,9 +142,13 @@ def _fit(args) -> int:
 
 def _check(args) -> int:
     from .distributed import DistributedLMM
+    from .jm.api import JointModel
     from .multivariate_api import MultivariateLMM
 
     model, _ = _model(args)
+    if isinstance(model, JointModel):
+        print(f"OK: {args.spec}: {model}")
+        return 0
     if isinstance(model, MultivariateLMM):
         print(f"OK: {args.spec}: {_blocks(model.design.blocks)}; {model}")
         return 0

@@ -53,6 +53,23 @@ DATASETS = {
                    "broods (BROOD) at 63 locations, in 3 years, with altitude (HEIGHT, and "
                    "cHEIGHT centred); overdispersed counts (Elston et al. 2001; lme4's "
                    "grouseticks).",
+    "aids_visits": "Square root of the CD4 cell count (CD4) of 467 patients with advanced HIV "
+                   "at visits 0, 2, 6, 12 and 18 months (obstime) in a trial of didanosine "
+                   "(drug ddI) against zalcitabine (ddC), 1,405 visits, with gender, previous "
+                   "opportunistic infection (prevOI) and AZT intolerance or failure (Abrams et "
+                   "al. 1994, NEJM 330: 657-662; JM's aids, GPL (>= 2)).",
+    "aids_patients": "The same 467 patients, one row each: follow-up in months (Time) to death "
+                     "(death = 1, 188 deaths) or censoring, drug, gender, prevOI and AZT "
+                     "(Abrams et al. 1994; JM's aids.id, GPL (>= 2)).",
+    "sbp_visits": "Systolic blood pressure (sbp, mmHg) of a simulated cohort of 300 adults "
+                  "(id) at visits every 6 months (time, years) until a cardiovascular event "
+                  "or censoring, with treatment arm and age; one row per visit "
+                  "(scripts/simulate_sbp_cohort.py, seed 2026; the joint model's example "
+                  "with sbp_events).",
+    "sbp_events": "The same cohort's cardiovascular events: one row per individual (id) with "
+                  "the event or censoring time (years), event (1/0), arm and age; simulated "
+                  "with a Weibull hazard rising by e^0.04 per mmHg of the current true "
+                  "pressure (scripts/simulate_sbp_cohort.py).",
 }
 
 #: columns whose values are labels written as numbers, read as strings ("1", "2"...)
@@ -66,7 +83,12 @@ _LABELS = {
     "arabidopsis": ("gen", "rack", "nutrient"),
     "wine": ("bottle", "judge"),
     "grouseticks": ("INDEX", "BROOD", "YEAR", "LOCATION"),
+    "aids_visits": ("patient",),
+    "aids_patients": ("patient",),
 }
+
+#: simulated studies whose generator returns more than one table (not one data set)
+_SEVERAL_TABLES = {"joint_cohort"}
 
 
 def load_dataset(name: str) -> pd.DataFrame:
@@ -76,7 +98,11 @@ def load_dataset(name: str) -> pd.DataFrame:
     from . import simulate
 
     generators = {n.removeprefix("simulate_"): getattr(simulate, n) for n in simulate.__all__
-                  if n.startswith("simulate_")}
+                  if n.startswith("simulate_") and n.removeprefix("simulate_")
+                  not in _SEVERAL_TABLES}
+    if name in _SEVERAL_TABLES:
+        raise SpecError(f"{name!r} is a joint model's cohort, two tables and its truth: "
+                        f"visits, events, truth = lmm_bayes.simulate.simulate_{name}()")
     if name in generators:
         return generators[name]()
     if name not in DATASETS:

@@ -15,6 +15,9 @@ import pandas as pd
 
 from . import io, names
 from .api import LMM, Fit
+from .errors import SpecError
+from .jm.api import JointModel
+from .jm.spec import JointSpec
 from .multivariate_api import MultivariateFit, MultivariateLMM
 from .spec import ModelSpec, MultivariateSpec
 
@@ -23,10 +26,15 @@ __all__ = ["load", "model_from_spec"]
 _MODELS = {ModelSpec: (LMM, Fit), MultivariateSpec: (MultivariateLMM, MultivariateFit)}
 
 
-def model_from_spec(spec: ModelSpec | MultivariateSpec,
-                    data: pd.DataFrame) -> LMM | MultivariateLMM:
-    """The model of ``spec`` on ``data``: an LMM, or a MultivariateLMM for a multivariate
-    spec."""
+def model_from_spec(spec: ModelSpec | MultivariateSpec | JointSpec, data: pd.DataFrame,
+                    event_data: pd.DataFrame | None = None
+                    ) -> LMM | MultivariateLMM | JointModel:
+    """The model of ``spec`` on ``data``: an LMM, a MultivariateLMM for a multivariate
+    spec, or a JointModel of a joint spec with its ``event_data``."""
+    if isinstance(spec, JointSpec):
+        if event_data is None:
+            raise SpecError("a joint model needs its event data (one row per individual)")
+        return JointModel.from_spec(spec, data, event_data)
     return _MODELS[type(spec)][0].from_spec(spec, data)
 
 

@@ -23,6 +23,14 @@ A correlation matrix is stored by its pairs, each once (:func:`pair_labels`: ``"
 for the terms a before b, as brms's ``cor_<g>__a__b``): its unit diagonal and its mirror
 image are no parameters, and would give ArviZ constant draws (NaN R-hat, flat traces).
 
+A joint model of a marker and an event (:mod:`lmm_bayes.jm`) has the marker's names above
+and ``event_coef`` (dim ``event_fixed``: the survival formula's columns, with the Weibull
+baseline's log scale as ``(Intercept)``, JM's layout), ``association`` (dim
+``association_term``: ``value``, ``slope``, or per random-effect term for ``shared``),
+``weibull_shape`` (Weibull) or ``log_baseline_hazard`` (dim ``baseline_interval``, labels
+``"[0, 1.5)"``...) and ``baseline_smoothness`` (the SD of its random walk) for the
+piecewise-constant baseline.
+
 The observed (and replicated) response is ``y``, dim ``obs``; a multivariate model observes
 ``y__<outcome>`` or, per pattern of missing outcomes, ``y__<outcome>__<outcome>...``.
 
@@ -40,11 +48,18 @@ import numpy as np
 
 __all__ = [
     "ALPHA",
+    "ASSOCIATION",
+    "ASSOCIATION_TERM",
+    "BASELINE_INTERVAL",
+    "BASELINE_SMOOTHNESS",
     "BETA",
     "CUTPOINT",
     "CUTPOINTS",
+    "EVENT_COEF",
+    "EVENT_FIXED",
     "FIXED",
     "INDIVIDUAL",
+    "LOG_BASELINE_HAZARD",
     "NU",
     "OBS",
     "OUTCOME",
@@ -61,6 +76,9 @@ __all__ = [
     "SIGMA",
     "SIGMA_BETA",
     "SIGMA_FIXED",
+    "SURVIVAL",
+    "WEIBULL_SHAPE",
+    "baseline_interval_labels",
     "coords",
     "correlation",
     "correlation_matrices",
@@ -108,6 +126,19 @@ OUTCOME_PAIR = "outcome__pair"
 OBS = "obs"
 #: the dimension of a residual structure's individuals (their log-likelihood, for LOO)
 INDIVIDUAL = "individual"
+
+#: a joint model's survival part (:mod:`lmm_bayes.jm`): coefficients of the survival
+#: formula, association of the marker with the hazard, and the baseline hazard
+EVENT_COEF = "event_coef"
+EVENT_FIXED = "event_fixed"
+ASSOCIATION = "association"
+ASSOCIATION_TERM = "association_term"
+WEIBULL_SHAPE = "weibull_shape"
+LOG_BASELINE_HAZARD = "log_baseline_hazard"
+BASELINE_INTERVAL = "baseline_interval"
+BASELINE_SMOOTHNESS = "baseline_smoothness"
+#: the survival part's variables, in the order reported
+SURVIVAL = (EVENT_COEF, ASSOCIATION, WEIBULL_SHAPE, LOG_BASELINE_HAZARD, BASELINE_SMOOTHNESS)
 
 _OBSERVED = "y"
 _SD, _CORRELATION, _EFFECTS = "sd", "corr", "b"
@@ -191,6 +222,13 @@ def coords(group: str, levels: Sequence[str], terms: Sequence[str]) -> dict[str,
     pairs of its terms (those of ``corr_<g>``)."""
     return {level_dim(group): list(levels), term_dim(group): list(terms),
             pair_dim(group): pair_labels(terms)}
+
+
+def baseline_interval_labels(cuts: Sequence[float]) -> list[str]:
+    """The coordinates of ``baseline_interval``: ``"[a, b)"`` for each interval between
+    0, the cut points and infinity (``"[4.2, Inf)"`` last)."""
+    edges = [0.0, *cuts, np.inf]
+    return [f"[{a:g}, {'Inf' if np.isinf(b) else f'{b:g}'})" for a, b in pairwise(edges)]
 
 
 def sd_key(group: str, term: str) -> str:

@@ -17,7 +17,9 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "kde_grid",
+    "plot_baseline_hazard",
     "plot_conditional_effects",
+    "plot_dynamic",
     "plot_icc",
     "plot_ppc",
     "plot_random_effects",
@@ -203,6 +205,48 @@ def plot_trajectories(traj: pd.DataFrame, observed: pd.DataFrame, *, group: str,
     fig.supylabel(response)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=4,
                frameon=False, fontsize=9)
+    return fig
+
+
+def plot_baseline_hazard(table: pd.DataFrame, *, time: str, prob: float = 0.95) -> Figure:
+    """A joint model's baseline hazard h_0(t) and cumulative hazard H_0(t) with their bands
+    (the table of :meth:`lmm_bayes.JointFit.baseline_hazard`)."""
+    fig = _figure(9, 3.2)
+    for ax, kind, label in zip(fig.subplots(1, 2), ("hazard", "cumulative"),
+                               ("baseline hazard h0(t)", "cumulative hazard H0(t)")):
+        ax.fill_between(table["time"], table[f"{kind}_low"], table[f"{kind}_high"], color=BAND,
+                        alpha=0.35, lw=0, label=f"{prob:.0%} interval")
+        ax.plot(table["time"], table[kind], color=POINT, lw=1.6, label="posterior mean")
+        ax.set_xlabel(time)
+        ax.set_ylabel(label)
+    fig.axes[0].legend(frameon=False, fontsize=8)
+    return fig
+
+
+def plot_dynamic(visit_times: np.ndarray, visits: np.ndarray, grid: np.ndarray,
+                 marker: np.ndarray, marker_low: np.ndarray, marker_high: np.ndarray,
+                 times: np.ndarray, survival: np.ndarray, survival_low: np.ndarray,
+                 survival_high: np.ndarray, *, label: str, response: str, time: str,
+                 prob: float = 0.95) -> Figure:
+    """A joint model's dynamic prediction of one individual: left, the visits and the true
+    marker trajectory m_i(t) with its band up to the landmark; right, the event-free
+    probability P(T > t | T > s, history) from the landmark s on, with its band
+    (:meth:`lmm_bayes.JointFit.plot_dynamic`)."""
+    fig = _figure(9, 3.4)
+    left, right = fig.subplots(1, 2, width_ratios=[1.3, 1])
+    left.fill_between(grid, marker_low, marker_high, color=BAND, alpha=0.35, lw=0,
+                      label=f"{prob:.0%} interval")
+    left.plot(grid, marker, color=POINT, lw=1.6, label="true marker")
+    left.plot(visit_times, visits, "o", color=RAW, ms=4, label="visits")
+    left.set_xlabel(time)
+    left.set_ylabel(response)
+    left.legend(frameon=False, fontsize=8)
+    right.fill_between(times, survival_low, survival_high, color=BAND, alpha=0.35, lw=0)
+    right.plot(times, survival, color=POINT, lw=1.6)
+    right.set_ylim(0, 1.02)
+    right.set_xlabel(time)
+    right.set_ylabel(f"P(event-free | alive at {times[0]:g})")
+    fig.suptitle(label, fontsize=10)
     return fig
 
 

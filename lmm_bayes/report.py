@@ -30,14 +30,15 @@ from . import names
 from .api import Fit
 from .display import html_table, icc_or_reason
 from .errors import DesignError
+from .jm.api import JointFit
 from .multivariate_api import MultivariateFit
-from .plots import plot_conditional_effects, plot_rank, plot_shrinkage
+from .plots import plot_baseline_hazard, plot_conditional_effects, plot_rank, plot_shrinkage
 from .summaries.trajectories import default_grid
 from .variables import level_label
 from .version import __version__
 
-__all__ = ["SECTIONS", "flag_pvalues", "footer", "report_html", "select_levels",
-           "write_results"]
+__all__ = ["MARKER_SECTIONS", "SECTIONS", "flag_pvalues", "footer", "joint_section",
+           "report_html", "select_levels", "write_results"]
 
 MAX_LEVELS_SHOWN = 30  # levels in the shrinkage plot of a grouping factor
 MAX_PANELS = 12  # levels in the trajectories plot
@@ -451,6 +452,35 @@ SECTIONS: tuple[Section, ...] = (model_section, priors_section, sampling_section
                                  icc_section, conditional_effects_section, shrinkage_section,
                                  trajectories_section, ppc_section, diagnostics_section)
 
+#: a joint model's sections of its marker (``fit.longitudinal``); not the predictive check
+#: or PSIS-LOO, which would leave the event out of the model they judge
+MARKER_SECTIONS: tuple[Section, ...] = (model_section, sampling_section, fixed_effects_section,
+                                        variance_components_section, icc_section,
+                                        trajectories_section)
+
+
+def joint_section(fit: JointFit) -> str:
+    """A joint model's survival part: its formula and association, the survival rows of
+    the summary, the hazard ratios, the baseline hazard with its band, the priors of both
+    parts and the diagnostics of the survival parameters."""
+    spec = fit.model.spec
+    summary = fit.summary()
+    survival = summary[summary["effect"].isin(["survival", "association", "baseline"])]
+    problems = [p for p in fit.diagnostics() if p not in fit.longitudinal.diagnostics()]
+    items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+    return _section(
+        "Joint model: time to event",
+        f"<p><code>{html.escape(spec.survival.text)}</code>; association "
+        f"<code>{html.escape(spec.association)}</code>, {html.escape(spec.baseline)} "
+        f"baseline hazard; {fit.model.joint.n} individuals, "
+        f"{int(fit.model.joint.event.sum())} events.</p>",
+        html_table(survival), "<h3>Hazard ratios</h3>", html_table(fit.hazard_ratios()),
+        "<h3>Baseline hazard</h3>",
+        _image(plot_baseline_hazard(fit.baseline_hazard(), time=spec.time), "baseline hazard"),
+        "<h3>Priors</h3>", html_table(fit.model.priors.table()),
+        f"<ul class=\"diagnostics\">{items}</ul>" if items else "")
+
+
 _STYLE = """body{font-family:sans-serif;max-width:64em;margin:2em auto;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 8px;border-bottom:1px solid #ddd;
 text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%;display:block;
@@ -470,10 +500,12 @@ def footer(fit: Fit, build_seconds: float, now: datetime) -> str:
             f"{fit.config.draws} draws)</footer>\n")
 
 
-def report_html(fit: Fit, sections: tuple[Section, ...] = SECTIONS) -> str:
-    """The report: one HTML page with the given sections, plots inline, and the footer."""
+def report_html(fit: Fit, sections: tuple[Section, ...] = SECTIONS, *,
+                appended: Sequence[Callable[[], str]] = ()) -> str:
+    """The report: one HTML page with the given sections, then the ``appended`` ones (e.g.
+    a joint model's survival part), plots inline, and the footer."""
     start = time.perf_counter()
-    body = "".join(section(fit) for section in sections)
+    body = "".join(section(fit) for section in sections) + "".join(part() for part in appended)
     end = footer(fit, time.perf_counter() - start, datetime.now(UTC))
     title = html.escape(fit.model.spec.formula.text)
     return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>lmm_bayes: {title}"
@@ -481,12 +513,23 @@ def report_html(fit: Fit, sections: tuple[Section, ...] = SECTIONS) -> str:
             f"{body}{end}</body></html>\n")
 
 
-def write_results(fit: Fit | MultivariateFit, out: str | Path) -> dict[str, Path]:
+def write_results(fit: Fit | MultivariateFit | JointFit, out: str | Path) -> dict[str, Path]:
     """Write ``summary.csv`` (the tidy summary), ``fit.nc`` (the saved fit, see
     :mod:`lmm_bayes.io`) and, for a model with one outcome, ``report.html`` into ``out``;
-    returns the paths written by kind."""
+    returns the paths written by kind. A joint model's fit, which ``lmm_bayes.io`` cannot
+    save (two data frames), writes its draws as ``posterior.nc`` (ArviZ's netCDF) instead
+    of ``fit.nc``, and a report of its marker and survival parts."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if isinstance(fit, JointFit):
+        paths = {"summary": out / "summary.csv", "draws": out / "posterior.nc",
+                 "report": out / "report.html"}
+        fit.summary().to_csv(paths["summary"], index=False)
+        fit.idata.to_netcdf(str(paths["draws"]))
+        paths["report"].write_text(report_html(fit.longitudinal, MARKER_SECTIONS,
+                                               appended=[lambda: joint_section(fit)]),
+                                   encoding="utf-8")
+        return paths
     paths = {"summary": out / "summary.csv", "fit": out / "fit.nc"}
     fit.summary().to_csv(paths["summary"], index=False)
     fit.save(paths["fit"])

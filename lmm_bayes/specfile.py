@@ -48,6 +48,25 @@ instead of ``formula``; its ``[model]`` keys are those of
     [priors.depression]
     months = { dist = "normal", mu = 0, sigma = 1 }
 
+A joint model of a marker and an event (:class:`lmm_bayes.JointModel`) has a ``[joint]``
+table, with the event data in ``[joint.data]`` (``dataset`` or ``path``, as ``[data]``);
+``[model]`` holds the marker's formula (and optionally ``parametrization``), ``[data]`` the
+visits, ``[priors]`` the overrides of both parts (:mod:`lmm_bayes.jm.priors`), and its
+``[sampler]`` has no ``engine`` or ``sampler`` (nutpie on the PyMC model)::
+
+    [model]
+    formula = "sbp ~ time * arm + (1 + time | id)"
+
+    [joint]
+    survival = "Surv(years, event) ~ arm + age"
+    id = "id"
+    time = "time"
+    association = "value"        # or "slope", "value+slope", "shared" (optional)
+    baseline = "weibull"         # or "piecewise", with knots = 7 (optional)
+
+    [joint.data]
+    dataset = "sbp_events"       # or path = "events.csv"
+
 The spec itself (:mod:`lmm_bayes.spec`) holds no data; reading the data is this module's job.
 """
 
@@ -63,6 +82,7 @@ import pandas as pd
 
 from .datasets import load_dataset
 from .errors import LMMError, PriorError, SamplingError, SpecError
+from .jm.spec import JOINT_OPTIONS, JointSpec
 from .priors import Prior
 from .sampling import SamplerConfig
 from .spec import MODEL_OPTIONS, MULTIVARIATE_OPTIONS, ModelSpec, MultivariateSpec
@@ -75,9 +95,11 @@ class SpecFile:
     """A spec file read from disk: the model, its data and its sampler settings."""
 
     path: Path
-    spec: ModelSpec | MultivariateSpec
+    spec: ModelSpec | MultivariateSpec | JointSpec
     data: pd.DataFrame | str
     sampler: Mapping[str, Any]
+    event_data: pd.DataFrame | None = None
+    """A joint model's event data (``[joint.data]``); None for the other models."""
 
 
 _WHOLE = ((int,), "a whole number")
@@ -207,11 +229,48 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SpecError(f"{path} is not valid TOML: {err}") from None
 
 
+_JOINT_MODEL_KEYS = frozenset({"formula", "parametrization"})
+_JOINT_SAMPLER = frozenset(_SAMPLER_TYPES) - {"engine", "sampler"}
+
+
+def _joint_spec(raw: Mapping[str, Any], path: Path, data: pd.DataFrame | None) -> SpecFile:
+    """A joint model's spec file (module docstring)."""
+    model, table, sampler, joint = (_table(raw, name, path)
+                                    for name in ("model", "data", "sampler", "joint"))
+    events = _table(joint, "data", path)
+    joint.pop("data", None)
+    bad = sorted((set(raw) - {"model", "data", "priors", "sampler", "joint"})
+                 | (set(model) - _JOINT_MODEL_KEYS) | (set(joint) - set(JOINT_OPTIONS))
+                 | (set(table) - _DATA_KEYS) | (set(events) - _DATA_KEYS)
+                 | (set(sampler) - _JOINT_SAMPLER))
+    if bad:
+        raise SpecError(f"{path}: unknown key(s) {bad}; a joint model's sections are [model] "
+                        f"{sorted(_JOINT_MODEL_KEYS)}, [data] and [joint.data] "
+                        f"{sorted(_DATA_KEYS)}, [joint] {list(JOINT_OPTIONS)}, [priors], "
+                        f"[sampler] {sorted(_JOINT_SAMPLER)}")
+    for key, where in (("formula", "[model]"), ("survival", "[joint]"), ("id", "[joint]"),
+                       ("time", "[joint]")):
+        if key not in (model if where == "[model]" else joint):
+            raise SpecError(f"{path}: {where} needs {key!r}")
+    if not events:
+        raise SpecError(f"{path}: [joint.data] needs the event data: dataset or path")
+    _check_sampler(sampler, path)
+    priors = _priors(_table(raw, "priors", path), path)
+    try:
+        spec = JointSpec.from_formulas(model.pop("formula"), joint.pop("survival"),
+                                       priors=priors, **joint, **model)
+    except (LMMError, TypeError) as err:
+        raise SpecError(f"{path}: {err}") from None
+    frame = data if data is not None else _data(table, path)
+    return SpecFile(path, spec, frame, sampler, _data(events, path))
+
+
 def read_spec(path: str | Path, data: pd.DataFrame | None = None) -> SpecFile:
     """Read a TOML spec file; ``data`` replaces the data it names.
 
     ``[model]`` with ``formulas`` (a list) is a :class:`~lmm_bayes.spec.MultivariateSpec`,
-    with ``formula`` a :class:`~lmm_bayes.spec.ModelSpec`.
+    with ``formula`` a :class:`~lmm_bayes.spec.ModelSpec`; a file with a ``[joint]`` table
+    a :class:`~lmm_bayes.jm.spec.JointSpec`, its event data in ``event_data``.
 
     Raises
     ------
@@ -223,6 +282,8 @@ def read_spec(path: str | Path, data: pd.DataFrame | None = None) -> SpecFile:
     """
     path = Path(path)
     raw = _read_toml(path)
+    if "joint" in raw:
+        return _joint_spec(raw, path, data)
     model, table, sampler = (_table(raw, name, path) for name in ("model", "data", "sampler"))
     kind = _MULTIVARIATE if "formulas" in model else _UNIVARIATE
     unknown = set(raw) - {"model", "data", "priors", "sampler"}

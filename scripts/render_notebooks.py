@@ -23,7 +23,7 @@ NOTEBOOKS = REPO / "notebooks"
 OUT = REPO / "docs" / "notebooks"
 # notebooks that fit several models (minutes each even with short sampling): the slow tier
 SLOW = {"03_trajectories_and_centring", "05_crossed_and_nested", "06_residual_structures",
-        "08_mmrm_trial"}
+        "08_mmrm_trial", "09_joint_sbp_cvd"}
 STYLESHEET = "notebook.css"
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>\s*", re.DOTALL)
 

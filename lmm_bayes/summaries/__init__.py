@@ -1,6 +1,7 @@
 """Summaries of posterior draws: numpy and xarray only, no PyMC."""
 
 from .adjusted import adjusted_means, mean_contrasts, reference_grid
+from .dynamic_accuracy import calibration_table, time_dependent_auc
 from .icc import icc, latent_residual_variance, nesting
 from .population import marginal_effects, population_means
 from .recenter import recenter
@@ -17,6 +18,7 @@ from .variance import variance_components, variance_contrast
 
 __all__ = [
     "adjusted_means",
+    "calibration_table",
     "coefficients_table",
     "fixed_effects_table",
     "icc",
@@ -31,6 +33,7 @@ __all__ = [
     "shrinkage",
     "singular_components",
     "tidy_summary",
+    "time_dependent_auc",
     "trajectories",
     "variance_components",
     "variance_contrast",

@@ -72,3 +72,13 @@ def test_glmm_labels_written_as_numbers_are_the_original_ones():
     assert set(arabidopsis.nutrient) == {"1", "8"} and set(arabidopsis.rack) == {"1", "2"}
     assert set(lb.load_dataset("contraception").livch) == {"0", "1", "2", "3+"}
     assert lb.load_dataset("contraception").use.sum() == 759  # mlmRev: 759 of 1,934 women use
+
+
+def test_aids_visits_and_patients_match_jm():
+    visits, patients = lb.load_dataset("aids_visits"), lb.load_dataset("aids_patients")
+    assert visits.shape == (1405, 7) and patients.shape == (467, 7)
+    assert patients.death.sum() == 188 and patients.patient.is_unique  # JM: 188 deaths
+    assert set(visits.patient) == set(patients.patient) and set(visits.drug) == {"ddC", "ddI"}
+    assert sorted(visits.obstime.unique()) == [0, 2, 6, 12, 18]
+    last = visits.groupby("patient").obstime.max()
+    assert (last <= patients.set_index("patient").Time.reindex(last.index)).all()

@@ -24,7 +24,7 @@ def test_every_shipped_spec_reads(tmp_path):
     assert specs
     for path in specs:
         spec_file = read_spec(path)
-        model_from_spec(spec_file.spec, spec_file.data)
+        model_from_spec(spec_file.spec, spec_file.data, spec_file.event_data)
 
 
 def test_eeg_spec_passes_its_sigma_formula():
