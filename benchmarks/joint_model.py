@@ -35,9 +35,10 @@ def _simulator():
 
 def _eight_visits(visits):
     """8 visits per individual, evenly spaced among their simulated ones."""
-    def keep(rows):
-        return rows.iloc[np.unique(np.linspace(0, len(rows) - 1, VISITS).round().astype(int))]
-    return visits.groupby("id", group_keys=False).apply(keep).reset_index(drop=True)
+    size = visits.groupby("id")["time"].transform("size").to_numpy()
+    order = visits.groupby("id").cumcount().to_numpy()
+    targets = np.round(np.arange(VISITS)[None, :] * (size[:, None] - 1) / (VISITS - 1))
+    return visits[(targets == order[:, None]).any(axis=1)].reset_index(drop=True)
 
 
 def main() -> None:
