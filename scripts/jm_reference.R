@@ -17,3 +17,9 @@ print(s$"CoefTable-Long")
 print(s$"CoefTable-Event")
 print(s$D)
 cat("sigma", s$sigma, "\n")
+
+# The piecewise-constant baseline on [0, 1), [1, 2), [2, 3), [3, 4), [4, Inf)
+piecewise <- jointModel(marker, hazard, timeVar = "time", method = "piecewise-PH-aGH",
+                        control = list(knots = c(1, 2, 3, 4)))
+print(summary(piecewise)$"CoefTable-Event")
+print(logLik(piecewise))
