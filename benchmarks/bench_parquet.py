@@ -84,7 +84,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cohort", type=Path, default=Path("/tmp/cohort20m"))
     parser.add_argument("--patients", type=int, default=2_000_000)
-    parser.add_argument("--draws", type=int, default=300, help="per chain, 4 chains")
+    parser.add_argument("--draws", type=int, default=400, help="per chain, 4 chains")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     if not list(args.cohort.glob("*.parquet")):
