@@ -1,10 +1,10 @@
 """Time a joint model of 500 individuals × up to 8 visits (issue 23's goal: under 2 minutes
 on 2 cores, compile and sampling): the simulated SBP cohort of
-``scripts/simulate_sbp_cohort.py`` with 500 individuals and 8 visits each, evenly spread
-over their follow-up (simulated every 0.01 years, then every k-th kept), fitted with 4
-chains × (1000 + 1000) draws by nutpie on ``--cores`` cores. Prints the build,
-compile + sampling wall times, the process's CPU time (which other load on the machine does
-not inflate) and the estimates against the truth.
+:func:`lmm_bayes.simulate.simulate_joint_cohort` (8 yearly visits scheduled, fewer where the
+event or censoring comes first), fitted with 4 chains × (1000 + 1000) draws by nutpie on
+``--cores`` cores. Prints the build and compile + sampling wall times, the process's CPU
+time (which other load on the machine does not inflate) and the estimates against the
+truth.
 
 Run: ``python benchmarks/joint_model.py [--cores 2]``.
 """
@@ -12,42 +12,22 @@ Run: ``python benchmarks/joint_model.py [--cores 2]``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import time
 import warnings
-from pathlib import Path
-
-import numpy as np
 
 import lmm_bayes as lb
+from lmm_bayes.simulate import simulate_joint_cohort
 
-VISITS = 8
-
-
-def _simulator():
-    path = Path(__file__).resolve().parent.parent / "scripts" / "simulate_sbp_cohort.py"
-    spec = importlib.util.spec_from_file_location("simulate_sbp_cohort", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.VISIT_EVERY = 0.01
-    return module
-
-
-def _eight_visits(visits):
-    """8 visits per individual, evenly spaced among their simulated ones."""
-    size = visits.groupby("id")["time"].transform("size").to_numpy()
-    order = visits.groupby("id").cumcount().to_numpy()
-    targets = np.round(np.arange(VISITS)[None, :] * (size[:, None] - 1) / (VISITS - 1))
-    return visits[(targets == order[:, None]).any(axis=1)].reset_index(drop=True)
+INDIVIDUALS, VISITS = 500, 8
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    sim = _simulator()
-    visits, events = sim.simulate(n=500, seed=7)
-    visits = _eight_visits(visits)
+    visits, events, truth = simulate_joint_cohort(INDIVIDUALS, visits=VISITS,
+                                                  random_seed=args.seed)
     start, cpu = time.perf_counter(), time.process_time()
     model = lb.JointModel("sbp ~ time * arm + (1 + time | id)",
                           "Surv(years, event) ~ arm + age", visits, events, id="id",
@@ -65,7 +45,7 @@ def main() -> None:
           f"the work, whatever else the machine runs)")
     print(fit.summary()[["effect", "term", "estimate", "conf_low", "conf_high", "ess_bulk",
                          "r_hat"]].to_string())
-    print("truth:", sim.TRUTH)
+    print("truth:", {k: v for k, v in truth.items() if k != "random_effects"})
 
 
 if __name__ == "__main__":
