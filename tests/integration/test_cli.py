@@ -20,9 +20,11 @@ from lmm_bayes.simulate import EEG_TRUTH, HBA1C_TRUTH, TRIAL_TRUTH, simulate_sym
 SHORT = ["--draws", "150", "--tune", "150", "--chains", "2", "--seed", "1"]
 # specs of models with one outcome (a multivariate spec has `formulas`: tested below; a joint
 # model's spec has [joint]: tests/integration/test_jm_fit.py)
-SPECS = sorted(p.name for p in (REPO / "models").glob("*.toml")
-               if "formula" in tomllib.loads(p.read_text())["model"]
-               and "joint" not in tomllib.loads(p.read_text()))
+# the MMRM compiles its PyMC model for 40 s: in the slow tier here, its API in test_mmrm_fit.py
+SPECS = [pytest.param(name, marks=pytest.mark.slow) if name == "fev_mmrm.toml" else name
+         for name in sorted(p.name for p in (REPO / "models").glob("*.toml")
+                            if "formula" in tomllib.loads(p.read_text())["model"]
+                            and "joint" not in tomllib.loads(p.read_text()))]
 SYMPTOMS = REPO / "models" / "symptoms_il6.toml"
 HBA1C = {(("" if t[:4] not in ("sd__", "cor_") else "patient") if t != "sd__Observation"
           else "Residual", t): v for t, v in HBA1C_TRUTH.items()}
