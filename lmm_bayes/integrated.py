@@ -28,7 +28,7 @@ from . import names
 from .covariance import FactorCovariance
 from .design import GroupingFactor
 from .imh import laplace_covariance
-from .sampling import in_threads
+from .sampling import in_threads, values_in_threads
 
 __all__ = ["Algebra", "IntegratedPosterior"]
 
@@ -143,11 +143,8 @@ class IntegratedPosterior:
                 [np.concatenate(parts) for parts in zip(*(b for _, b in chunks))])
 
     def log_densities(self, draws: np.ndarray, cores: int | None) -> np.ndarray:
-        """:meth:`log_density` at each row of ``draws``, in threads (the compiled
-        densities release the GIL)."""
-        chunks = in_threads(lambda rows: np.array([self.log_density(draws[i]) for i in rows]),
-                            len(draws), cores)
-        return np.concatenate(chunks)
+        """:meth:`log_density` at each row of ``draws``, in threads."""
+        return values_in_threads(self.log_density, draws, cores)
 
     def posterior(self, draws: np.ndarray, rng: np.random.Generator, cores: int | None
                   ) -> tuple[dict, dict, dict]:

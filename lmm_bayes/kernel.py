@@ -64,7 +64,7 @@ from .marginal import LevelStatistics, level_statistics
 from .marginal import obstacle as marginal_obstacle
 from .packing import EXPAND_SIGNATURE, LOGP_SIGNATURE, buffer_at
 from .priors import INTERCEPT, Prior, PriorSet
-from .sampling import in_threads
+from .sampling import values_in_threads
 from .sums import Moments
 
 __all__ = ["MarginalData", "MarginalDensity", "integrated_prior_obstacle", "marginal_density",
@@ -175,11 +175,8 @@ class MarginalDensity:
         return np.arange(p, p + q)
 
     def log_densities(self, draws: np.ndarray, cores: int | None) -> np.ndarray:
-        """The log density at each row of ``draws``, in threads (the compiled density
-        releases the GIL)."""
-        chunks = in_threads(lambda rows: np.array([self.log_density(draws[i])[0]
-                                                   for i in rows]), len(draws), cores)
-        return np.concatenate(chunks)
+        """The log density at each row of ``draws``, in threads."""
+        return values_in_threads(lambda x: self.log_density(x)[0], draws, cores)
 
     def jittered_start(self, rng: np.random.Generator, chains: int | None = None) -> np.ndarray:
         """The posterior mode jittered by U(−0.5, 0.5) per coordinate; one row per chain

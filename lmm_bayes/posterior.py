@@ -72,9 +72,9 @@ class PosteriorDraws:
         return self.posterior.sizes["chain"], self.posterior.sizes["draw"]
 
     def get(self, name: str, *dims: str) -> np.ndarray:
-        """``name`` as an array (S, *dims)."""
+        """``name`` as an array (S, *dims); a dimension may be empty."""
         values = self.posterior[name].transpose("chain", "draw", *dims).values
-        return values.reshape(-1, *values.shape[2:])
+        return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
 
     def effects(self, group: str) -> np.ndarray:
         """``b_<g>`` as (S, levels, terms)."""

@@ -33,6 +33,7 @@ import xarray as xr
 from .. import names
 from ..design import Design, evaluate_covariates
 from ..errors import DesignError
+from ..posterior import PosteriorDraws, covariance_draws
 from ..variables import level_label
 from .design import JointDesign, MarkerRows, marker_rows, quadrature, survival_matrix
 from .hazard import log_baseline_hazard
@@ -67,30 +68,17 @@ class Draws:
         return Draws(**pick)
 
 
-def _flat(da: xr.DataArray, *dims: str) -> np.ndarray:
-    values = da.transpose("chain", "draw", *dims).values
-    return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
-
-
 def posterior_draws(posterior: xr.Dataset, group: str) -> Draws:
     """The :class:`Draws` of a joint model's posterior."""
-    term = names.term_dim(group)
-    sd = _flat(posterior[names.sd(group)], term)
-    q = sd.shape[1]
-    corr = (names.correlation_matrices(_flat(posterior[names.correlation(group)],
-                                             names.pair_dim(group)), q)
-            if names.correlation(group) in posterior else np.broadcast_to(np.eye(q),
-                                                                          (len(sd), q, q)))
-    covariance = sd[:, :, None] * corr * sd[:, None, :]
-    shape = (_flat(posterior[names.WEIBULL_SHAPE]) if names.WEIBULL_SHAPE in posterior
-             else None)
-    log_hazards = (_flat(posterior[names.LOG_BASELINE_HAZARD], names.BASELINE_INTERVAL)
+    flat = PosteriorDraws(posterior)
+    covariance = covariance_draws(posterior, group)
+    shape = flat.get(names.WEIBULL_SHAPE) if names.WEIBULL_SHAPE in posterior else None
+    log_hazards = (flat.get(names.LOG_BASELINE_HAZARD, names.BASELINE_INTERVAL)
                    if names.LOG_BASELINE_HAZARD in posterior else None)
-    return Draws(_flat(posterior[names.BETA], names.FIXED), covariance,
-                 _flat(posterior[names.SIGMA]),
-                 _flat(posterior[names.EVENT_COEF], names.EVENT_FIXED),
-                 _flat(posterior[names.ASSOCIATION], names.ASSOCIATION_TERM), shape,
-                 log_hazards)
+    return Draws(flat.get(names.BETA, names.FIXED),
+                 covariance.reshape(-1, *covariance.shape[2:]), flat.get(names.SIGMA),
+                 flat.get(names.EVENT_COEF, names.EVENT_FIXED),
+                 flat.get(names.ASSOCIATION, names.ASSOCIATION_TERM), shape, log_hazards)
 
 
 @dataclass(frozen=True)
